@@ -1,0 +1,172 @@
+/**
+ * Loads `hangar.yaml`: YAML (the `yaml` package) → `${VAR}` substitution → the one zod schema
+ * (schema.ts) → cross-field checks → a deeply frozen object. Every error names the field path,
+ * e.g. `providers.fetch.capabilities.network.egress[2].host: "*example.com" is not a valid host glob`.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { parseDocument } from 'yaml'
+import type { ZodIssue } from 'zod'
+import { ConfigError, ERROR_CODES, HangarError, type ConfigIssue } from '../errors.js'
+import { capabilitiesSchema } from '../../profiles/schema.js'
+import { hangarConfigSchema, providerSchema, sidecarSchema, type HangarConfig, type ProviderConfig } from './schema.js'
+
+/** A loaded configuration and the warnings (unknown keys) found while loading it. */
+export interface LoadedConfig {
+  config: HangarConfig
+  warnings: string[]
+  /** Absolute path of the file, or `<inline>`. */
+  source: string
+}
+
+/** Formats a zod path as `a.b[2].c`. */
+export function formatPath(path: ReadonlyArray<string | number>): string {
+  let out = ''
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`
+  return out || '(root)'
+}
+
+function zodIssues(issues: ZodIssue[], prefix: Array<string | number> = []): ConfigIssue[] {
+  return issues.map((i) => {
+    let message = i.message
+    if (i.code === 'unrecognized_keys') message = `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`
+    if (i.code === 'invalid_type' && i.received === 'undefined') message = 'is required'
+    else if (i.code === 'invalid_type') message = `expected ${i.expected}, got ${i.received}`
+    return { path: formatPath([...prefix, ...i.path]), message }
+  })
+}
+
+/**
+ * Replaces `${VAR}` in every string from `env`; `$${` is a literal `${`.
+ * @throws HangarError `HANGAR_CONFIG_ENV_UNSET` naming the variable and the field.
+ */
+export function substituteEnv(value: unknown, env: Readonly<Record<string, string | undefined>>, path: Array<string | number> = []): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, escape: string, name: string) => {
+      if (escape) return whole.slice(1)
+      const v = env[name]
+      if (v === undefined) {
+        throw new HangarError(ERROR_CODES.CONFIG_ENV_UNSET, `${formatPath(path)}: environment variable ${name} is not set`)
+      }
+      return v
+    })
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i]))
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, [...path, k])
+    return out
+  }
+  return value
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o)
+    for (const v of Object.values(o)) deepFreeze(v)
+  }
+  return o
+}
+
+const SIDECAR_LISTENERS = ['proxy', 'dns', 'transparent_http', 'transparent_tls', 'admin'] as const
+
+/** Cross-field checks the schema cannot express. */
+function crossCheck(name: string, p: ProviderConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  const base = `providers.${name}`
+  const ownPorts = new Map<number, string>()
+  for (const l of SIDECAR_LISTENERS) {
+    const addr = p.sidecar[l]
+    if (addr) ownPorts.set(Number(addr.slice(addr.lastIndexOf(':') + 1)), `sidecar.${l}`)
+  }
+  const forwards = new Map<number, { index: number; host: string }>()
+  p.capabilities.network.egress.forEach((r, index) => {
+    if (r.protocol !== 'tcp' || r.host === undefined || r.host.includes('*') || r.host.startsWith('.') || !r.port) return
+    const at = `${base}.capabilities.network.egress[${index}].port`
+    const prior = forwards.get(r.port)
+    if (prior) {
+      issues.push({ path: at, message: `port ${r.port} is already forwarded to "${prior.host}" by egress[${prior.index}]; a tcp forward listens on one port per destination` })
+    } else forwards.set(r.port, { index, host: r.host })
+    const own = ownPorts.get(r.port)
+    if (own) issues.push({ path: at, message: `port ${r.port} is the sidecar's own ${own} port and cannot also be a tcp forward` })
+  })
+  return issues
+}
+
+function unknownKeys(obj: Record<string, unknown>, known: readonly string[], path: string): string[] {
+  return Object.keys(obj)
+    .filter((k) => !known.includes(k))
+    .map((k) => `${path ? path + '.' : ''}${k}: unknown field, ignored`)
+}
+
+/**
+ * Parses and validates configuration text.
+ * @param text YAML text. @param source name used in messages. @param env for `${VAR}`.
+ * @throws ConfigError (`HANGAR_CONFIG_INVALID`) listing every bad field; HangarError for unset variables.
+ */
+export function parseConfig(text: string, source = '<inline>', env: Readonly<Record<string, string | undefined>> = {}): LoadedConfig {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  if (doc.errors.length) {
+    throw new ConfigError(source, doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0] ?? e.message })))
+  }
+  const raw = substituteEnv(doc.toJS() ?? {}, env)
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, [{ path: '(root)', message: 'expected a mapping' }])
+  const baseDir = source === '<inline>' ? process.cwd() : dirname(source)
+  const rawProviders = (raw as Record<string, unknown>).providers
+  if (rawProviders && typeof rawProviders === 'object') {
+    for (const p of Object.values(rawProviders as Record<string, unknown>)) {
+      if (p && typeof p === 'object' && 'profile' in p && !('capabilities' in p)) {
+        Object.assign(p, { capabilities: loadProfileFile(String((p as { profile: unknown }).profile), baseDir) })
+      }
+    }
+  }
+  const parsed = hangarConfigSchema.safeParse(raw)
+  if (!parsed.success) throw new ConfigError(source, zodIssues(parsed.error.issues))
+  const config = parsed.data
+  const issues: ConfigIssue[] = []
+  const warnings = unknownKeys(raw as Record<string, unknown>, ['aggregator', 'providers'], '')
+  for (const [name, p] of Object.entries(config.providers)) {
+    issues.push(...crossCheck(name, p))
+    const rawP = (rawProviders as Record<string, Record<string, unknown>>)[name] ?? {}
+    warnings.push(...unknownKeys(rawP, Object.keys(providerSchema.innerType().shape), `providers.${name}`))
+  }
+  if (issues.length) throw new ConfigError(source, issues)
+  return { config: deepFreeze(config), warnings, source }
+}
+
+/** Reads a capability profile file (YAML; either the capabilities block itself or `{capabilities: …}`). */
+function loadProfileFile(ref: string, baseDir: string): unknown {
+  const path = resolve(baseDir, ref)
+  if (!existsSync(path)) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `profile "${ref}" not found (looked for ${path})`)
+  const doc = parseDocument(readFileSync(path, 'utf8'))
+  const v = doc.toJS() as Record<string, unknown> | null
+  const caps = v && typeof v === 'object' && 'capabilities' in v ? v.capabilities : v
+  const checked = capabilitiesSchema.safeParse(caps ?? {})
+  if (!checked.success) throw new ConfigError(path, zodIssues(checked.error.issues, ['capabilities']))
+  return caps
+}
+
+/**
+ * Loads and validates a config file.
+ * @throws HangarError `HANGAR_CONFIG_NOT_FOUND`; ConfigError; HangarError `HANGAR_CONFIG_ENV_UNSET`.
+ */
+export function loadConfig(path: string, env: Readonly<Record<string, string | undefined>> = {}): LoadedConfig {
+  const abs = resolve(path)
+  if (!existsSync(abs)) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `config file not found: ${abs}`)
+  return parseConfig(readFileSync(abs, 'utf8'), abs, env)
+}
+
+/**
+ * The provider's config, or a clear error listing the names that exist.
+ * @throws HangarError `HANGAR_PROVIDER_UNKNOWN`.
+ */
+export function getProvider(config: HangarConfig, name: string): ProviderConfig {
+  const p = config.providers[name]
+  if (!p) {
+    const known = Object.keys(config.providers)
+    throw new HangarError(ERROR_CODES.PROVIDER_UNKNOWN, `no provider "${name}" in the config (known: ${known.length ? known.join(', ') : 'none'})`)
+  }
+  return p
+}
+
+export { sidecarSchema }

@@ -1,0 +1,112 @@
+/**
+ * The one schema of `hangar.yaml` (DESIGN.md §3). Types are derived from it; every field documents
+ * its default. Unknown keys in `capabilities` and `sidecar` are errors (a typo there would silently
+ * weaken enforcement); unknown keys at the top and provider level are kept, so MCP Hangar (Python)
+ * files load, and reported as warnings by the loader.
+ */
+import { z } from 'zod'
+import { capabilitiesSchema } from '../../profiles/schema.js'
+
+/** `host:port` with a numeric port; IPv6 hosts in brackets. */
+export const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:3128"')
+
+/** Limits of the egress listeners. Units in the names (ms, bytes). */
+export const sidecarLimitsSchema = z
+  .object({
+    /** Concurrent CONNECT tunnels + forwarded connections; beyond → 429 with Retry-After. Default 1024. */
+    max_tunnels: z.number().int().positive().default(1024),
+    /** Max bytes of a request head (request line + headers); beyond → 431. Default 16384. */
+    max_header_bytes: z.number().int().min(1024).default(16384),
+    /** A client must finish sending its request head within this time (slowloris). Default 10000. */
+    header_timeout_ms: z.number().int().positive().default(10000),
+    /** A tunnel with no bytes either way for this long is closed. Default 300000. */
+    idle_timeout_ms: z.number().int().positive().default(300000),
+    /** Upstream TCP connect timeout → 504. Default 10000. */
+    connect_timeout_ms: z.number().int().positive().default(10000),
+    /** Time to wait for a TLS ClientHello / first request bytes on transparent listeners and tunnels. Default 10000. */
+    first_bytes_timeout_ms: z.number().int().positive().default(10000),
+    /** Upstream DNS query timeout per server. Default 2000. */
+    dns_timeout_ms: z.number().int().positive().default(2000),
+    /** TTL cap of cached DNS answers, seconds. Default 300. */
+    dns_cache_max_ttl_s: z.number().int().min(0).default(300),
+    /** TTL of steering answers (the sidecar address), seconds. Default 30. */
+    dns_steering_ttl_s: z.number().int().min(0).default(30),
+    /** Max cached DNS entries. Default 10000. */
+    dns_cache_entries: z.number().int().positive().default(10000),
+  })
+  .strict()
+
+/** The sidecar's listener addresses and data dir. Defaults are for a container / netns (DESIGN.md §3). */
+export const sidecarSchema = z
+  .object({
+    proxy: listenAddress.default('0.0.0.0:3128'),
+    dns: listenAddress.default('0.0.0.0:53'),
+    transparent_http: listenAddress.nullable().default('0.0.0.0:80'),
+    transparent_tls: listenAddress.nullable().default('0.0.0.0:443'),
+    admin: listenAddress.default('127.0.0.1:9901'),
+    /** Address DNS steering answers with: the sidecar as the provider sees it. */
+    address: z.string().ip().default('10.254.1.1'),
+    /** Bind address of tcp forwards (their ports come from the tcp rules). Default the host of `proxy`. */
+    tcp_forward_host: z.string().optional(),
+    /** `steering`: allowed names → `address`; `passthrough`: real, filtered answers. */
+    dns_mode: z.enum(['steering', 'passthrough']).default('steering'),
+    /** Answer for a denied name. Default NXDOMAIN. */
+    dns_denied_rcode: z.enum(['nxdomain', 'refused']).default('nxdomain'),
+    /** Resolvers: `system` (resolv.conf nameservers) or `host:port`. */
+    upstream_dns: z.array(z.union([z.literal('system'), listenAddress])).min(1).default(['system']),
+    data_dir: z.string().default('./data'),
+    /** Signals as JSON lines when no aggregator is configured: a path, or `-` for stdout. Default `<data_dir>/signals.jsonl`. */
+    signal_log: z.string().optional(),
+    /** An allowed destination emits an `egress_allowed` observation at most once per this window. Default 60000. */
+    observation_window_ms: z.number().int().min(0).default(60000),
+    limits: sidecarLimitsSchema.default({}),
+  })
+  .strict()
+
+export const providerSchema = z
+  .object({
+    mode: z.enum(['subprocess', 'remote', 'container']).default('subprocess'),
+    command: z.array(z.string()).min(1).optional(),
+    endpoint: z.string().url().optional(),
+    image: z.string().optional(),
+    env: z.record(z.string()).default({}),
+    listen: listenAddress.optional(),
+    sidecar: sidecarSchema.default({}),
+    idle_ttl_s: z.number().int().min(0).default(300),
+    health_check_interval_s: z.number().int().positive().default(60),
+    max_consecutive_failures: z.number().int().positive().default(3),
+    max_concurrency: z.number().int().positive().default(10),
+    rate_limit: z.object({ rps: z.number().positive(), burst: z.number().int().positive() }).strict().optional(),
+    session_mode: z.enum(['shared', 'per_session']).default('shared'),
+    /** A profile file path or a built-in profile name; its capabilities apply unless `capabilities` is given. */
+    profile: z.string().optional(),
+    capabilities: capabilitiesSchema.default({}),
+  })
+  .passthrough()
+  .superRefine((p, ctx) => {
+    if (p.mode === 'subprocess' && !p.command) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['command'], message: 'mode "subprocess" needs a command' })
+    if (p.mode === 'remote' && !p.endpoint) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['endpoint'], message: 'mode "remote" needs an endpoint URL' })
+    if (p.mode === 'container' && !p.image) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['image'], message: 'mode "container" needs an image' })
+  })
+
+export const aggregatorSchema = z
+  .object({
+    listen: listenAddress.default('127.0.0.1:8000'),
+    url: z.string().url().optional(),
+    data_dir: z.string().default('./data'),
+    signal_tokens: z.array(z.string().min(1)).default([]),
+    admin_tokens: z.array(z.string().min(1)).default([]),
+  })
+  .passthrough()
+
+export const hangarConfigSchema = z
+  .object({
+    aggregator: aggregatorSchema.optional(),
+    providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'provider names are letters, digits, "-" and "_"'), providerSchema).default({}),
+  })
+  .passthrough()
+
+export type HangarConfig = z.infer<typeof hangarConfigSchema>
+export type ProviderConfig = z.infer<typeof providerSchema>
+export type SidecarConfig = z.infer<typeof sidecarSchema>
+export type SidecarLimits = z.infer<typeof sidecarLimitsSchema>

@@ -1,0 +1,44 @@
+/**
+ * The one place that reads `process.env` (STYLE.md: all environment variables live in one file).
+ * Everything else receives these values as arguments.
+ */
+
+/** Environment variables the project reads, with their meaning. */
+export interface HangarEnv {
+  /** `MCP_CONFIG`: path of hangar.yaml when `-c` is not given. */
+  configPath: string | undefined
+  /** `MCP_HTTP_HOST` / `MCP_HTTP_PORT`: override of the aggregator listen address. */
+  httpHost: string | undefined
+  httpPort: number | undefined
+  /** `MCP_LOG_LEVEL`: pino level (`trace`…`fatal`, `silent`); default `info`. */
+  logLevel: string
+  /** `MCP_JSON_LOGS`: `true`/`1` → JSON lines on stdout; otherwise a short human format. */
+  jsonLogs: boolean
+  /** `MCP_LICENSE_KEY`: enterprise licence (DESIGN.md §10). */
+  licenseKey: string | undefined
+  /** `CI`: true under continuous integration (tests needing root/Docker must run, not skip). */
+  ci: boolean
+}
+
+function truthy(v: string | undefined): boolean {
+  return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim())
+}
+
+/** Reads the environment once. `env` is injectable for tests. */
+export function readEnv(env: NodeJS.ProcessEnv = process.env): HangarEnv {
+  const port = env.MCP_HTTP_PORT !== undefined ? Number(env.MCP_HTTP_PORT) : undefined
+  return {
+    configPath: env.MCP_CONFIG || undefined,
+    httpHost: env.MCP_HTTP_HOST || undefined,
+    httpPort: port !== undefined && Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined,
+    logLevel: env.MCP_LOG_LEVEL || 'info',
+    jsonLogs: truthy(env.MCP_JSON_LOGS),
+    licenseKey: env.MCP_LICENSE_KEY || undefined,
+    ci: truthy(env.CI),
+  }
+}
+
+/** The raw environment, for `${VAR}` substitution in the config loader only. */
+export function rawEnv(): Readonly<Record<string, string | undefined>> {
+  return process.env
+}

@@ -1,0 +1,54 @@
+/**
+ * Typed errors with stable codes. Users and tests match on `code`, never on the message
+ * (the undici convention: `UND_ERR_*`). Every code is listed in docs/errors.md.
+ */
+
+/** Every stable error code the project throws. */
+export const ERROR_CODES = {
+  CONFIG_INVALID: 'HANGAR_CONFIG_INVALID',
+  CONFIG_NOT_FOUND: 'HANGAR_CONFIG_NOT_FOUND',
+  CONFIG_ENV_UNSET: 'HANGAR_CONFIG_ENV_UNSET',
+  PROVIDER_UNKNOWN: 'HANGAR_PROVIDER_UNKNOWN',
+  HOST_INVALID: 'HANGAR_HOST_INVALID',
+  GLOB_INVALID: 'HANGAR_GLOB_INVALID',
+  CIDR_INVALID: 'HANGAR_CIDR_INVALID',
+  DNS_FAILED: 'HANGAR_DNS_FAILED',
+  DNS_TIMEOUT: 'HANGAR_DNS_TIMEOUT',
+  DNS_NO_ADDRESS: 'HANGAR_DNS_NO_ADDRESS',
+  DIAL_TIMEOUT: 'HANGAR_DIAL_TIMEOUT',
+  DIAL_FAILED: 'HANGAR_DIAL_FAILED',
+  LISTEN_FAILED: 'HANGAR_LISTEN_FAILED',
+} as const
+
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES]
+
+/** Base class of every error the project throws on purpose. */
+export class HangarError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** One invalid field of the configuration: `path` is dotted with `[i]` indices. */
+export interface ConfigIssue {
+  path: string
+  message: string
+}
+
+/**
+ * The configuration failed validation. `issues` names every bad field; the message lists them
+ * one per line as `path: message`.
+ */
+export class ConfigError extends HangarError {
+  readonly issues: readonly ConfigIssue[]
+  constructor(source: string, issues: readonly ConfigIssue[]) {
+    super(
+      ERROR_CODES.CONFIG_INVALID,
+      `invalid configuration in ${source}:\n` + issues.map((i) => `  ${i.path}: ${i.message}`).join('\n'),
+    )
+    this.issues = issues
+  }
+}

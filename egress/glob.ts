@@ -1,0 +1,61 @@
+/**
+ * Host globs (DESIGN.md §3/§4; smokescreen's glob rules). Three forms only:
+ * - `api.x.com`: exactly that name;
+ * - `*.x.com`: any subdomain of x.com (one or more labels), never `x.com` itself;
+ * - `.x.com`: `x.com` and any subdomain (ToolHive's leading-dot form).
+ * Matching is on label boundaries: `*.x.com` never matches `evil-x.com`. Rejected at load:
+ * `*`, `*.`, `*x.com`, `a.*.x.com`, `x.*`, a glob over a single label (`*.com`), IP literals with
+ * a wildcard. The base is normalised like any host (host.ts), so globs may be written in Unicode.
+ */
+import { ERROR_CODES, HangarError } from '../core/errors.js'
+import { parseTarget } from './host.js'
+import type { HostPattern } from './types.js'
+
+/**
+ * Compiles a glob.
+ * @throws HangarError `HANGAR_GLOB_INVALID` with a sentence that suggests the fix.
+ */
+export function compileHostGlob(glob: string): HostPattern {
+  const bad = (why: string): never => {
+    throw new HangarError(ERROR_CODES.GLOB_INVALID, `"${glob}" is not a valid host glob: ${why}`)
+  }
+  let kind: HostPattern['kind'] = 'exact'
+  let rest = glob
+  if (glob.startsWith('*.')) {
+    kind = 'subdomains'
+    rest = glob.slice(2)
+  } else if (glob.startsWith('.')) {
+    kind = 'apex_and_subdomains'
+    rest = glob.slice(1)
+  }
+  if (rest.includes('*')) {
+    bad(glob === '*' ? 'a bare "*" would allow every host; list the hosts instead'
+      : 'only a leading "*." is supported (e.g. "*.example.com")')
+  }
+  if (rest === '' || rest === '.') bad('it names no domain')
+  const parsed = parseTarget(rest)
+  if (!parsed.ok) bad(parsed.reason)
+  const target = (parsed as { ok: true; target: { kind: string; host: string } }).target
+  if (target.kind === 'ip') {
+    if (kind !== 'exact') bad('a wildcard cannot apply to an IP address; use a "cidr" rule')
+    return { source: target.host, kind, base: target.host }
+  }
+  if (kind !== 'exact' && !target.host.includes('.')) {
+    bad(`a wildcard over the top-level domain "${target.host}" would match too much; name the registrable domain`)
+  }
+  const source = kind === 'subdomains' ? `*.${target.host}` : kind === 'apex_and_subdomains' ? `.${target.host}` : target.host
+  return { source, kind, base: target.host }
+}
+
+/** True when the normalised `host` matches `pattern` on a label boundary. Pure; no allocation. */
+export function matchHost(pattern: HostPattern, host: string): boolean {
+  const base = pattern.base
+  switch (pattern.kind) {
+    case 'exact':
+      return host === base
+    case 'subdomains':
+      return host.length > base.length + 1 && host.endsWith(base) && host.charCodeAt(host.length - base.length - 1) === 46
+    case 'apex_and_subdomains':
+      return host === base || (host.length > base.length + 1 && host.endsWith(base) && host.charCodeAt(host.length - base.length - 1) === 46)
+  }
+}

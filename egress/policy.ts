@@ -1,0 +1,51 @@
+/**
+ * Compiles a provider's `capabilities` block into an {@link EgressPolicy} once at start-up.
+ * The policy is read-only afterwards; run-time changes (quarantine) live in EnforcementState.
+ */
+import type { CapabilitiesConfig } from '../profiles/schema.js'
+import { DEFAULT_RULE_PORT } from '../profiles/schema.js'
+import { compileCidr } from './cidr.js'
+import { compileHostGlob } from './glob.js'
+import { parseIpLiteral } from './ip.js'
+import type { EgressPolicy, EgressRule, ProtectedEndpoints } from './types.js'
+
+/**
+ * @param provider provider name (appears in signals and metrics)
+ * @param caps the validated capabilities block
+ * @param protectedEndpoints the sidecar's own listener ports / addresses and the aggregator's
+ * @throws HangarError `HANGAR_GLOB_INVALID` / `HANGAR_CIDR_INVALID` (cannot happen for a loaded config)
+ */
+export function compilePolicy(
+  provider: string,
+  caps: CapabilitiesConfig,
+  protectedEndpoints: ProtectedEndpoints = { ips: new Set(), ports: new Set() },
+): EgressPolicy {
+  const rules: EgressRule[] = caps.network.egress.map((r, i) => {
+    const id = `egress[${i}]`
+    if (r.cidr !== undefined) {
+      const protocol = r.protocol ?? 'any'
+      return { id, cidr: compileCidr(r.cidr), port: r.port ?? (protocol === 'tcp' ? 0 : DEFAULT_RULE_PORT[protocol]), protocol }
+    }
+    const protocol = r.protocol ?? 'https'
+    const host = compileHostGlob(r.host!)
+    const port = r.port ?? (protocol === 'tcp' ? 0 : DEFAULT_RULE_PORT[protocol])
+    // A host rule that names an IP literal is a single-address CIDR.
+    const ip = host.kind === 'exact' ? parseIpLiteral(host.base) : null
+    if (ip) return { id, cidr: compileCidr(`${ip.ip}/${ip.family === 4 ? 32 : 128}`), port, protocol }
+    return { id, host, port, protocol }
+  })
+  return Object.freeze({
+    provider,
+    mode: caps.enforcement_mode,
+    loopbackAllowed: caps.network.loopback_allowed,
+    dnsAllowed: caps.network.dns_allowed,
+    dnsResolveAny: caps.network.dns_resolve_any,
+    rules: Object.freeze(rules),
+    protectedEndpoints,
+  })
+}
+
+/** The tcp rules that become transparent tcp forwards: exact host, a port, protocol tcp. */
+export function tcpForwardRules(policy: EgressPolicy): EgressRule[] {
+  return policy.rules.filter((r) => r.protocol === 'tcp' && r.host?.kind === 'exact' && r.port !== 0)
+}

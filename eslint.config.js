@@ -1,0 +1,25 @@
+// Lint: typescript-eslint's recommended rules, plus the project's own bans
+// (dns.lookup / getaddrinfo is never used: DESIGN.md §4).
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-properties': ['error',
+        { object: 'dns', property: 'lookup', message: 'Never resolve with getaddrinfo: use egress/resolve.ts (DESIGN.md §4).' },
+      ],
+      'no-restricted-syntax': ['error',
+        { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read the environment only in core/env.ts.' },
+      ],
+    },
+  },
+  {
+    files: ['core/env.ts', 'test/**', 'benchmarks/**', '.ci/**'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+)

@@ -1,0 +1,94 @@
+/**
+ * The capability profile schema (DESIGN.md §3, MCP Hangar's `capabilities` block). One zod schema;
+ * the TypeScript types are derived from it. Host globs and CIDRs are validated here by the same
+ * compilers the egress layer uses, so a config that loads is a config that compiles.
+ */
+import { z } from 'zod'
+import { compileCidr } from '../egress/cidr.js'
+import { compileHostGlob } from '../egress/glob.js'
+
+const port = z.number().int().min(0).max(65535)
+
+/** Default port of a rule by protocol: https 443, http 80, any 0 (any port); tcp must name one. */
+export const DEFAULT_RULE_PORT = { https: 443, http: 80, any: 0 } as const
+
+/** One `network.egress[i]` rule: exactly one of `host` (a glob) or `cidr`. */
+export const egressRuleSchema = z
+  .object({
+    /** Host glob: `api.x.com`, `*.x.com` (subdomains only), `.x.com` (apex + subdomains), or an IP. */
+    host: z.string().optional(),
+    /** A range; overrides the always-denied list for the addresses it names (DESIGN.md §4). */
+    cidr: z.string().optional(),
+    /** 0 = any port. Default by protocol: https 443, http 80, any 0; tcp requires a port. */
+    port: port.optional(),
+    /** `http` | `https` | `tcp` | `any`. Default `https` for host rules, `any` for cidr rules. */
+    protocol: z.enum(['http', 'https', 'tcp', 'any']).optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if ((r.host === undefined) === (r.cidr === undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'exactly one of "host" or "cidr" is required' })
+      return
+    }
+    if (r.host !== undefined) {
+      try {
+        compileHostGlob(r.host)
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['host'], message: (e as Error).message })
+      }
+    }
+    if (r.cidr !== undefined) {
+      try {
+        compileCidr(r.cidr)
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cidr'], message: (e as Error).message })
+      }
+    }
+    if (r.protocol === 'tcp' && r.port === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['port'], message: 'a tcp rule must name its port (0 = any port)' })
+    }
+  })
+
+export const networkSchema = z
+  .object({
+    /** false → every DNS query is refused. Default true. */
+    dns_allowed: z.boolean().default(true),
+    /** Forward DNS for every name, not only names matching a rule (answers are still filtered). Default false. */
+    dns_resolve_any: z.boolean().default(false),
+    /** Allow loopback destinations (tests, same-host services). Default false: loopback is always-denied. */
+    loopback_allowed: z.boolean().default(false),
+    egress: z.array(egressRuleSchema).default([]),
+  })
+  .strict()
+
+export const toolsSchema = z
+  .object({
+    allow_list: z.array(z.string()).default([]),
+    deny_list: z.array(z.string()).default([]),
+    expected_tools: z.array(z.string()).optional(),
+    schema_drift_alert: z.boolean().default(true),
+    max_count: z.number().int().positive().optional(),
+  })
+  .strict()
+
+export const argumentsSchema = z
+  .object({
+    secret_patterns: z.array(z.string()).default([]),
+    max_payload_bytes: z.number().int().positive().default(262144),
+  })
+  .strict()
+
+/** The `capabilities` block. */
+export const capabilitiesSchema = z
+  .object({
+    /** `alert` allows and signals; `block` denies the act; `quarantine` denies and quarantines. Default `block`. */
+    enforcement_mode: z.enum(['alert', 'block', 'quarantine']).default('block'),
+    network: networkSchema.default({}),
+    tools: toolsSchema.default({}),
+    arguments: argumentsSchema.default({}),
+  })
+  .strict()
+
+export type EgressRuleConfig = z.infer<typeof egressRuleSchema>
+export type NetworkConfig = z.infer<typeof networkSchema>
+export type CapabilitiesConfig = z.infer<typeof capabilitiesSchema>

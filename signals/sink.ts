@@ -1,0 +1,91 @@
+/**
+ * Where signals go. The sidecar's decision code calls {@link SignalSink.emit} and never waits:
+ * a sink must not block the data path. The aggregator shipper (signals/shipper.ts, a later
+ * issue) is one implementation; {@link JsonLinesSink} writes JSON lines to a file or stdout.
+ */
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
+import { dirname } from 'node:path'
+import type { Signal } from './types.js'
+
+/** The port every signal producer writes to. */
+export interface SignalSink {
+  /** Accepts one signal; never throws, never blocks the caller. */
+  emit(signal: Signal): void
+  /** Flushes what is buffered; resolves when it is written (or handed on). */
+  flush(): Promise<void>
+  /** Flushes and releases resources. */
+  close(): Promise<void>
+}
+
+/** Writes each signal as one JSON line (to a file path, or to stdout with `-`). */
+export class JsonLinesSink implements SignalSink {
+  readonly #out: WriteStream | NodeJS.WriteStream
+  readonly #owned: boolean
+  constructor(target: string) {
+    if (target === '-') {
+      this.#out = process.stdout
+      this.#owned = false
+    } else {
+      mkdirSync(dirname(target), { recursive: true })
+      this.#out = createWriteStream(target, { flags: 'a' })
+      this.#owned = true
+    }
+  }
+  emit(signal: Signal): void {
+    this.#out.write(JSON.stringify(signal) + '\n')
+  }
+  flush(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#out.writableLength === 0) resolve()
+      else this.#out.once('drain', () => resolve())
+    })
+  }
+  async close(): Promise<void> {
+    await this.flush()
+    if (this.#owned) await new Promise<void>((resolve) => (this.#out as WriteStream).end(() => resolve()))
+  }
+}
+
+/** Keeps signals in memory (tests, the admin endpoint's recent view). Bounded: oldest dropped. */
+export class MemorySink implements SignalSink {
+  readonly signals: Signal[] = []
+  readonly #max: number
+  #waiters: Array<{ pred: (s: Signal) => boolean; resolve: (s: Signal) => void }> = []
+  constructor(max = 100_000) {
+    this.#max = max
+  }
+  emit(signal: Signal): void {
+    this.signals.push(signal)
+    if (this.signals.length > this.#max) this.signals.shift()
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.pred(signal)) return true
+      w.resolve(signal)
+      return false
+    })
+  }
+  /** Resolves with the first signal (already emitted or future) that satisfies `pred`. */
+  waitFor(pred: (s: Signal) => boolean, timeoutMs = 5000): Promise<Signal> {
+    const have = this.signals.find(pred)
+    if (have) return Promise.resolve(have)
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no matching signal within ${timeoutMs} ms`)), timeoutMs)
+      this.#waiters.push({ pred, resolve: (s) => { clearTimeout(t); resolve(s) } })
+    })
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+/** Sends every signal to several sinks. */
+export class TeeSink implements SignalSink {
+  constructor(private readonly sinks: SignalSink[]) {}
+  emit(signal: Signal): void {
+    for (const s of this.sinks) s.emit(signal)
+  }
+  async flush(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.flush()))
+  }
+  async close(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.close()))
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The `hangar.signal/v1` schema (DESIGN.md §6): the contract between sidecars, the aggregator
+ * and SIEMs. This file holds types and the catalogue of signal types only, no decision logic.
+ */
+
+export const SIGNAL_SCHEMA = 'hangar.signal/v1' as const
+
+export type SignalKind = 'violation' | 'enforcement' | 'observation' | 'lifecycle'
+export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical'
+export type SignalAction = 'allowed' | 'alerted' | 'blocked' | 'quarantined'
+export type EnforcementMode = 'alert' | 'block' | 'quarantine'
+export type DestinationProtocol = 'http' | 'https' | 'tcp' | 'dns'
+
+export interface SignalDestination {
+  host?: string
+  ip?: string
+  port?: number
+  protocol: DestinationProtocol
+}
+
+/** One signal. Field meanings: DESIGN.md §6; `docs/signals.md` lists every `type`. */
+export interface Signal {
+  schema: typeof SIGNAL_SCHEMA
+  /** UUIDv7; the aggregator deduplicates on it. */
+  id: string
+  /** RFC 3339 UTC with milliseconds. */
+  time: string
+  kind: SignalKind
+  type: SignalType
+  severity: Severity
+  action: SignalAction
+  enforcement_mode: EnforcementMode
+  provider: string
+  sidecar_id: string
+  destination?: SignalDestination
+  tool?: string
+  session_id?: string
+  caller?: string
+  /** The matched rule (`egress[2]`, `always-denied:private`), or `default-deny`. */
+  rule?: string
+  /** One human sentence. */
+  reason: string
+  trace_id?: string
+  span_id?: string
+  details?: Record<string, unknown>
+}
+
+/** The catalogue: each signal type with its kind when it denies and its default severity. */
+export const SIGNAL_TYPES = {
+  egress_denied: { severity: 'high', meaning: 'An egress connection or request was refused (or would have been, in alert mode).' },
+  egress_allowed: { severity: 'info', meaning: 'Sampled observation of an allowed egress connection; feeds the baseline.' },
+  egress_closed: { severity: 'info', meaning: 'An egress tunnel closed: bytes in/out and duration.' },
+  dns_denied: { severity: 'medium', meaning: 'A DNS query for a name outside the allowlist was answered NXDOMAIN/REFUSED.' },
+  dns_allowed: { severity: 'info', meaning: 'Sampled observation of an allowed DNS query; feeds the baseline.' },
+  dns_answer_stripped: { severity: 'high', meaning: 'An upstream DNS answer pointed into an always-denied range (rebinding) and was removed.' },
+  dns_tunnel_suspected: { severity: 'high', meaning: 'A DNS name had labels too long or too random for a real host name (DNS tunnelling).' },
+  quarantine_triggered: { severity: 'critical', meaning: 'The provider was quarantined: all egress and tool calls are denied.' },
+  quarantine_released: { severity: 'medium', meaning: 'The provider quarantine was lifted.' },
+  sidecar_started: { severity: 'info', meaning: 'A sidecar started its listeners.' },
+  sidecar_stopped: { severity: 'info', meaning: 'A sidecar stopped.' },
+} as const satisfies Record<string, { severity: Severity; meaning: string }>
+
+export type SignalType = keyof typeof SIGNAL_TYPES | (string & {})
