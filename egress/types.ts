@@ -135,3 +135,22 @@ export type AddressClass =
   | 'teredo'
   | 'ipv4_compatible'
   | 'discard'
+
+/** Addresses of a name, as resolved by our own DNS queries (never getaddrinfo). */
+export interface ResolvedAddresses {
+  /** A then AAAA answers, in upstream order, deduplicated. */
+  addresses: IpAddress[]
+  /** Smallest TTL of the answers, ms (capped). */
+  ttlMs: number
+}
+
+/** Resolves host names to addresses (egress/resolve.ts). */
+export interface Resolver {
+  /**
+   * @param name a normalised host name (host.ts)
+   * @throws HangarError `HANGAR_DNS_FAILED` (SERVFAIL/REFUSED/unreachable), `HANGAR_DNS_TIMEOUT`,
+   *   `HANGAR_DNS_NO_ADDRESS` (NXDOMAIN or no A/AAAA)
+   */
+  resolve(name: string): Promise<ResolvedAddresses>
+  close(): void
+}

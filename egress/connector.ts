@@ -1,0 +1,154 @@
+/**
+ * The one path from "the provider wants host:port" to a connected upstream socket, shared by the
+ * forward proxy, the transparent listeners and the tcp forwards:
+ * decideRequest → enforce → resolve (own DNS) → decideAddresses → dial the checked IP.
+ * Every outcome is signalled once. Failures map to the answers of DESIGN.md §4
+ * (403 denied, 502 DNS failure, 504 upstream timeout, 429 tunnel limit).
+ */
+import type { Socket } from 'node:net'
+import { ERROR_CODES, HangarError } from '../core/errors.js'
+import type { Logger } from '../core/log.js'
+import type { HangarMetrics } from '../core/metrics.js'
+import type { SidecarLimits } from '../core/config/schema.js'
+import { decideAddresses, decideRequest, enforce, type Enforcement } from './decide.js'
+import { dial } from './dial.js'
+import type { EnforcementController } from './enforcement.js'
+import { splice, type TunnelStats } from './pipe.js'
+import type { AttemptInfo, EgressSignals } from './signals.js'
+import type { Decision, EgressPolicy, EgressRequest, IpAddress, Resolver } from './types.js'
+
+/** Everything the egress listeners of one provider share. */
+export interface EgressContext {
+  policy: EgressPolicy
+  enforcement: EnforcementController
+  resolver: Resolver
+  signals: EgressSignals
+  metrics: HangarMetrics
+  limits: SidecarLimits
+  log: Logger
+}
+
+/** A refused or failed attempt, with the HTTP status a proxy answers. */
+export interface ConnectRefusal {
+  ok: false
+  status: 403 | 429 | 502 | 504
+  message: string
+  /** For 403: the `X-Hangar-Decision` header value. */
+  decisionHeader?: string
+  decision?: Decision
+}
+
+/** A connected upstream. The caller owns the socket until it hands it to {@link EgressConnector.splice}. */
+export interface ConnectSuccess {
+  ok: true
+  socket: Socket
+  address: IpAddress
+  /** The allow decision, or (alert mode) the denial that was let through. */
+  decision: Decision
+  enforcement: Enforcement
+  attempt: AttemptInfo
+  /** Releases the tunnel slot; called by splice() on close, or by the caller if it gives up. */
+  release(): void
+}
+
+/** `X-Hangar-Decision: denied; rule=…; reason=…` (DESIGN.md §4). */
+export function decisionHeader(d: Decision): string {
+  const code = d.verdict === 'deny' ? d.code : 'allowed'
+  return `${d.verdict === 'deny' ? 'denied' : 'allowed'}; rule=${d.rule}; reason=${code}`
+}
+
+/** Opens egress connections for one provider, under its policy and tunnel limit. */
+export class EgressConnector {
+  #active = 0
+
+  constructor(readonly ctx: EgressContext) {}
+
+  /** Open tunnels and forwarded connections. */
+  get active(): number {
+    return this.#active
+  }
+
+  /**
+   * Decides, resolves and dials. Never throws: every failure is a {@link ConnectRefusal}.
+   * @param client the provider's address as seen by the listener (for signals)
+   */
+  async open(req: EgressRequest, client?: string): Promise<ConnectSuccess | ConnectRefusal> {
+    const { policy, enforcement, signals, limits, metrics } = this.ctx
+    const started = performance.now()
+    const attempt: AttemptInfo = { host: req.host, port: req.port, protocol: req.protocol, via: req.via, ...(client && { client }) }
+    if (this.#active >= limits.max_tunnels) {
+      return { ok: false, status: 429, message: `too many open tunnels (limit ${limits.max_tunnels})` }
+    }
+    let decision = decideRequest(req, policy, enforcement.state)
+    if (decision.target) {
+      attempt.host = decision.target.kind === 'name' ? decision.target.host : undefined
+      if (decision.target.kind === 'ip') attempt.ip = decision.target.host
+    }
+    let enf = enforce(decision, policy.mode)
+    if (!enf.permit) {
+      signals.egress(decision, enf, attempt)
+      return { ok: false, status: 403, message: decision.reason, decisionHeader: decisionHeader(decision), decision }
+    }
+    // Resolve (names only) and filter the answers.
+    let addresses: IpAddress[]
+    const target = decision.target!
+    if (target.kind === 'ip') {
+      addresses = [target.address]
+    } else {
+      try {
+        const resolved = await this.ctx.resolver.resolve(target.host)
+        addresses = resolved.addresses
+      } catch (err) {
+        const e = err as HangarError
+        const status = e.code === ERROR_CODES.DNS_TIMEOUT ? 504 : 502
+        signals.egress(decision, enf, attempt, { dns_error: e.code ?? 'unknown', dns_message: e.message })
+        return { ok: false, status, message: `cannot resolve ${target.host}: ${e.message}`, decision }
+      }
+      if (decision.verdict === 'allow') {
+        const v = decideAddresses(decision, req.port, req.protocol, addresses, policy)
+        if (v.allowed.length === 0) {
+          decision = v.decision
+          enf = enforce(decision, policy.mode)
+          if (!enf.permit) {
+            signals.egress(decision, enf, attempt, { resolved: addresses.map((a) => a.ip) })
+            return { ok: false, status: 403, message: decision.reason, decisionHeader: decisionHeader(decision), decision }
+          }
+          // Alert mode lets a non-hard denial through: dial what was dropped, except self-connections.
+          addresses = v.dropped.filter((d) => d.cls !== 'self').map((d) => d.address)
+        } else addresses = v.allowed
+      }
+    }
+    this.#active++
+    metrics.egress.egressActiveTunnels.inc({ provider: policy.provider })
+    let released = false
+    const release = () => {
+      if (released) return
+      released = true
+      this.#active--
+      metrics.egress.egressActiveTunnels.dec({ provider: policy.provider })
+    }
+    try {
+      const d = await dial(addresses, req.port, limits.connect_timeout_ms)
+      attempt.ip = d.address.ip
+      metrics.egress.egressConnectDuration.observe({ provider: policy.provider }, (performance.now() - started) / 1000)
+      signals.egress(decision, enf, attempt)
+      return { ok: true, socket: d.socket, address: d.address, decision, enforcement: enf, attempt, release }
+    } catch (err) {
+      release()
+      const e = err as HangarError
+      signals.egress(decision, enf, attempt, { dial_error: e.message })
+      return { ok: false, status: e.code === ERROR_CODES.DIAL_TIMEOUT ? 504 : 502, message: e.message, decision }
+    }
+  }
+
+  /** Splices a client with a connected upstream; signals the close with byte counts. */
+  splice(client: Socket, up: ConnectSuccess, head: Buffer | null, onClose?: (s: TunnelStats) => void): void {
+    splice(client, up.socket, head, this.ctx.limits.idle_timeout_ms, (s) => {
+      up.release()
+      this.ctx.signals.closed(up.attempt, s.bytesUp, s.bytesDown, s.durationMs, up.decision.rule)
+      onClose?.(s)
+    })
+  }
+}
+
+export { HangarError }

@@ -1,0 +1,149 @@
+/**
+ * Turns egress decisions into signals and metrics. Denials always signal; allows become
+ * `egress_allowed` / `dns_allowed` observations at most once per destination per
+ * `observation_window_ms` (the baseline needs each destination, not each packet).
+ * Never throws into the data path.
+ */
+import type { HangarMetrics } from '../core/metrics.js'
+import type { Logger } from '../core/log.js'
+import { buildSignal, type SignalOrigin } from '../signals/build.js'
+import type { SignalSink } from '../signals/sink.js'
+import type { DestinationProtocol, Signal, SignalAction } from '../signals/types.js'
+import type { Enforcement } from './decide.js'
+import type { DnsDecision } from './dns/policy.js'
+import type { EnforcementController } from './enforcement.js'
+import type { Decision, EgressPolicy, EgressProtocol, EgressVia } from './types.js'
+
+/** Where an egress attempt went, for the signal's `destination`. */
+export interface AttemptInfo {
+  host?: string
+  ip?: string
+  port: number
+  protocol: EgressProtocol
+  via: EgressVia
+  /** Client address of the attempt (the provider as the sidecar sees it). */
+  client?: string
+}
+
+const MAX_SAMPLER_KEYS = 10_000
+
+/** Signal + metric output of the egress layer of one provider. */
+export class EgressSignals {
+  readonly #seen = new Map<string, number>()
+
+  constructor(
+    private readonly origin: SignalOrigin,
+    private readonly policy: EgressPolicy,
+    private readonly sink: SignalSink,
+    private readonly metrics: HangarMetrics,
+    private readonly enforcement: EnforcementController,
+    private readonly log: Logger,
+    private readonly observationWindowMs: number,
+  ) {
+    enforcement.on('change', (c) => {
+      this.metrics.egress.quarantined.set({ provider: origin.provider }, c.quarantined ? 1 : 0)
+      this.#emit({
+        kind: 'enforcement',
+        type: c.quarantined ? 'quarantine_triggered' : 'quarantine_released',
+        action: c.quarantined ? 'quarantined' : 'allowed',
+        enforcement_mode: policy.mode,
+        reason: c.reason,
+        details: { by: c.by },
+      })
+    })
+  }
+
+  /** Records a connection/request decision and its enforcement. Triggers quarantine when the mode says so. */
+  egress(decision: Decision, enf: Enforcement, a: AttemptInfo, details?: Record<string, unknown>): void {
+    const protocol = signalProtocol(a.protocol, a.port)
+    this.metrics.egress.egressRequests.inc({ provider: this.origin.provider, protocol, decision: enf.action === 'allowed' ? 'allowed' : enf.action })
+    const destination = { ...(a.host !== undefined && { host: a.host }), ...(a.ip !== undefined && { ip: a.ip }), port: a.port, protocol }
+    if (decision.verdict === 'allow') {
+      if (!this.#firstInWindow(`e|${a.host ?? a.ip}|${a.port}|${protocol}`)) return
+      this.#emit({
+        kind: 'observation', type: 'egress_allowed', action: 'allowed', enforcement_mode: this.policy.mode,
+        destination, rule: decision.rule, reason: decision.reason, details: { via: a.via, ...details },
+      })
+      return
+    }
+    this.#violation('egress_denied', decision, enf, destination, { via: a.via, ...(a.client && { client: a.client }), ...details })
+  }
+
+  /** Records a DNS decision. */
+  dns(d: DnsDecision, enf: Enforcement, qtype: string, client?: string): void {
+    this.metrics.egress.dnsQueries.inc({ provider: this.origin.provider, decision: enf.action === 'allowed' ? 'allowed' : enf.action })
+    const destination = { host: d.name, protocol: 'dns' as const }
+    if (d.verdict === 'allow') {
+      if (!this.#firstInWindow(`d|${d.name}|${qtype}`)) return
+      this.#emit({ kind: 'observation', type: 'dns_allowed', action: 'allowed', enforcement_mode: this.policy.mode, destination, rule: d.rule, reason: d.reason, details: { qtype } })
+      return
+    }
+    const type = d.code === 'dns_tunnel_suspected' ? 'dns_tunnel_suspected' : 'dns_denied'
+    this.#violation(type, d, enf, destination, { qtype, ...(client && { client }) })
+  }
+
+  /** Records answers stripped from an upstream DNS response (rebinding defence). */
+  dnsStripped(name: string, rule: string, stripped: Array<{ ip: string; cls: string }>): void {
+    this.#emit({
+      kind: 'violation', type: 'dns_answer_stripped', action: 'blocked', enforcement_mode: this.policy.mode,
+      destination: { host: name, protocol: 'dns' }, rule,
+      reason: `${name} answered with always-denied addresses (${stripped.map((s) => `${s.ip}: ${s.cls}`).join(', ')}); they were removed`,
+      details: { stripped },
+    })
+    this.metrics.egress.capabilityViolations.inc({ provider: this.origin.provider, violation_type: 'dns_answer_stripped', action: 'blocked' })
+  }
+
+  /** Records a closed tunnel: bytes each way (upstream = sent by the provider) and duration. */
+  closed(a: AttemptInfo, bytesUp: number, bytesDown: number, durationMs: number, rule: string): void {
+    this.metrics.egress.egressBytes.inc({ provider: this.origin.provider, direction: 'upstream' }, bytesUp)
+    this.metrics.egress.egressBytes.inc({ provider: this.origin.provider, direction: 'downstream' }, bytesDown)
+    if (!this.#firstInWindow(`c|${a.host ?? a.ip}|${a.port}`)) return
+    this.#emit({
+      kind: 'observation', type: 'egress_closed', action: 'allowed', enforcement_mode: this.policy.mode,
+      destination: { ...(a.host !== undefined && { host: a.host }), ...(a.ip !== undefined && { ip: a.ip }), port: a.port, protocol: signalProtocol(a.protocol, a.port) },
+      rule, reason: `tunnel closed after ${durationMs} ms`, details: { via: a.via, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: durationMs },
+    })
+  }
+
+  /** Emits a lifecycle signal (sidecar_started, sidecar_stopped, …). */
+  lifecycle(type: string, reason: string, details?: Record<string, unknown>): void {
+    this.#emit({ kind: 'lifecycle', type, action: 'allowed', enforcement_mode: this.policy.mode, reason, ...(details && { details }) })
+  }
+
+  #violation(type: string, d: { rule: string; reason: string; code?: string }, enf: Enforcement, destination: Signal['destination'], details: Record<string, unknown>): void {
+    this.metrics.egress.capabilityViolations.inc({ provider: this.origin.provider, violation_type: type, action: enf.action })
+    const severity = d.rule === 'always-denied:metadata' || d.code === 'self_connection' ? 'critical' : undefined
+    this.#emit({
+      kind: 'violation', type, action: enf.action, enforcement_mode: this.policy.mode,
+      ...(destination && { destination }), rule: d.rule, reason: d.reason,
+      ...(severity && { severity }), details: { ...(d.code && { code: d.code }), ...details },
+    })
+    if (enf.triggersQuarantine) this.enforcement.quarantine(`${type}: ${d.reason}`, 'violation')
+  }
+
+  #firstInWindow(key: string): boolean {
+    if (this.observationWindowMs === 0) return true
+    const now = Date.now()
+    const last = this.#seen.get(key)
+    if (last !== undefined && now - last < this.observationWindowMs) return false
+    if (this.#seen.size >= MAX_SAMPLER_KEYS) this.#seen.clear()
+    this.#seen.set(key, now)
+    return true
+  }
+
+  #emit(input: Parameters<typeof buildSignal>[1] & { action: SignalAction }): void {
+    try {
+      const s = buildSignal(this.origin, input)
+      this.metrics.egress.signalsEmitted.inc({ provider: this.origin.provider, kind: s.kind })
+      this.sink.emit(s)
+    } catch (err) {
+      this.log.error({ err }, 'failed to emit a signal')
+    }
+  }
+}
+
+/** Maps an attempt's protocol to the signal schema's: a CONNECT tunnel is `https` on 443, else `tcp`. */
+export function signalProtocol(p: EgressProtocol, port: number): DestinationProtocol {
+  if (p === 'tunnel') return port === 443 ? 'https' : 'tcp'
+  return p
+}
