@@ -192,7 +192,7 @@ export interface Enforcement {
 }
 
 // Denials that alert mode does not relax: they are never a capability a provider needs.
-const HARD: ReadonlySet<DenyReason> = new Set(['quarantined', 'malformed_host', 'self_connection', 'doh_canary'])
+const HARD: ReadonlySet<DenyReason> = new Set(['quarantined', 'malformed_host', 'missing_host', 'self_connection', 'doh_canary'])
 
 /**
  * Applies the enforcement mode (DESIGN.md §3): `alert` allows and signals (`alerted`) except hard
