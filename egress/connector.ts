@@ -13,7 +13,7 @@ import type { SidecarLimits } from '../core/config/schema.js'
 import { decideAddresses, decideRequest, enforce, type Enforcement } from './decide.js'
 import { dial } from './dial.js'
 import type { EnforcementController } from './enforcement.js'
-import { splice, type TunnelStats } from './pipe.js'
+import { splice, type FirstBytesGate, type TunnelStats } from './pipe.js'
 import type { AttemptInfo, EgressSignals } from './signals.js'
 import type { Decision, EgressPolicy, EgressRequest, IpAddress, Resolver } from './types.js'
 
@@ -141,12 +141,20 @@ export class EgressConnector {
     }
   }
 
-  /** Splices a client with a connected upstream; signals the close with byte counts. */
-  splice(client: Socket, up: ConnectSuccess, head: Buffer | null, onClose?: (s: TunnelStats) => void): void {
-    splice(client, up.socket, head, this.ctx.limits.idle_timeout_ms, (s) => {
-      up.release()
-      this.ctx.signals.closed(up.attempt, s.bytesUp, s.bytesDown, s.durationMs, up.decision.rule)
-      onClose?.(s)
+  /**
+   * Splices a client with a connected upstream; signals the close with byte counts.
+   * @param gate judges the client's first bytes before any reach upstream (CONNECT inspection)
+   */
+  splice(client: Socket, up: ConnectSuccess, head: Buffer | null, gate?: FirstBytesGate, onClose?: (s: TunnelStats) => void): void {
+    splice(client, up.socket, {
+      head,
+      idleMs: this.ctx.limits.idle_timeout_ms,
+      ...(gate && { gate }),
+      onClose: (s) => {
+        up.release()
+        if (s.end !== 'denied') this.ctx.signals.closed(up.attempt, s.bytesUp, s.bytesDown, s.durationMs, up.decision.rule)
+        onClose?.(s)
+      },
     })
   }
 }

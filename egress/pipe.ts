@@ -1,6 +1,8 @@
 /**
- * Splices a client socket and an upstream socket: bytes both ways, an idle timeout, half-close
- * handling, byte counts. Calls `onClose` exactly once.
+ * Splices a client socket and an upstream socket: bytes both ways, an idle timeout, byte counts,
+ * and an optional gate that holds the client's first bytes until an inspector has judged them
+ * (CONNECT tunnels: SNI / Host against the CONNECT target). Upstream bytes flow from the start,
+ * so server-speaks-first protocols work. Calls `onClose` exactly once.
  */
 import type { Socket } from 'node:net'
 
@@ -10,17 +12,26 @@ export interface TunnelStats {
   /** Bytes upstream sent to the client. */
   bytesDown: number
   durationMs: number
-  /** `idle_timeout` | `closed` | `error` */
-  end: 'idle_timeout' | 'closed' | 'error'
+  end: 'closed' | 'idle_timeout' | 'error' | 'denied'
 }
 
-/**
- * @param head bytes already read from the client that must be sent upstream first
- * @param idleMs close both sides after this long without a byte either way
- */
-export function splice(client: Socket, upstream: Socket, head: Buffer | null, idleMs: number, onClose: (s: TunnelStats) => void): void {
+/** Judges the client's first bytes: `more` = wait for more, `ok` = let them through, `deny` = close both. */
+export type FirstBytesGate = (bytes: Buffer) => 'more' | 'ok' | 'deny'
+
+export interface SpliceOptions {
+  /** Bytes already read from the client, sent upstream first (or judged first when `gate` is set). */
+  head?: Buffer | null
+  /** Close both sides after this long without a byte either way, ms. */
+  idleMs: number
+  gate?: FirstBytesGate
+  /** Max bytes the gate may hold, default 16 KiB + 5: beyond → `deny`. */
+  gateMaxBytes?: number
+  onClose: (s: TunnelStats) => void
+}
+
+export function splice(client: Socket, upstream: Socket, opts: SpliceOptions): void {
   const started = Date.now()
-  let bytesUp = head?.length ?? 0
+  let bytesUp = 0
   let bytesDown = 0
   let done = false
   let end: TunnelStats['end'] = 'closed'
@@ -29,33 +40,83 @@ export function splice(client: Socket, upstream: Socket, head: Buffer | null, id
     done = true
     client.destroy()
     upstream.destroy()
-    onClose({ bytesUp, bytesDown, durationMs: Date.now() - started, end })
+    opts.onClose({ bytesUp, bytesDown, durationMs: Date.now() - started, end })
   }
   const fail = () => {
     if (end === 'closed') end = 'error'
     finish()
   }
-  client.setTimeout(idleMs, () => {
+  client.setTimeout(opts.idleMs, () => {
     end = 'idle_timeout'
     finish()
   })
-  // The idle timer is reset by activity on either side.
-  upstream.on('data', (b: Buffer) => {
-    bytesDown += b.length
-    client.setTimeout(idleMs)
-  })
-  client.on('data', (b: Buffer) => {
-    bytesUp += b.length
-  })
   client.on('error', fail)
   upstream.on('error', fail)
-  let closes = 0
-  const onSideClose = () => {
-    if (++closes === 2) finish()
+  client.on('close', finish)
+  upstream.on('close', () => {
+    // Let what upstream sent drain to the client before tearing down.
+    if (client.writableLength === 0 || client.destroyed) finish()
+    else client.once('drain', finish)
+  })
+  upstream.on('data', (b: Buffer) => {
+    bytesDown += b.length
+    if (!client.write(b)) upstream.pause()
+    client.setTimeout(opts.idleMs)
+  })
+  client.on('drain', () => upstream.resume())
+  upstream.on('end', () => client.end())
+
+  const open = (first: Buffer | null) => {
+    if (first && first.length) {
+      bytesUp += first.length
+      upstream.write(first)
+    }
+    client.on('data', (b: Buffer) => {
+      bytesUp += b.length
+      if (!upstream.write(b)) client.pause()
+    })
+    upstream.on('drain', () => client.resume())
+    client.on('end', () => upstream.end())
   }
-  client.on('close', () => (upstream.destroyed ? finish() : onSideClose()))
-  upstream.on('close', () => (client.destroyed ? finish() : onSideClose()))
-  if (head && head.length) upstream.write(head)
-  client.pipe(upstream)
-  upstream.pipe(client)
+
+  if (!opts.gate) {
+    open(opts.head ?? null)
+    return
+  }
+  const gate = opts.gate
+  const max = opts.gateMaxBytes ?? 16 * 1024 + 5
+  let held: Buffer = opts.head && opts.head.length ? Buffer.from(opts.head) : Buffer.alloc(0)
+  const judge = (): boolean => {
+    const v = held.length > max ? 'deny' : gate(held)
+    if (v === 'more') return false
+    client.removeListener('data', onHeld)
+    client.removeListener('end', onHeldEnd)
+    if (v === 'deny') {
+      end = 'denied'
+      finish()
+    } else open(held)
+    return true
+  }
+  const onHeld = (b: Buffer) => {
+    held = held.length ? Buffer.concat([held, b]) : b
+    judge()
+  }
+  // The client closed its side before the gate could judge: judge what we have, as final.
+  const onHeldEnd = () => {
+    const v = held.length === 0 ? 'ok' : gate(held)
+    client.removeListener('data', onHeld)
+    if (v === 'ok' || v === 'more') {
+      if (held.length) {
+        bytesUp += held.length
+        upstream.write(held)
+      }
+      upstream.end()
+    } else {
+      end = 'denied'
+      finish()
+    }
+  }
+  if (held.length && judge()) return
+  client.on('data', onHeld)
+  client.on('end', onHeldEnd)
 }

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+/**
+ * The `mcp-hangar` command. Composition only: each sub-command loads config and starts library
+ * objects; no business logic lives here.
+ */
+import { Command } from 'commander'
+import { readEnv } from '../core/env.js'
+import { HangarError } from '../core/errors.js'
+import { createLogger } from '../core/log.js'
+import { runEgress } from './egress.js'
+
+const env = readEnv()
+const program = new Command()
+program.name('mcp-hangar').description('Runtime security and governance for MCP servers').version('0.1.0')
+
+program
+  .command('egress')
+  .description("run one provider's egress listeners (forward proxy, DNS forwarder, transparent listeners, tcp forwards, admin)")
+  .option('-c, --config <file>', 'hangar.yaml (default: $MCP_CONFIG or ./hangar.yaml)')
+  .requiredOption('-p, --provider <name>', 'provider whose sidecar block and capabilities to use')
+  .option('--signal-log <path>', 'write signals as JSON lines here ("-" = stdout); default sidecar.signal_log or <data_dir>/signals.jsonl')
+  .action(async (o: { config?: string; provider: string; signalLog?: string }) => {
+    const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'egress' })
+    await runEgress({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', provider: o.provider, signalLog: o.signalLog, log })
+  })
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof HangarError) {
+    process.stderr.write(`mcp-hangar: ${err.message}\n`)
+    process.exit(2)
+  }
+  process.stderr.write(`mcp-hangar: ${(err as Error)?.stack ?? String(err)}\n`)
+  process.exit(1)
+})

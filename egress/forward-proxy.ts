@@ -1,0 +1,138 @@
+/**
+ * The forward proxy (`sidecar.proxy`, :3128): `CONNECT host:port` tunnels (RFC 9110 §9.3.6) and
+ * absolute-form `http://` requests (RFC 9112 §3.2.2). Answers per DESIGN.md §4: 403 with
+ * `X-Hangar-Decision` when denied, 502 on DNS failure, 504 on upstream timeout, 429 with
+ * `Retry-After` at the tunnel limit, 400 for malformed targets, 431 for oversized heads,
+ * 408 for heads not received within `header_timeout_ms` (slowloris).
+ * After a tunnel opens, its first client bytes are held until their TLS SNI or HTTP Host is
+ * checked against the CONNECT host (decideTunnelContent).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import { decideTunnelContent, enforce } from './decide.js'
+import type { EgressConnector } from './connector.js'
+import { answer, forwardHttp } from './http-forward.js'
+import { splitHostPort } from './host.js'
+import { sniffTunnel } from './sniff.js'
+import type { Decision } from './types.js'
+import { ListenerSet } from './listener-set.js'
+
+/** The forward proxy listener of one provider. */
+export class ForwardProxy extends ListenerSet {
+  readonly server: Server
+
+  constructor(private readonly connector: EgressConnector) {
+    super()
+    const limits = connector.ctx.limits
+    this.server = createServer({
+      maxHeaderSize: limits.max_header_bytes,
+      headersTimeout: limits.header_timeout_ms,
+      requestTimeout: 0, // bodies may be long; idle tunnels are bounded by idle_timeout_ms
+      keepAliveTimeout: 5000,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.header_timeout_ms / 2))),
+    })
+    this.track(this.server)
+    this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.#onConnect(req, socket, head))
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest(req, res))
+    this.server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
+      rawAnswer(socket, 501, 'upgrade through absolute-form is not supported; use CONNECT')
+    })
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      const code = err.code ?? ''
+      if (code === 'HPE_HEADER_OVERFLOW') rawAnswer(socket, 431, 'request head too large')
+      else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') rawAnswer(socket, 408, 'request head not received in time')
+      else if (code === 'ECONNRESET' || !socket.writable) socket.destroy()
+      else rawAnswer(socket, 400, `malformed request (${code || err.message})`)
+    })
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    return this.listenServer(this.server, host, port)
+  }
+
+  async #onConnect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy())
+    const hp = splitHostPort(req.url ?? '', 0)
+    if (!hp || hp.port === 0) {
+      rawAnswer(socket, 400, 'CONNECT needs an authority-form target "host:port"')
+      return
+    }
+    const up = await this.connector.open({ host: hp.host, port: hp.port, protocol: 'tunnel', via: 'connect' }, socket.remoteAddress)
+    if (!up.ok) {
+      const extra: Record<string, string> = {}
+      if (up.decisionHeader) extra['X-Hangar-Decision'] = up.decisionHeader
+      if (up.status === 429) extra['Retry-After'] = '1'
+      rawAnswer(socket, up.status, up.message, extra)
+      return
+    }
+    if (socket.destroyed) {
+      up.socket.destroy()
+      up.release()
+      return
+    }
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+    const allowed = up.decision
+    const gate = allowed.verdict === 'allow' ? this.#gate(allowed, up.attempt.client) : undefined
+    this.connector.splice(socket, up, head.length ? head : null, gate)
+  }
+
+  /** Holds the tunnel's first bytes until their SNI / Host is checked against the CONNECT target. */
+  #gate(allowed: Decision & { verdict: 'allow' }, client: string | undefined) {
+    const { signals, policy } = this.connector.ctx
+    return (bytes: Buffer): 'more' | 'ok' | 'deny' => {
+      const content = sniffTunnel(bytes)
+      if (content === 'need-more') return 'more'
+      const d = decideTunnelContent(allowed, content)
+      if (d.verdict === 'allow') return 'ok'
+      const enf = enforce(d, policy.mode)
+      const t = allowed.target
+      signals.egress(d, enf, { host: t.host, port: allowed.matched.port, protocol: 'tunnel', via: 'connect', ...(client && { client }) }, { content: content.kind })
+      return enf.permit ? 'ok' : 'deny'
+    }
+  }
+
+  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? ''
+    const m = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url)
+    if (!m) {
+      const why = /^https:\/\//i.test(url) ? 'https:// targets need CONNECT (this proxy does not terminate TLS)' : 'a proxy request needs an absolute-form http:// target'
+      answer(res, 400, why)
+      req.resume()
+      return
+    }
+    const authority = m[1]!
+    if (authority.includes('@')) {
+      answer(res, 400, 'userinfo in the request-target is not allowed')
+      req.resume()
+      return
+    }
+    const hp = splitHostPort(authority, 80)
+    if (!hp) {
+      answer(res, 400, `malformed authority "${authority}"`)
+      req.resume()
+      return
+    }
+    const path = m[2] === '' ? '/' : m[2]!.startsWith('/') ? m[2]! : `/${m[2]}`
+    await forwardHttp(this.connector, req, res, { host: hp.host, port: hp.port, path }, 'http_proxy', req.socket.remoteAddress)
+  }
+}
+
+/** Writes a minimal HTTP/1.1 answer on a raw socket and closes it. */
+export function rawAnswer(socket: Socket, status: number, message: string, extra: Record<string, string> = {}): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const body = message + '\n'
+  const reason = STATUS_TEXT[status] ?? 'Error'
+  let head = `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`
+  for (const [k, v] of Object.entries(extra)) head += `${k}: ${v.replace(/[\r\n]/g, ' ')}\r\n`
+  socket.end(head + '\r\n' + body)
+  socket.destroySoon?.()
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+  501: 'Not Implemented', 502: 'Bad Gateway', 504: 'Gateway Timeout',
+}

@@ -1,0 +1,46 @@
+/**
+ * Shared listen/close plumbing for the egress listeners: bind with a typed error, track open
+ * sockets, and close everything (server + live connections) on shutdown.
+ */
+import type { Server as NetServer, Socket } from 'node:net'
+import { ERROR_CODES, HangarError } from '../core/errors.js'
+
+/** Base of a listener that owns one or more servers and their connections. */
+export class ListenerSet {
+  readonly #servers = new Set<NetServer>()
+  readonly #sockets = new Set<Socket>()
+
+  /** Follows a server's connections so close() can end them. */
+  protected track(server: NetServer): void {
+    this.#servers.add(server)
+    server.on('connection', (s: Socket) => {
+      this.#sockets.add(s)
+      s.once('close', () => this.#sockets.delete(s))
+    })
+  }
+
+  /**
+   * Binds `server` to `host:port` (port 0 = any free port).
+   * @returns the bound port
+   * @throws HangarError `HANGAR_LISTEN_FAILED` naming the address and the system error
+   */
+  protected listenServer(server: NetServer, host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(new HangarError(ERROR_CODES.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }))
+      server.once('error', onError)
+      server.listen({ host, port }, () => {
+        server.removeListener('error', onError)
+        const a = server.address()
+        resolve(typeof a === 'object' && a ? a.port : port)
+      })
+    })
+  }
+
+  /** Stops accepting and destroys open connections. */
+  async close(): Promise<void> {
+    const closing = [...this.#servers].map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r())))
+    for (const s of this.#sockets) s.destroy()
+    await Promise.all(closing)
+  }
+}
