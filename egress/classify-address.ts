@@ -88,8 +88,14 @@ export function classifyIPv4Int(n: number): AddressClass {
   return 'global'
 }
 
-/** Classifies an IPv6 address given as eight 16-bit words (already unmapped from IPv4-mapped form). */
+/**
+ * Classifies an IPv6 address given as eight 16-bit words. An IPv4-mapped address (`::ffff:a.b.c.d`,
+ * normally unmapped by the parser already) is classified as the IPv4 address it carries.
+ */
 export function classifyIPv6Words(words: readonly number[]): AddressClass {
+  if (words[0] === 0 && words[1] === 0 && words[2] === 0 && words[3] === 0 && words[4] === 0 && words[5] === 0xffff) {
+    return classifyIPv4Int(((words[6]! << 16) | words[7]!) >>> 0)
+  }
   for (const r of V6_TABLE) if (v6Matches(words, r)) return r.cls
   // Only 2000::/3 is global unicast (RFC 4291 §2.4); everything else is unallocated or special.
   if ((words[0]! & 0xe000) !== 0x2000) return 'reserved'

@@ -49,7 +49,7 @@ export function decideRequest(req: EgressRequest, policy: EgressPolicy, state: E
   const parsed = parseTarget(req.host)
   if (!parsed.ok) return deny('malformed_host', `malformed destination: ${parsed.reason}`)
   const target = parsed.target
-  if (req.port < 1 || req.port > 65535) return deny('port_not_allowed', `port ${req.port} is out of range`, DEFAULT_DENY, target)
+  if (!Number.isInteger(req.port) || req.port < 1 || req.port > 65535) return deny('port_not_allowed', `port ${req.port} is out of range`, DEFAULT_DENY, target)
 
   if (target.kind === 'ip') {
     const addr = target.address
@@ -111,10 +111,13 @@ export function decideAddresses(allowed: Decision & { verdict: 'allow' }, port: 
   if (dropped.length === 0) return { allowed: ok, dropped, decision: deny('no_allowed_address', `${host} has no address`, allowed.rule, allowed.target) }
   const self = dropped.some((d) => d.cls === 'self')
   const what = dropped.map((d) => `${d.address.ip}: ${d.cls === 'self' ? "the sidecar's own endpoint" : ADDRESS_CLASS_TEXT[d.cls]}`).join('; ')
+  // Name the most severe class, whatever the answer order: enforce() keeps a metadata or
+  // unspecified answer denied in alert mode, and alert mode dials every dropped answer otherwise.
+  const worst = dropped.find((d) => HARD_CLASSES.has(d.cls as AddressClass)) ?? dropped[0]!
   return {
     allowed: ok,
     dropped,
-    decision: deny(self ? 'self_connection' : 'no_allowed_address', `${host} resolved only to denied addresses (${what})`, self ? 'self-connection' : `always-denied:${dropped[0]!.cls}`, allowed.target),
+    decision: deny(self ? 'self_connection' : 'no_allowed_address', `${host} resolved only to denied addresses (${what})`, self ? 'self-connection' : `always-denied:${worst.cls}`, allowed.target),
   }
 }
 
@@ -193,16 +196,20 @@ export interface Enforcement {
 
 // Denials that alert mode does not relax: they are never a capability a provider needs.
 const HARD: ReadonlySet<DenyReason> = new Set(['quarantined', 'malformed_host', 'missing_host', 'self_connection', 'doh_canary'])
+// Address classes that alert mode does not relax: cloud metadata, and 0.0.0.0/8 / `::` (the local
+// host on Linux; `loopback_allowed` is the capability a provider that needs the local host declares).
+const HARD_CLASSES: ReadonlySet<AddressClass> = new Set(['metadata', 'unspecified'])
 
 /**
  * Applies the enforcement mode (DESIGN.md §3): `alert` allows and signals (`alerted`) except hard
- * denials (quarantine, malformed targets, self-connections, cloud metadata); `block` denies;
+ * denials (quarantine, malformed targets, self-connections, the DoH canary, cloud metadata and
+ * unspecified addresses — also when they are among several dropped answers); `block` denies;
  * `quarantine` denies and quarantines the provider.
  */
 export function enforce(decision: Decision, mode: EnforcementMode): Enforcement {
   if (decision.verdict === 'allow') return { permit: true, action: 'allowed', triggersQuarantine: false }
   if (decision.code === 'quarantined') return { permit: false, action: 'quarantined', triggersQuarantine: false }
-  const hard = HARD.has(decision.code) || decision.rule === 'always-denied:metadata'
+  const hard = HARD.has(decision.code) || (decision.rule.startsWith('always-denied:') && HARD_CLASSES.has(decision.rule.slice(14) as AddressClass))
   if (mode === 'alert' && !hard) return { permit: true, action: 'alerted', triggersQuarantine: false }
   if (mode === 'quarantine') return { permit: false, action: 'quarantined', triggersQuarantine: true }
   return { permit: false, action: 'blocked', triggersQuarantine: false }

@@ -80,9 +80,11 @@ export class ForwardProxy extends ListenerSet {
   /** Holds the tunnel's first bytes until their SNI / Host is checked against the CONNECT target. */
   #gate(allowed: Decision & { verdict: 'allow' }, client: string | undefined) {
     const { signals, policy } = this.connector.ctx
-    return (bytes: Buffer): 'more' | 'ok' | 'deny' => {
-      const content = sniffTunnel(bytes)
-      if (content === 'need-more') return 'more'
+    return (bytes: Buffer, final: boolean): 'more' | 'ok' | 'deny' => {
+      const sniffed = couldBeTlsOrHttp(bytes) ? sniffTunnel(bytes) : ({ kind: 'other' } as const)
+      if (sniffed === 'need-more' && !final) return 'more'
+      // Bytes that never became a full ClientHello / request head are opaque content.
+      const content = sniffed === 'need-more' ? { kind: 'other' as const } : sniffed
       const d = decideTunnelContent(allowed, content)
       if (d.verdict === 'allow') return 'ok'
       const enf = enforce(d, policy.mode)
@@ -116,6 +118,20 @@ export class ForwardProxy extends ListenerSet {
     const path = m[2] === '' ? '/' : m[2]!.startsWith('/') ? m[2]! : `/${m[2]}`
     await forwardHttp(this.connector, req, res, { host: hp.host, port: hp.port, path }, 'http_proxy', req.socket.remoteAddress)
   }
+}
+
+// Request methods a tunnelled HTTP/1.x client sends (RFC 9110 §9, RFC 5789, WebDAV RFC 4918).
+const METHODS = ['GET ', 'HEAD ', 'POST ', 'PUT ', 'DELETE ', 'CONNECT ', 'OPTIONS ', 'TRACE ', 'PATCH ', 'PROPFIND ', 'PROPPATCH ', 'MKCOL ', 'COPY ', 'MOVE ', 'LOCK ', 'UNLOCK ', 'REPORT ', 'SEARCH ']
+
+/**
+ * True when the bytes may still become a TLS record or an HTTP request line. Anything else is
+ * opaque at once, so a client-first protocol's first short message is never held back.
+ */
+export function couldBeTlsOrHttp(b: Buffer): boolean {
+  if (b.length === 0 || b[0] === 0x16) return true
+  const n = Math.min(b.length, 10)
+  const head = b.toString('latin1', 0, n).toUpperCase()
+  return METHODS.some((m) => (n >= m.length ? head.startsWith(m) : m.startsWith(head)))
 }
 
 /** Writes a minimal HTTP/1.1 answer on a raw socket and closes it. */

@@ -29,15 +29,20 @@ export function compileHostGlob(glob: string): HostPattern {
     rest = glob.slice(1)
   }
   if (rest.includes('*')) {
-    bad(glob === '*' ? 'a bare "*" would allow every host; list the hosts instead'
-      : 'only a leading "*." is supported (e.g. "*.example.com")')
+    if (glob === '*') bad('a bare "*" would allow every host; list the hosts instead')
+    if (/^[0-9.*]+$/.test(glob) || (glob.includes(':') && /^[0-9a-f:*]+$/i.test(glob))) bad('a wildcard cannot apply to an IP address; use a "cidr" rule (e.g. cidr: "10.0.0.0/24")')
+    // Suggest the label-boundary form of what follows the last "*": `*x.com` → `*.x.com`.
+    const after = glob.slice(glob.lastIndexOf('*') + 1).replace(/^\.+/, '')
+    bad(after.includes('.')
+      ? `only a leading "*." is supported; use "*.${after}" (subdomains) or ".${after}" (the domain and its subdomains)`
+      : 'only a leading "*." is supported; name the domain, e.g. "*.example.com"')
   }
-  if (rest === '' || rest === '.') bad('it names no domain')
+  if (rest === '' || rest === '.') bad('it names no domain; write e.g. "*.example.com", ".example.com" or "api.example.com"')
   const parsed = parseTarget(rest)
   if (!parsed.ok) bad(parsed.reason)
   const target = (parsed as { ok: true; target: { kind: string; host: string } }).target
   if (target.kind === 'ip') {
-    if (kind !== 'exact') bad('a wildcard cannot apply to an IP address; use a "cidr" rule')
+    if (kind !== 'exact') bad(`a wildcard cannot apply to an IP address; use a "cidr" rule (e.g. cidr: "${target.host}/${target.host.includes(':') ? 128 : 32}")`)
     return { source: target.host, kind, base: target.host }
   }
   if (kind !== 'exact' && !target.host.includes('.')) {

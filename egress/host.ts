@@ -29,7 +29,8 @@ export function parseTarget(raw: string): ParsedTarget {
   if (ip) return { ok: true, target: { kind: 'ip', host: ip.ip, address: ip } }
   if (raw.startsWith('[')) return { ok: false, reason: `"${raw}" is not a valid IPv6 literal` }
   let s = raw
-  if (s.endsWith('.')) s = s.slice(0, -1)
+  const strippedDot = s.endsWith('.')
+  if (strippedDot) s = s.slice(0, -1)
   if (!RAW_OK.test(s)) return { ok: false, reason: `"${raw}" contains characters not allowed in a host name` }
   if (NUMERIC_LAST_LABEL.test(lastLabel(s))) {
     return { ok: false, reason: `"${raw}" is not a canonical IP address nor a host name (numeric last label)` }
@@ -39,12 +40,20 @@ export function parseTarget(raw: string): ParsedTarget {
   if (!/^[\x00-\x7f]*$/.test(s)) {
     ascii = domainToASCII(s.toLowerCase())
     if (ascii === '') return { ok: false, reason: `"${raw}" is not a valid internationalised domain name` }
-    if (ascii.endsWith('.')) ascii = ascii.slice(0, -1)
+    // A full stop that IDNA maps to "." (U+3002, U+FF0E, U+FF61) counts as the one trailing dot.
+    if (ascii.endsWith('.')) {
+      if (strippedDot) return { ok: false, reason: `"${raw}" ends in more than one dot` }
+      ascii = ascii.slice(0, -1)
+    }
     if (parseIpLiteral(ascii) || NUMERIC_LAST_LABEL.test(lastLabel(ascii))) {
       return { ok: false, reason: `"${raw}" maps to a numeric address under IDNA` }
     }
   } else {
     ascii = s.toLowerCase()
+    // An A-label must be valid punycode of a valid U-label (UTS #46 round trip).
+    if (ascii.includes('xn--') && domainToASCII(ascii) !== ascii) {
+      return { ok: false, reason: `"${raw}" has an invalid punycode (xn--) label` }
+    }
   }
   if (ascii.length > 253) return { ok: false, reason: 'host longer than 253 characters' }
   for (const label of ascii.split('.')) {

@@ -8,11 +8,15 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import type { IpAddress } from './types.js'
 
-/** Parses an IP literal. `[v6]` brackets are accepted. Zone ids (`%eth0`) are refused. Returns null if not an IP. */
+/**
+ * Parses an IP literal. `[v6]` brackets are accepted (IPv6 only: `[127.0.0.1]` is not an
+ * RFC 3986 IP-literal). Zone ids (`%eth0`) are refused. Returns null if not an IP.
+ */
 export function parseIpLiteral(raw: string): IpAddress | null {
   let s = raw
-  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1)
-  if (isIPv4(s)) return { ip: s, family: 4 }
+  const bracketed = s.startsWith('[') && s.endsWith(']')
+  if (bracketed) s = s.slice(1, -1)
+  if (isIPv4(s)) return bracketed ? null : { ip: s, family: 4 }
   if (s.includes('%') || !isIPv6(s)) return null
   const words = ipv6Words(s)
   if (!words) return null

@@ -15,8 +15,12 @@ export interface TunnelStats {
   end: 'closed' | 'idle_timeout' | 'error' | 'denied'
 }
 
-/** Judges the client's first bytes: `more` = wait for more, `ok` = let them through, `deny` = close both. */
-export type FirstBytesGate = (bytes: Buffer) => 'more' | 'ok' | 'deny'
+/**
+ * Judges the client's first bytes: `more` = wait for more, `ok` = let them through, `deny` =
+ * close both. `final` is true when no more bytes will be waited for (client half-closed, or
+ * `gateTimeoutMs` passed): the gate must then answer `ok` or `deny`.
+ */
+export type FirstBytesGate = (bytes: Buffer, final: boolean) => 'more' | 'ok' | 'deny'
 
 export interface SpliceOptions {
   /** Bytes already read from the client, sent upstream first (or judged first when `gate` is set). */
@@ -26,6 +30,8 @@ export interface SpliceOptions {
   gate?: FirstBytesGate
   /** Max bytes the gate may hold, default 16 KiB + 5: beyond → `deny`. */
   gateMaxBytes?: number
+  /** After this long with bytes held and no verdict, the gate judges them as final, ms. Default 1000. */
+  gateTimeoutMs?: number
   onClose: (s: TunnelStats) => void
 }
 
@@ -86,9 +92,16 @@ export function splice(client: Socket, upstream: Socket, opts: SpliceOptions): v
   const gate = opts.gate
   const max = opts.gateMaxBytes ?? 16 * 1024 + 5
   let held: Buffer = opts.head && opts.head.length ? Buffer.from(opts.head) : Buffer.alloc(0)
-  const judge = (): boolean => {
-    const v = held.length > max ? 'deny' : gate(held)
-    if (v === 'more') return false
+  let timer: NodeJS.Timeout | undefined
+  const judge = (final = false): boolean => {
+    const v = held.length > max ? 'deny' : gate(held, final)
+    if (v === 'more' && !final) {
+      // Bytes that are a prefix of TLS/HTTP but never complete (a short client-first protocol
+      // message) must not stall the tunnel: judge them as final after a short wait.
+      if (held.length && !timer) timer = setTimeout(() => judge(true), opts.gateTimeoutMs ?? 1000)
+      return false
+    }
+    clearTimeout(timer)
     client.removeListener('data', onHeld)
     client.removeListener('end', onHeldEnd)
     if (v === 'deny') {
@@ -97,15 +110,17 @@ export function splice(client: Socket, upstream: Socket, opts: SpliceOptions): v
     } else open(held)
     return true
   }
+  client.once('close', () => clearTimeout(timer))
   const onHeld = (b: Buffer) => {
     held = held.length ? Buffer.concat([held, b]) : b
     judge()
   }
   // The client closed its side before the gate could judge: judge what we have, as final.
   const onHeldEnd = () => {
-    const v = held.length === 0 ? 'ok' : gate(held)
+    clearTimeout(timer)
+    const v = held.length === 0 ? 'ok' : gate(held, true)
     client.removeListener('data', onHeld)
-    if (v === 'ok' || v === 'more') {
+    if (v === 'ok') {
       if (held.length) {
         bytesUp += held.length
         upstream.write(held)

@@ -43,30 +43,58 @@ export const TUNNEL_LIMITS = {
   randomLabelMinLength: 24,
   /** Shannon entropy (bits/char) at or above which a long label counts as random. */
   randomEntropy: 3.7,
+  /** A run of letters and digits (between dots, "-" and "_") this long is checked for encoded data. */
+  encodedRunMinLength: 8,
+  /** Encoded-looking characters across all free labels at or above which the name is suspect. */
+  maxEncodedChars: 40,
 } as const
 
 /**
+ * Letter↔digit switches in `s`. Encoded data (hex, base32) switches often; words and names
+ * (`mycompanyproductionbackups`, `eu-west-1`, `backups2024`) hardly ever.
+ */
+function classSwitches(s: string): number {
+  let n = 0
+  for (let i = 1; i < s.length; i++) {
+    const a = s.charCodeAt(i - 1) <= 57
+    const b = s.charCodeAt(i) <= 57
+    if (a !== b) n++
+  }
+  return n
+}
+
+/** A run of `[a-z0-9]` that looks like encoded data: mixes letters and digits, switching at least twice. */
+function looksEncoded(run: string): boolean {
+  return run.length >= TUNNEL_LIMITS.encodedRunMinLength && classSwitches(run) >= 2
+}
+
+/**
  * Returns a sentence when `free` (the labels a glob left free) looks like a DNS tunnel
- * (iodine, dnscat2, DNSExfiltrator encode data as long base32/hex/base64 labels), else null.
- * Heuristic by design: real hosts under a wildcard have short or word-like labels.
+ * (iodine, dnscat2, DNSExfiltrator encode data as long base32/hex/base64 labels, or as several
+ * shorter ones), else null. Heuristic by design: real hosts under a wildcard have short or
+ * word-like labels.
  */
 export function tunnelSuspicion(free: string): string | null {
   if (free === '') return null
   if (free.length > TUNNEL_LIMITS.maxFreeLength) return `${free.length} characters of subdomain`
   const labels = free.split('.')
   if (labels.length > TUNNEL_LIMITS.maxFreeLabels) return `${labels.length} subdomain labels`
+  let encoded = 0
   for (const l of labels) {
     if (l.length >= TUNNEL_LIMITS.maxLabelLength) return `a ${l.length}-character label`
+    const runs = l.split(/[-_]/).filter((w) => w.length > 0)
+    for (const r of runs) if (looksEncoded(r)) encoded += r.length
     if (l.length >= TUNNEL_LIMITS.randomLabelMinLength) {
       if (/^[0-9a-f]+$/.test(l)) return `a ${l.length}-character hex label`
-      const words = l.split(/[-_]/).filter((w) => w.length > 0)
-      const longestWord = Math.max(...words.map((w) => w.length))
+      const longestWord = Math.max(...runs.map((w) => w.length))
       const h = entropy(l)
-      if (longestWord >= TUNNEL_LIMITS.randomLabelMinLength && h >= TUNNEL_LIMITS.randomEntropy) {
+      // Random base32/base36 mixes digits in; a long run of letters only is a word-like name.
+      if (longestWord >= TUNNEL_LIMITS.randomLabelMinLength && h >= TUNNEL_LIMITS.randomEntropy && classSwitches(l) >= 2) {
         return `a ${l.length}-character random-looking label (entropy ${h.toFixed(2)} bits/char)`
       }
     }
   }
+  if (encoded >= TUNNEL_LIMITS.maxEncodedChars) return `${encoded} characters of encoded-looking labels`
   return null
 }
 

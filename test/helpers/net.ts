@@ -22,14 +22,16 @@ export function close(server: Server | HttpServer): Promise<void> {
 }
 
 /** A TCP echo server; `connections` counts accepted sockets. */
-export async function echoServer(): Promise<{ port: number; server: Server; connections: () => number }> {
+export async function echoServer(): Promise<{ port: number; server: Server; connections: () => number; bytes: () => number }> {
   let n = 0
+  let bytes = 0
   const sockets = new Set<Socket>()
   const server = createServer((s) => {
     n++
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
     s.on('error', () => s.destroy())
+    s.on('data', (b: Buffer) => (bytes += b.length))
     s.pipe(s)
   })
   const origClose = server.close.bind(server)
@@ -37,7 +39,7 @@ export async function echoServer(): Promise<{ port: number; server: Server; conn
     for (const s of sockets) s.destroy()
     return origClose(cb)
   }) as typeof server.close
-  return { port: await listen(server), server, connections: () => n }
+  return { port: await listen(server), server, connections: () => n, bytes: () => bytes }
 }
 
 export interface Recorded { method: string; url: string; headers: IncomingMessage['headers']; rawHeaders: string[]; body: string }
@@ -50,7 +52,10 @@ export async function recordingHttpServer(name = 'upstream'): Promise<{ port: nu
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks).toString() })
-      res.setHeader('Keep-Alive', 'timeout=5')
+      // A hop-by-hop field named by Connection, and Proxy-Authenticate: a proxy must not pass them on.
+      res.setHeader('Connection', 'keep-alive, X-Up-Hop')
+      res.setHeader('X-Up-Hop', 'secret')
+      res.setHeader('Proxy-Authenticate', 'Basic realm="upstream"')
       res.setHeader('X-Upstream', name)
       res.end(`hello from ${name}`)
     })

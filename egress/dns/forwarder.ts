@@ -1,0 +1,299 @@
+/**
+ * The DNS forwarder (DESIGN.md §1 "DNS steering", §4 "DNS"): every name lookup of the provider
+ * comes here, and only names the policy allows get a real answer.
+ *
+ * Per query, in order:
+ *  1. read the header and question from bytes (wire.ts): shorter than 12 bytes or a response →
+ *     dropped; malformed, QDCOUNT ≠ 1, answer/authority records → FORMERR; opcode ≠ QUERY →
+ *     NOTIMP; EDNS version ≠ 0 → BADVERS; class ≠ IN → REFUSED; AXFR/IXFR/MAILA/MAILB → NOTIMP.
+ *     Never throws.
+ *  2. decideDnsName + enforce (memoised per name, the memo dropped on every quarantine switch);
+ *     every decision goes to EgressSignals.dns. Denied → NXDOMAIN, or REFUSED with
+ *     `dns_denied_rcode: refused`. Alert mode lets non-hard denials through (forwarded, signalled).
+ *  3. ANY → the RFC 8482 minimal answer; HTTPS/SVCB → NODATA (their address hints would bypass
+ *     the filter and steering).
+ *  4. `dns_mode: steering` and a steerable name: A / AAAA are synthesized with `sidecar.address`
+ *     (the other family → NODATA), TTL `dns_steering_ttl_s`, no upstream query.
+ *  5. otherwise: the cache, else the upstream (one query per key in flight); the answer is
+ *     filtered before caching: A/AAAA records in the always-denied set are removed unless
+ *     `loopback_allowed` covers them or a `cidr` rule contains them (rebinding defence), then
+ *     EgressSignals.dnsStripped; an address question left without addresses → NOERROR, no
+ *     answers; HTTPS/SVCB records and OPT removed. Upstream failure → SERVFAIL.
+ * The reply's question echoes the client's bytes (0x20 letter case).
+ */
+import * as dnsPacket from 'dns-packet'
+import type { SidecarConfig, SidecarLimits } from '../../core/config/schema.js'
+import { ERROR_CODES, HangarError } from '../../core/errors.js'
+import type { EgressContext } from '../connector.js'
+import { ADDRESS_CLASS_TEXT, classifyAddress } from '../classify-address.js'
+import { enforce, type Enforcement } from '../decide.js'
+import type { EnforcementController } from '../enforcement.js'
+import { parseIpLiteral } from '../ip.js'
+import { DnsResolver } from '../resolve.js'
+import type { EgressPolicy, Resolver } from '../types.js'
+import { DnsCache, type CachedResponse } from './cache.js'
+import { decideDnsName, type DnsDecision } from './policy.js'
+import { DnsUpstream } from './upstream.js'
+import {
+  addressBytes, buildResponse, CLASS_IN, HEADER_BYTES, parseQuery, type ParsedQuery, QType, questionEndOf, questionRecord, Rcode, rfc8482Record, typeName,
+} from './wire.js'
+
+/** Transport a query arrived on. */
+export type DnsTransport = 'udp' | 'tcp'
+
+/** Answers raw DNS queries (the {@link DnsServer}'s handler). */
+export interface DnsHandler {
+  /**
+   * Answers one query. May return synchronously (cache hits, denials, errors) or a promise.
+   * Never throws and never rejects.
+   * @returns the response bytes, or null when no reply should be sent
+   */
+  respond(query: Buffer, client: string, transport: DnsTransport): Buffer | null | Promise<Buffer | null>
+  /** Releases resources; the {@link DnsServer} calls it when it closes. */
+  close?(): void
+}
+
+/** Options of {@link DnsForwarder}. */
+export interface DnsForwarderOptions {
+  /** The provider's egress context: policy, enforcement state, signals, metrics, log. */
+  ctx: Pick<EgressContext, 'policy' | 'enforcement' | 'signals' | 'metrics' | 'log'>
+  /**
+   * The provider's `sidecar` block: `address` (what steering answers with), `dns_mode`,
+   * `dns_denied_rcode`, `upstream_dns`, `limits` (dns_timeout_ms, dns_steering_ttl_s, dns_cache_*).
+   */
+  sidecar: Pick<SidecarConfig, 'address' | 'dns_mode' | 'dns_denied_rcode' | 'upstream_dns'> & {
+    limits: Pick<SidecarLimits, 'dns_timeout_ms' | 'dns_steering_ttl_s' | 'dns_cache_entries' | 'dns_cache_max_ttl_s'>
+  }
+  /** The proxy's resolver: when it is a {@link DnsResolver}, its upstream client is shared. */
+  resolver?: Resolver
+  /** Upstream client; default: the resolver's, else one built from `sidecar.upstream_dns` (owned and closed by the forwarder). */
+  upstream?: DnsUpstream
+  /** Default: a cache sized by `sidecar.limits`. Never share it with a resolver: it holds filtered answers. */
+  cache?: DnsCache
+  /** resolv.conf path for `upstream_dns: [system]` (tests). */
+  resolvConfPath?: string
+}
+
+interface Verdict {
+  d: DnsDecision
+  enf: Enforcement
+}
+
+const MEMO_MAX = 8192
+/** TTL of RFC 8482 answers, seconds. */
+const RFC8482_TTL = 3600
+const NOTIMP_TYPES: ReadonlySet<number> = new Set([QType.AXFR, QType.IXFR, QType.MAILA, QType.MAILB])
+
+type LabelledCounter = { inc(n?: number): void }
+
+/** The provider's DNS forwarder. */
+export class DnsForwarder implements DnsHandler {
+  readonly cache: DnsCache
+  readonly #ctx: DnsForwarderOptions['ctx']
+  readonly #policy: EgressPolicy
+  readonly #upstream: DnsUpstream
+  readonly #ownsUpstream: boolean
+  readonly #steering: boolean
+  readonly #memo = new Map<string, Verdict>()
+  readonly #inflight = new Map<string, Promise<CachedResponse | null>>()
+  readonly #steerA: Buffer | null
+  readonly #steerAAAA: Buffer | null
+  readonly #any: Buffer
+  readonly #denyRcode: number
+  readonly #hits: LabelledCounter
+  readonly #formerr: LabelledCounter
+  readonly #notimp: LabelledCounter
+  readonly #refused: LabelledCounter
+  readonly #onChange = () => this.#memo.clear()
+
+  /**
+   * @throws HangarError `HANGAR_CONFIG_INVALID` when `sidecar.address` is not an IP or an
+   *   `upstream_dns` entry is invalid
+   */
+  constructor(opts: DnsForwarderOptions) {
+    const { ctx, sidecar } = opts
+    const limits = sidecar.limits
+    this.#ctx = ctx
+    this.#policy = ctx.policy
+    this.#steering = sidecar.dns_mode === 'steering'
+    this.cache = opts.cache ?? new DnsCache({ maxEntries: limits.dns_cache_entries, maxTtlS: limits.dns_cache_max_ttl_s })
+    const shared = opts.upstream ?? (opts.resolver instanceof DnsResolver ? opts.resolver.upstream : undefined)
+    this.#upstream = shared ?? DnsUpstream.fromConfig(sidecar.upstream_dns, limits.dns_timeout_ms, opts.resolvConfPath)
+    this.#ownsUpstream = shared === undefined
+    const addr = parseIpLiteral(sidecar.address)
+    if (!addr) throw new HangarError(ERROR_CODES.CONFIG_INVALID, `sidecar.address "${sidecar.address}" is not an IP address`)
+    const ttl = limits.dns_steering_ttl_s
+    this.#steerA = addr.family === 4 ? questionRecord(QType.A, ttl, addressBytes(addr.ip)) : null
+    this.#steerAAAA = addr.family === 6 ? questionRecord(QType.AAAA, ttl, addressBytes(addr.ip)) : null
+    this.#any = rfc8482Record(RFC8482_TTL)
+    this.#denyRcode = sidecar.dns_denied_rcode === 'refused' ? Rcode.REFUSED : Rcode.NXDOMAIN
+    const provider = ctx.policy.provider
+    const q = ctx.metrics.egress.dnsQueries
+    this.#hits = ctx.metrics.egress.dnsCacheHits.labels({ provider })
+    this.#formerr = q.labels({ provider, decision: 'formerr' })
+    this.#notimp = q.labels({ provider, decision: 'notimp' })
+    this.#refused = q.labels({ provider, decision: 'refused' })
+    ctx.enforcement.on('change', this.#onChange)
+  }
+
+  /**
+   * Answers one raw query (async form of {@link respond}).
+   * @param client the client's address (for signals)
+   * @returns the response, or null when the packet gets no reply (< 12 bytes, or not a query)
+   */
+  async handle(query: Buffer, client: string, transport: DnsTransport): Promise<Buffer | null> {
+    return this.respond(query, client, transport)
+  }
+
+  /** @inheritDoc */
+  respond(query: Buffer, client: string, _transport: DnsTransport): Buffer | null | Promise<Buffer | null> {
+    try {
+      return this.#respond(query, client)
+    } catch (err) {
+      this.#ctx.log.error({ err }, 'DNS forwarder failed on a query')
+      return query.length >= HEADER_BYTES ? buildResponse(query, HEADER_BYTES, Rcode.SERVFAIL, false) : null
+    }
+  }
+
+  /** Stops listening to quarantine switches; closes the upstream client if the forwarder created it. */
+  close(): void {
+    this.#ctx.enforcement.off('change', this.#onChange)
+    if (this.#ownsUpstream) this.#upstream.close()
+  }
+
+  #respond(query: Buffer, client: string): Buffer | null | Promise<Buffer | null> {
+    const p = parseQuery(query)
+    if (p === null) return null
+    if (!p.ok) {
+      if (p.rcode === Rcode.NOTIMP) this.#notimp.inc()
+      else this.#formerr.inc()
+      return buildResponse(query, p.questionEnd, p.rcode, p.edns > 0)
+    }
+    const edns = p.edns > 0
+    if (p.qclass !== CLASS_IN) {
+      this.#refused.inc()
+      return buildResponse(query, p.questionEnd, Rcode.REFUSED, edns)
+    }
+    if (NOTIMP_TYPES.has(p.qtype)) {
+      this.#notimp.inc()
+      return buildResponse(query, p.questionEnd, Rcode.NOTIMP, edns)
+    }
+
+    const ctx = this.#ctx
+    let v = this.#memo.get(p.qname)
+    if (v === undefined) {
+      const d = decideDnsName(p.qname, this.#policy, ctx.enforcement.state)
+      const enf: Enforcement = d.verdict === 'allow' ? ALLOWED : enforce(d, this.#policy.mode)
+      v = { d, enf }
+      if (this.#memo.size >= MEMO_MAX) this.#memo.clear()
+      this.#memo.set(p.qname, v)
+    }
+    ctx.signals.dns(v.d, v.enf, typeName(p.qtype), client)
+    if (!v.enf.permit) return buildResponse(query, p.questionEnd, this.#denyRcode, edns)
+
+    const qtype = p.qtype
+    if (qtype === QType.ANY) return buildResponse(query, p.questionEnd, Rcode.NOERROR, edns, this.#any, 1)
+    if (qtype === QType.HTTPS || qtype === QType.SVCB) return buildResponse(query, p.questionEnd, Rcode.NOERROR, edns)
+    if (this.#steering && v.d.verdict === 'allow' && v.d.steerable) {
+      if (qtype === QType.A) return this.#steerA ? buildResponse(query, p.questionEnd, Rcode.NOERROR, edns, this.#steerA, 1) : buildResponse(query, p.questionEnd, Rcode.NOERROR, edns)
+      if (qtype === QType.AAAA) return this.#steerAAAA ? buildResponse(query, p.questionEnd, Rcode.NOERROR, edns, this.#steerAAAA, 1) : buildResponse(query, p.questionEnd, Rcode.NOERROR, edns)
+    }
+
+    const key = DnsCache.key(p.qname, qtype, p.qclass)
+    const hit = this.cache.get(key)
+    if (hit !== undefined) {
+      this.#hits.inc()
+      return this.cache.render(hit, query, p.questionEnd, edns)
+    }
+    return this.#miss(key, query, p, v.d)
+  }
+
+  async #miss(key: string, query: Buffer, p: ParsedQuery, d: DnsDecision): Promise<Buffer | null> {
+    let pending = this.#inflight.get(key)
+    if (pending === undefined) {
+      pending = this.#fetch(key, query, p, d).finally(() => this.#inflight.delete(key))
+      this.#inflight.set(key, pending)
+    }
+    const entry = await pending
+    if (entry === null) return buildResponse(query, p.questionEnd, Rcode.SERVFAIL, p.edns > 0)
+    return this.cache.render(entry, query, p.questionEnd, p.edns > 0)
+  }
+
+  /** Queries upstream, filters, caches. Resolves null on failure (→ SERVFAIL). */
+  async #fetch(key: string, query: Buffer, p: ParsedQuery, d: DnsDecision): Promise<CachedResponse | null> {
+    let reply: Buffer
+    try {
+      reply = await this.#upstream.query(query.subarray(HEADER_BYTES, p.questionEnd), { cd: (query[3]! & 0x10) !== 0 })
+    } catch (err) {
+      this.#ctx.log.warn({ err, name: p.qname, qtype: typeName(p.qtype) }, 'upstream DNS failed; answering SERVFAIL')
+      return null
+    }
+    const filtered = this.#filter(reply, query, p, d)
+    if (filtered === null) return null
+    return this.cache.put(key, filtered.buf, filtered.strippedTtl)
+  }
+
+  /**
+   * Removes always-denied A/AAAA records, HTTPS/SVCB records and OPT from an upstream reply, and
+   * re-encodes it with the client's question bytes. Null when the reply cannot be decoded.
+   * `strippedTtl`: smallest TTL of the removed address records (how long an emptied answer may be cached).
+   */
+  #filter(reply: Buffer, query: Buffer, p: ParsedQuery, d: DnsDecision): { buf: Buffer; strippedTtl?: number } | null {
+    let msg: dnsPacket.DecodedPacket
+    try {
+      msg = dnsPacket.decode(reply)
+    } catch (err) {
+      this.#ctx.log.warn({ err, name: p.qname }, 'undecodable upstream DNS reply; answering SERVFAIL')
+      return null
+    }
+    const stripped: Array<{ ip: string; cls: string }> = []
+    let strippedTtl: number | undefined
+    const keep = (rrs: dnsPacket.Answer[] | undefined): dnsPacket.Answer[] =>
+      (rrs ?? []).filter((rr) => {
+        const t = rr.type as string
+        if (t === 'OPT' || t === 'UNKNOWN_64' || t === 'UNKNOWN_65') return false
+        if (t !== 'A' && t !== 'AAAA') return true
+        const a = parseIpLiteral((rr as dnsPacket.StringAnswer).data)
+        if (a === null) {
+          stripped.push({ ip: String((rr as dnsPacket.StringAnswer).data), cls: 'malformed' })
+          return false
+        }
+        const cls = classifyAddress(a)
+        if (cls === 'global' || (cls === 'loopback' && this.#policy.loopbackAllowed)) return true
+        for (const r of this.#policy.rules) if (r.cidr && r.cidr.contains(a)) return true
+        stripped.push({ ip: a.ip, cls })
+        strippedTtl = Math.min(strippedTtl ?? Infinity, (rr as dnsPacket.StringAnswer).ttl ?? 0)
+        return false
+      })
+    let answers = keep(msg.answers)
+    const authorities = keep(msg.authorities)
+    const additionals = keep(msg.additionals)
+    if (stripped.length > 0) {
+      if ((p.qtype === QType.A || p.qtype === QType.AAAA) && !answers.some((a) => a.type === 'A' || a.type === 'AAAA')) answers = []
+      this.#ctx.signals.dnsStripped(d.name, d.rule, stripped)
+      this.#ctx.log.info({ name: d.name, stripped: stripped.map((s) => `${s.ip} (${ADDRESS_CLASS_TEXT[s.cls as keyof typeof ADDRESS_CLASS_TEXT] ?? s.cls})`) }, 'stripped always-denied addresses from a DNS answer')
+    }
+    const rcode = (msg.flags ?? 0) & 0xf
+    let out: Buffer
+    try {
+      out = dnsPacket.encode({
+        id: 0,
+        type: 'response',
+        flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | rcode,
+        questions: msg.questions ?? [],
+        answers,
+        authorities,
+        additionals,
+      })
+    } catch (err) {
+      this.#ctx.log.warn({ err, name: p.qname }, 'cannot re-encode an upstream DNS reply; answering SERVFAIL')
+      return null
+    }
+    // The question section keeps the client's bytes (same length: same name up to case).
+    if (questionEndOf(out) !== p.questionEnd || out.length > 65535) return null
+    query.copy(out, HEADER_BYTES, HEADER_BYTES, p.questionEnd)
+    return strippedTtl === undefined ? { buf: out } : { buf: out, strippedTtl }
+  }
+}
+
+const ALLOWED: Enforcement = Object.freeze({ permit: true, action: 'allowed', triggersQuarantine: false })

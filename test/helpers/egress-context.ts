@@ -1,0 +1,57 @@
+/**
+ * Builds a real {@link EgressContext} for listener tests: compiled policy from a capabilities
+ * block, parsed sidecar limits, a fresh metrics registry, an EnforcementController, EgressSignals
+ * over a MemorySink, a silent logger, and a static-map Resolver (the resolver is an input of these
+ * tests; DNS is tested on its own).
+ */
+import { sidecarLimitsSchema, type SidecarLimits } from '../../core/config/schema.js'
+import { silentLogger } from '../../core/log.js'
+import { createMetrics, type HangarMetrics } from '../../core/metrics.js'
+import { EgressConnector, type EgressContext } from '../../egress/connector.js'
+import { EnforcementController } from '../../egress/enforcement.js'
+import { compilePolicy } from '../../egress/policy.js'
+import { EgressSignals } from '../../egress/signals.js'
+import type { ProtectedEndpoints, Resolver } from '../../egress/types.js'
+import { capabilitiesSchema } from '../../profiles/schema.js'
+import { MemorySink } from '../../signals/sink.js'
+import type { Signal } from '../../signals/types.js'
+import { staticResolver } from './net.js'
+
+export interface EgressContextOptions {
+  provider?: string
+  /** The `capabilities` block (validated with capabilitiesSchema). */
+  capabilities: Record<string, unknown>
+  /** `sidecar.limits` overrides (validated with sidecarLimitsSchema). */
+  limits?: Partial<SidecarLimits>
+  /** Name → IPs for the static resolver; ignored when `resolver` is given. */
+  dns?: Record<string, string[]>
+  resolver?: Resolver
+  protectedEndpoints?: ProtectedEndpoints
+  /** Observation sampling window; 0 (default here) emits every allow and close. */
+  observationWindowMs?: number
+}
+
+export interface TestEgress {
+  ctx: EgressContext
+  connector: EgressConnector
+  sink: MemorySink
+  enforcement: EnforcementController
+  metrics: HangarMetrics
+  /** Signals of one type, in order. */
+  of(type: string): Signal[]
+}
+
+export function makeEgressContext(opts: EgressContextOptions): TestEgress {
+  const provider = opts.provider ?? 'test'
+  const caps = capabilitiesSchema.parse(opts.capabilities)
+  const policy = compilePolicy(provider, caps, opts.protectedEndpoints)
+  const limits = sidecarLimitsSchema.parse(opts.limits ?? {})
+  const metrics = createMetrics({ defaultMetrics: false })
+  const enforcement = new EnforcementController()
+  const sink = new MemorySink()
+  const log = silentLogger()
+  const signals = new EgressSignals({ provider, sidecar_id: `${provider}-test` }, policy, sink, metrics, enforcement, log, opts.observationWindowMs ?? 0)
+  const resolver = opts.resolver ?? staticResolver(opts.dns ?? {})
+  const ctx: EgressContext = { policy, enforcement, resolver, signals, metrics, limits, log }
+  return { ctx, connector: new EgressConnector(ctx), sink, enforcement, metrics, of: (type) => sink.signals.filter((s) => s.type === type) }
+}
