@@ -107,15 +107,13 @@ export class EgressConnector {
       if (decision.verdict === 'allow') {
         const v = decideAddresses(decision, req.port, req.protocol, addresses, policy)
         if (v.allowed.length === 0) {
+          // Always-denied answers are hard denials in every mode (decide.ts enforce()).
           decision = v.decision
           enf = enforce(decision, policy.mode)
-          if (!enf.permit) {
-            signals.egress(decision, enf, attempt, { resolved: addresses.map((a) => a.ip) })
-            return { ok: false, status: 403, message: decision.reason, decisionHeader: decisionHeader(decision), decision }
-          }
-          // Alert mode lets a non-hard denial through: dial what was dropped, except self-connections.
-          addresses = v.dropped.filter((d) => d.cls !== 'self').map((d) => d.address)
-        } else addresses = v.allowed
+          signals.egress(decision, enf, attempt, { resolved: addresses.map((a) => a.ip) })
+          return { ok: false, status: 403, message: decision.reason, decisionHeader: decisionHeader(decision), decision }
+        }
+        addresses = v.allowed
       }
     }
     this.#active++

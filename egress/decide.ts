@@ -111,15 +111,16 @@ export function decideAddresses(allowed: Decision & { verdict: 'allow' }, port: 
   if (dropped.length === 0) return { allowed: ok, dropped, decision: deny('no_allowed_address', `${host} has no address`, allowed.rule, allowed.target) }
   const self = dropped.some((d) => d.cls === 'self')
   const what = dropped.map((d) => `${d.address.ip}: ${d.cls === 'self' ? "the sidecar's own endpoint" : ADDRESS_CLASS_TEXT[d.cls]}`).join('; ')
-  // Name the most severe class, whatever the answer order: enforce() keeps a metadata or
-  // unspecified answer denied in alert mode, and alert mode dials every dropped answer otherwise.
-  const worst = dropped.find((d) => HARD_CLASSES.has(d.cls as AddressClass)) ?? dropped[0]!
+  // Name the most severe class, whatever the answer order (a metadata answer makes the signal critical).
+  const worst = dropped.find((d) => SEVERE_CLASSES.has(d.cls as AddressClass)) ?? dropped[0]!
   return {
     allowed: ok,
     dropped,
     decision: deny(self ? 'self_connection' : 'no_allowed_address', `${host} resolved only to denied addresses (${what})`, self ? 'self-connection' : `always-denied:${worst.cls}`, allowed.target),
   }
 }
+
+const SEVERE_CLASSES: ReadonlySet<AddressClass> = new Set(['metadata', 'unspecified'])
 
 function cidrNames(a: IpAddress, port: number, protocol: EgressProtocol, policy: EgressPolicy): boolean {
   for (const r of policy.rules) if (r.cidr && r.cidr.contains(a) && portMatches(r, port) && protocolMatches(r.protocol, protocol)) return true
@@ -195,21 +196,24 @@ export interface Enforcement {
 }
 
 // Denials that alert mode does not relax: they are never a capability a provider needs.
-const HARD: ReadonlySet<DenyReason> = new Set(['quarantined', 'malformed_host', 'missing_host', 'self_connection', 'doh_canary'])
-// Address classes that alert mode does not relax: cloud metadata, and 0.0.0.0/8 / `::` (the local
-// host on Linux; `loopback_allowed` is the capability a provider that needs the local host declares).
-const HARD_CLASSES: ReadonlySet<AddressClass> = new Set(['metadata', 'unspecified'])
+// Denials alert mode does not relax. Always-denied addresses are among them: the sidecar would be
+// the one dialling, so relaxing them would hand the provider SSRF into the sidecar's own network
+// (smokescreen keeps range denials in every mode). A provider that needs a private range declares
+// it with a `cidr` rule; the baseline sees the denials and can suggest one.
+const HARD: ReadonlySet<DenyReason> = new Set([
+  'quarantined', 'malformed_host', 'missing_host', 'self_connection', 'doh_canary', 'always_denied_address', 'no_allowed_address',
+])
 
 /**
  * Applies the enforcement mode (DESIGN.md §3): `alert` allows and signals (`alerted`) except hard
- * denials (quarantine, malformed targets, self-connections, the DoH canary, cloud metadata and
- * unspecified addresses — also when they are among several dropped answers); `block` denies;
- * `quarantine` denies and quarantines the provider.
+ * denials (quarantine, malformed targets, missing Host/SNI, self-connections, the DoH canary and
+ * always-denied addresses: private, loopback, metadata, …); `block` denies; `quarantine` denies
+ * and quarantines the provider.
  */
 export function enforce(decision: Decision, mode: EnforcementMode): Enforcement {
   if (decision.verdict === 'allow') return { permit: true, action: 'allowed', triggersQuarantine: false }
   if (decision.code === 'quarantined') return { permit: false, action: 'quarantined', triggersQuarantine: false }
-  const hard = HARD.has(decision.code) || (decision.rule.startsWith('always-denied:') && HARD_CLASSES.has(decision.rule.slice(14) as AddressClass))
+  const hard = HARD.has(decision.code)
   if (mode === 'alert' && !hard) return { permit: true, action: 'alerted', triggersQuarantine: false }
   if (mode === 'quarantine') return { permit: false, action: 'quarantined', triggersQuarantine: true }
   return { permit: false, action: 'blocked', triggersQuarantine: false }

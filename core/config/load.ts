@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml'
 import type { ZodIssue } from 'zod'
 import { ConfigError, ERROR_CODES, HangarError, type ConfigIssue } from '../errors.js'
 import { capabilitiesSchema } from '../../profiles/schema.js'
+import { parseIpLiteral } from '../../egress/ip.js'
 import { hangarConfigSchema, providerSchema, sidecarSchema, type HangarConfig, type ProviderConfig } from './schema.js'
 
 /** A loaded configuration and the warnings (unknown keys) found while loading it. */
@@ -54,10 +55,45 @@ export function substituteEnv(value: unknown, env: Readonly<Record<string, strin
   if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i]))
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, [...path, k])
+    // defineProperty, not `out[k] =`: a YAML key `__proto__` must stay a (rejected or warned-about)
+    // field, never become the prototype that smuggles inherited fields past the schema.
+    for (const [k, v] of Object.entries(value)) ownProperty(out, k, substituteEnv(v, env, [...path, k]))
     return out
   }
   return value
+}
+
+function ownProperty(o: Record<string, unknown>, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+}
+
+// `${VAR}` unquoted in a flow collection (`signal_tokens: [${TOKEN}]`, DESIGN.md §3) is YAML flow
+// mapping syntax. References are hidden behind private-use code points for the parse and put back
+// in every string (and key) afterwards, before substitution: values are substituted after parsing,
+// so a variable's value can never inject YAML structure.
+const REF = '\uE000'
+const ESC_REF = '\uE002'
+const REF_END = '\uE001'
+const HIDDEN = /[\uE000-\uE002]/
+
+function hideEnvRefs(text: string): string {
+  return text.replace(/\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_w, escape: string, name: string) => (escape ? ESC_REF : REF) + name + REF_END)
+}
+
+function restoreEnvRefs(value: unknown): unknown {
+  if (typeof value === 'string') return restoreText(value)
+  if (Array.isArray(value)) return value.map(restoreEnvRefs)
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) ownProperty(out, restoreText(k), restoreEnvRefs(v))
+    return out
+  }
+  return value
+}
+
+function restoreText(s: string): string {
+  if (!HIDDEN.test(s)) return s
+  return s.replace(/([\uE000\uE002])([A-Za-z_][A-Za-z0-9_]*)\uE001/g, (_w, open: string, name: string) => (open === ESC_REF ? '$${' : '${') + name + '}')
 }
 
 function deepFreeze<T>(o: T): T {
@@ -79,9 +115,13 @@ function crossCheck(name: string, p: ProviderConfig): ConfigIssue[] {
     const addr = p.sidecar[l]
     if (addr) ownPorts.set(Number(addr.slice(addr.lastIndexOf(':') + 1)), `sidecar.${l}`)
   }
+  // The MCP ingress (`listen`) is the sidecar's own port too.
+  if (p.listen) ownPorts.set(Number(p.listen.slice(p.listen.lastIndexOf(':') + 1)), 'listen')
   const forwards = new Map<number, { index: number; host: string }>()
   p.capabilities.network.egress.forEach((r, index) => {
+    // Only an exact host name becomes a tcp forward (egress/policy.ts tcpForwardRules); an IP host is a cidr rule.
     if (r.protocol !== 'tcp' || r.host === undefined || r.host.includes('*') || r.host.startsWith('.') || !r.port) return
+    if (parseIpLiteral(r.host)) return
     const at = `${base}.capabilities.network.egress[${index}].port`
     const prior = forwards.get(r.port)
     if (prior) {
@@ -105,11 +145,13 @@ function unknownKeys(obj: Record<string, unknown>, known: readonly string[], pat
  * @throws ConfigError (`HANGAR_CONFIG_INVALID`) listing every bad field; HangarError for unset variables.
  */
 export function parseConfig(text: string, source = '<inline>', env: Readonly<Record<string, string | undefined>> = {}): LoadedConfig {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  const hide = !HIDDEN.test(text)
+  const doc = parseDocument(hide ? hideEnvRefs(text) : text, { prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length) {
-    throw new ConfigError(source, doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0] ?? e.message })))
+    throw new ConfigError(source, doc.errors.map((e) => ({ path: '(yaml)', message: restoreText(e.message.split('\n')[0] ?? e.message) })))
   }
-  const raw = substituteEnv(doc.toJS() ?? {}, env)
+  const js: unknown = doc.toJS() ?? {}
+  const raw = substituteEnv(hide ? restoreEnvRefs(js) : js, env)
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, [{ path: '(root)', message: 'expected a mapping' }])
   const baseDir = source === '<inline>' ? process.cwd() : dirname(source)
   const rawProviders = (raw as Record<string, unknown>).providers

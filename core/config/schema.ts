@@ -7,8 +7,10 @@
 import { z } from 'zod'
 import { capabilitiesSchema } from '../../profiles/schema.js'
 
-/** `host:port` with a numeric port; IPv6 hosts in brackets. */
-export const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:3128"')
+/** `host:port` with a numeric port 0–65535 (0: any free port); IPv6 hosts in brackets. */
+export const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(?:6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}|0)$/, 'expected "host:port" with a port 0–65535, e.g. "127.0.0.1:3128"')
 
 /** Limits of the egress listeners. Units in the names (ms, bytes). */
 export const sidecarLimitsSchema = z

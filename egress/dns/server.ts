@@ -29,6 +29,8 @@ export interface DnsServerOptions {
   tcpIdleTimeoutMs?: number
   /** Queries in flight per TCP connection before reading pauses. Default 64. */
   maxTcpPipeline?: number
+  /** UDP receive buffer, bytes (absorbs query bursts; the kernel caps it at net.core.rmem_max). Default 4 MiB. */
+  udpRecvBufferBytes?: number
   /** Accepted for symmetry with the other listeners; DNS limits are the handler's. */
   limits?: unknown
 }
@@ -46,6 +48,7 @@ export class DnsServer {
   readonly #maxConns: number
   readonly #idleMs: number
   readonly #pipeline: number
+  readonly #rcvbuf: number
   #host: string
   #port: number
   #udp: UdpSocket | null = null
@@ -61,6 +64,7 @@ export class DnsServer {
     this.#maxConns = opts.maxTcpConnections ?? 256
     this.#idleMs = opts.tcpIdleTimeoutMs ?? 10_000
     this.#pipeline = opts.maxTcpPipeline ?? 64
+    this.#rcvbuf = opts.udpRecvBufferBytes ?? 4 << 20
   }
 
   /** The bound port (0 before listen()). */
@@ -106,6 +110,11 @@ export class DnsServer {
             resolve()
           })
         })
+        try {
+          udp.setRecvBufferSize(this.#rcvbuf)
+        } catch (err) {
+          this.#log.debug({ err }, 'cannot enlarge the DNS UDP receive buffer')
+        }
         tcp.on('error', (err) => this.#log.error({ err }, 'DNS TCP listener error'))
         udp.on('error', (err) => this.#log.error({ err }, 'DNS UDP socket error'))
         udp.on('message', (msg, rinfo) => this.#onDatagram(msg, rinfo))

@@ -136,7 +136,7 @@ t.test('provider in a network namespace: steering, SNI/Host routing, CONNECT, NX
     const r = await node(`const s=require('net').connect(53,'${ns.hostIp}',()=>s.write(Buffer.from(process.env.Q,'base64'))); let b=Buffer.alloc(0); s.on('data',d=>{b=Buffer.concat([b,d]); if(b.length>=2&&b.length>=2+b.readUInt16BE(0)){console.log(b.toString('base64')); s.end()}}); s.on('error',e=>console.log('ERR',e.code))`, { Q: q.toString('base64') })
     const answer = dnsPacket.streamDecode(Buffer.from(r.stdout.trim(), 'base64'))
     t.equal(answer.id, 4242)
-    t.same(answer.answers?.map((a) => a.data), [ns.hostIp], 'steered to the sidecar address')
+    t.same(answer.answers?.map((a) => (a as { data: unknown }).data), [ns.hostIp], 'steered to the sidecar address')
   })
 
   await t.test('no way around the sidecar: direct IPs have no route, QUIC (udp 443) and DoT (853) go nowhere', async (t) => {

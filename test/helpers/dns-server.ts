@@ -247,10 +247,21 @@ export function makeQuery(name: string, type: string = 'A', opts: { id?: number;
   })
 }
 
-/** Sends raw queries over one UDP socket to 127.0.0.1:port; resolves with the replies by id (those that came within `timeoutMs`). */
-export function udpExchange(port: number, queries: Buffer[], timeoutMs = 3000): Promise<Map<number, Buffer>> {
+/**
+ * Sends raw queries over UDP to 127.0.0.1:port and resolves with the replies by id (those that
+ * came within `timeoutMs`). Up to 200 queries share one socket (each with a large receive
+ * buffer), so a burst of replies is not dropped by the test's own kernel buffers.
+ */
+export async function udpExchange(port: number, queries: Buffer[], timeoutMs = 3000): Promise<Map<number, Buffer>> {
+  const groups: Buffer[][] = []
+  for (let i = 0; i < queries.length; i += 200) groups.push(queries.slice(i, i + 200))
+  const maps = await Promise.all(groups.map((g) => udpGroup(port, g, timeoutMs)))
+  return new Map(maps.flatMap((m) => [...m]))
+}
+
+function udpGroup(port: number, queries: Buffer[], timeoutMs: number): Promise<Map<number, Buffer>> {
   return new Promise((resolve) => {
-    const sock = createSocket('udp4')
+    const sock = createSocket({ type: 'udp4', recvBufferSize: 4 << 20 })
     const replies = new Map<number, Buffer>()
     const want = new Set(queries.filter((q) => q.length >= 2).map((q) => q.readUInt16BE(0)))
     const finish = () => {

@@ -1,0 +1,208 @@
+// Configuration loading (core/config/load.ts, schema.ts, profiles/schema.ts; DESIGN.md §3): the
+// full example loads; every broken fixture (named for its flaw) fails with a ConfigError naming the
+// exact field path; ${VAR} substitution and its escape; warnings for unknown provider-level fields;
+// the loaded config is deeply frozen.
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { formatPath, getProvider, loadConfig, parseConfig, substituteEnv } from '../../core/config/load.js'
+import { ConfigError, ERROR_CODES, HangarError } from '../../core/errors.js'
+import { decideRequest } from '../../egress/decide.js'
+import { compilePolicy, tcpForwardRules } from '../../egress/policy.js'
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url))
+const ENV = { HANGAR_SIGNAL_TOKEN: 'sig-token', HANGAR_ADMIN_TOKEN: 'admin-token' }
+
+function fixture(name: string): string {
+  return `${FIXTURES}${name}`
+}
+
+/** Runs `fn` and returns what it threw (undefined when it did not throw). */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (e) {
+    return e
+  }
+  return undefined
+}
+
+t.test('the full example of DESIGN.md §3 loads', async (t) => {
+  const { config, warnings, source } = loadConfig(fixture('valid_full_example.yaml'), ENV)
+  t.strictSame(warnings, [], 'no warnings')
+  t.equal(source, fixture('valid_full_example.yaml'), 'absolute source path')
+  t.strictSame(config.aggregator?.signal_tokens, ['sig-token'], '${HANGAR_SIGNAL_TOKEN} inside a flow sequence is substituted')
+  t.strictSame(config.aggregator?.admin_tokens, ['admin-token'], '${HANGAR_ADMIN_TOKEN} inside a flow sequence is substituted')
+  const fetch = getProvider(config, 'fetch')
+  t.equal(fetch.mode, 'subprocess', 'mode')
+  t.strictSame(fetch.command, ['node', './node_modules/mcp-fetch-server/dist/index.js'], 'command')
+  t.equal(fetch.listen, '127.0.0.1:8101', 'listen')
+  t.equal(fetch.sidecar.proxy, '0.0.0.0:3128', 'sidecar.proxy')
+  t.equal(fetch.sidecar.address, '10.254.1.1', 'sidecar.address')
+  t.strictSame(fetch.rate_limit, { rps: 20, burst: 40 }, 'rate_limit')
+  const caps = fetch.capabilities
+  t.equal(caps.enforcement_mode, 'block', 'enforcement_mode')
+  t.equal(caps.network.dns_allowed, true, 'dns_allowed')
+  t.equal(caps.network.dns_resolve_any, false, 'dns_resolve_any defaults to false')
+  t.strictSame(caps.network.egress, [
+    { host: '*.githubusercontent.com', port: 443, protocol: 'https' },
+    { host: 'db.internal.example', port: 5432, protocol: 'tcp' },
+    { cidr: '10.20.0.0/16', port: 5432, protocol: 'tcp' },
+  ], 'egress rules')
+  t.strictSame(caps.tools.allow_list, ['fetch_*'], 'tools.allow_list')
+  t.equal(caps.arguments.max_payload_bytes, 262144, 'arguments.max_payload_bytes')
+
+  // The loaded capabilities compile into the policy the decisions use.
+  const policy = compilePolicy('fetch', caps)
+  t.strictSame(tcpForwardRules(policy).map((r) => r.id), ['egress[1]'], 'db.internal.example:5432 becomes the one tcp forward')
+  const d = decideRequest({ host: 'raw.githubusercontent.com', port: 443, protocol: 'https', via: 'connect' }, policy, { quarantined: false })
+  t.equal(d.verdict, 'allow', 'raw.githubusercontent.com:443 is allowed by the example')
+})
+
+t.test('the loaded config is deeply frozen', async (t) => {
+  const { config } = loadConfig(fixture('valid_full_example.yaml'), ENV)
+  const fetch = getProvider(config, 'fetch')
+  t.ok(Object.isFrozen(config), 'root')
+  t.ok(Object.isFrozen(config.providers), 'providers')
+  t.ok(Object.isFrozen(fetch.capabilities.network.egress), 'egress array')
+  t.ok(Object.isFrozen(fetch.capabilities.network.egress[0]), 'egress rule')
+  t.ok(Object.isFrozen(fetch.sidecar.limits), 'sidecar limits (a default)')
+  t.throws(() => {
+    ;(fetch.capabilities as { enforcement_mode: string }).enforcement_mode = 'alert'
+  }, TypeError, 'assigning a field throws')
+  t.throws(() => {
+    ;(fetch.capabilities.network.egress as unknown[]).push({ host: '*.evil.example' })
+  }, TypeError, 'adding a rule throws')
+  t.equal(fetch.capabilities.enforcement_mode, 'block', 'unchanged')
+})
+
+interface BrokenFixture {
+  file: string
+  /** Every issue, in order: exact path and a pattern of its message. */
+  issues: Array<[string, RegExp]>
+}
+
+const BROKEN: BrokenFixture[] = [
+  { file: 'contains_middle_glob.yaml', issues: [['providers.fetch.capabilities.network.egress[2].host', /^"a\.\*\.example\.com" is not a valid host glob: .*use "\*\.example\.com"/]] },
+  { file: 'leading_star_without_dot.yaml', issues: [['providers.fetch.capabilities.network.egress[2].host', /^"\*example\.com" is not a valid host glob: .*use "\*\.example\.com"/]] },
+  { file: 'wildcard_over_tld.yaml', issues: [['providers.fetch.capabilities.network.egress[0].host', /"\*\.com" is not a valid host glob: .*name the registrable domain/]] },
+  { file: 'noncanonical_ip_host.yaml', issues: [['providers.fetch.capabilities.network.egress[0].host', /"127\.1" is not a valid host glob: .*not a canonical IP address/]] },
+  { file: 'tcp_rule_without_port.yaml', issues: [['providers.db.capabilities.network.egress[0].port', /a tcp rule must name its port/]] },
+  { file: 'two_tcp_forwards_same_port.yaml', issues: [['providers.db.capabilities.network.egress[1].port', /port 5432 is already forwarded to "primary\.db\.example" by egress\[0\]/]] },
+  { file: 'tcp_forward_on_sidecar_port.yaml', issues: [['providers.db.capabilities.network.egress[0].port', /port 3128 is the sidecar's own sidecar\.proxy port/]] },
+  { file: 'tcp_forward_on_listen_port.yaml', issues: [['providers.db.capabilities.network.egress[0].port', /port 8101 is the sidecar's own listen port/]] },
+  { file: 'unknown_capabilities_field.yaml', issues: [['providers.fetch.capabilities', /unknown field\(s\) "enforcment_mode"/]] },
+  { file: 'unknown_network_field.yaml', issues: [['providers.fetch.capabilities.network', /unknown field\(s\) "egres"/]] },
+  { file: 'unknown_rule_field.yaml', issues: [['providers.fetch.capabilities.network.egress[0]', /unknown field\(s\) "ports"/]] },
+  { file: 'unknown_sidecar_field.yaml', issues: [['providers.fetch.sidecar', /unknown field\(s\) "proxy_port"/]] },
+  { file: 'duplicate_yaml_keys.yaml', issues: [['(yaml)', /Map keys must be unique at line 6/]] },
+  { file: 'cidr_host_bits_set.yaml', issues: [['providers.db.capabilities.network.egress[0].cidr', /host bits are set; use "10\.20\.0\.0\/16"/]] },
+  { file: 'host_and_cidr_in_one_rule.yaml', issues: [['providers.db.capabilities.network.egress[0]', /exactly one of "host" or "cidr" is required/]] },
+  { file: 'rule_without_host_or_cidr.yaml', issues: [['providers.db.capabilities.network.egress[0]', /exactly one of "host" or "cidr" is required/]] },
+  { file: 'bad_enforcement_mode.yaml', issues: [['providers.fetch.capabilities.enforcement_mode', /'alert' \| 'block' \| 'quarantine', received 'enforce'/]] },
+  { file: 'rule_port_out_of_range.yaml', issues: [['providers.fetch.capabilities.network.egress[1].port', /less than or equal to 65535/]] },
+  { file: 'listen_port_out_of_range.yaml', issues: [['providers.fetch.sidecar.proxy', /port 0–65535/]] },
+  { file: 'subprocess_without_command.yaml', issues: [['providers.fetch.command', /mode "subprocess" needs a command/]] },
+  { file: 'proto_key_in_network.yaml', issues: [['providers.fetch.capabilities.network', /unknown field\(s\) "__proto__"/]] },
+  {
+    file: 'many_broken_fields.yaml',
+    issues: [
+      ['providers.fetch.capabilities.enforcement_mode', /received 'sometimes'/],
+      ['providers.fetch.capabilities.network.egress[0].host', /bare "\*" would allow every host/],
+      ['providers.fetch.capabilities.network.egress[1].cidr', /use "10\.0\.0\.0\/8"/],
+      ['providers.fetch.capabilities.network.egress[2].protocol', /received 'ftp'/],
+    ],
+  },
+]
+
+t.test('every broken fixture fails with a ConfigError naming the exact field', async (t) => {
+  for (const f of BROKEN) {
+    const err = thrown(() => loadConfig(fixture(f.file), ENV))
+    t.type(err, ConfigError, `${f.file}: ConfigError`)
+    if (!(err instanceof ConfigError)) continue
+    t.equal(err.code, ERROR_CODES.CONFIG_INVALID, `${f.file}: code`)
+    t.strictSame(err.issues.map((i) => i.path), f.issues.map(([p]) => p), `${f.file}: paths`)
+    f.issues.forEach(([path, message], i) => {
+      t.match(err.issues[i]?.message ?? '', message, `${f.file}: ${path}: message`)
+      t.match(err.message, `  ${path}: `, `${f.file}: the error message lists ${path}`)
+    })
+    t.match(err.message, `invalid configuration in ${fixture(f.file)}`, `${f.file}: the message names the file`)
+  }
+})
+
+t.test('an unset ${VAR} is HANGAR_CONFIG_ENV_UNSET naming the variable and the field', async (t) => {
+  const err = thrown(() => loadConfig(fixture('unset_env_var.yaml'), ENV))
+  t.type(err, HangarError, 'HangarError')
+  t.equal((err as HangarError).code, ERROR_CODES.CONFIG_ENV_UNSET, 'code')
+  t.match((err as Error).message, 'aggregator.signal_tokens[0]: environment variable HANGAR_TEST_UNSET_TOKEN is not set', 'names the field and the variable')
+
+  const full = thrown(() => loadConfig(fixture('valid_full_example.yaml'), { HANGAR_SIGNAL_TOKEN: 'x' }))
+  t.equal((full as HangarError).code, ERROR_CODES.CONFIG_ENV_UNSET, 'the full example without HANGAR_ADMIN_TOKEN')
+  t.match((full as Error).message, /aggregator\.admin_tokens\[0\]: environment variable HANGAR_ADMIN_TOKEN is not set/, 'names HANGAR_ADMIN_TOKEN')
+
+  const inFlow = thrown(() => parseConfig('aggregator:\n  admin_tokens: [${NOPE_NOT_SET}]\n', '<inline>', {}))
+  t.equal((inFlow as HangarError).code, ERROR_CODES.CONFIG_ENV_UNSET, 'unquoted in a flow sequence')
+  t.match((inFlow as Error).message, 'NOPE_NOT_SET', 'names the variable')
+})
+
+t.test('${VAR} substitution and the $${X} escape', async (t) => {
+  const text = [
+    'aggregator:',
+    '  data_dir: ./data/${ENV_NAME}/audit',
+    '  signal_tokens: [$${LITERAL}, ${TOKEN}, "${TOKEN}-quoted", \'${TOKEN}\']',
+    '  admin_tokens:',
+    '    - $${NOT_SUBSTITUTED}',
+    '    - ${INJECT}',
+    'providers:',
+    '  fetch:',
+    '    command: [node, "${SCRIPT}"]',
+    '    env: {API_KEY: ${API_KEY}, PLAIN: "$${HOME}"}',
+    '# ${ONLY_IN_A_COMMENT} is never looked up',
+  ].join('\n')
+  const env = { ENV_NAME: 'prod', TOKEN: 't0k', INJECT: 'x]\n  evil: [y', SCRIPT: 'server.js', API_KEY: 'k: v' }
+  const { config } = parseConfig(text, '<inline>', env)
+  t.equal(config.aggregator?.data_dir, './data/prod/audit', 'inside a longer string')
+  t.strictSame(config.aggregator?.signal_tokens, ['${LITERAL}', 't0k', 't0k-quoted', 't0k'], 'flow sequence: escape, plain, double- and single-quoted')
+  t.strictSame(config.aggregator?.admin_tokens, ['${NOT_SUBSTITUTED}', 'x]\n  evil: [y'], 'block sequence; a value with YAML syntax stays one string')
+  t.strictSame(getProvider(config, 'fetch').command, ['node', 'server.js'], 'quoted in a flow sequence')
+  t.strictSame(getProvider(config, 'fetch').env, { API_KEY: 'k: v', PLAIN: '${HOME}' }, 'flow mapping values')
+  t.equal(substituteEnv('a $${B} ${C}', { C: 'c' }), 'a ${B} c', 'substituteEnv directly')
+})
+
+t.test('unknown fields: errors inside capabilities and sidecar, warnings at provider and top level', async (t) => {
+  const { config, warnings } = loadConfig(fixture('unknown_provider_field.yaml'), ENV)
+  t.strictSame(warnings, ['providers.fetch.description: unknown field, ignored', 'providers.fetch.auto_start: unknown field, ignored'], 'provider-level warnings')
+  t.ok(getProvider(config, 'fetch'), 'the provider still loads')
+
+  const top = parseConfig('mcp_servers: {}\nproviders:\n  fetch:\n    command: [x]\n')
+  t.strictSame(top.warnings, ['mcp_servers: unknown field, ignored'], 'top-level warning')
+})
+
+t.test('a "__proto__" key never smuggles a provider in', async (t) => {
+  const { config, warnings } = loadConfig(fixture('proto_key_at_top.yaml'), ENV)
+  t.strictSame(Object.keys(config.providers), [], 'no provider came from __proto__')
+  t.equal(Object.prototype.hasOwnProperty.call(config.providers, 'evil'), false, 'no evil provider')
+  t.equal((config.providers as Record<string, unknown>).evil, undefined, 'not inherited either')
+  t.strictSame(warnings, ['__proto__: unknown field, ignored'], 'reported as an unknown field')
+})
+
+t.test('other load errors', async (t) => {
+  const missing = thrown(() => loadConfig(fixture('does_not_exist.yaml')))
+  t.equal((missing as HangarError).code, ERROR_CODES.CONFIG_NOT_FOUND, 'missing file')
+  const list = thrown(() => parseConfig('- a\n- b\n'))
+  t.type(list, ConfigError, 'a top-level list')
+  t.strictSame((list as ConfigError).issues, [{ path: '(root)', message: 'expected a mapping' }], 'root issue')
+  const badName = thrown(() => parseConfig('providers:\n  "bad name!":\n    command: [x]\n'))
+  t.type(badName, ConfigError, 'a bad provider name')
+  t.match((badName as ConfigError).issues[0]?.message ?? '', /provider names are letters, digits/, 'bad provider name message')
+  const unknown = thrown(() => getProvider(parseConfig('providers:\n  a:\n    command: [x]\n').config, 'b'))
+  t.equal((unknown as HangarError).code, ERROR_CODES.PROVIDER_UNKNOWN, 'unknown provider')
+  t.match((unknown as Error).message, 'known: a', 'lists the known providers')
+  const empty = parseConfig('')
+  t.strictSame(empty.config.providers, {}, 'an empty file is an empty config')
+})
+
+t.test('formatPath', async (t) => {
+  t.equal(formatPath(['providers', 'fetch', 'capabilities', 'network', 'egress', 2, 'host']), 'providers.fetch.capabilities.network.egress[2].host')
+  t.equal(formatPath([]), '(root)')
+  t.equal(formatPath(['aggregator', 'signal_tokens', 0]), 'aggregator.signal_tokens[0]')
+})
