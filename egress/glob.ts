@@ -7,6 +7,7 @@
  * `*`, `*.`, `*x.com`, `a.*.x.com`, `x.*`, a glob over a single label (`*.com`), IP literals with
  * a wildcard. The base is normalised like any host (host.ts), so globs may be written in Unicode.
  */
+import { getPublicSuffix } from 'tldts'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { parseTarget } from './host.js'
 import type { HostPattern } from './types.js'
@@ -48,6 +49,12 @@ export function compileHostGlob(glob: string): HostPattern {
   if (kind !== 'exact' && !target.host.includes('.')) {
     bad(`a wildcard over the top-level domain "${target.host}" would match too much; name the registrable domain`)
   }
+  // A wildcard over an ICANN public suffix (co.uk, com.au) spans many unrelated owners. Private
+  // PSL entries (githubusercontent.com, s3.amazonaws.com) are one operator's and stay allowed.
+  if (kind !== 'exact' && getPublicSuffix(target.host) === target.host) {
+    bad(`"${target.host}" is a public suffix: a wildcard over it matches every domain registered under it; name the registrable domain`)
+  }
+
   const source = kind === 'subdomains' ? `*.${target.host}` : kind === 'apex_and_subdomains' ? `.${target.host}` : target.host
   return { source, kind, base: target.host }
 }

@@ -114,3 +114,12 @@ t.test('matching on a label boundary only', async (t) => {
   ]
   for (const c of cases) t.equal(matchHost(compileHostGlob(c.glob), host(c.host)), c.expected, `${c.glob} vs ${c.host}`)
 })
+
+t.test('a wildcard over an ICANN public suffix is rejected; private PSL entries are one operator and allowed', async (t) => {
+  for (const g of ['*.co.uk', '.co.uk', '*.com.au', '.org.uk']) {
+    t.throws(() => compileHostGlob(g), { code: 'HANGAR_GLOB_INVALID', message: /is a public suffix/ }, g)
+  }
+  for (const g of ['*.githubusercontent.com', '*.example.co.uk', '.s3.amazonaws.com', '*.bench.test']) {
+    t.equal(compileHostGlob(g).source, g, g)
+  }
+})
