@@ -7,7 +7,7 @@
  * `*`, `*.`, `*x.com`, `a.*.x.com`, `x.*`, a glob over a single label (`*.com`), IP literals with
  * a wildcard. The base is normalised like any host (host.ts), so globs may be written in Unicode.
  */
-import { getPublicSuffix } from 'tldts'
+import { loadTransient } from '../core/transient-module.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { parseTarget } from './host.js'
 import type { HostPattern } from './types.js'
@@ -16,7 +16,7 @@ import type { HostPattern } from './types.js'
  * Compiles a glob.
  * @throws HangarError `HANGAR_GLOB_INVALID` with a sentence that suggests the fix.
  */
-export function compileHostGlob(glob: string): HostPattern {
+export function compileHostGlob(glob: string, opts: { checkPublicSuffix?: boolean } = {}): HostPattern {
   const bad = (why: string): never => {
     throw new HangarError(ERROR_CODES.GLOB_INVALID, `"${glob}" is not a valid host glob: ${why}`)
   }
@@ -51,7 +51,7 @@ export function compileHostGlob(glob: string): HostPattern {
   }
   // A wildcard over an ICANN public suffix (co.uk, com.au) spans many unrelated owners. Private
   // PSL entries (githubusercontent.com, s3.amazonaws.com) are one operator's and stay allowed.
-  if (kind !== 'exact' && getPublicSuffix(target.host) === target.host) {
+  if (kind !== 'exact' && (opts.checkPublicSuffix ?? true) && isIcannPublicSuffix(target.host)) {
     bad(`"${target.host}" is a public suffix: a wildcard over it matches every domain registered under it; name the registrable domain`)
   }
 
@@ -70,4 +70,10 @@ export function matchHost(pattern: HostPattern, host: string): boolean {
     case 'apex_and_subdomains':
       return host === base || (host.length > base.length + 1 && host.endsWith(base) && host.charCodeAt(host.length - base.length - 1) === 46)
   }
+}
+
+/** True when `name` is itself an ICANN public suffix (tldts, loaded only while configs are validated). */
+function isIcannPublicSuffix(name: string): boolean {
+  const { getPublicSuffix } = loadTransient<typeof import('tldts')>('tldts')
+  return getPublicSuffix(name) === name
 }

@@ -27,7 +27,8 @@ export function compilePolicy(
       return { id, cidr: compileCidr(r.cidr), port: r.port ?? (protocol === 'tcp' ? 0 : DEFAULT_RULE_PORT[protocol]), protocol }
     }
     const protocol = r.protocol ?? 'https'
-    const host = compileHostGlob(r.host!)
+    // The config was validated (public suffixes included) when it was loaded.
+    const host = compileHostGlob(r.host!, { checkPublicSuffix: false })
     const port = r.port ?? (protocol === 'tcp' ? 0 : DEFAULT_RULE_PORT[protocol])
     // A host rule that names an IP literal is a single-address CIDR.
     const ip = host.kind === 'exact' ? parseIpLiteral(host.base) : null

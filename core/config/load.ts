@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { parseDocument } from 'yaml'
+import { loadTransient, releaseTransient } from '../transient-module.js'
 import type { ZodIssue } from 'zod'
 import { ConfigError, ERROR_CODES, HangarError, type ConfigIssue } from '../errors.js'
 import { capabilitiesSchema } from '../../profiles/schema.js'
@@ -145,6 +145,19 @@ function unknownKeys(obj: Record<string, unknown>, known: readonly string[], pat
  * @throws ConfigError (`HANGAR_CONFIG_INVALID`) listing every bad field; HangarError for unset variables.
  */
 export function parseConfig(text: string, source = '<inline>', env: Readonly<Record<string, string | undefined>> = {}): LoadedConfig {
+  try {
+    return parseConfigOnce(text, source, env)
+  } finally {
+    // yaml and the public-suffix list are needed only while a config loads (transient-module.ts).
+    releaseTransient('yaml', 'tldts')
+  }
+}
+
+function parseDocument(text: string, opts?: import('yaml').DocumentOptions & import('yaml').ParseOptions) {
+  return loadTransient<typeof import('yaml')>('yaml').parseDocument(text, opts)
+}
+
+function parseConfigOnce(text: string, source: string, env: Readonly<Record<string, string | undefined>>): LoadedConfig {
   const hide = !HIDDEN.test(text)
   const doc = parseDocument(hide ? hideEnvRefs(text) : text, { prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length) {

@@ -60,7 +60,7 @@ export interface DnsForwarderOptions {
    * The provider's `sidecar` block: `address` (what steering answers with), `dns_mode`,
    * `dns_denied_rcode`, `upstream_dns`, `limits` (dns_timeout_ms, dns_steering_ttl_s, dns_cache_*).
    */
-  sidecar: Pick<SidecarConfig, 'address' | 'dns_mode' | 'dns_denied_rcode' | 'upstream_dns'> & {
+  sidecar: Pick<SidecarConfig, 'address' | 'dns_mode' | 'dns_denied_rcode' | 'upstream_dns'> & Partial<Pick<SidecarConfig, 'observation_window_ms'>> & {
     limits: Pick<SidecarLimits, 'dns_timeout_ms' | 'dns_steering_ttl_s' | 'dns_cache_entries' | 'dns_cache_max_ttl_s'>
   }
   /** The proxy's resolver: when it is a {@link DnsResolver}, its upstream client is shared. */
@@ -76,6 +76,8 @@ export interface DnsForwarderOptions {
 interface Verdict {
   d: DnsDecision
   enf: Enforcement
+  /** Allowed names: when EgressSignals.dns last saw this name per QTYPE (cache clock, ms). */
+  seen?: Map<number, number>
 }
 
 const MEMO_MAX = 8192
@@ -84,6 +86,8 @@ const RFC8482_TTL = 3600
 const NOTIMP_TYPES: ReadonlySet<number> = new Set([QType.AXFR, QType.IXFR, QType.MAILA, QType.MAILB])
 
 type LabelledCounter = { inc(n?: number): void }
+/** Longest delay between two EgressSignals.dns calls for an allowed (name, QTYPE), ms. */
+const ALLOWED_SIGNAL_INTERVAL_MS = 1000
 
 /** The provider's DNS forwarder. */
 export class DnsForwarder implements DnsHandler {
@@ -100,6 +104,12 @@ export class DnsForwarder implements DnsHandler {
   readonly #any: Buffer
   readonly #denyRcode: number
   readonly #hits: LabelledCounter
+  readonly #allowed: LabelledCounter
+  readonly #signalIntervalMs: number
+  #pendingHits = 0
+  #pendingAllowed = 0
+  #flushScheduled = false
+  readonly #flush = () => this.flushMetrics()
   readonly #formerr: LabelledCounter
   readonly #notimp: LabelledCounter
   readonly #refused: LabelledCounter
@@ -129,6 +139,8 @@ export class DnsForwarder implements DnsHandler {
     const provider = ctx.policy.provider
     const q = ctx.metrics.egress.dnsQueries
     this.#hits = ctx.metrics.egress.dnsCacheHits.labels({ provider })
+    this.#allowed = q.labels({ provider, decision: 'allowed' })
+    this.#signalIntervalMs = Math.min(ALLOWED_SIGNAL_INTERVAL_MS, sidecar.observation_window_ms ?? 0)
     this.#formerr = q.labels({ provider, decision: 'formerr' })
     this.#notimp = q.labels({ provider, decision: 'notimp' })
     this.#refused = q.labels({ provider, decision: 'refused' })
@@ -154,8 +166,27 @@ export class DnsForwarder implements DnsHandler {
     }
   }
 
+  /**
+   * Adds the counts batched on the hot path (cache hits, allowed queries) to the prom-client
+   * counters. Runs by itself once per event-loop turn; call it before reading metrics in tests.
+   */
+  flushMetrics(): void {
+    this.#flushScheduled = false
+    if (this.#pendingHits > 0) this.#hits.inc(this.#pendingHits)
+    if (this.#pendingAllowed > 0) this.#allowed.inc(this.#pendingAllowed)
+    this.#pendingHits = 0
+    this.#pendingAllowed = 0
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    setImmediate(this.#flush)
+  }
+
   /** Stops listening to quarantine switches; closes the upstream client if the forwarder created it. */
   close(): void {
+    this.flushMetrics()
     this.#ctx.enforcement.off('change', this.#onChange)
     if (this.#ownsUpstream) this.#upstream.close()
   }
@@ -187,7 +218,21 @@ export class DnsForwarder implements DnsHandler {
       if (this.#memo.size >= MEMO_MAX) this.#memo.clear()
       this.#memo.set(p.qname, v)
     }
-    ctx.signals.dns(v.d, v.enf, typeName(p.qtype), client)
+    if (v.d.verdict === 'allow' && this.#signalIntervalMs > 0) {
+      // Allowed queries only feed a counter and a sampled observation (once per
+      // observation_window_ms): hand them to EgressSignals at most once a second per
+      // (name, QTYPE) and count the rest here, in batches (hot path of cached answers).
+      const now = this.cache.clock()
+      const seen = (v.seen ??= new Map())
+      const last = seen.get(p.qtype)
+      if (last === undefined || now - last >= this.#signalIntervalMs) {
+        seen.set(p.qtype, now)
+        ctx.signals.dns(v.d, v.enf, typeName(p.qtype), client)
+      } else {
+        this.#pendingAllowed++
+        this.#scheduleFlush()
+      }
+    } else ctx.signals.dns(v.d, v.enf, typeName(p.qtype), client)
     if (!v.enf.permit) return buildResponse(query, p.questionEnd, this.#denyRcode, edns)
 
     const qtype = p.qtype
@@ -201,7 +246,8 @@ export class DnsForwarder implements DnsHandler {
     const key = DnsCache.key(p.qname, qtype, p.qclass)
     const hit = this.cache.get(key)
     if (hit !== undefined) {
-      this.#hits.inc()
+      this.#pendingHits++
+      this.#scheduleFlush()
       return this.cache.render(hit, query, p.questionEnd, edns)
     }
     return this.#miss(key, query, p, v.d)

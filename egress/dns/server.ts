@@ -172,7 +172,8 @@ export class DnsServer {
       const limit = edns ? Math.min(edns, MAX_UDP_RESPONSE) : CLASSIC_UDP_LIMIT
       if (resp.length > limit) out = truncateResponse(resp, edns > 0)
     }
-    udp.send(out, rinfo.port, rinfo.address, onUdpSent)
+    // No callback: Node would queue a nextTick per send. A lost reply (ENOBUFS…) is retried by the client.
+    udp.send(out, rinfo.port, rinfo.address)
   }
 
   #onConnection(s: Socket): void {
@@ -245,8 +246,4 @@ export class DnsServer {
       }
     })
   }
-}
-
-function onUdpSent(): void {
-  // Send errors on UDP (EHOSTUNREACH, ENOBUFS) lose one reply; the client retries.
 }
