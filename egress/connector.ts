@@ -77,6 +77,8 @@ export class EgressConnector {
     const started = performance.now()
     const attempt: AttemptInfo = { host: req.host, port: req.port, protocol: req.protocol, via: req.via, ...(client && { client }) }
     if (this.#active >= limits.max_tunnels) {
+      metrics.egress.egressRequests.inc({ provider: policy.provider, protocol: req.protocol === 'tunnel' ? 'tcp' : req.protocol, decision: 'limited' })
+      this.ctx.log.warn({ provider: policy.provider, limit: limits.max_tunnels, host: req.host, port: req.port }, 'egress tunnel limit reached')
       return { ok: false, status: 429, message: `too many open tunnels (limit ${limits.max_tunnels})` }
     }
     let decision = decideRequest(req, policy, enforcement.state)

@@ -112,6 +112,8 @@ export class EgressSignals {
 
   #violation(type: string, d: { rule: string; reason: string; code?: string }, enf: Enforcement, destination: Signal['destination'], details: Record<string, unknown>): void {
     this.metrics.egress.capabilityViolations.inc({ provider: this.origin.provider, violation_type: type, action: enf.action })
+    // The canonical decision line (smokescreen's CANONICAL-PROXY-DECISION), for operators reading logs.
+    this.log.info({ provider: this.origin.provider, type, action: enf.action, rule: d.rule, code: d.code, destination, ...details }, d.reason)
     const severity = d.rule === 'always-denied:metadata' || d.code === 'self_connection' ? 'critical' : undefined
     this.#emit({
       kind: 'violation', type, action: enf.action, enforcement_mode: this.policy.mode,
