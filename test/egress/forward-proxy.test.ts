@@ -345,3 +345,33 @@ t.test('CONNECT without a port, and garbage request lines → 400; the proxy kee
   t.equal(c.status, 200)
   c.socket.destroy()
 })
+
+t.test('bypass catalog, absolute URIs: IP literals and non-canonical forms in http:// targets are refused before dialling', async (t) => {
+  const up = await recordingHttpServer()
+  t.teardown(() => close(up.server))
+  const h = await harness(t, { network: { loopback_allowed: true, egress: [{ host: 'allowed.test', port: up.port, protocol: 'http' }] } })
+  const cases: Array<[string, RegExp]> = [
+    [`http://127.0.0.1:${up.port}/`, /reason=no_matching_rule/],
+    [`http://2130706433:${up.port}/`, /reason=malformed_host/],
+    [`http://0x7f.1:${up.port}/`, /reason=malformed_host/],
+    [`http://[::ffff:127.0.0.1]:${up.port}/`, /reason=no_matching_rule/],
+    ['http://169.254.169.254/latest/meta-data/', /rule=always-denied:metadata/],
+    ['http://[fd00:ec2::254]/latest/meta-data/', /rule=always-denied:metadata/],
+  ]
+  for (const [url, want] of cases) {
+    const a = await rawExchange(h.port, `GET ${url} HTTP/1.1\r\nHost: allowed.test:${up.port}\r\n\r\n`)
+    t.equal(a.status, 403, url)
+    t.match(a.headers['x-hangar-decision'], want, url)
+    a.socket.destroy()
+  }
+  t.equal(up.requests.length, 0, 'nothing reached the upstream')
+})
+
+t.test('bypass catalog, DoH to an unlisted host: refused before any resolution', async (t) => {
+  const h = await harness(t, { network: { egress: [{ host: 'allowed.test' }] } }, {}, {})
+  for (const doh of ['dns.google:443', 'cloudflare-dns.com:443', 'mozilla.cloudflare-dns.com:443']) {
+    const a = await rawExchange(h.port, `CONNECT ${doh} HTTP/1.1\r\n\r\n`)
+    t.equal(a.status, 403, doh)
+    a.socket.destroy()
+  }
+})

@@ -114,3 +114,24 @@ t.test('a listener that cannot bind fails start() with HANGAR_LISTEN_FAILED and 
   const second = new EgressSidecar({ provider: 'q', config, sink: new MemorySink(), log: silentLogger() })
   await t.rejects(second.start(), { code: 'HANGAR_LISTEN_FAILED' })
 })
+
+t.test("bypass catalog, the sidecar's own ports: unreachable through it even with loopback and a covering cidr rule", async (t) => {
+  const dns = new TestDnsServer({ records: { 'self.test': [{ type: 'A', data: '127.0.0.1' }] } })
+  await dns.listen()
+  t.teardown(() => dns.close())
+  const config = providerSchema.parse({
+    mode: 'remote', endpoint: 'http://127.0.0.1:1/mcp',
+    sidecar: { proxy: '127.0.0.1:0', dns: '127.0.0.1:0', transparent_http: null, transparent_tls: null, admin: '127.0.0.1:0', upstream_dns: [dns.address] },
+    capabilities: { network: { loopback_allowed: true, egress: [{ cidr: '127.0.0.0/8', port: 0, protocol: 'any' }, { host: 'self.test', port: 0, protocol: 'any' }] } },
+  })
+  const sink = new MemorySink()
+  const sidecar = new EgressSidecar({ provider: 's', config, sink, log: silentLogger(), protectedAddresses: ['127.0.0.1:8000'] })
+  const ports = await sidecar.start()
+  t.teardown(() => sidecar.stop())
+  for (const target of [`127.0.0.1:${ports.admin}`, `127.0.0.1:${ports.proxy}`, `127.0.0.2:${ports.dns}`, '127.0.0.1:8000', `self.test:${ports.admin}`, `0.0.0.0:${ports.proxy}`]) {
+    const a = await rawExchange(ports.proxy, `CONNECT ${target} HTTP/1.1\r\n\r\n`)
+    t.equal(a.status, 403, target)
+    t.match(a.headers['x-hangar-decision'], /self_connection|always-denied:unspecified/, target)
+    a.socket.destroy()
+  }
+})
