@@ -15,7 +15,7 @@ import type { SidecarLimits } from '../core/config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { DnsCache, type CachedResponse } from './dns/cache.js'
 import { DnsUpstream } from './dns/upstream.js'
-import { encodeQuestion, QType, Rcode } from './dns/wire.js'
+import { CLASS_IN, encodeQuestion, QType, Rcode } from './dns/wire.js'
 import { parseIpLiteral } from './ip.js'
 import type { IpAddress, ResolvedAddresses, Resolver } from './types.js'
 
@@ -105,15 +105,15 @@ export class DnsResolver implements Resolver {
   }
 
   #lookup(host: string, qtype: number, question: Buffer): Promise<Lookup> {
-    const key = DnsCache.key(host, qtype)
-    const hit = this.cache.get(key)
+    const hit = this.cache.get(host, qtype)
     if (hit) return Promise.resolve(this.#extract(hit, host, qtype))
+    const key = `${qtype}|${host}`
     let p = this.#inflight.get(key)
     if (!p) {
       p = this.upstream
         .query(question)
         .then((reply) => {
-          const entry = this.cache.put(key, reply)
+          const entry = this.cache.put(host, qtype, CLASS_IN, reply)
           if (!entry) throw new HangarError(ERROR_CODES.DNS_FAILED, `${host}: undecodable DNS reply`)
           return this.#extract(entry, host, qtype)
         })

@@ -46,7 +46,11 @@ export interface DnsCacheOptions {
 
 /** Bounded TTL cache of raw DNS responses. */
 export class DnsCache {
-  readonly #entries = new Map<string, CachedResponse>()
+  // Two levels, name → (class, type) → entry: the hot path looks up the name string the
+  // forwarder already hashed for its decision memo, and builds no composite key.
+  readonly #names = new Map<string, Map<number, CachedResponse>>()
+  // Insertion order of live keys (`slot|name`), for oldest-out eviction.
+  readonly #order = new Map<string, { name: string; slot: number }>()
   readonly #max: number
   readonly #maxTtlS: number
   readonly clock: () => number
@@ -57,22 +61,24 @@ export class DnsCache {
     this.clock = opts.clock ?? (() => performance.now())
   }
 
-  /** The cache key of a question: `qname` must be the lowercased name (wire.ts `parseQuery`). */
-  static key(qname: string, qtype: number, qclass: number = CLASS_IN): string {
-    return qclass === CLASS_IN ? `${qtype}|${qname}` : `${qtype}|${qclass}|${qname}`
-  }
-
   /** Number of stored entries (expired ones included until touched). */
   get size(): number {
-    return this.#entries.size
+    return this.#order.size
   }
 
-  /** A live entry, or undefined (an expired entry is dropped). */
-  get(key: string): CachedResponse | undefined {
-    const e = this.#entries.get(key)
+  /**
+   * A live entry, or undefined (an expired entry is dropped).
+   * @param qname the lowercased question name (wire.ts `parseQuery`)
+   * @param now the cache clock, when the caller already read it
+   */
+  get(qname: string, qtype: number, qclass: number = CLASS_IN, now: number = this.clock()): CachedResponse | undefined {
+    const byType = this.#names.get(qname)
+    if (byType === undefined) return undefined
+    const slot = qclass === CLASS_IN ? qtype : qclass * 0x10000 + qtype
+    const e = byType.get(slot)
     if (e === undefined) return undefined
-    if (this.clock() >= e.expiresAt) {
-      this.#entries.delete(key)
+    if (now >= e.expiresAt) {
+      this.#delete(qname, slot)
       return undefined
     }
     return e
@@ -81,22 +87,40 @@ export class DnsCache {
   /**
    * Analyses a response and stores it when cacheable. An OPT record is removed; TTLs above the
    * entry's lifetime are lowered to it.
+   * @param qname the lowercased question name
    * @param emptyTtlS lifetime, seconds, of a NOERROR response without answers and without an SOA
    *   (the forwarder's answer after it stripped every address: the TTL of what it stripped)
    * @returns the entry (also when not stored: `expiresAt === storedAt`), or null when the message is malformed
    */
-  put(key: string, response: Buffer, emptyTtlS?: number): CachedResponse | null {
+  put(qname: string, qtype: number, qclass: number, response: Buffer, emptyTtlS?: number): CachedResponse | null {
     const entry = this.prepare(response, emptyTtlS)
     if (entry && entry.expiresAt > entry.storedAt) {
-      if (this.#entries.has(key)) this.#entries.delete(key)
-      else if (this.#entries.size >= this.#max) {
+      const slot = qclass === CLASS_IN ? qtype : qclass * 0x10000 + qtype
+      const key = `${slot}|${qname}`
+      if (this.#order.has(key)) this.#delete(qname, slot)
+      else if (this.#order.size >= this.#max) {
         // Oldest-out: expired entries are usually first; otherwise the oldest live one goes.
-        const oldest = this.#entries.keys().next()
-        if (!oldest.done) this.#entries.delete(oldest.value)
+        const oldest = this.#order.values().next()
+        if (!oldest.done) this.#delete(oldest.value.name, oldest.value.slot)
       }
-      this.#entries.set(key, entry)
+      let byType = this.#names.get(qname)
+      if (byType === undefined) {
+        byType = new Map()
+        this.#names.set(qname, byType)
+      }
+      byType.set(slot, entry)
+      this.#order.set(key, { name: qname, slot })
     }
     return entry
+  }
+
+  #delete(qname: string, slot: number): void {
+    const byType = this.#names.get(qname)
+    if (byType) {
+      byType.delete(slot)
+      if (byType.size === 0) this.#names.delete(qname)
+    }
+    this.#order.delete(`${slot}|${qname}`)
   }
 
   /** Builds an entry (not stored) from a response (copied, never modified); null when malformed. */
@@ -134,24 +158,30 @@ export class DnsCache {
    * allocation.
    * @param query the client's query (its question must be the entry's, up to letter case)
    * @param questionEnd end of the query's question
+   * @param now the cache clock, when the caller already read it
    */
-  render(entry: CachedResponse, query: Buffer, questionEnd: number, edns: boolean): Buffer {
+  render(entry: CachedResponse, query: Buffer, questionEnd: number, edns: boolean, now: number = this.clock()): Buffer {
     const src = entry.buf
     const len = src.length
     const out = Buffer.allocUnsafe(len + (edns ? OPT_BYTES : 0))
-    src.copy(out, 0, 0, len)
+    out.set(src, 0)
     out[0] = query[0]!
     out[1] = query[1]!
     // RD and CD follow the query (RFC 1035 §4.1.1: RD is copied into the response).
     out[2] = (src[2]! & ~(Flag.RD >> 8)) | (query[2]! & (Flag.RD >> 8))
     out[3] = (src[3]! & ~(Flag.CD | Flag.AD)) | (query[3]! & Flag.CD)
-    if (questionEnd === entry.questionEnd) query.copy(out, HEADER_BYTES, HEADER_BYTES, questionEnd)
-    const elapsed = Math.floor((this.clock() - entry.storedAt) / 1000)
+    if (questionEnd === entry.questionEnd) for (let i = HEADER_BYTES; i < questionEnd; i++) out[i] = query[i]!
+    const elapsed = Math.floor((now - entry.storedAt) / 1000)
     const offs = entry.ttlOffsets
     const ttls = entry.ttls
     for (let i = 0; i < offs.length; i++) {
       const t = ttls[i]! - elapsed
-      out.writeUInt32BE(t > 0 ? t : 0, offs[i]!)
+      const v = t > 0 ? t : 0
+      const o = offs[i]!
+      out[o] = v >>> 24
+      out[o + 1] = (v >>> 16) & 0xff
+      out[o + 2] = (v >>> 8) & 0xff
+      out[o + 3] = v & 0xff
     }
     if (edns) {
       const ar = ((out[10]! << 8) | out[11]!) + 1
@@ -164,7 +194,8 @@ export class DnsCache {
 
   /** Drops every entry. */
   clear(): void {
-    this.#entries.clear()
+    this.#names.clear()
+    this.#order.clear()
   }
 }
 

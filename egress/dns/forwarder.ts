@@ -20,6 +20,16 @@
  *     EgressSignals.dnsStripped; an address question left without addresses → NOERROR, no
  *     answers; HTTPS/SVCB records and OPT removed. Upstream failure → SERVFAIL.
  * The reply's question echoes the client's bytes (0x20 letter case).
+ *
+ * Hot path (cached answers, the bulk of the traffic): a question served from the cache is
+ * remembered by its raw bytes (name lowercased) with its verdict and cache entry, so a repeat
+ * is recognised without parsing or building strings, and answered with one allocation (id,
+ * question bytes and TTLs patched). Allowed queries reach EgressSignals.dns at most once a
+ * second per (name, QTYPE) (it only samples observations, once per `observation_window_ms`,
+ * and the rest are counted here); dns_queries_total{decision=allowed} and
+ * dns_cache_hits_total are added in batches once per event-loop turn ({@link
+ * DnsForwarder.flushMetrics}). Denials are never batched: each one is signalled. A quarantine
+ * switch drops the verdict memo and the hot entries, so it applies to the very next query.
  */
 import * as dnsPacket from 'dns-packet'
 import type { SidecarConfig, SidecarLimits } from '../../core/config/schema.js'
@@ -34,7 +44,8 @@ import { DnsCache, type CachedResponse } from './cache.js'
 import { decideDnsName, type DnsDecision } from './policy.js'
 import { DnsUpstream } from './upstream.js'
 import {
-  addressBytes, buildResponse, CLASS_IN, HEADER_BYTES, parseQuery, type ParsedQuery, QType, questionEndOf, questionRecord, Rcode, rfc8482Record, typeName,
+  addressBytes, buildResponse, CLASS_IN, hashQuestion, HEADER_BYTES, parseQuery, questionEndOf, questionKey, questionRecord, quick,
+  QType, Rcode, rfc8482Record, sameQuestionKey, typeName, type ParsedQuery,
 } from './wire.js'
 
 /** Transport a query arrived on. */
@@ -73,6 +84,17 @@ export interface DnsForwarderOptions {
   resolvConfPath?: string
 }
 
+/** A recently served (question → verdict, cache entry) for the allocation-free hot path. */
+interface HotEntry {
+  /** questionKey() of the question. */
+  key: Buffer
+  v: Verdict
+  e: CachedResponse
+  qtype: number
+}
+
+const HOT_MAX = 8192
+
 interface Verdict {
   d: DnsDecision
   enf: Enforcement
@@ -106,6 +128,8 @@ export class DnsForwarder implements DnsHandler {
   readonly #hits: LabelledCounter
   readonly #allowed: LabelledCounter
   readonly #signalIntervalMs: number
+  #lastWarnAt = 0
+  #suppressedWarns = 0
   #pendingHits = 0
   #pendingAllowed = 0
   #flushScheduled = false
@@ -113,7 +137,11 @@ export class DnsForwarder implements DnsHandler {
   readonly #formerr: LabelledCounter
   readonly #notimp: LabelledCounter
   readonly #refused: LabelledCounter
-  readonly #onChange = () => this.#memo.clear()
+  readonly #hot = new Map<number, HotEntry>()
+  readonly #onChange = () => {
+    this.#memo.clear()
+    this.#hot.clear()
+  }
 
   /**
    * @throws HangarError `HANGAR_CONFIG_INVALID` when `sidecar.address` is not an IP or an
@@ -192,6 +220,23 @@ export class DnsForwarder implements DnsHandler {
   }
 
   #respond(query: Buffer, client: string): Buffer | null | Promise<Buffer | null> {
+    // Hot path: an allowed question answered from the cache within the last second is
+    // recognised from its raw bytes (no parse, no strings): only the reply is allocated.
+    // Entries exist only for allowed verdicts and are dropped on every quarantine switch.
+    const h = hashQuestion(query)
+    if (h >= 0) {
+      const hot = this.#hot.get(h)
+      if (hot !== undefined && sameQuestionKey(hot.key, query, quick.questionEnd)) {
+        const now = this.cache.clock()
+        const last = hot.v.seen?.get(hot.qtype)
+        if (now < hot.e.expiresAt && last !== undefined && now - last < this.#signalIntervalMs) {
+          this.#pendingAllowed++
+          this.#pendingHits++
+          this.#scheduleFlush()
+          return this.cache.render(hot.e, query, quick.questionEnd, quick.edns > 0, now)
+        }
+      }
+    }
     const p = parseQuery(query)
     if (p === null) return null
     if (!p.ok) {
@@ -210,6 +255,7 @@ export class DnsForwarder implements DnsHandler {
     }
 
     const ctx = this.#ctx
+    const now = this.cache.clock()
     let v = this.#memo.get(p.qname)
     if (v === undefined) {
       const d = decideDnsName(p.qname, this.#policy, ctx.enforcement.state)
@@ -222,8 +268,8 @@ export class DnsForwarder implements DnsHandler {
       // Allowed queries only feed a counter and a sampled observation (once per
       // observation_window_ms): hand them to EgressSignals at most once a second per
       // (name, QTYPE) and count the rest here, in batches (hot path of cached answers).
-      const now = this.cache.clock()
       const seen = (v.seen ??= new Map())
+      if (seen.size > 64) seen.clear() // bounded: a name asked with every QTYPE
       const last = seen.get(p.qtype)
       if (last === undefined || now - last >= this.#signalIntervalMs) {
         seen.set(p.qtype, now)
@@ -243,39 +289,70 @@ export class DnsForwarder implements DnsHandler {
       if (qtype === QType.AAAA) return this.#steerAAAA ? buildResponse(query, p.questionEnd, Rcode.NOERROR, edns, this.#steerAAAA, 1) : buildResponse(query, p.questionEnd, Rcode.NOERROR, edns)
     }
 
-    const key = DnsCache.key(p.qname, qtype, p.qclass)
-    const hit = this.cache.get(key)
+    const hit = this.cache.get(p.qname, qtype, p.qclass, now)
     if (hit !== undefined) {
+      if (h >= 0 && v.d.verdict === 'allow' && this.#signalIntervalMs > 0 && this.#hot.get(h)?.e !== hit) {
+        if (this.#hot.size >= HOT_MAX) this.#hot.clear()
+        this.#hot.set(h, { key: questionKey(query, p.questionEnd), v, e: hit, qtype })
+      }
       this.#pendingHits++
       this.#scheduleFlush()
-      return this.cache.render(hit, query, p.questionEnd, edns)
+      return this.cache.render(hit, query, p.questionEnd, edns, now)
     }
-    return this.#miss(key, query, p, v.d)
+    return this.#miss(query, p, v.d, client)
   }
 
-  async #miss(key: string, query: Buffer, p: ParsedQuery, d: DnsDecision): Promise<Buffer | null> {
-    let pending = this.#inflight.get(key)
-    if (pending === undefined) {
-      pending = this.#fetch(key, query, p, d).finally(() => this.#inflight.delete(key))
-      this.#inflight.set(key, pending)
+  async #miss(query: Buffer, p: ParsedQuery, d: DnsDecision, client: string): Promise<Buffer | null> {
+    try {
+      const key = `${p.qtype}|${p.qname}`
+      let pending = this.#inflight.get(key)
+      if (pending === undefined) {
+        pending = this.#fetch(query, p, d).finally(() => this.#inflight.delete(key))
+        this.#inflight.set(key, pending)
+      }
+      const entry = await pending
+      // A quarantine switched on while the upstream answered wins over the answer.
+      if (this.#ctx.enforcement.state.quarantined) {
+        const q = decideDnsName(p.qname, this.#policy, this.#ctx.enforcement.state)
+        if (q.verdict === 'deny') {
+          const enf = enforce(q, this.#policy.mode)
+          this.#ctx.signals.dns(q, enf, typeName(p.qtype), client)
+          if (!enf.permit) return buildResponse(query, p.questionEnd, this.#denyRcode, p.edns > 0)
+        }
+      }
+      if (entry === null) return buildResponse(query, p.questionEnd, Rcode.SERVFAIL, p.edns > 0)
+      return this.cache.render(entry, query, p.questionEnd, p.edns > 0)
+    } catch (err) {
+      this.#ctx.log.error({ err, name: p.qname }, 'DNS forwarder failed on a query')
+      return buildResponse(query, p.questionEnd, Rcode.SERVFAIL, p.edns > 0)
     }
-    const entry = await pending
-    if (entry === null) return buildResponse(query, p.questionEnd, Rcode.SERVFAIL, p.edns > 0)
-    return this.cache.render(entry, query, p.questionEnd, p.edns > 0)
+  }
+
+  /** Logs an upstream failure at warn at most once per 10 s (a flood of failing names would flood the log). */
+  #warnUpstream(obj: Record<string, unknown>, msg: string): void {
+    const now = Date.now()
+    if (now - this.#lastWarnAt < 10_000) {
+      this.#suppressedWarns++
+      this.#ctx.log.debug(obj, msg)
+      return
+    }
+    this.#ctx.log.warn({ ...obj, suppressed: this.#suppressedWarns }, msg)
+    this.#lastWarnAt = now
+    this.#suppressedWarns = 0
   }
 
   /** Queries upstream, filters, caches. Resolves null on failure (→ SERVFAIL). */
-  async #fetch(key: string, query: Buffer, p: ParsedQuery, d: DnsDecision): Promise<CachedResponse | null> {
+  async #fetch(query: Buffer, p: ParsedQuery, d: DnsDecision): Promise<CachedResponse | null> {
     let reply: Buffer
     try {
       reply = await this.#upstream.query(query.subarray(HEADER_BYTES, p.questionEnd), { cd: (query[3]! & 0x10) !== 0 })
     } catch (err) {
-      this.#ctx.log.warn({ err, name: p.qname, qtype: typeName(p.qtype) }, 'upstream DNS failed; answering SERVFAIL')
+      this.#warnUpstream({ err, name: p.qname, qtype: typeName(p.qtype) }, 'upstream DNS failed; answering SERVFAIL')
       return null
     }
     const filtered = this.#filter(reply, query, p, d)
     if (filtered === null) return null
-    return this.cache.put(key, filtered.buf, filtered.strippedTtl)
+    return this.cache.put(p.qname, p.qtype, p.qclass, filtered.buf, filtered.strippedTtl)
   }
 
   /**
@@ -288,7 +365,7 @@ export class DnsForwarder implements DnsHandler {
     try {
       msg = dnsPacket.decode(reply)
     } catch (err) {
-      this.#ctx.log.warn({ err, name: p.qname }, 'undecodable upstream DNS reply; answering SERVFAIL')
+      this.#warnUpstream({ err, name: p.qname }, 'undecodable upstream DNS reply; answering SERVFAIL')
       return null
     }
     const stripped: Array<{ ip: string; cls: string }> = []
@@ -331,7 +408,7 @@ export class DnsForwarder implements DnsHandler {
         additionals,
       })
     } catch (err) {
-      this.#ctx.log.warn({ err, name: p.qname }, 'cannot re-encode an upstream DNS reply; answering SERVFAIL')
+      this.#warnUpstream({ err, name: p.qname }, 'cannot re-encode an upstream DNS reply; answering SERVFAIL')
       return null
     }
     // The question section keeps the client's bytes (same length: same name up to case).

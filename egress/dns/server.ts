@@ -35,10 +35,14 @@ export interface DnsServerOptions {
   limits?: unknown
 }
 
-// dgram resolves the destination of every send() through `lookup`; replies go to IP literals,
-// so answer synchronously (this also keeps getaddrinfo out of the path).
-const literalLookup = ((address: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void) => {
-  cb(null, address, isIP(address) || 4)
+// dgram resolves the destination of every send() through `lookup`; replies go to the IP
+// literal a datagram came from, so answer synchronously with the socket's family (this also
+// keeps getaddrinfo out of the path).
+const literalLookup4 = ((address: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void) => {
+  cb(null, address, 4)
+}) as unknown as SocketOptions['lookup']
+const literalLookup6 = ((address: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void) => {
+  cb(null, address, 6)
 }) as unknown as SocketOptions['lookup']
 
 /** UDP + TCP DNS listener. */
@@ -93,7 +97,8 @@ export class DnsServer {
     if (isIP(host) === 0) throw new HangarError(ERROR_CODES.LISTEN_FAILED, `DNS listen address "${host}" is not an IP address`)
     let lastErr: unknown
     for (let attempt = 0; attempt < (port === 0 ? 20 : 1); attempt++) {
-      const udp = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', lookup: literalLookup })
+      const v6 = isIP(host) === 6
+      const udp = createSocket({ type: v6 ? 'udp6' : 'udp4', lookup: v6 ? literalLookup6 : literalLookup4 })
       try {
         const bound = await new Promise<number>((resolve, reject) => {
           udp.once('error', reject)
@@ -185,21 +190,33 @@ export class DnsServer {
     const client = s.remoteAddress ?? ''
     let pending = 0
     let paused = false
+    let blocked = false // the client is not reading its answers
     let buf: Buffer | null = null
+    const maybeResume = () => {
+      if (paused && !blocked && pending < this.#pipeline) {
+        paused = false
+        s.resume()
+      }
+    }
     const write = (resp: Buffer) => {
       if (s.destroyed) return
       if (resp.length > 0xffff) return
       const frame = Buffer.allocUnsafe(resp.length + 2)
       frame.writeUInt16BE(resp.length, 0)
       resp.copy(frame, 2)
-      s.write(frame)
+      if (!s.write(frame) && !blocked) {
+        blocked = true
+        paused = true
+        s.pause()
+      }
     }
+    s.on('drain', () => {
+      blocked = false
+      maybeResume()
+    })
     const done = () => {
       pending--
-      if (paused && pending < this.#pipeline) {
-        paused = false
-        s.resume()
-      }
+      maybeResume()
     }
     s.setTimeout(this.#idleMs, () => {
       // Idle only counts when nothing is in flight (a slow upstream is not an idle client).

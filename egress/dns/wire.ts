@@ -125,6 +125,12 @@ const scratch = Buffer.allocUnsafe(MAX_NAME_WIRE * 4)
 let nameEnd = 0
 let nameError = ''
 
+// Buffer#latin1Slice skips toString()'s encoding dispatch; fall back where it is missing.
+const latin1: (b: Buffer, end: number) => string =
+  typeof (Buffer.prototype as unknown as { latin1Slice?: unknown }).latin1Slice === 'function'
+    ? (b, end) => (b as unknown as { latin1Slice(s: number, e: number): string }).latin1Slice(0, end)
+    : (b, end) => b.toString('latin1', 0, end)
+
 /**
  * Reads an uncompressed name at `off` into lowercase dotted text. Compression pointers are
  * refused (a question name has no prior name to point at). Sets `nameEnd`; returns null and
@@ -171,7 +177,7 @@ function readQuestionName(buf: Buffer, off: number): string | null {
     p += 1 + len
   }
   nameEnd = p
-  return scratch.toString('latin1', 0, out)
+  return latin1(scratch, out)
 }
 
 /**
@@ -238,6 +244,79 @@ export function parseQuery(buf: Buffer): ParsedQuery | QueryProblem | null {
     }
   }
   return { ok: true, id: (buf[0]! << 8) | buf[1]!, flags, qname, qtype, qclass, questionEnd: qEnd, edns, ednsDo }
+}
+
+/** Outputs of {@link hashQuestion} (module state, so the hot path allocates nothing). */
+export const quick = {
+  /** End of the question. */
+  questionEnd: 0,
+  /** As {@link ParsedQuery.edns}. */
+  edns: 0,
+}
+
+/**
+ * Hot-path pre-check of a query: a plain QUERY with one question whose name has only printable
+ * bytes, no answer/authority records and at most a well-formed EDNS(0) OPT record. Returns a
+ * 30-bit FNV-1a hash of the question section (name bytes lowercased, then QTYPE and QCLASS) and
+ * sets {@link quick}; returns -1 for anything else (the caller takes the full path, parseQuery).
+ */
+export function hashQuestion(buf: Buffer): number {
+  const len = buf.length
+  if (len < HEADER_BYTES + 5) return -1
+  // QR=0, opcode 0; QDCOUNT 1; ANCOUNT 0; NSCOUNT 0; ARCOUNT 0 or 1.
+  if ((buf[2]! & 0xf8) !== 0 || buf[4] !== 0 || buf[5] !== 1 || buf[6] !== 0 || buf[7] !== 0 || buf[8] !== 0 || buf[9] !== 0 || buf[10] !== 0) return -1
+  const ar = buf[11]!
+  if (ar > 1) return -1
+  let h = 0x811c9dc5
+  let p = HEADER_BYTES
+  for (;;) {
+    if (p >= len) return -1
+    const l = buf[p]!
+    h = Math.imul(h ^ l, 16777619)
+    p++
+    if (l === 0) break
+    if (l > 63 || p + l > len || p + l - HEADER_BYTES >= MAX_NAME_WIRE) return -1
+    for (const e = p + l; p < e; p++) {
+      let c = buf[p]!
+      if (c <= 0x20 || c >= 0x7f || c === 0x2e || c === 0x5c) return -1
+      if (c >= 0x41 && c <= 0x5a) c += 0x20
+      h = Math.imul(h ^ c, 16777619)
+    }
+  }
+  if (p + 4 > len) return -1
+  for (const e = p + 4; p < e; p++) h = Math.imul(h ^ buf[p]!, 16777619)
+  quick.questionEnd = p
+  quick.edns = 0
+  if (ar === 1) {
+    // Only the common form: root name, type OPT, version 0, options inside the packet.
+    if (p + 11 > len || buf[p] !== 0 || buf[p + 1] !== 0 || buf[p + 2] !== QType.OPT || buf[p + 6] !== 0) return -1
+    if (p + 11 + ((buf[p + 9]! << 8) | buf[p + 10]!) > len) return -1
+    quick.edns = Math.max(CLASSIC_UDP_LIMIT, (buf[p + 3]! << 8) | buf[p + 4]!)
+  }
+  return h & 0x3fffffff
+}
+
+/** A copy of a query's question section with the name lowercased: the key {@link sameQuestionKey} compares. */
+export function questionKey(buf: Buffer, questionEnd: number): Buffer {
+  const key = Buffer.allocUnsafeSlow(questionEnd - HEADER_BYTES)
+  const nameStop = questionEnd - 4
+  for (let i = HEADER_BYTES; i < questionEnd; i++) {
+    const c = buf[i]!
+    key[i - HEADER_BYTES] = i < nameStop && c >= 0x41 && c <= 0x5a ? c + 0x20 : c
+  }
+  return key
+}
+
+/** True when the query's question equals `key` ({@link questionKey}), the name compared case-insensitively. */
+export function sameQuestionKey(key: Buffer, buf: Buffer, questionEnd: number): boolean {
+  if (key.length !== questionEnd - HEADER_BYTES) return false
+  const nameStop = key.length - 4
+  for (let i = 0; i < key.length; i++) {
+    let c = buf[i + HEADER_BYTES]!
+    if (i < nameStop && c >= 0x41 && c <= 0x5a) c += 0x20
+    if (c !== key[i]) return false
+  }
+  return true
 }
 
 function problem(rcode: number, reason: string, questionEnd: number, edns = 0): QueryProblem {

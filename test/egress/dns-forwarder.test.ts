@@ -226,7 +226,10 @@ t.test('EDNS: an OPT in the query gets an OPT in the reply, none otherwise', asy
 
 t.test('cache: TTLs decrement, entries expire, the cap applies', async (t) => {
   const r = await rig(t)
-  const hits = async () => (await r.metrics.egress.dnsCacheHits.get()).values.reduce((n, v) => n + v.value, 0)
+  const hits = async () => {
+    r.forwarder.flushMetrics()
+    return (await r.metrics.egress.dnsCacheHits.get()).values.reduce((n, v) => n + v.value, 0)
+  }
   const first = await r.ask('api.example.com')
   t.equal((first.answers?.[0] as dnsPacket.StringAnswer).ttl, 100)
   r.clock.now += 30_400
@@ -252,6 +255,32 @@ t.test('cache: TTLs decrement, entries expire, the cap applies', async (t) => {
   r.clock.now += 1_000
   await r.ask('long.cdn.example.net')
   t.equal(r.upstream.queriesFor('long.cdn.example.net').length, 2, 'gone after the capped TTL')
+})
+
+t.test('hot path (repeated cached questions): id, 0x20 case, EDNS, TTL and quarantine still right', async (t) => {
+  const r = await rig(t)
+  await r.ask('api.example.com') // miss
+  await r.ask('api.example.com') // cache hit: remembered for the hot path
+  r.clock.now += 400
+  for (const [i, name] of ['API.example.com', 'api.EXAMPLE.com', 'Api.Example.Com'].entries()) {
+    const a = await r.ask(name, 'A', { id: 4000 + i, ...(i === 1 && { edns: 1232 }) })
+    t.equal(a.id, 4000 + i)
+    t.equal(a.questions?.[0]?.name, name)
+    t.same(answersOf(a, 'A'), [GLOBAL])
+    t.equal((a.answers?.[0] as dnsPacket.StringAnswer).ttl, 100)
+    t.equal(a.additionals?.filter((x) => x.type === 'OPT').length ?? 0, i === 1 ? 1 : 0)
+  }
+  t.equal((await r.ask('api.example.com', 'AAAA')).answers?.[0]?.type, 'AAAA', 'another type of the same name is another key')
+  r.clock.now += 2_000
+  t.equal(((await r.ask('api.example.com')).answers?.[0] as dnsPacket.StringAnswer).ttl, 98)
+  t.equal(((await r.ask('api.example.com')).answers?.[0] as dnsPacket.StringAnswer).ttl, 98)
+  t.equal(r.upstream.queriesFor('api.example.com').length, 2, 'one A and one AAAA query upstream')
+  r.enforcement.quarantine('test', 'api')
+  t.equal(rcodeOf(await r.ask('api.example.com')), 'NXDOMAIN', 'quarantine beats the hot path')
+  r.enforcement.release('ok', 'api')
+  r.clock.now += 98_000
+  t.equal(((await r.ask('api.example.com')).answers?.[0] as dnsPacket.StringAnswer).ttl, 100, 'expired: fetched again')
+  t.equal(r.upstream.queriesFor('api.example.com').length, 3)
 })
 
 t.test('cache: negative answers live min(SOA TTL, MINIMUM), capped', async (t) => {
@@ -318,6 +347,16 @@ t.test('quarantine: every name is denied, cached answers included; release resto
   r.enforcement.release('ok', 'api')
   t.same(answersOf(await r.ask('api.example.com'), 'A'), [GLOBAL])
   t.equal(r.upstream.queries.length, 1, 'served from cache again')
+})
+
+t.test('a quarantine switched on while the upstream answers wins over the answer', async (t) => {
+  const r = await rig(t)
+  r.upstream.delayMs = 150
+  const pending = r.ask('api.example.com')
+  await new Promise((res) => setTimeout(res, 30))
+  r.enforcement.quarantine('test', 'api')
+  t.equal(rcodeOf(await pending), 'NXDOMAIN')
+  t.equal(r.of('dns_denied').filter((s) => s.action === 'quarantined').length, 1)
 })
 
 t.test('enforcement_mode quarantine: the first denied name quarantines the provider', async (t) => {
@@ -411,9 +450,14 @@ t.test('dns_queries_total counts decisions and rejections', async (t) => {
   await r.ask('api.example.com')
   await r.ask('evil.example')
   await r.forwarder.handle(Buffer.from([0, 1, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0]), '127.0.0.1', 'udp')
+  for (let i = 0; i < 5; i++) await r.ask('api.example.com')
+  r.forwarder.flushMetrics()
   const v = (await r.metrics.egress.dnsQueries.get()).values
   const by = (d: string) => v.find((x) => x.labels.decision === d)?.value ?? 0
-  t.equal(by('allowed'), 1)
+  t.equal(by('allowed'), 6, 'every allowed query counted (batched ones included)')
   t.equal(by('blocked'), 1)
   t.equal(by('formerr'), 1)
+  const hits = (await r.metrics.egress.dnsCacheHits.get()).values.reduce((n, x) => n + x.value, 0)
+  t.equal(hits, 5)
+  t.equal(r.of('dns_allowed').length, 1, 'one observation per name and type')
 })

@@ -6,8 +6,8 @@ import t from 'tap'
 import * as dnsPacket from 'dns-packet'
 import { DnsCache } from '../../egress/dns/cache.js'
 import {
-  addressBytes, buildQuery, buildResponse, encodeName, encodeQuestion, Flag, parseQuery, questionEndOf, QType, Rcode,
-  rfc8482Record, sameQuestion, scanRecords, skipName, truncateResponse, typeName,
+  addressBytes, buildQuery, buildResponse, encodeName, encodeQuestion, Flag, hashQuestion, parseQuery, questionEndOf, questionKey, QType,
+  quick, Rcode, rfc8482Record, sameQuestion, sameQuestionKey, scanRecords, skipName, truncateResponse, typeName,
 } from '../../egress/dns/wire.js'
 
 function query(name: string, type: dnsPacket.RecordType = 'A', extra: Partial<dnsPacket.Packet> = {}): Buffer {
@@ -183,7 +183,7 @@ t.test('cache entries: TTLs patched on render, id and question from the query', 
     id: 0, type: 'response', flags: dnsPacket.RECURSION_AVAILABLE | dnsPacket.RECURSION_DESIRED, questions: [{ name: 'x.example', type: 'A' }],
     answers: [{ name: 'x.example', type: 'A', ttl: 500, data: '93.184.216.34' }],
   })
-  const e = cache.put(DnsCache.key('x.example', 1), resp)!
+  const e = cache.put('x.example', 1, 1, resp)!
   t.equal(e.expiresAt, 100_000, 'capped at 100 s')
   now = 30_500
   const qb = query('X.Example', 'A')
@@ -208,6 +208,31 @@ t.test('sameQuestion: name case-insensitive, type and class exact', async (t) =>
   const h = buildQuery(5, encodeQuestion('x.example', 0x41))
   const h2 = buildQuery(6, encodeQuestion('x.example', 0x61))
   t.notOk(sameQuestion(h, questionEndOf(h), h2, questionEndOf(h2)))
+})
+
+t.test('hashQuestion / questionKey: the raw-bytes key of the hot path', async (t) => {
+  const a = query('Api.Example.COM', 'A')
+  const b = query('api.example.com', 'A')
+  const ha = hashQuestion(a)
+  const endA = quick.questionEnd
+  t.ok(ha >= 0)
+  t.equal(quick.edns, 0)
+  t.equal(hashQuestion(b), ha, 'case-insensitive')
+  t.not(hashQuestion(query('api.example.com', 'AAAA')), ha)
+  const key = questionKey(a, endA)
+  t.ok(sameQuestionKey(key, b, endA))
+  t.notOk(sameQuestionKey(key, query('apj.example.com', 'A'), endA))
+  t.notOk(sameQuestionKey(key, query('api.example.com', 'AAAA'), endA))
+  t.ok(hashQuestion(query('api.example.com', 'A', { additionals: [{ name: '.', type: 'OPT', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }] })) >= 0)
+  t.equal(quick.edns, 4096)
+  // Anything unusual takes the full path.
+  const resp = Buffer.from(b)
+  resp[2] = resp[2]! | 0x80
+  const dot = Buffer.concat([header(1, 0x0100, 1), Buffer.from([3, 0x61, 0x2e, 0x62, 0, 0, 1, 0, 1])])
+  const v1 = query('api.example.com', 'A', { additionals: [{ name: '.', type: 'OPT', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 1, flags: 0, flag_do: false, options: [] }] })
+  for (const [what, pkt] of [['response', resp], ['dot in a label', dot], ['EDNS version 1', v1], ['pointer', Buffer.concat([header(1, 0x0100, 1), Buffer.from([0xc0, 12, 0, 1, 0, 1])])], ['QDCOUNT 2', Buffer.concat([header(1, 0x0100, 2), encodeQuestion('a.b', 1), encodeQuestion('a.b', 1)])], ['short', Buffer.alloc(12)]] as const) {
+    t.equal(hashQuestion(pkt), -1, what)
+  }
 })
 
 t.test('encodeName / skipName / typeName', async (t) => {

@@ -6,6 +6,10 @@
  * settable. Switches: `truncateUdp` (TC set, no records, on UDP), `delayMs`, `silent` (never
  * answers), `spoof` (first sends a forged reply with a wrong id or question, then the real one),
  * `rcodes` (answer a name with SERVFAIL/REFUSED). Every query is logged in `queries`.
+ *
+ * Also here: raw query helpers for tests of any DNS listener (`makeQuery`, `udpQuery`,
+ * `udpExchange`, `tcpExchange`: 127.0.0.1 only), and `dnsRig`, a DnsForwarder wired to a
+ * TestDnsServer with a MemorySink, a test clock and its metrics.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { connect, createServer, type Server, type Socket } from 'node:net'
@@ -23,10 +27,12 @@ import { capabilitiesSchema } from '../../profiles/schema.js'
 import { MemorySink } from '../../signals/sink.js'
 import type { Signal } from '../../signals/types.js'
 
+/** One record of the test server's table; HTTPS/SVCB carry raw RDATA. TTL in seconds (default `defaultTtl`). */
 export type TestRecord =
   | { type: 'A' | 'AAAA' | 'CNAME' | 'TXT'; data: string; ttl?: number }
   | { type: 'HTTPS' | 'SVCB'; data: Buffer; ttl?: number }
 
+/** One query the test server received. */
 export interface LoggedQuery {
   name: string
   type: string
@@ -36,6 +42,7 @@ export interface LoggedQuery {
   edns: number
 }
 
+/** Options of {@link TestDnsServer}. */
 export interface TestDnsServerOptions {
   records?: Record<string, TestRecord[]>
   /** TTL of record without one. Default 60. */
@@ -47,6 +54,7 @@ export interface TestDnsServerOptions {
 
 const TYPE_CODE = { HTTPS: 65, SVCB: 64 } as const
 
+/** The authoritative test DNS server (see the file comment). */
 export class TestDnsServer {
   readonly records = new Map<string, TestRecord[]>()
   readonly queries: LoggedQuery[] = []
@@ -348,6 +356,7 @@ export interface DnsRig {
   close(): Promise<void>
 }
 
+/** Options of {@link dnsRig}. */
 export interface DnsRigOptions {
   /** The `capabilities` block (validated with capabilitiesSchema). */
   capabilities: Record<string, unknown>
