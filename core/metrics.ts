@@ -15,7 +15,10 @@ export interface EgressMetrics {
   egressActiveTunnels: Gauge<'provider'>
   /** `egress_connect_duration_seconds{provider}`: decision + resolve + dial, per allowed connection. */
   egressConnectDuration: Histogram<'provider'>
-  /** `dns_queries_total{provider,decision}`: `allowed` | `denied` | `formerr` | `refused` | `servfail`. */
+  /**
+   * `dns_queries_total{provider,decision}`: the enforcement action (`allowed` | `alerted` | `blocked` |
+   * `quarantined`), or a protocol outcome decided before policy (`formerr` | `notimp` | `refused`).
+   */
   dnsQueries: Counter<'provider' | 'decision'>
   /** `dns_cache_hits_total{provider}`. */
   dnsCacheHits: Counter<'provider'>

@@ -13,6 +13,9 @@ import type { SignalSink } from '../signals/sink.js'
 import { EgressConnector, type EgressContext } from './connector.js'
 import { DnsForwarder } from './dns/forwarder.js'
 import { DnsServer } from './dns/server.js'
+import { DnsUpstream, upstreamServers, type UpstreamServer } from './dns/upstream.js'
+import { ERROR_CODES, HangarError } from '../core/errors.js'
+import { classifyAddress } from './classify-address.js'
 import { EnforcementController } from './enforcement.js'
 import { ForwardProxy } from './forward-proxy.js'
 import { parseIpLiteral } from './ip.js'
@@ -56,6 +59,31 @@ function split(addr: string): { host: string; port: number } {
   return { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) }
 }
 
+/**
+ * The upstream resolvers minus the sidecar's own DNS listener: with `system`, a resolv.conf that
+ * names this very listener (a container whose DNS is the sidecar) would loop every query.
+ * @throws HangarError `HANGAR_CONFIG_INVALID` when nothing else is left
+ */
+export function ownUpstreams(specs: readonly string[], dnsListen: string): UpstreamServer[] {
+  const own = split(dnsListen)
+  const ownIp = parseIpLiteral(own.host)
+  const loops = (s: UpstreamServer): boolean => {
+    if (s.port !== own.port) return false
+    const ip = parseIpLiteral(s.host)
+    if (!ip || !ownIp) return false
+    if (ip.ip === ownIp.ip) return true
+    // A wildcard listener answers on every local address, loopback included.
+    const wildcard = classifyAddress(ownIp) === 'unspecified'
+    return wildcard && (classifyAddress(ip) === 'loopback' || classifyAddress(ip) === 'unspecified')
+  }
+  const all = upstreamServers(specs)
+  const kept = all.filter((s) => !loops(s))
+  if (kept.length === 0) {
+    throw new HangarError(ERROR_CODES.CONFIG_INVALID, `sidecar.upstream_dns (${specs.join(', ')} → ${all.map((s) => `${s.host}:${s.port}`).join(', ') || 'no nameserver'}) names only the sidecar's own DNS listener ${dnsListen}; name a real resolver as "<IP>:<port>"`)
+  }
+  return kept
+}
+
 export class EgressSidecar {
   readonly enforcement = new EnforcementController()
   readonly metrics: HangarMetrics
@@ -75,7 +103,12 @@ export class EgressSidecar {
     this.sidecarId = opts.sidecarId ?? `${opts.provider}-${randomUUID().slice(0, 8)}`
     this.metrics = opts.metrics ?? createMetrics()
     this.policy = compilePolicy(opts.provider, opts.config.capabilities, { ips: this.#protectedIps, ports: this.#protectedPorts })
-    this.#resolver = opts.resolver ?? new DnsResolver({ servers: sc.upstream_dns, limits: sc.limits })
+    if (opts.resolver) this.#resolver = opts.resolver
+    else {
+      const upstream = new DnsUpstream({ servers: ownUpstreams(sc.upstream_dns, sc.dns), timeoutMs: sc.limits.dns_timeout_ms })
+      this.#resolver = new DnsResolver({ upstream, limits: sc.limits })
+      this.#closers.push(() => upstream.close())
+    }
     this.signals = new EgressSignals(
       { provider: opts.provider, sidecar_id: this.sidecarId }, this.policy, opts.sink, this.metrics, this.enforcement, opts.log, sc.observation_window_ms,
     )

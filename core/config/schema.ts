@@ -55,7 +55,10 @@ export const sidecarSchema = z
     /** Answer for a denied name. Default NXDOMAIN. */
     dns_denied_rcode: z.enum(['nxdomain', 'refused']).default('nxdomain'),
     /** Resolvers: `system` (resolv.conf nameservers) or `host:port`. */
-    upstream_dns: z.array(z.union([z.literal('system'), listenAddress])).min(1).default(['system']),
+    upstream_dns: z
+      .array(z.union([z.literal('system'), z.string().regex(/^(\[[0-9a-fA-F:.]+\]|\d{1,3}(\.\d{1,3}){3}):\d{1,5}$/, 'expected "system" or "<IP>:<port>" (a host name would itself need resolving)')]))
+      .min(1)
+      .default(['system']),
     data_dir: z.string().default('./data'),
     /** Signals as JSON lines when no aggregator is configured: a path, or `-` for stdout. Default `<data_dir>/signals.jsonl`. */
     signal_log: z.string().optional(),

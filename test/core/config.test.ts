@@ -206,3 +206,17 @@ t.test('formatPath', async (t) => {
   t.equal(formatPath([]), '(root)')
   t.equal(formatPath(['aggregator', 'signal_tokens', 0]), 'aggregator.signal_tokens[0]')
 })
+
+t.test('upstream_dns must be "system" or an IP literal with a port, named by path at load', async (t) => {
+  const { parseConfig } = await import('../../core/config/load.js')
+  const bad = `providers:\n  p:\n    mode: remote\n    endpoint: http://127.0.0.1:1/mcp\n    sidecar:\n      upstream_dns: [system, "dns.example:53"]\n`
+  let issues: Array<{ path: string; message: string }> = []
+  try {
+    parseConfig(bad)
+  } catch (e) {
+    issues = (e as { issues: typeof issues }).issues
+  }
+  t.ok(issues.some((i) => i.path === 'providers.p.sidecar.upstream_dns[1]' && /host name would itself need resolving/.test(i.message)), JSON.stringify(issues))
+  const good = `providers:\n  p:\n    mode: remote\n    endpoint: http://127.0.0.1:1/mcp\n    sidecar:\n      upstream_dns: [system, "10.0.0.2:53", "[fd00::53]:53"]\n`
+  t.same(parseConfig(good).config.providers.p!.sidecar.upstream_dns, ['system', '10.0.0.2:53', '[fd00::53]:53'])
+})

@@ -135,3 +135,11 @@ t.test("bypass catalog, the sidecar's own ports: unreachable through it even wit
     a.socket.destroy()
   }
 })
+
+t.test('upstream_dns that names only the sidecar itself is refused (no DNS loop); other servers are kept', async (t) => {
+  const { ownUpstreams } = await import('../../egress/sidecar.js')
+  t.throws(() => ownUpstreams(['127.0.0.1:53'], '0.0.0.0:53'), { code: 'HANGAR_CONFIG_INVALID', message: /own DNS listener/ })
+  t.throws(() => ownUpstreams(['10.254.1.1:53'], '10.254.1.1:53'), { code: 'HANGAR_CONFIG_INVALID' })
+  t.same(ownUpstreams(['127.0.0.1:53', '10.0.0.2:53'], '0.0.0.0:53'), [{ host: '10.0.0.2', port: 53 }])
+  t.same(ownUpstreams(['127.0.0.1:5353'], '0.0.0.0:53'), [{ host: '127.0.0.1', port: 5353 }], 'another port is another server')
+})
