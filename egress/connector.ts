@@ -142,6 +142,32 @@ export class EgressConnector {
   }
 
   /**
+   * open() then splice(): the whole life of a tunnel for listeners that own a client socket.
+   * A refusal is returned for the caller to answer (the connector already signalled it); a
+   * client that went away while the upstream was dialled releases the upstream.
+   * @param onConnected runs after the upstream connected, before any byte is spliced (the CONNECT 200)
+   */
+  async forward(
+    client: Socket,
+    req: EgressRequest,
+    opts: { head?: Buffer | null; gate?: (up: ConnectSuccess) => FirstBytesGate | undefined; onConnected?: () => void } = {},
+  ): Promise<ConnectRefusal | null> {
+    const up = await this.open(req, client.remoteAddress)
+    if (!up.ok) {
+      if (up.status === 429) this.ctx.log.warn({ via: req.via, host: req.host, port: req.port }, up.message)
+      return up
+    }
+    if (client.destroyed) {
+      up.socket.destroy()
+      up.release()
+      return null
+    }
+    opts.onConnected?.()
+    this.splice(client, up, opts.head ?? null, opts.gate?.(up))
+    return null
+  }
+
+  /**
    * Splices a client with a connected upstream; signals the close with byte counts.
    * @param gate judges the client's first bytes before any reach upstream (CONNECT inspection)
    */

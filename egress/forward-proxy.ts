@@ -58,23 +58,17 @@ export class ForwardProxy extends ListenerSet {
       rawAnswer(socket, 400, 'CONNECT needs an authority-form target "host:port"')
       return
     }
-    const up = await this.connector.open({ host: hp.host, port: hp.port, protocol: 'tunnel', via: 'connect' }, socket.remoteAddress)
-    if (!up.ok) {
+    const refused = await this.connector.forward(socket, { host: hp.host, port: hp.port, protocol: 'tunnel', via: 'connect' }, {
+      head: head.length ? head : null,
+      onConnected: () => socket.write('HTTP/1.1 200 Connection Established\r\n\r\n'),
+      gate: (up) => (up.decision.verdict === 'allow' ? this.#gate(up.decision, up.attempt.client) : undefined),
+    })
+    if (refused) {
       const extra: Record<string, string> = {}
-      if (up.decisionHeader) extra['X-Hangar-Decision'] = up.decisionHeader
-      if (up.status === 429) extra['Retry-After'] = '1'
-      rawAnswer(socket, up.status, up.message, extra)
-      return
+      if (refused.decisionHeader) extra['X-Hangar-Decision'] = refused.decisionHeader
+      if (refused.status === 429) extra['Retry-After'] = '1'
+      rawAnswer(socket, refused.status, refused.message, extra)
     }
-    if (socket.destroyed) {
-      up.socket.destroy()
-      up.release()
-      return
-    }
-    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
-    const allowed = up.decision
-    const gate = allowed.verdict === 'allow' ? this.#gate(allowed, up.attempt.client) : undefined
-    this.connector.splice(socket, up, head.length ? head : null, gate)
   }
 
   /** Holds the tunnel's first bytes until their SNI / Host is checked against the CONNECT target. */

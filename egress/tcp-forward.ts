@@ -99,17 +99,7 @@ export class TcpForwards extends ListenerSet {
       socket.destroy()
     })
     // The socket is not flowing until the splice reads it: early client bytes wait in its buffer.
-    const up = await this.connector.open({ host: rule.host!.base, port: rule.port, protocol: 'tcp', via: 'tcp_forward' }, socket.remoteAddress)
-    if (!up.ok) {
-      if (up.status === 429) this.connector.ctx.log.warn({ rule: rule.id }, `tcp forward: ${up.message}`)
-      socket.destroy()
-      return
-    }
-    if (socket.destroyed) {
-      up.socket.destroy()
-      up.release()
-      return
-    }
-    this.connector.splice(socket, up, null)
+    const refused = await this.connector.forward(socket, { host: rule.host!.base, port: rule.port, protocol: 'tcp', via: 'tcp_forward' })
+    if (refused) socket.destroy()
   }
 }

@@ -109,20 +109,10 @@ export class TransparentTlsListener extends ListenerSet {
   }
 
   async #open(socket: Socket, sni: string, hello: Buffer): Promise<void> {
-    const up = await this.connector.open({ host: sni, port: this.logicalPort, protocol: 'https', via: 'transparent_tls' }, socket.remoteAddress)
-    if (!up.ok) {
-      // The connector signalled the decision; 429 (tunnel limit) is not a decision, so it is logged.
-      if (up.status === 429) this.connector.ctx.log.warn({ sni, port: this.logicalPort }, `transparent tls: ${up.message}`)
-      socket.destroy()
-      return
-    }
-    if (socket.destroyed) {
-      up.socket.destroy()
-      up.release()
-      return
-    }
-    this.connector.splice(socket, up, hello)
-    socket.resume()
+    // A refusal was signalled by the connector; a TLS client gets no HTTP answer, just a close.
+    const refused = await this.connector.forward(socket, { host: sni, port: this.logicalPort, protocol: 'https', via: 'transparent_tls' }, { head: hello })
+    if (refused) socket.destroy()
+    else socket.resume()
   }
 
   /** Signals a denial this listener decided itself (no routable SNI), under the enforcement mode. */
