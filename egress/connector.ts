@@ -60,8 +60,13 @@ export function decisionHeader(d: Decision): string {
 /** Opens egress connections for one provider, under its policy and tunnel limit. */
 export class EgressConnector {
   #active = 0
+  readonly #gauge: { inc(): void; dec(): void }
+  readonly #connectDuration: { observe(v: number): void }
 
-  constructor(readonly ctx: EgressContext) {}
+  constructor(readonly ctx: EgressContext) {
+    this.#gauge = ctx.metrics.egress.egressActiveTunnels.labels({ provider: ctx.policy.provider })
+    this.#connectDuration = ctx.metrics.egress.egressConnectDuration.labels({ provider: ctx.policy.provider })
+  }
 
   /** Open tunnels and forwarded connections. */
   get active(): number {
@@ -73,11 +78,11 @@ export class EgressConnector {
    * @param client the provider's address as seen by the listener (for signals)
    */
   async open(req: EgressRequest, client?: string): Promise<ConnectSuccess | ConnectRefusal> {
-    const { policy, enforcement, signals, limits, metrics } = this.ctx
+    const { policy, enforcement, signals, limits } = this.ctx
     const started = performance.now()
     const attempt: AttemptInfo = { host: req.host, port: req.port, protocol: req.protocol, via: req.via, ...(client && { client }) }
     if (this.#active >= limits.max_tunnels) {
-      metrics.egress.egressRequests.inc({ provider: policy.provider, protocol: req.protocol === 'tunnel' ? 'tcp' : req.protocol, decision: 'limited' })
+      signals.requestCounter(req.protocol === 'tunnel' ? 'tcp' : req.protocol, 'limited').inc()
       this.ctx.log.warn({ provider: policy.provider, limit: limits.max_tunnels, host: req.host, port: req.port }, 'egress tunnel limit reached')
       return { ok: false, status: 429, message: `too many open tunnels (limit ${limits.max_tunnels})` }
     }
@@ -119,18 +124,18 @@ export class EgressConnector {
       }
     }
     this.#active++
-    metrics.egress.egressActiveTunnels.inc({ provider: policy.provider })
+    this.#gauge.inc()
     let released = false
     const release = () => {
       if (released) return
       released = true
       this.#active--
-      metrics.egress.egressActiveTunnels.dec({ provider: policy.provider })
+      this.#gauge.dec()
     }
     try {
       const d = await dial(addresses, req.port, limits.connect_timeout_ms)
       attempt.ip = d.address.ip
-      metrics.egress.egressConnectDuration.observe({ provider: policy.provider }, (performance.now() - started) / 1000)
+      this.#connectDuration.observe((performance.now() - started) / 1000)
       signals.egress(decision, enf, attempt)
       return { ok: true, socket: d.socket, address: d.address, decision, enforcement: enf, attempt, release }
     } catch (err) {

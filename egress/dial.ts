@@ -38,7 +38,7 @@ function dialOne(a: IpAddress, port: number, timeoutMs: number): Promise<Socket>
  * @throws HangarError `HANGAR_DIAL_TIMEOUT` when the last attempt timed out, else `HANGAR_DIAL_FAILED`
  */
 export async function dial(addresses: readonly IpAddress[], port: number, timeoutMs: number): Promise<Dialled> {
-  let last: unknown = new HangarError(ERROR_CODES.DIAL_FAILED, 'no address to dial')
+  let last: unknown
   for (const a of addresses) {
     try {
       return { socket: await dialOne(a, port, timeoutMs), address: a }
@@ -46,5 +46,5 @@ export async function dial(addresses: readonly IpAddress[], port: number, timeou
       last = err
     }
   }
-  throw last
+  throw last ?? new HangarError(ERROR_CODES.DIAL_FAILED, 'no address to dial')
 }

@@ -6,24 +6,34 @@
  * 408 for heads not received within `header_timeout_ms` (slowloris).
  * After a tunnel opens, its first client bytes are held until their TLS SNI or HTTP Host is
  * checked against the CONNECT host (decideTunnelContent).
+ *
+ * The listener reads each connection's first request head itself (sniff.ts parseHttpHead, the
+ * same strict RFC 9112 parser that inspects tunnels): a CONNECT is handled without Node's HTTP
+ * server (the per-connection cost that dominates CONNECT setup); anything else is handed, bytes
+ * unread, to the HTTP server for absolute-form forwarding.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { decideTunnelContent, enforce } from './decide.js'
 import type { EgressConnector } from './connector.js'
 import { answer, forwardHttp } from './http-forward.js'
 import { splitHostPort } from './host.js'
-import { sniffTunnel } from './sniff.js'
+import { parseHttpHead, sniffTunnel } from './sniff.js'
 import type { Decision } from './types.js'
 import { ListenerSet } from './listener-set.js'
 
 /** The forward proxy listener of one provider. */
 export class ForwardProxy extends ListenerSet {
+  /** Handles absolute-form requests (and CONNECTs that follow one on a kept-alive connection). */
   readonly server: Server
+  /** Accepts connections and reads their first head. */
+  readonly front: NetServer
 
   constructor(private readonly connector: EgressConnector) {
     super()
     const limits = connector.ctx.limits
+    this.front = createNetServer({ noDelay: true }, (socket) => this.#onSocket(socket))
+    this.track(this.front)
     this.server = createServer({
       maxHeaderSize: limits.max_header_bytes,
       headersTimeout: limits.header_timeout_ms,
@@ -31,8 +41,7 @@ export class ForwardProxy extends ListenerSet {
       keepAliveTimeout: 5000,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.header_timeout_ms / 2))),
     })
-    this.track(this.server)
-    this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.#onConnect(req, socket, head))
+    this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.#tunnel(req.url ?? '', socket, head))
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest(req, res))
     this.server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
       rawAnswer(socket, 501, 'upgrade through absolute-form is not supported; use CONNECT')
@@ -48,12 +57,55 @@ export class ForwardProxy extends ListenerSet {
 
   /** Starts listening; resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
-    return this.listenServer(this.server, host, port)
+    return this.listenServer(this.front, host, port)
   }
 
-  async #onConnect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+  /** Reads the first request head; CONNECT → #tunnel, anything else → the HTTP server. */
+  #onSocket(socket: Socket): void {
+    const limits = this.connector.ctx.limits
+    let buf: Buffer = Buffer.alloc(0)
+    const done = () => {
+      clearTimeout(timer)
+      socket.removeListener('data', onData)
+      socket.removeListener('error', onError)
+    }
+    const onError = () => {
+      done()
+      socket.destroy()
+    }
+    const timer = setTimeout(() => {
+      done()
+      rawAnswer(socket, 408, 'request head not received in time')
+    }, limits.header_timeout_ms)
+    const onData = (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+      const head = parseHttpHead(buf, limits.max_header_bytes)
+      if (head.kind === 'need-more') return
+      done()
+      if (head.kind === 'request' && head.method === 'CONNECT') {
+        void this.#tunnel(head.target, socket, buf.subarray(head.headBytes))
+        return
+      }
+      if (head.kind === 'malformed' && /exceeds/.test(head.reason)) {
+        rawAnswer(socket, 431, 'request head too large')
+        return
+      }
+      // Not a CONNECT (or not parseable by us): Node's HTTP server reads it from the start and
+      // answers absolute-form requests, or its own 400.
+      socket.pause()
+      socket.unshift(buf)
+      this.server.emit('connection', socket)
+      socket.resume()
+    }
+    socket.on('data', onData)
+    socket.on('error', onError)
+  }
+
+  async #tunnel(target: string, socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy())
-    const hp = splitHostPort(req.url ?? '', 0)
+    // RFC 9112 §3.2.3: authority-form is visible ASCII only (an IDN travels as punycode).
+    // eslint-disable-next-line no-control-regex
+    const hp = /^[\x21-\x7e]+$/.test(target) ? splitHostPort(target, 0) : null
     if (!hp || hp.port === 0) {
       rawAnswer(socket, 400, 'CONNECT needs an authority-form target "host:port"')
       return

@@ -49,6 +49,8 @@ export class DnsResolver implements Resolver {
   readonly cache: DnsCache
   readonly #owns: boolean
   readonly #inflight = new Map<string, Promise<Lookup>>()
+  /** Decoded addresses of names whose A/AAAA answers are cached, until the first of them expires. */
+  readonly #resolved = new Map<string, { addresses: IpAddress[]; expiresAt: number }>()
 
   /** @throws HangarError `HANGAR_CONFIG_INVALID` for an invalid `servers` entry */
   constructor(opts: DnsResolverOptions) {
@@ -67,6 +69,10 @@ export class DnsResolver implements Resolver {
    */
   async resolve(name: string): Promise<ResolvedAddresses> {
     const host = name.toLowerCase().replace(/\.$/, '')
+    // Hot path: the decoded result of a still-valid cached answer, without re-decoding packets.
+    const now = this.cache.clock()
+    const known = this.#resolved.get(host)
+    if (known && known.expiresAt > now) return { addresses: known.addresses, ttlMs: known.expiresAt - now }
     let qA: Buffer
     let qAAAA: Buffer
     try {
@@ -90,7 +96,12 @@ export class DnsResolver implements Resolver {
         addresses.push(addr)
       }
     }
-    if (addresses.length > 0) return { addresses, ttlMs: Math.max(0, Math.round(ttlMs)) }
+    if (addresses.length > 0) {
+      const ms = Math.max(0, Math.round(ttlMs))
+      if (this.#resolved.size >= 10_000) this.#resolved.clear()
+      this.#resolved.set(host, { addresses, expiresAt: now + ms })
+      return { addresses, ttlMs: ms }
+    }
     if (ok.some((l) => l.nxdomain)) throw new HangarError(ERROR_CODES.DNS_NO_ADDRESS, `${host}: NXDOMAIN`)
     if (errors.length > 0) {
       const herr = errors.map(toHangarError)

@@ -30,6 +30,10 @@ const MAX_SAMPLER_KEYS = 10_000
 /** Signal + metric output of the egress layer of one provider. */
 export class EgressSignals {
   readonly #seen = new Map<string, number>()
+  // Bound metric children: hashing a label object costs more than the rest of an allow.
+  readonly #requests = new Map<string, { inc(n?: number): void }>()
+  readonly #bytesUp: { inc(n?: number): void }
+  readonly #bytesDown: { inc(n?: number): void }
 
   constructor(
     private readonly origin: SignalOrigin,
@@ -40,6 +44,8 @@ export class EgressSignals {
     private readonly log: Logger,
     private readonly observationWindowMs: number,
   ) {
+    this.#bytesUp = metrics.egress.egressBytes.labels({ provider: origin.provider, direction: 'upstream' })
+    this.#bytesDown = metrics.egress.egressBytes.labels({ provider: origin.provider, direction: 'downstream' })
     enforcement.on('change', (c) => {
       this.metrics.egress.quarantined.set({ provider: origin.provider }, c.quarantined ? 1 : 0)
       this.#emit({
@@ -56,7 +62,7 @@ export class EgressSignals {
   /** Records a connection/request decision and its enforcement. Triggers quarantine when the mode says so. */
   egress(decision: Decision, enf: Enforcement, a: AttemptInfo, details?: Record<string, unknown>): void {
     const protocol = signalProtocol(a.protocol, a.port)
-    this.metrics.egress.egressRequests.inc({ provider: this.origin.provider, protocol, decision: enf.action === 'allowed' ? 'allowed' : enf.action })
+    this.requestCounter(protocol, enf.action).inc()
     const destination = { ...(a.host !== undefined && { host: a.host }), ...(a.ip !== undefined && { ip: a.ip }), port: a.port, protocol }
     if (decision.verdict === 'allow') {
       if (!this.#firstInWindow(`e|${a.host ?? a.ip}|${a.port}|${protocol}`)) return
@@ -67,6 +73,17 @@ export class EgressSignals {
       return
     }
     this.#violation('egress_denied', decision, enf, destination, { via: a.via, ...(a.client && { client: a.client }), ...details })
+  }
+
+  /** `egress_requests_total{provider,protocol,decision}`, bound once per label pair. */
+  requestCounter(protocol: string, decision: string): { inc(n?: number): void } {
+    const key = protocol + '|' + decision
+    let c = this.#requests.get(key)
+    if (!c) {
+      c = this.metrics.egress.egressRequests.labels({ provider: this.origin.provider, protocol, decision })
+      this.#requests.set(key, c)
+    }
+    return c
   }
 
   /** Records a DNS decision. */
@@ -95,8 +112,8 @@ export class EgressSignals {
 
   /** Records a closed tunnel: bytes each way (upstream = sent by the provider) and duration. */
   closed(a: AttemptInfo, bytesUp: number, bytesDown: number, durationMs: number, rule: string): void {
-    this.metrics.egress.egressBytes.inc({ provider: this.origin.provider, direction: 'upstream' }, bytesUp)
-    this.metrics.egress.egressBytes.inc({ provider: this.origin.provider, direction: 'downstream' }, bytesDown)
+    this.#bytesUp.inc(bytesUp)
+    this.#bytesDown.inc(bytesDown)
     if (!this.#firstInWindow(`c|${a.host ?? a.ip}|${a.port}`)) return
     this.#emit({
       kind: 'observation', type: 'egress_closed', action: 'allowed', enforcement_mode: this.policy.mode,
