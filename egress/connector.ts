@@ -11,7 +11,7 @@ import type { Logger } from '../core/log.js'
 import type { HangarMetrics } from '../core/metrics.js'
 import type { SidecarLimits } from '../core/config/schema.js'
 import { decideAddresses, decideRequest, enforce, type Enforcement } from './decide.js'
-import { dial } from './dial.js'
+import { dial, type UpstreamReader } from './dial.js'
 import type { EnforcementController } from './enforcement.js'
 import { splice, type FirstBytesGate, type TunnelStats } from './pipe.js'
 import type { AttemptInfo, EgressSignals } from './signals.js'
@@ -49,6 +49,8 @@ export interface ConnectSuccess {
   attempt: AttemptInfo
   /** Releases the tunnel slot; called by splice() on close, or by the caller if it gives up. */
   release(): void
+  /** Set when opened with `reader: true` (raw tunnels): the upstream's bytes arrive here. */
+  reader?: UpstreamReader
 }
 
 /** `X-Hangar-Decision: denied; rule=…; reason=…` (DESIGN.md §4). */
@@ -77,7 +79,7 @@ export class EgressConnector {
    * Decides, resolves and dials. Never throws: every failure is a {@link ConnectRefusal}.
    * @param client the provider's address as seen by the listener (for signals)
    */
-  async open(req: EgressRequest, client?: string): Promise<ConnectSuccess | ConnectRefusal> {
+  async open(req: EgressRequest, client?: string, opts: { reader?: boolean } = {}): Promise<ConnectSuccess | ConnectRefusal> {
     const { policy, enforcement, signals, limits } = this.ctx
     const started = performance.now()
     const attempt: AttemptInfo = { host: req.host, port: req.port, protocol: req.protocol, via: req.via, ...(client && { client }) }
@@ -133,11 +135,11 @@ export class EgressConnector {
       this.#gauge.dec()
     }
     try {
-      const d = await dial(addresses, req.port, limits.connect_timeout_ms)
+      const d = await dial(addresses, req.port, limits.connect_timeout_ms, opts)
       attempt.ip = d.address.ip
       this.#connectDuration.observe((performance.now() - started) / 1000)
       signals.egress(decision, enf, attempt)
-      return { ok: true, socket: d.socket, address: d.address, decision, enforcement: enf, attempt, release }
+      return { ok: true, socket: d.socket, address: d.address, decision, enforcement: enf, attempt, release, ...(d.reader && { reader: d.reader }) }
     } catch (err) {
       release()
       const e = err as HangarError
@@ -157,7 +159,7 @@ export class EgressConnector {
     req: EgressRequest,
     opts: { head?: Buffer | null; gate?: (up: ConnectSuccess) => FirstBytesGate | undefined; onConnected?: () => void } = {},
   ): Promise<ConnectRefusal | null> {
-    const up = await this.open(req, client.remoteAddress)
+    const up = await this.open(req, client.remoteAddress, { reader: true })
     if (!up.ok) {
       if (up.status === 429) this.ctx.log.warn({ via: req.via, host: req.host, port: req.port }, up.message)
       return up
@@ -179,6 +181,7 @@ export class EgressConnector {
   splice(client: Socket, up: ConnectSuccess, head: Buffer | null, gate?: FirstBytesGate, onClose?: (s: TunnelStats) => void): void {
     splice(client, up.socket, {
       head,
+      ...(up.reader && { reader: up.reader }),
       idleMs: this.ctx.limits.idle_timeout_ms,
       ...(gate && { gate }),
       onClose: (s) => {

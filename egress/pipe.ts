@@ -5,6 +5,7 @@
  * so server-speaks-first protocols work. Calls `onClose` exactly once.
  */
 import type { Socket } from 'node:net'
+import type { UpstreamReader } from './dial.js'
 
 export interface TunnelStats {
   /** Bytes the client (provider) sent upstream. */
@@ -30,6 +31,8 @@ export interface SpliceOptions {
   gate?: FirstBytesGate
   /** Max bytes the gate may hold, default 16 KiB + 5: beyond → `deny`. */
   gateMaxBytes?: number
+  /** The upstream's reader when it was dialled with one (bytes arrive there, not as 'data'). */
+  reader?: UpstreamReader
   /** After this long with bytes held and no verdict, the gate judges them as final, ms. Default 1000. */
   gateTimeoutMs?: number
   onClose: (s: TunnelStats) => void
@@ -64,11 +67,28 @@ export function splice(client: Socket, upstream: Socket, opts: SpliceOptions): v
     if (client.writableLength === 0 || client.destroyed) finish()
     else client.once('drain', finish)
   })
-  upstream.on('data', (b: Buffer) => {
-    bytesDown += b.length
-    if (!client.write(b)) upstream.pause()
-    client.setTimeout(opts.idleMs)
-  })
+  if (opts.reader) {
+    // The chunk is a view of the reader's reused buffer: once written synchronously it is free;
+    // if the client kept it queued, reading stops until the queue drains (then it is free again).
+    const sink = (chunk: Buffer): boolean => {
+      bytesDown += chunk.length
+      client.write(chunk)
+      client.setTimeout(opts.idleMs)
+      if (client.writableLength === 0) return true
+      upstream.pause()
+      return false
+    }
+    for (const early of opts.reader.attach(sink)) {
+      bytesDown += early.length
+      client.write(early)
+    }
+  } else {
+    upstream.on('data', (b: Buffer) => {
+      bytesDown += b.length
+      if (!client.write(b)) upstream.pause()
+      client.setTimeout(opts.idleMs)
+    })
+  }
   client.on('drain', () => upstream.resume())
   upstream.on('end', () => client.end())
 
