@@ -24,6 +24,7 @@ import { markdown, verdicts, type Results } from './lib/report.js'
 import { QuietGuard } from './lib/quiet.js'
 import { canPin, machineInfo, memory, pin } from './lib/sysinfo.js'
 import { BENCH_HOST, requireTool, startDnsmasq, startOurs, startSquid, startUpstream } from './lib/targets.js'
+import { SIDECAR_NODE_FLAGS } from '../cli/node-flags.js'
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
 
@@ -139,7 +140,8 @@ async function main(): Promise<number> {
     let ours: Server | undefined
     const profDir = path.join(tmp, 'prof')
     if (!o.skipOurs) {
-      const nodeArgs = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []
+      // The flags the sidecar is deployed with (cli/node-flags.ts; the mcp-hangar shebang).
+      const nodeArgs = [...SIDECAR_NODE_FLAGS, ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]
       const ourPorts = { proxy: port.proxy, dns: port.dns, admin: port.admin, upstreamDns: port.authDns, upstream: port.upstream }
       const started = await startOurs(ctx, mainJs, ourPorts, o.logLevel, nodeArgs)
       ours = started.server

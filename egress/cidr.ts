@@ -3,7 +3,7 @@
  * `ip-cidr`; the network form is computed here; matched with integer compares (hot path: every
  * resolved answer).
  */
-import IPCIDR from 'ip-cidr'
+import { createRequire } from 'node:module'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { formatIPv6, ipv4ToInt, ipv6Words, parseIpLiteral } from './ip.js'
 import type { CidrRange, IpAddress } from './types.js'
@@ -30,7 +30,7 @@ export function compileCidr(text: string): CidrRange {
   const family = addrText.includes(':') ? 6 : 4
   const max = family === 4 ? 32 : 128
   if (bits > max) bad(`the prefix length exceeds ${max}`)
-  if (!IPCIDR.isValidCIDR(text)) bad('rejected by the CIDR parser')
+  if (!ipCidr().isValidCIDR(text)) bad('rejected by the CIDR parser')
   if (family === 4) {
     const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0
     const base = (ipv4ToInt(a.ip) & mask) >>> 0
@@ -83,4 +83,16 @@ function ipv6Text(w: readonly number[]): string {
 function mappedWords(ip4: string): number[] {
   const n = ipv4ToInt(ip4)
   return [0, 0, 0, 0, 0, 0xffff, n >>> 16, n & 0xffff]
+}
+
+type IpCidrClass = typeof import('ip-cidr').default
+let ipCidrClass: IpCidrClass | undefined
+
+/**
+ * ip-cidr, loaded on the first CIDR rule (require of an ES module, Node ≥ 20.19): a provider
+ * without cidr rules does not carry it (~5 MB of the sidecar's idle memory budget).
+ */
+function ipCidr(): IpCidrClass {
+  ipCidrClass ??= (createRequire(import.meta.url)('ip-cidr') as { default: IpCidrClass }).default
+  return ipCidrClass
 }
