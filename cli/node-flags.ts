@@ -4,4 +4,4 @@
  * young generation (semi-space) instead of 16 MiB, and one V8 platform worker thread instead of
  * one per core (each worker's malloc arena holds memory). Measured in docs/benchmarks/egress.md.
  */
-export const SIDECAR_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=1']
+export const SIDECAR_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--single-threaded']
