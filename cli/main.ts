@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --single-threaded
+#!/usr/bin/env -S node --single-threaded
 /**
  * The `mcp-hangar` command. Composition only: each sub-command loads config and starts library
  * objects; no business logic lives here.

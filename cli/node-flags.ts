@@ -1,7 +1,9 @@
 /**
  * V8 flags the sidecar runs with (the `mcp-hangar` shebang, and every launcher: benchmarks, and
- * later `up`, Compose and Kubernetes). They keep the idle RSS under the 60 MB budget: a 1 MiB
- * young generation (semi-space) instead of 16 MiB, and one V8 platform worker thread instead of
- * one per core (each worker's malloc arena holds memory). Measured in docs/benchmarks/egress.md.
+ * later `up`, Compose and Kubernetes). `--single-threaded`: no V8 platform worker threads (GC and
+ * compilation on the main thread; each worker's stack and malloc arena cost idle memory, ~3 MB).
+ * A smaller young generation (`--max-semi-space-size=1`) saves ~3 MB more at idle but costs ~25 %
+ * of the CONNECT setup rate (more scavenges per connection), so it is not used.
+ * Measured in docs/benchmarks/egress.md.
  */
-export const SIDECAR_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--single-threaded']
+export const SIDECAR_NODE_FLAGS: readonly string[] = ['--single-threaded']
