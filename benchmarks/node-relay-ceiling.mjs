@@ -6,6 +6,7 @@
 //   taskset -c 0 /tmp/lg rate 39001 127.0.0.1:39002 32 1 5
 // Loopback only (DESIGN.md §9).
 import net from 'node:net'
+import process from 'node:process'
 
 const upstreamPort = Number(process.argv[2])
 const listenPort = Number(process.argv[3] ?? 39001)

@@ -104,7 +104,6 @@ export class ForwardProxy extends ListenerSet {
   async #tunnel(target: string, socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy())
     // RFC 9112 §3.2.3: authority-form is visible ASCII only (an IDN travels as punycode).
-    // eslint-disable-next-line no-control-regex
     const hp = /^[\x21-\x7e]+$/.test(target) ? splitHostPort(target, 0) : null
     if (!hp || hp.port === 0) {
       rawAnswer(socket, 400, 'CONNECT needs an authority-form target "host:port"')

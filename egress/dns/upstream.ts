@@ -208,64 +208,68 @@ export class DnsUpstream {
     return sameQuestion(reply, questionEndOf(reply), query, queryQEnd)
   }
 
-  #udp(server: UpstreamServer, question: Buffer, opts: QueryOptions): Promise<Outcome> {
+  /**
+   * One exchange with a server: the promise, the timeout and the close-on-shutdown bookkeeping
+   * shared by UDP and TCP. `start` opens the transport and returns its teardown.
+   */
+  #exchange(transport: 'UDP' | 'TCP', start: (finish: (o: Outcome) => void) => () => void): Promise<Outcome> {
     return new Promise((resolve) => {
       if (this.#closed) return resolve({ ok: false, timeout: false, why: 'closed' })
-      const query = buildQuery(randomId(), question, { cd: opts.cd ?? false, edns: true })
-      const qEnd = HEADER_BYTES + question.length
-      const sock: UdpSocket = createSocket({ type: isIPv6(server.host.split('%')[0]!) ? 'udp6' : 'udp4', lookup: ipOnlyLookup as unknown as SocketOptions['lookup'] })
       let done = false
+      const t: { teardown?: () => void } = {}
       const handle = { close: () => finish({ ok: false, timeout: false, why: 'closed' }) }
-      this.#open.add(handle)
       const finish = (o: Outcome) => {
         if (done) return
         done = true
         clearTimeout(timer)
         this.#open.delete(handle)
-        try {
-          sock.close()
-        } catch {
-          // already closed
-        }
+        t.teardown?.()
         resolve(o)
       }
-      const timer = setTimeout(() => finish({ ok: false, timeout: true, why: `no UDP answer within ${this.timeoutMs} ms` }), this.timeoutMs)
+      const timer = setTimeout(() => finish({ ok: false, timeout: true, why: `no ${transport} answer within ${this.timeoutMs} ms` }), this.timeoutMs)
+      this.#open.add(handle)
+      t.teardown = start(finish)
+      if (done) t.teardown()
+    })
+  }
+
+  #udp(server: UpstreamServer, question: Buffer, opts: QueryOptions): Promise<Outcome> {
+    return this.#exchange('UDP', (finish) => {
+      const query = buildQuery(randomId(), question, { cd: opts.cd ?? false, edns: true })
+      const qEnd = HEADER_BYTES + question.length
+      const sock: UdpSocket = createSocket({ type: isIPv6(server.host.split('%')[0]!) ? 'udp6' : 'udp4', lookup: ipOnlyLookup as unknown as SocketOptions['lookup'] })
+      let live = true
       sock.on('error', (err) => finish({ ok: false, timeout: false, why: `UDP: ${err.message}` }))
       sock.on('message', (msg) => {
         if (this.#verify(msg, query, qEnd)) finish({ ok: true, reply: msg })
         else this.mismatched++
       })
       sock.connect(server.port, server.host, () => {
-        if (done) return
+        if (!live) return
         sock.send(query, (err) => {
           if (err) finish({ ok: false, timeout: false, why: `UDP send: ${err.message}` })
         })
       })
+      return () => {
+        live = false
+        try {
+          sock.close()
+        } catch {
+          // already closed
+        }
+      }
     })
   }
 
   #tcp(server: UpstreamServer, question: Buffer, opts: QueryOptions): Promise<Outcome> {
-    return new Promise((resolve) => {
-      if (this.#closed) return resolve({ ok: false, timeout: false, why: 'closed' })
+    return this.#exchange('TCP', (finish) => {
       const query = buildQuery(randomId(), question, { cd: opts.cd ?? false, edns: true })
       const qEnd = HEADER_BYTES + question.length
       const frame = Buffer.allocUnsafe(query.length + 2)
       frame.writeUInt16BE(query.length, 0)
       query.copy(frame, 2)
       const sock = tcpConnect({ host: server.host, port: server.port, lookup: ipOnlyLookup })
-      let done = false
       let buf: Buffer = Buffer.alloc(0)
-      const handle = { close: () => finish({ ok: false, timeout: false, why: 'closed' }) }
-      this.#open.add(handle)
-      const finish = (o: Outcome) => {
-        if (done) return
-        done = true
-        clearTimeout(timer)
-        this.#open.delete(handle)
-        sock.destroy()
-        resolve(o)
-      }
-      const timer = setTimeout(() => finish({ ok: false, timeout: true, why: `no TCP answer within ${this.timeoutMs} ms` }), this.timeoutMs)
       sock.setNoDelay(true)
       sock.on('error', (err) => finish({ ok: false, timeout: false, why: `TCP: ${err.message}` }))
       sock.on('close', () => finish({ ok: false, timeout: false, why: 'TCP connection closed without an answer' }))
@@ -282,6 +286,7 @@ export class DnsUpstream {
         if (buf.length > 2 + 65535) finish({ ok: false, timeout: false, why: 'TCP framing error' })
       })
       sock.write(frame)
+      return () => sock.destroy()
     })
   }
 }
