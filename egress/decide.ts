@@ -149,9 +149,10 @@ export type TunnelContent =
  * Second stage of a CONNECT: the tunnel's first bytes against the CONNECT target and the matched rule.
  * A TLS ClientHello whose SNI names another host (`sni_mismatch`) or an HTTP request whose Host
  * names another host (`host_mismatch`) is denied; so is content the rule's protocol does not admit.
- * An IP-literal CONNECT (allowed by a cidr rule) may carry any SNI.
+ * An IP-literal CONNECT (allowed by a cidr rule) may carry any SNI. A Host with an explicit port
+ * other than `connectPort` (when given) is a `host_mismatch` too: virtual hosts may route by it.
  */
-export function decideTunnelContent(allowed: Decision & { verdict: 'allow' }, content: TunnelContent): Decision {
+export function decideTunnelContent(allowed: Decision & { verdict: 'allow' }, content: TunnelContent, connectPort?: number): Decision {
   const t = allowed.target
   const proto = allowed.matched.protocol
   if (content.kind === 'tls') {
@@ -171,6 +172,10 @@ export function decideTunnelContent(allowed: Decision & { verdict: 'allow' }, co
       if (!h.ok || h.target.host !== t.host) {
         return deny('host_mismatch', `Host "${content.host}" differs from the CONNECT host ${t.host}`, allowed.rule, t)
       }
+      const port = hostPort(content.host)
+      if (connectPort !== undefined && port !== null && port !== connectPort) {
+        return deny('host_mismatch', `Host "${content.host}" names port ${port}, the CONNECT target port ${connectPort}`, allowed.rule, t)
+      }
     }
     return allowed
   }
@@ -178,6 +183,15 @@ export function decideTunnelContent(allowed: Decision & { verdict: 'allow' }, co
     return deny('protocol_not_allowed', `the tunnel to ${t.host} carries neither TLS nor HTTP, but ${allowed.rule} allows ${proto} only`, allowed.rule, t)
   }
   return allowed
+}
+
+/** The explicit port of a Host value, or null when it has none (NaN-safe: non-digits → -1). */
+function hostPort(hostHeader: string): number | null {
+  const end = hostHeader.startsWith('[') ? hostHeader.indexOf(']') + 1 : hostHeader.lastIndexOf(':')
+  const colon = hostHeader.startsWith('[') ? (hostHeader[end] === ':' ? end : -1) : end
+  if (colon === -1) return null
+  const text = hostHeader.slice(colon + 1)
+  return /^\d{1,5}$/.test(text) ? Number(text) : -1
 }
 
 function stripPort(hostHeader: string): string {

@@ -112,7 +112,7 @@ export class ForwardProxy extends ListenerSet {
     const refused = await this.connector.forward(socket, { host: hp.host, port: hp.port, protocol: 'tunnel', via: 'connect' }, {
       head: head.length ? head : null,
       onConnected: () => socket.write('HTTP/1.1 200 Connection Established\r\n\r\n'),
-      gate: (up) => (up.decision.verdict === 'allow' ? this.#gate(up.decision, up.attempt.client) : undefined),
+      gate: (up) => (up.decision.verdict === 'allow' ? this.#gate(up.decision, up.attempt.client, hp.port) : undefined),
     })
     if (refused) {
       const extra: Record<string, string> = {}
@@ -123,18 +123,18 @@ export class ForwardProxy extends ListenerSet {
   }
 
   /** Holds the tunnel's first bytes until their SNI / Host is checked against the CONNECT target. */
-  #gate(allowed: Decision & { verdict: 'allow' }, client: string | undefined) {
+  #gate(allowed: Decision & { verdict: 'allow' }, client: string | undefined, connectPort: number) {
     const { signals, policy } = this.connector.ctx
     return (bytes: Buffer, final: boolean): 'more' | 'ok' | 'deny' => {
       const sniffed = couldBeTlsOrHttp(bytes) ? sniffTunnel(bytes) : ({ kind: 'other' } as const)
       if (sniffed === 'need-more' && !final) return 'more'
       // Bytes that never became a full ClientHello / request head are opaque content.
       const content = sniffed === 'need-more' ? { kind: 'other' as const } : sniffed
-      const d = decideTunnelContent(allowed, content)
+      const d = decideTunnelContent(allowed, content, connectPort)
       if (d.verdict === 'allow') return 'ok'
       const enf = enforce(d, policy.mode)
       const t = allowed.target
-      signals.egress(d, enf, { host: t.host, port: allowed.matched.port, protocol: 'tunnel', via: 'connect', ...(client && { client }) }, { content: content.kind })
+      signals.egress(d, enf, { host: t.host, port: connectPort, protocol: 'tunnel', via: 'connect', ...(client && { client }) }, { content: content.kind })
       return enf.permit ? 'ok' : 'deny'
     }
   }

@@ -266,3 +266,15 @@ t.test("reaching the host's or the aggregator's own ports from the provider's ne
   const v = decideAddresses(allowed, 9901, 'http', ips('127.0.0.1', '10.254.1.1'), p)
   denied(t, v.decision, 'self_connection', 'self-connection', 'an allowed name answering the sidecar on a protected port')
 })
+
+t.test('Host naming another port than the CONNECT target (virtual-host routing by port)', async (t) => {
+  const policy = compilePolicy('p', capabilitiesSchema.parse({ network: { egress: [{ host: 'example.net', port: 0, protocol: 'http' }] } }))
+  const d = decideRequest({ host: 'example.net', port: 80, protocol: 'tunnel', via: 'connect' }, policy, { quarantined: false })
+  if (d.verdict !== 'allow') throw new Error('setup: expected allow')
+  for (const host of ['example.net:8080', 'example.net:abc', '[::1]:80']) {
+    t.equal(decideTunnelContent(d, { kind: 'http', host }, 80).verdict, 'deny', host)
+  }
+  for (const host of ['example.net', 'example.net:80', 'EXAMPLE.net:80']) {
+    t.equal(decideTunnelContent(d, { kind: 'http', host }, 80).verdict, 'allow', host)
+  }
+})
