@@ -100,7 +100,7 @@ export class UpstreamReader {
 function dialOne(a: IpAddress, port: number, timeoutMs: number, reader?: UpstreamReader): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect({
-      host: a.ip, port, family: a.family, noDelay: true,
+      host: a.ip, port, family: a.family, noDelay: true, allowHalfOpen: true,
       ...(reader && { onread: { buffer: reader.buffer, callback: reader.onRead } }),
     })
     const timer = setTimeout(() => {

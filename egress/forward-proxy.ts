@@ -32,7 +32,8 @@ export class ForwardProxy extends ListenerSet {
   constructor(private readonly connector: EgressConnector) {
     super()
     const limits = connector.ctx.limits
-    this.front = createNetServer({ noDelay: true }, (socket) => this.#onSocket(socket))
+    // Half-open sockets: a client may shut down its sending side and still read the answer.
+    this.front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#onSocket(socket))
     this.track(this.front)
     this.server = createServer({
       maxHeaderSize: limits.max_header_bytes,
@@ -68,6 +69,7 @@ export class ForwardProxy extends ListenerSet {
       clearTimeout(timer)
       socket.removeListener('data', onData)
       socket.removeListener('error', onError)
+      socket.removeListener('end', onEnd)
     }
     const onError = () => {
       done()
@@ -97,8 +99,14 @@ export class ForwardProxy extends ListenerSet {
       this.server.emit('connection', socket)
       socket.resume()
     }
+    // EOF before a whole head: nothing to answer.
+    const onEnd = () => {
+      done()
+      socket.destroy()
+    }
     socket.on('data', onData)
     socket.on('error', onError)
+    socket.once('end', onEnd)
   }
 
   async #tunnel(target: string, socket: Socket, head: Buffer): Promise<void> {

@@ -74,7 +74,7 @@ export class TcpForwards extends ListenerSet {
     const bound = new Map<number, number>()
     try {
       for (const [port, rule] of byPort) {
-        const server = createServer({ noDelay: true }, (s) => void this.#onConnection(s, rule))
+        const server = createServer({ noDelay: true, allowHalfOpen: true }, (s) => void this.#onConnection(s, rule))
         this.track(server)
         const listenPort = await this.listenServer(server, this.opts.host, this.opts.portOverride?.get(port) ?? port)
         bound.set(port, listenPort)

@@ -35,7 +35,7 @@ export class TransparentTlsListener extends ListenerSet {
   constructor(private readonly connector: EgressConnector, opts: TransparentTlsOptions = {}) {
     super()
     this.logicalPort = opts.logicalPort ?? 443
-    this.server = createServer({ noDelay: true }, (s) => this.#onConnection(s))
+    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (s) => this.#onConnection(s))
     this.track(this.server)
   }
 

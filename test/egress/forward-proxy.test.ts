@@ -375,3 +375,24 @@ t.test('bypass catalog, DoH to an unlisted host: refused before any resolution',
     a.socket.destroy()
   }
 })
+
+t.test('half-close: a client that shuts down its sending side still gets the whole answer', async (t) => {
+  const { createServer } = await import('node:net')
+  // Answers after the request is complete (EOF), like `nc -N` talking to a line service.
+  const up = createServer({ allowHalfOpen: true }, (s) => {
+    let got = ''
+    s.on('data', (b: Buffer) => (got += b.toString()))
+    s.on('end', () => setTimeout(() => s.end(`got ${got.length} bytes: ${got}`), 50))
+  })
+  const { listen } = await import('../helpers/net.js')
+  const port = await listen(up)
+  t.teardown(() => close(up))
+  const h = await harness(t, { network: { loopback_allowed: true, egress: [{ host: 'allowed.test', port, protocol: 'tcp' }] } })
+  const a = await rawExchange(h.port, `CONNECT allowed.test:${port} HTTP/1.1\r\n\r\n`)
+  t.equal(a.status, 200)
+  let answerText = ''
+  a.socket.on('data', (b: Buffer) => (answerText += b.toString()))
+  a.socket.end('\x00request')
+  await closed(a.socket)
+  t.equal(answerText, 'got 8 bytes: \x00request')
+})
