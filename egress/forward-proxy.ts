@@ -34,7 +34,7 @@ export class ForwardProxy extends ListenerSet {
     const limits = connector.ctx.limits
     // Half-open sockets: a client may shut down its sending side and still read the answer.
     this.front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#onSocket(socket))
-    this.track(this.front)
+    this.track(this.front, limits.max_connections)
     this.server = createServer({
       maxHeaderSize: limits.max_header_bytes,
       headersTimeout: limits.header_timeout_ms,

@@ -10,8 +10,12 @@ export class ListenerSet {
   readonly #servers = new Set<NetServer>()
   readonly #sockets = new Set<Socket>()
 
-  /** Follows a server's connections so close() can end them. */
-  protected track(server: NetServer): void {
+  /**
+   * Follows a server's connections so close() can end them.
+   * @param maxConnections accept at most this many at once (`limits.max_connections`)
+   */
+  protected track(server: NetServer, maxConnections?: number): void {
+    if (maxConnections !== undefined) server.maxConnections = maxConnections
     this.#servers.add(server)
     server.on('connection', (s: Socket) => {
       this.#sockets.add(s)

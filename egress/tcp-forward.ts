@@ -75,7 +75,7 @@ export class TcpForwards extends ListenerSet {
     try {
       for (const [port, rule] of byPort) {
         const server = createServer({ noDelay: true, allowHalfOpen: true }, (s) => void this.#onConnection(s, rule))
-        this.track(server)
+        this.track(server, this.connector.ctx.limits.max_connections)
         const listenPort = await this.listenServer(server, this.opts.host, this.opts.portOverride?.get(port) ?? port)
         bound.set(port, listenPort)
         this.#forwards.push({ rule: rule.id, host: rule.host!.base, port, listenPort })

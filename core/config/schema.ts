@@ -17,6 +17,12 @@ export const sidecarLimitsSchema = z
   .object({
     /** Concurrent CONNECT tunnels + forwarded connections; beyond → 429 with Retry-After. Default 1024. */
     max_tunnels: z.number().int().positive().default(1024),
+    /**
+     * Open client connections per listener (tunnels plus connections still sending their head or
+     * ClientHello); beyond, new connections are closed at accept (slowloris with many sockets).
+     * Default 2048.
+     */
+    max_connections: z.number().int().positive().default(2048),
     /** Max bytes of a request head (request line + headers); beyond → 431. Default 16384. */
     max_header_bytes: z.number().int().min(1024).default(16384),
     /** A client must finish sending its request head within this time (slowloris). Default 10000. */

@@ -27,7 +27,7 @@ export class TransparentHttpListener extends ListenerSet {
       keepAliveTimeout: 5000,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.header_timeout_ms / 2))),
     })
-    this.track(this.server)
+    this.track(this.server, limits.max_connections)
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest(req, res))
     this.server.on('upgrade', (_req: IncomingMessage, socket: Socket) => socket.destroy())
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

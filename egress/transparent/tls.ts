@@ -36,7 +36,7 @@ export class TransparentTlsListener extends ListenerSet {
     super()
     this.logicalPort = opts.logicalPort ?? 443
     this.server = createServer({ noDelay: true, allowHalfOpen: true }, (s) => this.#onConnection(s))
-    this.track(this.server)
+    this.track(this.server, this.connector.ctx.limits.max_connections)
   }
 
   /**

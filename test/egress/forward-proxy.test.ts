@@ -396,3 +396,19 @@ t.test('half-close: a client that shuts down its sending side still gets the who
   await closed(a.socket)
   t.equal(answerText, 'got 8 bytes: \x00request')
 })
+
+t.test('max_connections: idle connections beyond the limit are closed at accept; the proxy recovers', async (t) => {
+  const h = await harness(t, { network: { egress: [{ host: 'allowed.test' }] } }, { max_connections: 3, header_timeout_ms: 60000 })
+  const idle = await Promise.all([0, 1, 2].map(() => new Promise<ReturnType<typeof connect>>((resolve) => {
+    const s = connect(h.port, '127.0.0.1', () => resolve(s))
+  })))
+  await new Promise((r) => setTimeout(r, 100))
+  const extra = connect(h.port, '127.0.0.1')
+  extra.on('error', () => {})
+  await closed(extra, 3000)
+  t.ok(extra.destroyed, 'the fourth connection was closed by the sidecar')
+  for (const s of idle) s.destroy()
+  await new Promise((r) => setTimeout(r, 100))
+  const a = await rawExchange(h.port, 'CONNECT denied.test:443 HTTP/1.1\r\n\r\n')
+  t.equal(a.status, 403, 'served again once slots are free')
+})
