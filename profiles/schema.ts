@@ -4,10 +4,11 @@
  * compilers the egress layer uses, so a config that loads is a config that compiles.
  */
 import { z } from 'zod'
+import { bool, num } from '../core/config/coerce.js'
 import { compileCidr } from '../egress/cidr.js'
 import { compileHostGlob } from '../egress/glob.js'
 
-const port = z.number().int().min(0).max(65535)
+const port = num(z.number().int().min(0).max(65535))
 
 /** Default port of a rule by protocol: https 443, http 80, any 0 (any port); tcp must name one. */
 export const DEFAULT_RULE_PORT = { https: 443, http: 80, any: 0 } as const
@@ -52,11 +53,11 @@ export const egressRuleSchema = z
 export const networkSchema = z
   .object({
     /** false → every DNS query is refused. Default true. */
-    dns_allowed: z.boolean().default(true),
+    dns_allowed: bool(z.boolean()).default(true),
     /** Forward DNS for every name, not only names matching a rule (answers are still filtered). Default false. */
-    dns_resolve_any: z.boolean().default(false),
+    dns_resolve_any: bool(z.boolean()).default(false),
     /** Allow loopback destinations (tests, same-host services). Default false: loopback is always-denied. */
-    loopback_allowed: z.boolean().default(false),
+    loopback_allowed: bool(z.boolean()).default(false),
     egress: z.array(egressRuleSchema).default([]),
   })
   .strict()
@@ -66,15 +67,15 @@ export const toolsSchema = z
     allow_list: z.array(z.string()).default([]),
     deny_list: z.array(z.string()).default([]),
     expected_tools: z.array(z.string()).optional(),
-    schema_drift_alert: z.boolean().default(true),
-    max_count: z.number().int().positive().optional(),
+    schema_drift_alert: bool(z.boolean()).default(true),
+    max_count: num(z.number().int().positive()).optional(),
   })
   .strict()
 
 export const argumentsSchema = z
   .object({
     secret_patterns: z.array(z.string()).default([]),
-    max_payload_bytes: z.number().int().positive().default(262144),
+    max_payload_bytes: num(z.number().int().positive()).default(262144),
   })
   .strict()
 

@@ -5,6 +5,7 @@
  * files load, and reported as warnings by the loader.
  */
 import { z } from 'zod'
+import { bool, num } from './coerce.js'
 import { capabilitiesSchema } from '../../profiles/schema.js'
 
 /** `host:port` with a numeric port 0–65535 (0: any free port); IPv6 hosts in brackets. */
@@ -16,31 +17,31 @@ export const listenAddress = z
 export const sidecarLimitsSchema = z
   .object({
     /** Concurrent CONNECT tunnels + forwarded connections; beyond → 429 with Retry-After. Default 1024. */
-    max_tunnels: z.number().int().positive().default(1024),
+    max_tunnels: num(z.number().int().positive()).default(1024),
     /**
      * Open client connections per listener (tunnels plus connections still sending their head or
      * ClientHello); beyond, new connections are closed at accept (slowloris with many sockets).
      * Default 2048.
      */
-    max_connections: z.number().int().positive().default(2048),
+    max_connections: num(z.number().int().positive()).default(2048),
     /** Max bytes of a request head (request line + headers); beyond → 431. Default 16384. */
-    max_header_bytes: z.number().int().min(1024).default(16384),
+    max_header_bytes: num(z.number().int().min(1024)).default(16384),
     /** A client must finish sending its request head within this time (slowloris). Default 10000. */
-    header_timeout_ms: z.number().int().positive().default(10000),
+    header_timeout_ms: num(z.number().int().positive()).default(10000),
     /** A tunnel with no bytes either way for this long is closed. Default 300000. */
-    idle_timeout_ms: z.number().int().positive().default(300000),
+    idle_timeout_ms: num(z.number().int().positive()).default(300000),
     /** Upstream TCP connect timeout → 504. Default 10000. */
-    connect_timeout_ms: z.number().int().positive().default(10000),
+    connect_timeout_ms: num(z.number().int().positive()).default(10000),
     /** Time to wait for a TLS ClientHello / first request bytes on transparent listeners and tunnels. Default 10000. */
-    first_bytes_timeout_ms: z.number().int().positive().default(10000),
+    first_bytes_timeout_ms: num(z.number().int().positive()).default(10000),
     /** Upstream DNS query timeout per server. Default 2000. */
-    dns_timeout_ms: z.number().int().positive().default(2000),
+    dns_timeout_ms: num(z.number().int().positive()).default(2000),
     /** TTL cap of cached DNS answers, seconds. Default 300. */
-    dns_cache_max_ttl_s: z.number().int().min(0).default(300),
+    dns_cache_max_ttl_s: num(z.number().int().min(0)).default(300),
     /** TTL of steering answers (the sidecar address), seconds. Default 30. */
-    dns_steering_ttl_s: z.number().int().min(0).default(30),
+    dns_steering_ttl_s: num(z.number().int().min(0)).default(30),
     /** Max cached DNS entries. Default 10000. */
-    dns_cache_entries: z.number().int().positive().default(10000),
+    dns_cache_entries: num(z.number().int().positive()).default(10000),
   })
   .strict()
 
@@ -69,7 +70,7 @@ export const sidecarSchema = z
     /** Signals as JSON lines when no aggregator is configured: a path, or `-` for stdout. Default `<data_dir>/signals.jsonl`. */
     signal_log: z.string().optional(),
     /** An allowed destination emits an `egress_allowed` observation at most once per this window. Default 60000. */
-    observation_window_ms: z.number().int().min(0).default(60000),
+    observation_window_ms: num(z.number().int().min(0)).default(60000),
     limits: sidecarLimitsSchema.default({}),
   })
   .strict()
@@ -83,11 +84,11 @@ export const providerSchema = z
     env: z.record(z.string()).default({}),
     listen: listenAddress.optional(),
     sidecar: sidecarSchema.default({}),
-    idle_ttl_s: z.number().int().min(0).default(300),
-    health_check_interval_s: z.number().int().positive().default(60),
-    max_consecutive_failures: z.number().int().positive().default(3),
-    max_concurrency: z.number().int().positive().default(10),
-    rate_limit: z.object({ rps: z.number().positive(), burst: z.number().int().positive() }).strict().optional(),
+    idle_ttl_s: num(z.number().int().min(0)).default(300),
+    health_check_interval_s: num(z.number().int().positive()).default(60),
+    max_consecutive_failures: num(z.number().int().positive()).default(3),
+    max_concurrency: num(z.number().int().positive()).default(10),
+    rate_limit: z.object({ rps: num(z.number().positive()), burst: num(z.number().int().positive()) }).strict().optional(),
     session_mode: z.enum(['shared', 'per_session']).default('shared'),
     /** A profile file path or a built-in profile name; its capabilities apply unless `capabilities` is given. */
     profile: z.string().optional(),

@@ -220,3 +220,19 @@ t.test('upstream_dns must be "system" or an IP literal with a port, named by pat
   const good = `providers:\n  p:\n    mode: remote\n    endpoint: http://127.0.0.1:1/mcp\n    sidecar:\n      upstream_dns: [system, "10.0.0.2:53", "[fd00::53]:53"]\n`
   t.same(parseConfig(good).config.providers.p!.sidecar.upstream_dns, ['system', '10.0.0.2:53', '[fd00::53]:53'])
 })
+
+t.test('${VAR} in number and boolean fields: "443" is 443, "true" is true; non-numbers still fail by path', async (t) => {
+  const { parseConfig } = await import('../../core/config/load.js')
+  const text = 'providers:\n  p:\n    mode: remote\n    endpoint: http://127.0.0.1:1/mcp\n    idle_ttl_s: ${TTL}\n    capabilities:\n      network:\n        loopback_allowed: ${LOOP}\n        egress:\n          - host: db.internal.example\n            port: ${DB_PORT}\n            protocol: tcp\n'
+  const ok = parseConfig(text, '<inline>', { TTL: '120', LOOP: 'true', DB_PORT: '5432' }).config.providers.p!
+  t.equal(ok.idle_ttl_s, 120)
+  t.equal(ok.capabilities.network.loopback_allowed, true)
+  t.equal(ok.capabilities.network.egress[0]!.port, 5432)
+  let issues: Array<{ path: string; message: string }> = []
+  try {
+    parseConfig(text, '<inline>', { TTL: '120', LOOP: 'yes please', DB_PORT: 'five' })
+  } catch (e) {
+    issues = (e as { issues: typeof issues }).issues
+  }
+  t.same(issues.map((i) => i.path).sort(), ['providers.p.capabilities.network.egress[0].port', 'providers.p.capabilities.network.loopback_allowed'])
+})
