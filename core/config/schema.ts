@@ -5,7 +5,7 @@
  * files load, and reported as warnings by the loader.
  */
 import { z } from 'zod'
-import { bool, num } from './coerce.js'
+import { num } from './coerce.js'
 import { capabilitiesSchema } from '../../profiles/schema.js'
 
 /** `host:port` with a numeric port 0–65535 (0: any free port); IPv6 hosts in brackets. */
