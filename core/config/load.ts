@@ -169,9 +169,9 @@ function parseConfigOnce(text: string, source: string, env: Readonly<Record<stri
   const baseDir = source === '<inline>' ? process.cwd() : dirname(source)
   const rawProviders = (raw as Record<string, unknown>).providers
   if (rawProviders && typeof rawProviders === 'object') {
-    for (const p of Object.values(rawProviders as Record<string, unknown>)) {
+    for (const [name, p] of Object.entries(rawProviders as Record<string, unknown>)) {
       if (p && typeof p === 'object' && 'profile' in p && !('capabilities' in p)) {
-        Object.assign(p, { capabilities: loadProfileFile(String((p as { profile: unknown }).profile), baseDir) })
+        Object.assign(p, { capabilities: loadProfileFile(String((p as { profile: unknown }).profile), baseDir, name, env) })
       }
     }
   }
@@ -190,14 +190,21 @@ function parseConfigOnce(text: string, source: string, env: Readonly<Record<stri
 }
 
 /** Reads a capability profile file (YAML; either the capabilities block itself or `{capabilities: …}`). */
-function loadProfileFile(ref: string, baseDir: string): unknown {
+function loadProfileFile(ref: string, baseDir: string, provider: string, env: Readonly<Record<string, string | undefined>>): unknown {
   const path = resolve(baseDir, ref)
-  if (!existsSync(path)) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `profile "${ref}" not found (looked for ${path})`)
-  const doc = parseDocument(readFileSync(path, 'utf8'))
-  const v = doc.toJS() as Record<string, unknown> | null
+  if (!existsSync(path)) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `providers.${provider}.profile: "${ref}" not found (looked for ${path})`)
+  const text = readFileSync(path, 'utf8')
+  const hide = !HIDDEN.test(text)
+  const doc = parseDocument(hide ? hideEnvRefs(text) : text, { prettyErrors: true, uniqueKeys: true })
+  if (doc.errors.length) {
+    throw new ConfigError(path, doc.errors.map((e) => ({ path: '(yaml)', message: restoreText(e.message.split('\n')[0] ?? e.message) })))
+  }
+  const js: unknown = doc.toJS()
+  const v = substituteEnv(hide ? restoreEnvRefs(js) : js, env, ['providers', provider, 'profile']) as Record<string, unknown> | null
   const caps = v && typeof v === 'object' && 'capabilities' in v ? v.capabilities : v
   const checked = capabilitiesSchema.safeParse(caps ?? {})
-  if (!checked.success) throw new ConfigError(path, zodIssues(checked.error.issues, ['capabilities']))
+  // Paths name the provider the profile is for; the message names the profile file.
+  if (!checked.success) throw new ConfigError(`${path} (profile of providers.${provider})`, zodIssues(checked.error.issues, ['providers', provider, 'capabilities']))
   return caps
 }
 

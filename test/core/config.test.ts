@@ -236,3 +236,29 @@ t.test('${VAR} in number and boolean fields: "443" is 443, "true" is true; non-n
   }
   t.same(issues.map((i) => i.path).sort(), ['providers.p.capabilities.network.egress[0].port', 'providers.p.capabilities.network.loopback_allowed'])
 })
+
+t.test('profile files: ${VAR} substituted, errors named by the provider path, missing file named', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { loadConfig } = await import('../../core/config/load.js')
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-profile-'))
+  writeFileSync(join(dir, 'db.yaml'), 'capabilities:\n  network:\n    egress:\n      - host: ${DB_HOST}\n        port: ${DB_PORT}\n        protocol: tcp\n')
+  writeFileSync(join(dir, 'bad.yaml'), 'network:\n  egress:\n    - host: "*example.com"\n')
+  const cfg = (profile: string) => {
+    const p = join(dir, `hangar-${profile}.yaml`)
+    writeFileSync(p, `providers:\n  pg:\n    mode: remote\n    endpoint: http://127.0.0.1:1/mcp\n    profile: ${profile}\n`)
+    return p
+  }
+  const ok = loadConfig(cfg('db.yaml'), { DB_HOST: 'db.internal.example', DB_PORT: '5432' }).config.providers.pg!
+  t.same(ok.capabilities.network.egress[0], { host: 'db.internal.example', port: 5432, protocol: 'tcp' })
+  t.throws(() => loadConfig(cfg('db.yaml'), {}), { code: 'HANGAR_CONFIG_ENV_UNSET', message: /DB_HOST/ })
+  let issues: Array<{ path: string }> = []
+  try {
+    loadConfig(cfg('bad.yaml'), {})
+  } catch (e) {
+    issues = (e as { issues: typeof issues }).issues
+  }
+  t.same(issues.map((i) => i.path), ['providers.pg.capabilities.network.egress[0].host'])
+  t.throws(() => loadConfig(cfg('missing.yaml'), {}), { code: 'HANGAR_CONFIG_NOT_FOUND', message: /providers\.pg\.profile/ })
+})
