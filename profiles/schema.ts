@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { bool, num } from '../core/config/coerce.js'
 import { compileCidr } from '../egress/cidr.js'
 import { compileHostGlob } from '../egress/glob.js'
+import { SECRET_PATTERN_NAMES } from '../proxy/secret-patterns.js'
 
 const port = num(z.number().int().min(0).max(65535))
 
@@ -74,7 +75,10 @@ export const toolsSchema = z
 
 export const argumentsSchema = z
   .object({
-    secret_patterns: z.array(z.string()).default([]),
+    /** Detectors run over tool-call arguments (proxy/secret-patterns.ts); an unknown name is a load error. */
+    secret_patterns: z
+      .array(z.string().refine((n) => (SECRET_PATTERN_NAMES as readonly string[]).includes(n), (n) => ({ message: `unknown secret pattern "${n}" (known: ${SECRET_PATTERN_NAMES.join(', ')})` })))
+      .default([]),
     max_payload_bytes: num(z.number().int().positive()).default(262144),
   })
   .strict()

@@ -262,3 +262,15 @@ t.test('profile files: ${VAR} substituted, errors named by the provider path, mi
   t.same(issues.map((i) => i.path), ['providers.pg.capabilities.network.egress[0].host'])
   t.throws(() => loadConfig(cfg('missing.yaml'), {}), { code: 'HANGAR_CONFIG_NOT_FOUND', message: /providers\.pg\.profile/ })
 })
+
+t.test('an unknown secret pattern is a load error naming the field and the known names', async (t) => {
+  const { parseConfig } = await import('../../core/config/load.js')
+  let issues: Array<{ path: string; message: string }> = []
+  try {
+    parseConfig('providers:\n  p:\n    mode: remote\n    endpoint: http://127.0.0.1:1/mcp\n    capabilities:\n      arguments:\n        secret_patterns: [aws-keys, aws-key]\n')
+  } catch (e) {
+    issues = (e as { issues: typeof issues }).issues
+  }
+  t.equal(issues[0]?.path, 'providers.p.capabilities.arguments.secret_patterns[1]')
+  t.match(issues[0]?.message ?? '', /unknown secret pattern "aws-key" \(known: aws-keys,/)
+})
