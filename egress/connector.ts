@@ -53,6 +53,14 @@ export interface ConnectSuccess {
   reader?: UpstreamReader
 }
 
+/** Extra answer headers of a refusal: `X-Hangar-Decision` for denials, `Retry-After` at the tunnel limit. */
+export function refusalHeaders(r: ConnectRefusal): Record<string, string> {
+  const extra: Record<string, string> = {}
+  if (r.decisionHeader) extra['X-Hangar-Decision'] = r.decisionHeader
+  if (r.status === 429) extra['Retry-After'] = '1'
+  return extra
+}
+
 /** `X-Hangar-Decision: denied; rule=…; reason=…` (DESIGN.md §4). */
 export function decisionHeader(d: Decision): string {
   const code = d.verdict === 'deny' ? d.code : 'allowed'
@@ -160,10 +168,7 @@ export class EgressConnector {
     opts: { head?: Buffer | null; gate?: (up: ConnectSuccess) => FirstBytesGate | undefined; onConnected?: () => void } = {},
   ): Promise<ConnectRefusal | null> {
     const up = await this.open(req, client.remoteAddress, { reader: true })
-    if (!up.ok) {
-      if (up.status === 429) this.ctx.log.warn({ via: req.via, host: req.host, port: req.port }, up.message)
-      return up
-    }
+    if (!up.ok) return up
     if (client.destroyed) {
       up.socket.destroy()
       up.release()
@@ -193,4 +198,3 @@ export class EgressConnector {
   }
 }
 
-export { HangarError }

@@ -12,11 +12,11 @@
  * server (the per-connection cost that dominates CONNECT setup); anything else is handed, bytes
  * unread, to the HTTP server for absolute-form forwarding.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { decideTunnelContent, enforce } from './decide.js'
-import type { EgressConnector } from './connector.js'
-import { answer, forwardHttp } from './http-forward.js'
+import { refusalHeaders, type EgressConnector } from './connector.js'
+import { answer, createForwardingHttpServer, forwardHttp, rawAnswer } from './http-forward.js'
 import { splitHostPort } from './host.js'
 import { parseHttpHead, sniffTunnel } from './sniff.js'
 import type { Decision } from './types.js'
@@ -35,24 +35,11 @@ export class ForwardProxy extends ListenerSet {
     // Half-open sockets: a client may shut down its sending side and still read the answer.
     this.front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#onSocket(socket))
     this.track(this.front, limits.max_connections)
-    this.server = createServer({
-      maxHeaderSize: limits.max_header_bytes,
-      headersTimeout: limits.header_timeout_ms,
-      requestTimeout: 0, // bodies may be long; idle tunnels are bounded by idle_timeout_ms
-      keepAliveTimeout: 5000,
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.header_timeout_ms / 2))),
-    })
+    this.server = createForwardingHttpServer(limits)
     this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.#tunnel(req.url ?? '', socket, head))
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest(req, res))
     this.server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
       rawAnswer(socket, 501, 'upgrade through absolute-form is not supported; use CONNECT')
-    })
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      const code = err.code ?? ''
-      if (code === 'HPE_HEADER_OVERFLOW') rawAnswer(socket, 431, 'request head too large')
-      else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') rawAnswer(socket, 408, 'request head not received in time')
-      else if (code === 'ECONNRESET' || !socket.writable) socket.destroy()
-      else rawAnswer(socket, 400, `malformed request (${code || err.message})`)
     })
   }
 
@@ -122,12 +109,7 @@ export class ForwardProxy extends ListenerSet {
       onConnected: () => socket.write('HTTP/1.1 200 Connection Established\r\n\r\n'),
       gate: (up) => (up.decision.verdict === 'allow' ? this.#gate(up.decision, up.attempt.client, hp.port) : undefined),
     })
-    if (refused) {
-      const extra: Record<string, string> = {}
-      if (refused.decisionHeader) extra['X-Hangar-Decision'] = refused.decisionHeader
-      if (refused.status === 429) extra['Retry-After'] = '1'
-      rawAnswer(socket, refused.status, refused.message, extra)
-    }
+    if (refused) rawAnswer(socket, refused.status, refused.message, refusalHeaders(refused))
   }
 
   /** Holds the tunnel's first bytes until their SNI / Host is checked against the CONNECT target. */
@@ -185,23 +167,4 @@ export function couldBeTlsOrHttp(b: Buffer): boolean {
   const n = Math.min(b.length, 10)
   const head = b.toString('latin1', 0, n).toUpperCase()
   return METHODS.some((m) => (n >= m.length ? head.startsWith(m) : m.startsWith(head)))
-}
-
-/** Writes a minimal HTTP/1.1 answer on a raw socket and closes it. */
-export function rawAnswer(socket: Socket, status: number, message: string, extra: Record<string, string> = {}): void {
-  if (!socket.writable) {
-    socket.destroy()
-    return
-  }
-  const body = message + '\n'
-  const reason = STATUS_TEXT[status] ?? 'Error'
-  let head = `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`
-  for (const [k, v] of Object.entries(extra)) head += `${k}: ${v.replace(/[\r\n]/g, ' ')}\r\n`
-  socket.end(head + '\r\n' + body)
-  socket.destroySoon?.()
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
-  501: 'Not Implemented', 502: 'Bad Gateway', 504: 'Gateway Timeout',
 }

@@ -5,8 +5,10 @@
  * (transparent). Hop-by-hop headers are removed both ways (RFC 9110 §7.6.1). One upstream
  * connection per request, through the connector, so every request is decided and signalled.
  */
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { EgressConnector } from './connector.js'
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { SidecarLimits } from '../core/config/schema.js'
+import { refusalHeaders, type EgressConnector } from './connector.js'
 import type { EgressVia } from './types.js'
 
 const HOP_BY_HOP = new Set([
@@ -54,10 +56,7 @@ export async function forwardHttp(
 ): Promise<void> {
   const up = await connector.open({ host: target.host, port: target.port, protocol: 'http', via }, client)
   if (!up.ok) {
-    const extra: Record<string, string> = {}
-    if (up.decisionHeader) extra['X-Hangar-Decision'] = up.decisionHeader
-    if (up.status === 429) extra['Retry-After'] = '1'
-    answer(res, up.status, up.message, extra)
+    answer(res, up.status, up.message, refusalHeaders(up))
     req.resume()
     return
   }
@@ -101,4 +100,46 @@ export async function forwardHttp(
 
 function hostText(h: string): string {
   return h.includes(':') ? `[${h}]` : h
+}
+
+/**
+ * The HTTP server of the forward proxy and the transparent :80 listener: head size (431) and
+ * head timeout (408, slowloris) from `limits`, no whole-request timeout (bodies may be long; idle
+ * connections are bounded by the idle timeout), and one answer for every malformed request.
+ */
+export function createForwardingHttpServer(limits: SidecarLimits): Server {
+  const server = createServer({
+    maxHeaderSize: limits.max_header_bytes,
+    headersTimeout: limits.header_timeout_ms,
+    requestTimeout: 0,
+    keepAliveTimeout: 5000,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.header_timeout_ms / 2))),
+  })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const code = err.code ?? ''
+    if (code === 'HPE_HEADER_OVERFLOW') rawAnswer(socket, 431, 'request head too large')
+    else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') rawAnswer(socket, 408, 'request head not received in time')
+    else if (code === 'ECONNRESET' || !socket.writable) socket.destroy()
+    else rawAnswer(socket, 400, `malformed request (${code || err.message})`)
+  })
+  return server
+}
+
+/** Writes a minimal HTTP/1.1 answer on a raw socket and closes it. */
+export function rawAnswer(socket: Socket, status: number, message: string, extra: Record<string, string> = {}): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const body = message + '\n'
+  const reason = STATUS_TEXT[status] ?? 'Error'
+  let head = `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`
+  for (const [k, v] of Object.entries(extra)) head += `${k}: ${v.replace(/[\r\n]/g, ' ')}\r\n`
+  socket.end(head + '\r\n' + body)
+  socket.destroySoon()
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+  501: 'Not Implemented', 502: 'Bad Gateway', 504: 'Gateway Timeout',
 }

@@ -63,16 +63,16 @@ export class EgressSignals {
   egress(decision: Decision, enf: Enforcement, a: AttemptInfo, details?: Record<string, unknown>): void {
     const protocol = signalProtocol(a.protocol, a.port)
     this.requestCounter(protocol, enf.action).inc()
-    const destination = { ...(a.host !== undefined && { host: a.host }), ...(a.ip !== undefined && { ip: a.ip }), port: a.port, protocol }
     if (decision.verdict === 'allow') {
+      // Hot path: most allows are sampled out before anything is built.
       if (!this.#firstInWindow(`e|${a.host ?? a.ip}|${a.port}|${protocol}`)) return
       this.#emit({
         kind: 'observation', type: 'egress_allowed', action: 'allowed', enforcement_mode: this.policy.mode,
-        destination, rule: decision.rule, reason: decision.reason, details: { via: a.via, ...details },
+        destination: destinationOf(a), rule: decision.rule, reason: decision.reason, details: { via: a.via, ...details },
       })
       return
     }
-    this.#violation('egress_denied', decision, enf, destination, { via: a.via, ...(a.client && { client: a.client }), ...details })
+    this.#violation('egress_denied', decision, enf, destinationOf(a), { via: a.via, ...(a.client && { client: a.client }), ...details })
   }
 
   /** `egress_requests_total{provider,protocol,decision}`, bound once per label pair. */
@@ -117,7 +117,7 @@ export class EgressSignals {
     if (!this.#firstInWindow(`c|${a.host ?? a.ip}|${a.port}`)) return
     this.#emit({
       kind: 'observation', type: 'egress_closed', action: 'allowed', enforcement_mode: this.policy.mode,
-      destination: { ...(a.host !== undefined && { host: a.host }), ...(a.ip !== undefined && { ip: a.ip }), port: a.port, protocol: signalProtocol(a.protocol, a.port) },
+      destination: destinationOf(a),
       rule, reason: `tunnel closed after ${durationMs} ms`, details: { via: a.via, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: durationMs },
     })
   }
@@ -159,6 +159,11 @@ export class EgressSignals {
       this.log.error({ err }, 'failed to emit a signal')
     }
   }
+}
+
+/** The signal `destination` of an attempt. */
+function destinationOf(a: AttemptInfo): NonNullable<Signal['destination']> {
+  return { ...(a.host !== undefined && { host: a.host }), ...(a.ip !== undefined && { ip: a.ip }), port: a.port, protocol: signalProtocol(a.protocol, a.port) }
 }
 
 /** Maps an attempt's protocol to the signal schema's: a CONNECT tunnel is `https` on 443, else `tcp`. */

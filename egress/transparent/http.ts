@@ -4,11 +4,11 @@
  * address (steering) and connects here; the request is routed by its `Host` header. No Host
  * (or an unusable one) → 400 and a `missing_host` denial. Answers as the forward proxy's.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { enforce } from '../decide.js'
 import type { EgressConnector } from '../connector.js'
-import { answer, forwardHttp } from '../http-forward.js'
+import { answer, createForwardingHttpServer, forwardHttp } from '../http-forward.js'
 import { splitHostPort } from '../host.js'
 import { ListenerSet } from '../listener-set.js'
 import type { Decision } from '../types.js'
@@ -20,21 +20,10 @@ export class TransparentHttpListener extends ListenerSet {
   constructor(private readonly connector: EgressConnector, private readonly logicalPort = 80) {
     super()
     const limits = connector.ctx.limits
-    this.server = createServer({
-      maxHeaderSize: limits.max_header_bytes,
-      headersTimeout: limits.header_timeout_ms,
-      requestTimeout: 0,
-      keepAliveTimeout: 5000,
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.header_timeout_ms / 2))),
-    })
+    this.server = createForwardingHttpServer(limits)
     this.track(this.server, limits.max_connections)
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest(req, res))
     this.server.on('upgrade', (_req: IncomingMessage, socket: Socket) => socket.destroy())
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (!socket.writable) return socket.destroy()
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-      socket.end(`HTTP/1.1 ${status} Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
-    })
   }
 
   listen(host: string, port: number): Promise<number> {
