@@ -105,7 +105,7 @@ async function main(): Promise<number> {
     dnsmasq: requireTool('dnsmasq', 'dnsmasq-base'),
     dnsperf: requireTool('dnsperf', 'dnsperf'),
   }
-  const mainJs = path.join(ROOT, 'dist', 'cli', 'main.js')
+  const mainJs = path.join(ROOT, 'dist', 'mcp-hangar.mjs') // the bundled bin (scripts/bundle.mjs)
   if (!o.skipOurs && !fs.existsSync(mainJs)) {
     throw new Error(`${mainJs} is missing: run \`npm run build\` first (or pass --skip-ours)`)
   }
@@ -149,7 +149,9 @@ async function main(): Promise<number> {
       if (!started.ready) results.notes.push('The sidecar never answered 200 on GET /ready; it was measured once its listeners accepted.')
       await sleep(2000)
       results.rss.oursIdleMiB = await sampleRss(ours.pid)
-      log(`sidecar idle RSS ${results.rss.oursIdleMiB.map((x) => x.toFixed(1)).join(', ')} MiB`)
+      await sleep(14_000)
+      results.rss.oursSettledMiB = await sampleRss(ours.pid)
+      log(`sidecar RSS after start ${results.rss.oursIdleMiB.map((x) => x.toFixed(1)).join(', ')} MiB, idle ${results.rss.oursSettledMiB.map((x) => x.toFixed(1)).join(', ')} MiB`)
     } else {
       results.notes.push('The sidecar was not measured (--skip-ours).')
     }
@@ -175,6 +177,8 @@ async function main(): Promise<number> {
     if (ours) {
       await sleep(2000)
       results.rss.oursAfterLoadMiB = await sampleRss(ours.pid)
+      await sleep(14_000)
+      results.rss.oursAfterLoadSettledMiB = await sampleRss(ours.pid)
       results.rss.oursPeakMiB = memory(ours.pid).hwmMiB
       if (o.cpuProf) await stopOurs(ours, profDir)
     }

@@ -41,10 +41,39 @@ export interface EgressMetrics {
   quarantined: Gauge<'provider'>
 }
 
+/** The metrics of the MCP data plane (proxy/). */
+export interface ProxyMetrics {
+  /** `tool_calls_total{provider,tool,outcome}`: outcome `ok` | `error` (JSON-RPC error from the provider) | `denied` | `rate_limited` | `unavailable` | `timeout`. */
+  toolCalls: Counter<'provider' | 'tool' | 'outcome'>
+  /** `tool_call_duration_seconds{provider,tool}`: from the call reaching the sidecar to its response leaving it. */
+  toolCallDuration: Histogram<'provider' | 'tool'>
+  /** `tool_access_denied_total{provider,tool,reason}`: reason `policy` | `schema` | `secret` | `drift` | `undeclared` | `quarantine`. */
+  toolAccessDenied: Counter<'provider' | 'tool' | 'reason'>
+  /** `rate_limit_hits_total{provider,limit}`: limit `rate` | `concurrency`. */
+  rateLimitHits: Counter<'provider' | 'limit'>
+  /** `tool_schema_drifts_total{provider}`. */
+  toolSchemaDrifts: Counter<'provider'>
+  /** `provider_state{provider,state}`: 1 for the current lifecycle state, 0 for the others. */
+  providerState: Gauge<'provider' | 'state'>
+  /** `cold_starts_total{provider}`: provider processes started. */
+  coldStarts: Counter<'provider'>
+  /** `health_checks_total{provider,outcome}`: outcome `ok` | `failed`. */
+  healthChecks: Counter<'provider' | 'outcome'>
+  /** `circuit_breaker_state{provider}`: 0 closed, 1 open, 2 half-open. */
+  circuitBreakerState: Gauge<'provider'>
+  /** `mcp_messages_total{provider,direction}`: JSON-RPC messages through the ingress; direction `client_to_server` | `server_to_client`. */
+  mcpMessages: Counter<'provider' | 'direction'>
+  /** `ingress_rejected_total{provider,reason}`: HTTP-level refusals (reason `auth` | `origin` | `body_too_large` | `bad_request` | `not_acceptable` | `unsupported_media_type` | `protocol_version` | `session`). */
+  ingressRejected: Counter<'provider' | 'reason'>
+  /** `mcp_sessions{provider}`: open client sessions. */
+  sessions: Gauge<'provider'>
+}
+
 /** A registry with the process's default metrics and the egress metrics registered on it. */
 export interface HangarMetrics {
   registry: Registry
   egress: EgressMetrics
+  proxy: ProxyMetrics
 }
 
 const P = 'mcp_hangar_'
@@ -65,7 +94,21 @@ export function createMetrics(opts: { processMetrics?: boolean; defaultMetrics?:
     signalsEmitted: new CounterImpl({ name: `${P}signals_emitted_total`, help: 'Signals handed to the signal sink.', labelNames: ['provider', 'kind'], registers: r }),
     quarantined: new GaugeImpl({ name: `${P}quarantined`, help: '1 while the provider is quarantined.', labelNames: ['provider'], registers: r }),
   }
-  return { registry, egress }
+  const proxy: ProxyMetrics = {
+    toolCalls: new CounterImpl({ name: `${P}tool_calls_total`, help: 'Tool calls by outcome.', labelNames: ['provider', 'tool', 'outcome'], registers: r }),
+    toolCallDuration: new HistogramImpl({ name: `${P}tool_call_duration_seconds`, help: 'Tool call duration through the sidecar.', labelNames: ['provider', 'tool'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r }),
+    toolAccessDenied: new CounterImpl({ name: `${P}tool_access_denied_total`, help: 'Tool calls refused by policy, by reason.', labelNames: ['provider', 'tool', 'reason'], registers: r }),
+    rateLimitHits: new CounterImpl({ name: `${P}rate_limit_hits_total`, help: 'Calls refused by the rate or concurrency limit.', labelNames: ['provider', 'limit'], registers: r }),
+    toolSchemaDrifts: new CounterImpl({ name: `${P}tool_schema_drifts_total`, help: 'Tool definitions that changed from their pin.', labelNames: ['provider'], registers: r }),
+    providerState: new GaugeImpl({ name: `${P}provider_state`, help: 'Provider lifecycle state (1 = current).', labelNames: ['provider', 'state'], registers: r }),
+    coldStarts: new CounterImpl({ name: `${P}cold_starts_total`, help: 'Provider processes started.', labelNames: ['provider'], registers: r }),
+    healthChecks: new CounterImpl({ name: `${P}health_checks_total`, help: 'Provider health checks (ping) by outcome.', labelNames: ['provider', 'outcome'], registers: r }),
+    circuitBreakerState: new GaugeImpl({ name: `${P}circuit_breaker_state`, help: 'Circuit breaker: 0 closed, 1 open, 2 half-open.', labelNames: ['provider'], registers: r }),
+    mcpMessages: new CounterImpl({ name: `${P}mcp_messages_total`, help: 'JSON-RPC messages through the MCP ingress.', labelNames: ['provider', 'direction'], registers: r }),
+    ingressRejected: new CounterImpl({ name: `${P}ingress_rejected_total`, help: 'HTTP requests refused by the MCP ingress, by reason.', labelNames: ['provider', 'reason'], registers: r }),
+    sessions: new GaugeImpl({ name: `${P}mcp_sessions`, help: 'Open MCP client sessions.', labelNames: ['provider'], registers: r }),
+  }
+  return { registry, egress, proxy }
 }
 
 /**

@@ -70,6 +70,12 @@ export const toolsSchema = z
     expected_tools: z.array(z.string()).optional(),
     schema_drift_alert: bool(z.boolean()).default(true),
     max_count: num(z.number().int().positive()).optional(),
+    /**
+     * Tool-definition pins given in the profile: tool name → `sha256:<hex>` digest of name,
+     * description, inputSchema and annotations (proxy/tool-digest.ts). Pins given here win over
+     * those learnt on first sight and persisted under the sidecar's data_dir.
+     */
+    pins: z.record(z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected "sha256:" and 64 lowercase hex digits')).default({}),
   })
   .strict()
 

@@ -75,6 +75,27 @@ export const sidecarSchema = z
   })
   .strict()
 
+/** MCP ingress (the provider's `listen` address): who may call it. */
+export const ingressSchema = z
+  .object({
+    /**
+     * Origins a browser-borne request may come from (Streamable HTTP, "Security Warning": servers
+     * MUST validate Origin to stop DNS rebinding). Exact `scheme://host[:port]`, or `*` for any.
+     * A request without `Origin` (every non-browser client) is not affected. Default: loopback
+     * origins only (`http(s)://localhost`, `127.0.0.1`, `[::1]`, any port).
+     */
+    allowed_origins: z.array(z.string().min(1)).optional(),
+    /** Bearer tokens accepted on the ingress (`Authorization: Bearer <token>`); empty = no authentication. */
+    auth_tokens: z.array(z.string().min(1)).default([]),
+    /** Largest request body accepted, bytes; larger → 413. Default 4 MiB. */
+    max_body_bytes: num(z.number().int().positive()).default(4 * 1024 * 1024),
+    /** Largest JSON nesting depth accepted in a request body; deeper → JSON-RPC parse error. Default 64. */
+    max_json_depth: num(z.number().int().positive()).default(64),
+    /** Events kept per stream for `Last-Event-ID` resumption (stdio providers). Default 1000. */
+    replay_events: num(z.number().int().min(0)).default(1000),
+  })
+  .strict()
+
 export const providerSchema = z
   .object({
     mode: z.enum(['subprocess', 'remote', 'container']).default('subprocess'),
@@ -82,7 +103,10 @@ export const providerSchema = z
     endpoint: z.string().url().optional(),
     image: z.string().optional(),
     env: z.record(z.string()).default({}),
+    /** Working directory of a subprocess provider. Default: the sidecar's. */
+    cwd: z.string().optional(),
     listen: listenAddress.optional(),
+    ingress: ingressSchema.default({}),
     sidecar: sidecarSchema.default({}),
     idle_ttl_s: num(z.number().int().min(0)).default(300),
     health_check_interval_s: num(z.number().int().positive()).default(60),
@@ -90,6 +114,26 @@ export const providerSchema = z
     max_concurrency: num(z.number().int().positive()).default(10),
     rate_limit: z.object({ rps: num(z.number().positive()), burst: num(z.number().int().positive()) }).strict().optional(),
     session_mode: z.enum(['shared', 'per_session']).default('shared'),
+    /** `per_session`: most provider processes at once; a new session beyond it gets 503. Default 16. */
+    max_sessions: num(z.number().int().positive()).default(16),
+    /** A call waiting for a `max_concurrency` slot longer than this is refused (`rate_limited`). Default 30000. */
+    queue_timeout_ms: num(z.number().int().positive()).default(30000),
+    /** A request to the provider unanswered after this long gets a JSON-RPC error. Default 60000. */
+    request_timeout_ms: num(z.number().int().positive()).default(60000),
+    /** Subprocess: spawn + `initialize` must finish within this. Default 30000. */
+    startup_timeout_ms: num(z.number().int().positive()).default(30000),
+    /** Subprocess: on stop, stdin is closed, then SIGTERM, then SIGKILL, each after this long. Default 5000. */
+    shutdown_timeout_ms: num(z.number().int().positive()).default(5000),
+    /** Subprocess restarts after a crash: delay doubles from initial_ms up to max_ms, with ±20 % jitter. */
+    restart_backoff: z
+      .object({ initial_ms: num(z.number().int().positive()).default(500), max_ms: num(z.number().int().positive()).default(30000) })
+      .strict()
+      .default({}),
+    /** Failures in a row (failed starts, crashes, failed health checks) that open the breaker; it half-opens after reset_timeout_s. */
+    circuit_breaker: z
+      .object({ failure_threshold: num(z.number().int().positive()).default(10), reset_timeout_s: num(z.number().positive()).default(60) })
+      .strict()
+      .default({}),
     /** A profile file path or a built-in profile name; its capabilities apply unless `capabilities` is given. */
     profile: z.string().optional(),
     capabilities: capabilitiesSchema.default({}),
@@ -122,3 +166,4 @@ export type HangarConfig = z.infer<typeof hangarConfigSchema>
 export type ProviderConfig = z.infer<typeof providerSchema>
 export type SidecarConfig = z.infer<typeof sidecarSchema>
 export type SidecarLimits = z.infer<typeof sidecarLimitsSchema>
+export type IngressConfig = z.infer<typeof ingressSchema>
