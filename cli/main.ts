@@ -8,6 +8,7 @@ import { readEnv } from '../core/env.js'
 import { HangarError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
 import { runEgress } from './egress.js'
+import { runSidecar } from './sidecar.js'
 
 const env = readEnv()
 const program = new Command()
@@ -22,6 +23,18 @@ program
   .action(async (o: { config?: string; provider: string; signalLog?: string }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'egress' })
     await runEgress({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', provider: o.provider, signalLog: o.signalLog, log })
+  })
+
+program
+  .command('sidecar')
+  .description("run one provider's whole sidecar: the MCP ingress (Streamable HTTP on providers.<name>.listen) and its egress listeners")
+  .option('-c, --config <file>', 'hangar.yaml (default: $MCP_CONFIG or ./hangar.yaml)')
+  .requiredOption('-p, --provider <name>', 'the provider to run')
+  .option('--signal-log <path>', 'write signals as JSON lines here ("-" = stdout); default sidecar.signal_log or <data_dir>/signals.jsonl')
+  .option('--no-egress', 'do not start the egress listeners (e.g. a remote provider whose egress runs elsewhere)')
+  .action(async (o: { config?: string; provider: string; signalLog?: string; egress: boolean }) => {
+    const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'sidecar' })
+    await runSidecar({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', provider: o.provider, signalLog: o.signalLog, noEgress: !o.egress, log })
   })
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -42,3 +42,20 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): HangarEnv {
 export function rawEnv(): Readonly<Record<string, string | undefined>> {
   return process.env
 }
+
+/**
+ * Variables a provider process inherits from the sidecar before its configured `env`: what a
+ * program needs to run (like the MCP SDK's `getDefaultEnvironment`), never the sidecar's whole
+ * environment, which holds tokens. Proxy variables are set by `up` (issue 5), not inherited.
+ */
+export const PROVIDER_INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE'] as const
+
+/** The values of {@link PROVIDER_INHERITED_ENV} that are set. */
+export function providerEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const k of PROVIDER_INHERITED_ENV) {
+    const v = env[k]
+    if (v !== undefined && !v.startsWith('()')) out[k] = v
+  }
+  return out
+}

@@ -40,6 +40,8 @@ export interface EgressSidecarOptions {
   /** Other endpoints the provider must never reach (the aggregator): `host:port`. */
   protectedAddresses?: readonly string[]
   sidecarId?: string
+  /** More fields for admin `GET /v1/status` (the MCP side of a whole sidecar). */
+  extraStatus?: () => Record<string, unknown>
   /** Tests: listen port of a tcp forward by rule port (the upstream port stays the rule's). */
   tcpPortOverride?: ReadonlyMap<number, number>
 }
@@ -199,6 +201,7 @@ export class EgressSidecar {
       quarantine_reason: this.enforcement.state.quarantineReason ?? null,
       active_tunnels: this.connector.active,
       ports: { ...this.ports, tcp: Object.fromEntries(this.ports.tcp) },
+      ...(this.opts.extraStatus && { mcp: this.opts.extraStatus() }),
     }
   }
 

@@ -13,6 +13,8 @@ export type JsonRpcId = string | number
 
 /** JSON-RPC error codes the sidecar answers with (JSON-RPC 2.0 §5.1; -32001 is MCP Hangar's own). */
 export const RPC = {
+  /** Transport-level refusal (HTTP 4xx bodies; the MCP SDK's code for them). */
+  TRANSPORT_ERROR: -32000,
   /** Invalid JSON was received (also: nesting deeper than `ingress.max_json_depth`). */
   PARSE_ERROR: -32700,
   /** Not a valid Request object. */

@@ -61,8 +61,8 @@ t.test('progress tokens are made unique per session and restored on the way back
   mux.attach(b)
   const upA = mux.fromClient('A', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'p', _meta: { progressToken: 'tok' } } })!
   const upB = mux.fromClient('B', { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'p', _meta: { progressToken: 'tok' } } })!
-  const tokA = (sent[0] as { params: { _meta: { progressToken: string } } }).params._meta.progressToken
-  const tokB = (sent[1] as { params: { _meta: { progressToken: string } } }).params._meta.progressToken
+  const tokA = (sent[0] as unknown as { params: { _meta: { progressToken: string } } }).params._meta.progressToken
+  const tokB = (sent[1] as unknown as { params: { _meta: { progressToken: string } } }).params._meta.progressToken
   t.not(tokA, tokB, 'the provider sees two different tokens')
   mux.fromServer({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: tokB, progress: 1, total: 2 } })
   mux.fromServer({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: tokA, progress: 1, total: 3 } })

@@ -1,0 +1,80 @@
+/**
+ * `mcp-hangar sidecar -c hangar.yaml --provider NAME`: one provider's whole sidecar in one
+ * process — the MCP ingress (proxy/sidecar.ts) and the egress listeners (egress/sidecar.ts),
+ * sharing the quarantine state, the metrics registry and the signal output. Runs until SIGINT
+ * or SIGTERM, then stops the provider gracefully.
+ */
+import { join, resolve } from 'node:path'
+import { getProvider, loadConfig } from '../core/config/load.js'
+import { providerEnv, rawEnv } from '../core/env.js'
+import type { Logger } from '../core/log.js'
+import { createMetrics } from '../core/metrics.js'
+import { EgressSidecar } from '../egress/sidecar.js'
+import { McpSidecar } from '../proxy/sidecar.js'
+import { JsonLinesSink } from '../signals/sink.js'
+
+export interface SidecarCommand {
+  configPath: string
+  provider: string
+  signalLog: string | undefined
+  /** Run without the egress listeners (a remote provider whose egress is not ours to see). */
+  noEgress: boolean
+  log: Logger
+}
+
+/** Starts the sidecar; resolves after it has stopped on a signal. */
+export async function runSidecar(cmd: SidecarCommand): Promise<void> {
+  const { config, warnings, source } = loadConfig(cmd.configPath, rawEnv())
+  for (const w of warnings) cmd.log.warn(w)
+  const provider = getProvider(config, cmd.provider)
+  const sc = provider.sidecar
+  const signalLog = cmd.signalLog ?? sc.signal_log ?? join(resolve(sc.data_dir), 'signals.jsonl')
+  const sink = new JsonLinesSink(signalLog)
+  const metrics = createMetrics()
+  let mcp: McpSidecar | undefined
+  const egress = new EgressSidecar({
+    provider: cmd.provider,
+    config: provider,
+    sink,
+    log: cmd.log,
+    metrics,
+    adminTokens: config.aggregator?.admin_tokens ?? [],
+    protectedAddresses: [...(config.aggregator ? [config.aggregator.listen] : []), ...(provider.listen ? [provider.listen] : [])],
+    extraStatus: () => mcp?.status() ?? {},
+  })
+  mcp = new McpSidecar({
+    provider: cmd.provider,
+    config: provider,
+    sink,
+    log: cmd.log,
+    metrics,
+    enforcement: egress.enforcement,
+    sidecarId: egress.sidecarId,
+    inheritedEnv: providerEnv(),
+  })
+  const stops: Array<() => Promise<void>> = []
+  try {
+    if (!cmd.noEgress) {
+      await egress.start()
+      stops.push(() => egress.stop())
+    }
+    const port = await mcp.start()
+    stops.unshift(() => mcp!.stop())
+    cmd.log.info({ config: source, signal_log: signalLog, mcp_port: port }, 'ready')
+  } catch (err) {
+    for (const s of stops) await s()
+    throw err
+  }
+  await new Promise<void>((done) => {
+    const stop = (sig: string) => {
+      cmd.log.info({ signal: sig }, 'stopping')
+      void (async () => {
+        for (const s of stops) await s().catch((e: unknown) => cmd.log.error({ err: (e as Error).message }, 'stop failed'))
+        await sink.close()
+        done()
+      })()
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
+}

@@ -1,0 +1,290 @@
+/**
+ * The ingress backend of `mode: remote`: each client HTTP request is forwarded to the provider's
+ * Streamable HTTP endpoint and the answer is inspected on its way back, whether it is a JSON
+ * body or an SSE stream. The provider owns the session (`Mcp-Session-Id` passes through), the
+ * event ids (`Last-Event-ID` resumption works end to end) and the HTTP status codes; the
+ * sidecar only removes or answers what its policy refuses.
+ */
+import type { ServerResponse } from 'node:http'
+import type { Logger } from '../../core/log.js'
+import type { ProxyMetrics } from '../../core/metrics.js'
+import { classifyMessage } from '../http/jsonrpc.js'
+import { httpError, json, jsonText } from '../http/respond.js'
+import { SseReader, SseWriter } from '../http/sse.js'
+import type { Inspector } from '../inspect/inspector.js'
+import type { RemoteUpstream, UpstreamResponse } from '../upstream/remote.js'
+import { inspectPost, type InspectedPost } from './client-batch.js'
+import type { IngressBackend, IngressRequest, PostBody } from './backend.js'
+import { isResponse, RPC, rpcError, type CallContext, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../types.js'
+
+export interface RemoteBackendOptions {
+  provider: string
+  upstream: RemoteUpstream
+  inspector: Inspector
+  log: Logger
+  metrics?: ProxyMetrics
+  /** A POST's stream is ended with JSON-RPC errors for what is still unanswered after this, ms. */
+  requestTimeoutMs: number
+  /** SSE comment keepalive towards the client, ms. */
+  keepaliveMs?: number
+}
+
+/** The hangar's own request ids (tools/list fetches) never collide with a client's. */
+let ownIds = 0
+
+export class RemoteBackend implements IngressBackend {
+  readonly #sessions = new Set<string>()
+  /** Per session, the headers of its latest request: the sidecar's own tools/list uses them. */
+  readonly #lastHeaders = new Map<string, Record<string, string>>()
+
+  constructor(private readonly o: RemoteBackendOptions) {}
+
+  get sessions(): number {
+    return this.#sessions.size
+  }
+
+  async post(r: IngressRequest, body: PostBody): Promise<void> {
+    const { inspector } = this.o
+    const headers = this.o.upstream.headersFor(r.req.headers)
+    if (r.ctx.sessionId) this.#lastHeaders.set(r.ctx.sessionId, headers)
+    const insp = await inspectPost(inspector, body.messages, body.invalid, r.ctx)
+    if (insp.forward.length === 0) return this.#answerAlone(r.res, body.batch, insp)
+    // Always the re-serialised messages, never the raw bytes: with duplicate keys the provider's
+    // JSON parser might read another value than the one inspected (JSON.parse: last one wins).
+    const payload = JSON.stringify(body.batch ? insp.forward : insp.forward[0])
+    let up: UpstreamResponse
+    const abort = new AbortController()
+    r.res.once('close', () => abort.abort())
+    try {
+      up = await this.o.upstream.request('POST', headers, payload, abort.signal)
+    } catch (err) {
+      this.#finishAll(insp, 'unavailable')
+      return this.#upstreamFailed(r.res, err)
+    }
+    const sid = up.headers['mcp-session-id']
+    if (sid && !this.#sessions.has(sid)) {
+      this.#sessions.add(sid)
+      this.o.metrics?.sessions.inc({ provider: this.o.provider })
+    }
+    const ctx: CallContext = sid && !r.ctx.sessionId ? { ...r.ctx, sessionId: sid } : r.ctx
+    const type = up.headers['content-type'] ?? ''
+    if (up.status < 200 || up.status >= 300 || (!type.startsWith('text/event-stream') && !type.startsWith('application/json'))) {
+      // Not a JSON-RPC answer (202 for notifications, 4xx/5xx): passed through untouched.
+      this.#finishAll(insp, up.status === 202 ? undefined : 'unavailable')
+      if (insp.replies.length > 0 && up.status === 202) {
+        await up.body.dump()
+        return json(r.res, 200, body.batch ? insp.replies : insp.replies[0], passHeaders(up))
+      }
+      return pipeThrough(r.res, up)
+    }
+    if (type.startsWith('application/json')) return this.#jsonAnswer(r.res, up, body.batch, insp, ctx)
+    return this.#sseAnswer(r.res, up, insp, ctx, abort)
+  }
+
+  async get(r: IngressRequest): Promise<void> {
+    const abort = new AbortController()
+    r.res.once('close', () => abort.abort())
+    let up: UpstreamResponse
+    try {
+      up = await this.o.upstream.request('GET', this.o.upstream.headersFor(r.req.headers), undefined, abort.signal)
+    } catch (err) {
+      return this.#upstreamFailed(r.res, err)
+    }
+    if (up.status !== 200 || !(up.headers['content-type'] ?? '').startsWith('text/event-stream')) return pipeThrough(r.res, up)
+    const empty: InspectedPost = { forward: [], replies: [], requests: new Map(), tickets: new Map(), changed: false }
+    return this.#sseAnswer(r.res, up, empty, r.ctx, abort)
+  }
+
+  async delete(r: IngressRequest): Promise<void> {
+    let up: UpstreamResponse
+    try {
+      up = await this.o.upstream.request('DELETE', this.o.upstream.headersFor(r.req.headers), undefined)
+    } catch (err) {
+      return this.#upstreamFailed(r.res, err)
+    }
+    const sid = r.ctx.sessionId
+    if (sid && up.status >= 200 && up.status < 300 && this.#sessions.delete(sid)) this.o.metrics?.sessions.dec({ provider: this.o.provider })
+    if (sid) this.#lastHeaders.delete(sid)
+    return pipeThrough(r.res, up)
+  }
+
+  /**
+   * The provider's current tools, every page, fetched within the client's session (the
+   * Inspector's `toolsSource`: a tools/call named a tool whose definition was never seen).
+   */
+  async listTools(ctx: CallContext): Promise<unknown[]> {
+    const last = ctx.sessionId ? this.#lastHeaders.get(ctx.sessionId) : undefined
+    const tools: unknown[] = []
+    let cursor: string | undefined
+    for (let page = 0; page < 50; page++) {
+      const id = `hangar-tools-${++ownIds}`
+      const req: JsonRpcRequest = { jsonrpc: '2.0', id, method: 'tools/list', ...(cursor !== undefined && { params: { cursor } }) }
+      const headers = { ...last, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+      const up = await this.o.upstream.request('POST', headers, JSON.stringify(req))
+      const msg = await responseFrom(up, id)
+      if (!msg || !('result' in msg)) break
+      const result = msg.result as { tools?: unknown[]; nextCursor?: string }
+      if (Array.isArray(result.tools)) tools.push(...result.tools)
+      if (typeof result.nextCursor !== 'string') break
+      cursor = result.nextCursor
+    }
+    return tools
+  }
+
+  async close(): Promise<void> {
+    await this.o.upstream.close()
+  }
+
+  #answerAlone(res: ServerResponse, batch: boolean, insp: InspectedPost): void {
+    if (insp.replies.length === 0) return void res.writeHead(202).end()
+    json(res, 200, batch ? insp.replies : insp.replies[0])
+  }
+
+  #upstreamFailed(res: ServerResponse, err: unknown): void {
+    const e = err as { code?: string; name?: string; message?: string }
+    if (res.headersSent || res.destroyed) return void res.destroy()
+    const timeout = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT'
+    this.o.log.warn({ provider: this.o.provider, err: e.message, code: e.code }, 'remote provider unreachable')
+    httpError(res, timeout ? 504 : 502, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} is unreachable: ${e.code ?? e.message ?? 'error'}`)
+  }
+
+  /**
+   * Inspects one provider message. `rewrite`: send the re-serialised message rather than the
+   * provider's bytes (it changed, or it is one the client must read exactly as inspected).
+   */
+  #inspectServer(msg: JsonRpcMessage, insp: InspectedPost, ctx: CallContext): { out: JsonRpcMessage; rewrite: boolean } {
+    const request = isResponse(msg) && msg.id !== null ? insp.requests.get(msg.id) : undefined
+    const out = this.o.inspector.onServerMessage(msg, request, ctx)
+    const rewrite = out !== msg || request?.method === 'tools/list'
+    if (isResponse(msg) && msg.id !== null) {
+      const t = insp.tickets.get(msg.id)
+      if (t) {
+        insp.tickets.delete(msg.id)
+        t.finish(msg as JsonRpcResponse)
+      }
+    }
+    return { out, rewrite }
+  }
+
+  async #jsonAnswer(res: ServerResponse, up: UpstreamResponse, batch: boolean, insp: InspectedPost, ctx: CallContext): Promise<void> {
+    const raw = await up.body.text()
+    let value: unknown
+    try {
+      value = JSON.parse(raw)
+    } catch {
+      this.#finishAll(insp, 'unavailable')
+      return httpError(res, 502, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} sent a body that is not JSON`)
+    }
+    const items = Array.isArray(value) ? value : [value]
+    let changed = insp.replies.length > 0
+    const out: unknown[] = []
+    for (const item of items) {
+      const msg = classifyMessage(item)
+      if (!msg.ok) {
+        out.push(item)
+        continue
+      }
+      const inspected = this.#inspectServer(msg.message, insp, ctx)
+      if (inspected.rewrite) changed = true
+      out.push(inspected.out)
+    }
+    this.#finishAll(insp, 'unavailable')
+    if (!changed) return jsonText(res, up.status, raw, passHeaders(up))
+    out.push(...insp.replies)
+    json(res, up.status, batch || out.length > 1 ? out : out[0], passHeaders(up))
+  }
+
+  async #sseAnswer(res: ServerResponse, up: UpstreamResponse, insp: InspectedPost, ctx: CallContext, abort: AbortController): Promise<void> {
+    const w = new SseWriter(res, { keepaliveMs: this.o.keepaliveMs ?? 15_000 })
+    w.open(passHeaders(up))
+    for (const reply of insp.replies) w.event({ data: JSON.stringify(reply) })
+    const timer = insp.tickets.size > 0 || insp.requests.size > 0
+      ? setTimeout(() => {
+          for (const [id, t] of insp.tickets) {
+            t.finish(undefined, 'timeout')
+            w.event({ data: JSON.stringify(rpcError(id, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} did not answer within ${this.o.requestTimeoutMs} ms`)) })
+          }
+          insp.tickets.clear()
+          abort.abort()
+        }, this.o.requestTimeoutMs)
+      : undefined
+    try {
+      for await (const ev of new SseReader(up.body)) {
+        let data = ev.data
+        if (data !== '') {
+          let value: unknown
+          try {
+            value = JSON.parse(data)
+          } catch {
+            value = undefined
+          }
+          const msg = value === undefined ? undefined : classifyMessage(value)
+          if (msg?.ok) {
+            const inspected = this.#inspectServer(msg.message, insp, ctx)
+            if (inspected.rewrite) data = JSON.stringify(inspected.out)
+          }
+        }
+        if (!w.event({ ...(ev.id !== undefined && { id: ev.id }), ...(ev.event !== undefined && { event: ev.event }), ...(ev.retry !== undefined && { retry: ev.retry }), data })) {
+          await w.drained()
+        }
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) this.o.log.warn({ provider: this.o.provider, err: (err as Error).message }, 'provider stream failed')
+    } finally {
+      if (timer) clearTimeout(timer)
+      this.#finishAll(insp, 'unavailable')
+      w.close()
+    }
+  }
+
+  #finishAll(insp: InspectedPost, failure: 'timeout' | 'unavailable' | undefined): void {
+    for (const t of insp.tickets.values()) t.finish(undefined, failure ?? 'unavailable')
+    insp.tickets.clear()
+  }
+}
+
+function passHeaders(up: UpstreamResponse): Record<string, string> {
+  const h: Record<string, string> = {}
+  for (const [k, v] of Object.entries(up.headers)) if (k !== 'content-type' && k !== 'cache-control') h[k] = v
+  return h
+}
+
+/** Streams a provider response to the client unchanged (status, the passed headers, body). */
+async function pipeThrough(res: ServerResponse, up: UpstreamResponse): Promise<void> {
+  res.writeHead(up.status, up.headers)
+  try {
+    for await (const chunk of up.body) if (!res.write(chunk)) await new Promise((ok) => res.once('drain', ok))
+  } catch {
+    /* client or provider went away */
+  }
+  res.end()
+}
+
+/** The response with `id` in a JSON or SSE answer. */
+async function responseFrom(up: UpstreamResponse, id: string): Promise<JsonRpcResponse | undefined> {
+  const type = up.headers['content-type'] ?? ''
+  const pick = (v: unknown): JsonRpcResponse | undefined => {
+    for (const item of Array.isArray(v) ? v : [v]) {
+      const m = classifyMessage(item)
+      if (m.ok && isResponse(m.message) && m.message.id === id) return m.message
+    }
+    return undefined
+  }
+  if (type.startsWith('application/json')) return pick(JSON.parse(await up.body.text()))
+  if (!type.startsWith('text/event-stream')) {
+    await up.body.dump()
+    return undefined
+  }
+  for await (const ev of new SseReader(up.body)) {
+    try {
+      const found = pick(JSON.parse(ev.data))
+      if (found) {
+        await up.body.dump().catch(() => undefined)
+        return found
+      }
+    } catch {
+      /* not JSON: skip */
+    }
+  }
+  return undefined
+}

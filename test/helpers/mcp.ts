@@ -1,0 +1,136 @@
+/**
+ * End-to-end helpers for the MCP data plane: start real MCP servers (npm packages, our fixture),
+ * build a provider config the way hangar.yaml would, run an McpSidecar in-process, and connect
+ * the MCP SDK's own client to it over Streamable HTTP. Loopback only.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { pino } from 'pino'
+import { providerSchema, type ProviderConfig } from '../../core/config/schema.js'
+import { providerEnv } from '../../core/env.js'
+import { createMetrics, type HangarMetrics } from '../../core/metrics.js'
+import { EnforcementController } from '../../egress/enforcement.js'
+import { McpSidecar } from '../../proxy/sidecar.js'
+import { MemorySink } from '../../signals/sink.js'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+export const EVERYTHING = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js')
+export const FILESYSTEM = join(root, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js')
+export const FIXTURE = join(root, 'test/fixtures/mcp/fixture-server.mjs')
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      const port = typeof a === 'object' && a ? a.port : 0
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** A child process that runs until the test ends. */
+export interface RunningServer {
+  port: number
+  child: ChildProcess
+  stop(): Promise<void>
+}
+
+/** Starts `server-everything streamableHttp` on a free loopback port; resolves once it listens. */
+export async function startEverythingHttp(): Promise<RunningServer> {
+  const port = await freePort()
+  const child = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { env: { ...providerEnv(), PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
+  await new Promise<void>((resolve, reject) => {
+    let err = ''
+    const timer = setTimeout(() => reject(new Error(`server-everything did not start: ${err}`)), 20_000)
+    const onData = (b: Buffer) => {
+      err += b.toString()
+      if (/listening on port/i.test(err)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    child.stderr!.on('data', onData)
+    child.stdout!.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`server-everything exited with ${code}: ${err}`)))
+  })
+  return { port, child, stop: () => stopChild(child) }
+}
+
+export function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), 3000).unref()
+  })
+}
+
+/** A provider config as `hangar.yaml` would give it (defaults applied by the one schema). */
+export function providerConfig(raw: Record<string, unknown>): ProviderConfig {
+  return providerSchema.parse({ listen: '127.0.0.1:0', ...raw })
+}
+
+export interface SidecarRig {
+  sidecar: McpSidecar
+  sink: MemorySink
+  metrics: HangarMetrics
+  enforcement: EnforcementController
+  url: URL
+  dataDir: string
+  stop(): Promise<void>
+}
+
+/** Runs the MCP side of a sidecar in-process for `config` (data_dir: a fresh temp folder unless given). */
+export async function startSidecar(name: string, raw: Record<string, unknown>): Promise<SidecarRig> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hangar-mcp-'))
+  const sidecarBlock = (raw.sidecar as Record<string, unknown> | undefined) ?? {}
+  const config = providerConfig({ ...raw, sidecar: { data_dir: dataDir, ...sidecarBlock } })
+  const sink = new MemorySink()
+  const metrics = createMetrics({ processMetrics: false })
+  const enforcement = new EnforcementController()
+  const sidecar = new McpSidecar({
+    provider: name,
+    config,
+    sink,
+    log: pino({ level: 'silent' }),
+    metrics,
+    enforcement,
+    sidecarId: `${name}-test`,
+    inheritedEnv: providerEnv(),
+  })
+  const port = await sidecar.start()
+  return {
+    sidecar,
+    sink,
+    metrics,
+    enforcement,
+    url: new URL(`http://127.0.0.1:${port}/mcp`),
+    dataDir,
+    stop: async () => {
+      await sidecar.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** An MCP SDK client connected over Streamable HTTP. */
+export async function connectClient(url: URL, opts: { headers?: Record<string, string>; capabilities?: Record<string, unknown>; name?: string } = {}): Promise<Client> {
+  const client = new Client({ name: opts.name ?? 'hangar-test', version: '1.0.0' }, { capabilities: opts.capabilities ?? {} })
+  const transport = new StreamableHTTPClientTransport(url, opts.headers ? { requestInit: { headers: opts.headers } } : undefined)
+  await client.connect(transport)
+  return client
+}
+
+/** Text of the first content item of a tools/call result. */
+export function textOf(result: unknown): string {
+  const c = (result as { content?: Array<{ type: string; text?: string }> }).content
+  return c?.find((x) => x.type === 'text')?.text ?? ''
+}
