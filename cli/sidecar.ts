@@ -31,7 +31,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
   const signalLog = cmd.signalLog ?? sc.signal_log ?? join(resolve(sc.data_dir), 'signals.jsonl')
   const sink = new JsonLinesSink(signalLog)
   const metrics = createMetrics()
-  let mcp: McpSidecar | undefined
+  const late: { mcp?: McpSidecar } = {}
   const egress = new EgressSidecar({
     provider: cmd.provider,
     config: provider,
@@ -40,9 +40,9 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     metrics,
     adminTokens: config.aggregator?.admin_tokens ?? [],
     protectedAddresses: [...(config.aggregator ? [config.aggregator.listen] : []), ...(provider.listen ? [provider.listen] : [])],
-    extraStatus: () => mcp?.status() ?? {},
+    extraStatus: () => late.mcp?.status() ?? {},
   })
-  mcp = new McpSidecar({
+  const mcp = new McpSidecar({
     provider: cmd.provider,
     config: provider,
     sink,
@@ -52,6 +52,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     sidecarId: egress.sidecarId,
     inheritedEnv: providerEnv(),
   })
+  late.mcp = mcp
   const stops: Array<() => Promise<void>> = []
   try {
     if (!cmd.noEgress) {
@@ -59,7 +60,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
       stops.push(() => egress.stop())
     }
     const port = await mcp.start()
-    stops.unshift(() => mcp!.stop())
+    stops.unshift(() => mcp.stop())
     cmd.log.info({ config: source, signal_log: signalLog, mcp_port: port }, 'ready')
   } catch (err) {
     for (const s of stops) await s()
