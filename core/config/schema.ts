@@ -129,7 +129,7 @@ export const providerSchema = z
       .object({ initial_ms: num(z.number().int().positive()).default(500), max_ms: num(z.number().int().positive()).default(30000) })
       .strict()
       .default({}),
-    /** Failures in a row (failed starts, crashes, failed health checks) that open the breaker; it half-opens after reset_timeout_s. */
+    /** Failures in a row (failed starts, crashes before the process has run stably for 30 s) that open the breaker; it half-opens after reset_timeout_s. */
     circuit_breaker: z
       .object({ failure_threshold: num(z.number().int().positive()).default(10), reset_timeout_s: num(z.number().positive()).default(60) })
       .strict()

@@ -17,6 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import type { Logger } from '../../core/log.js'
+import { PROVIDER_INHERITED_ENV } from '../../core/env.js'
 import type { JsonRpcMessage } from '../types.js'
 import { DEFAULT_MAX_LINE_BYTES, encodeMessage, LineSplitter, LineTooLongError, parseMessageLine, truncateForLog } from './framing.js'
 
@@ -26,7 +27,7 @@ import { DEFAULT_MAX_LINE_BYTES, encodeMessage, LineSplitter, LineTooLongError, 
  * zone (`LANG`, `LC_ALL`, `TZ`), `TMPDIR`, and the CA settings `NODE_EXTRA_CA_CERTS` and
  * `SSL_CERT_FILE` (a private CA). core/env.ts reads these and the caller passes the values in.
  */
-export const INHERITED_ENV_NAMES = ['HOME', 'LOGNAME', 'PATH', 'SHELL', 'TERM', 'USER', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE'] as const
+export const INHERITED_ENV_NAMES = PROVIDER_INHERITED_ENV
 
 /** Lines of stderr kept to explain an exit. */
 export const STDERR_TAIL_LINES = 20

@@ -16,8 +16,8 @@
  *   before) is a success for the breaker and resets the backoff; a half-open probe succeeds as
  *   soon as it is READY. So a provider that crashes right after each start still backs off and
  *   opens the breaker instead of restarting at the initial delay forever.
- * - Idle GC: when nothing is held ({@link StdioProvider.hold}) and nothing happened for
- *   `idleTtlMs`, it stops gracefully → COLD (expected: no failure, no restart).
+ * - Idle GC: when nothing is held ({@link StdioProvider.hold}) and the sidecar has not used it
+ *   for `idleTtlMs`, it stops gracefully → COLD (expected: no failure, no restart).
  * - {@link StdioProvider.stop}: graceful shutdown per MCP "Lifecycle/Shutdown" (stdio): close
  *   stdin, wait, SIGTERM, wait, SIGKILL. Final: it never starts again.
  *
@@ -27,7 +27,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import { type ErrorCode, HangarError } from '../../core/errors.js'
+import { HangarError } from '../../core/errors.js'
 import { silentLogger, type Logger } from '../../core/log.js'
 import type { ProxyMetrics } from '../../core/metrics.js'
 import { Backoff } from '../lifecycle/backoff.js'
@@ -55,7 +55,7 @@ export const PROVIDER_ERROR_CODES = {
 export class ProviderUnavailableError extends HangarError {
   constructor(readonly provider: string, readonly reason: string, readonly retryAfterMs?: number, options?: { cause?: unknown }) {
     super(
-      PROVIDER_ERROR_CODES.UNAVAILABLE as string as ErrorCode,
+      PROVIDER_ERROR_CODES.UNAVAILABLE,
       `provider "${provider}" is unavailable: ${reason}${retryAfterMs !== undefined ? ` (retry after ${retryAfterMs} ms)` : ''}`,
       options,
     )
@@ -65,14 +65,14 @@ export class ProviderUnavailableError extends HangarError {
 /** A request made by {@link StdioProvider.request} got no response within `timeoutMs`. */
 export class ProviderTimeoutError extends HangarError {
   constructor(readonly provider: string, readonly method: string, readonly timeoutMs: number) {
-    super(PROVIDER_ERROR_CODES.TIMEOUT as string as ErrorCode, `provider "${provider}" did not answer ${method} within ${timeoutMs} ms`)
+    super(PROVIDER_ERROR_CODES.TIMEOUT, `provider "${provider}" did not answer ${method} within ${timeoutMs} ms`)
   }
 }
 
 /** A request made by {@link StdioProvider.request} was answered with a JSON-RPC error (`rpcError`). */
 export class ProviderRpcError extends HangarError {
   constructor(readonly provider: string, readonly method: string, readonly rpcError: JsonRpcErrorObject) {
-    super(PROVIDER_ERROR_CODES.RPC_ERROR as string as ErrorCode, `provider "${provider}" answered ${method} with error ${rpcError.code}: ${rpcError.message}`)
+    super(PROVIDER_ERROR_CODES.RPC_ERROR, `provider "${provider}" answered ${method} with error ${rpcError.code}: ${rpcError.message}`)
   }
 }
 
@@ -309,7 +309,11 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
     return this.#call(method, params, timeoutMs ?? this.#opts.requestTimeoutMs, true)
   }
 
-  /** Marks activity now: the idle timer counts from the last activity. */
+  /**
+   * Marks activity now: the idle timer counts from the last activity. Activity is the sidecar's
+   * use of the provider (send, request, ensureStarted, touch, releasing a hold), never what the
+   * child sends on its own.
+   */
   touch(): void {
     this.#lastActivity = performance.now()
     if (this.#opts.idleTtlMs > 0 && this.#held === 0 && !this.#idleTimer && isServing(this.#state)) this.#armIdle(this.#opts.idleTtlMs)
@@ -521,7 +525,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
       else p.reject(new ProviderRpcError(this.name, p.method, { code: -32603, message: 'response result is not an object' }))
       return
     }
-    this.touch()
+    // Not activity: a chatty server (log notifications, list_changed) must not keep itself alive.
     this.emit('message', m)
   }
 
