@@ -4,14 +4,12 @@
  * sharing the quarantine state, the metrics registry and the signal output. Runs until SIGINT
  * or SIGTERM, then stops the provider gracefully.
  */
-import { join, resolve } from 'node:path'
-import { getProvider, loadConfig } from '../core/config/load.js'
-import { providerEnv, rawEnv } from '../core/env.js'
+import { providerEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
 import { createMetrics } from '../core/metrics.js'
 import { EgressSidecar } from '../egress/sidecar.js'
 import { McpSidecar } from '../proxy/sidecar.js'
-import { JsonLinesSink } from '../signals/sink.js'
+import { loadProviderRun, untilSignal } from './run.js'
 
 export interface SidecarCommand {
   configPath: string
@@ -24,12 +22,7 @@ export interface SidecarCommand {
 
 /** Starts the sidecar; resolves after it has stopped on a signal. */
 export async function runSidecar(cmd: SidecarCommand): Promise<void> {
-  const { config, warnings, source } = loadConfig(cmd.configPath, rawEnv())
-  for (const w of warnings) cmd.log.warn(w)
-  const provider = getProvider(config, cmd.provider)
-  const sc = provider.sidecar
-  const signalLog = cmd.signalLog ?? sc.signal_log ?? join(resolve(sc.data_dir), 'signals.jsonl')
-  const sink = new JsonLinesSink(signalLog)
+  const { config, provider, source, sink, signalLog } = loadProviderRun(cmd.configPath, cmd.provider, cmd.signalLog, cmd.log)
   const metrics = createMetrics()
   const late: { mcp?: McpSidecar } = {}
   const egress = new EgressSidecar({
@@ -66,16 +59,8 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     for (const s of stops) await s()
     throw err
   }
-  await new Promise<void>((done) => {
-    const stop = (sig: string) => {
-      cmd.log.info({ signal: sig }, 'stopping')
-      void (async () => {
-        for (const s of stops) await s().catch((e: unknown) => cmd.log.error({ err: (e as Error).message }, 'stop failed'))
-        await sink.close()
-        done()
-      })()
-    }
-    process.once('SIGINT', () => stop('SIGINT'))
-    process.once('SIGTERM', () => stop('SIGTERM'))
+  await untilSignal(cmd.log, async () => {
+    for (const s of stops) await s().catch((e: unknown) => cmd.log.error({ err: (e as Error).message }, 'stop failed'))
+    await sink.close()
   })
 }

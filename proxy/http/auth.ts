@@ -23,6 +23,7 @@
  */
 import { hash, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
+import { isVisibleAscii } from './headers.js'
 import { PASSED, refusal, type Check } from './respond.js'
 
 /** The compiled `auth_tokens`: SHA-256 digests of the tokens. Build it with {@link compileTokens}. */
@@ -116,11 +117,5 @@ export function jwtSub(token: string): string | undefined {
 /** `value` trimmed when it is 1–{@link MAX_CALLER_LENGTH} printable ASCII characters, else undefined. */
 export function sanitizeCaller(value: string): string | undefined {
   const v = value.trim()
-  const n = v.length
-  if (n === 0 || n > MAX_CALLER_LENGTH) return undefined
-  for (let i = 0; i < n; i++) {
-    const c = v.charCodeAt(i)
-    if (c < 0x20 || c > 0x7e) return undefined
-  }
-  return v
+  return isVisibleAscii(v, MAX_CALLER_LENGTH, 0x20) ? v : undefined
 }

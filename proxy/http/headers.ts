@@ -154,13 +154,16 @@ export function checkSessionId(header: string | undefined): Check {
   return isVisibleAscii(header, MAX_SESSION_ID_LENGTH) ? PASSED : BAD_SESSION_ID
 }
 
-/** True when `s` is 1..`max` characters, all in 0x21–0x7E. */
-export function isVisibleAscii(s: string, max: number): boolean {
+/**
+ * True when `s` is 1..`max` characters, all in `lo`–0x7E. Default `lo` 0x21: visible ASCII
+ * (the spec's rule for `Mcp-Session-Id`); 0x20 admits spaces (printable ASCII).
+ */
+export function isVisibleAscii(s: string, max: number, lo = 0x21): boolean {
   const n = s.length
   if (n === 0 || n > max) return false
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i)
-    if (c < 0x21 || c > 0x7e) return false
+    if (c < lo || c > 0x7e) return false
   }
   return true
 }
