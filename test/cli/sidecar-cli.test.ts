@@ -7,18 +7,9 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connectClient, EVERYTHING, textOf } from '../helpers/mcp.js'
+import { connectClient, EVERYTHING, pidAlive as alive, textOf } from '../helpers/mcp.js'
 
 const root = new URL('../../', import.meta.url).pathname
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 t.test('serves MCP for a stdio provider, reports it in /v1/status, stops it on SIGTERM', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-sidecar-cli-'))

@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { pino } from 'pino'
@@ -18,11 +17,9 @@ import { createMetrics, type HangarMetrics } from '../../core/metrics.js'
 import { EnforcementController } from '../../egress/enforcement.js'
 import { McpSidecar } from '../../proxy/sidecar.js'
 import { MemorySink } from '../../signals/sink.js'
+import { EVERYTHING_SERVER } from '../fixtures/mcp/harness.js'
 
-const root = fileURLToPath(new URL('../../', import.meta.url))
-export const EVERYTHING = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js')
-export const FILESYSTEM = join(root, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js')
-export const FIXTURE = join(root, 'test/fixtures/mcp/fixture-server.mjs')
+export { EVERYTHING_SERVER as EVERYTHING, FILESYSTEM_SERVER as FILESYSTEM, FIXTURE_SERVER as FIXTURE, pidAlive } from '../fixtures/mcp/harness.js'
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -46,7 +43,7 @@ export interface RunningServer {
 /** Starts `server-everything streamableHttp` on a free loopback port; resolves once it listens. */
 export async function startEverythingHttp(): Promise<RunningServer> {
   const port = await freePort()
-  const child = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { env: { ...providerEnv(), PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [EVERYTHING_SERVER, 'streamableHttp'], { env: { ...providerEnv(), PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
   await new Promise<void>((resolve, reject) => {
     let err = ''
     const timer = setTimeout(() => reject(new Error(`server-everything did not start: ${err}`)), 20_000)

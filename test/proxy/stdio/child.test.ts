@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import t from 'tap'
+import { pidAlive as alive } from '../../fixtures/mcp/harness.js'
 import { childEnvironment, describeExit, INHERITED_ENV_NAMES, spawnStdioChild, type ChildExit, type StdioChild } from '../../../proxy/stdio/child.js'
 import type { JsonRpcMessage } from '../../../proxy/types.js'
 
@@ -21,15 +22,6 @@ function captureLog() {
 
 function nextMessage(c: StdioChild): Promise<JsonRpcMessage> {
   return once(c, 'message').then(([m]) => m as JsonRpcMessage)
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } } as const
