@@ -22,6 +22,7 @@ import { StdioBackend, type InitializeParams } from './ingress/stdio-backend.js'
 import { Inspector } from './inspect/inspector.js'
 import { StdioProvider, type LifecycleChange } from './stdio/provider.js'
 import { RemoteUpstream } from './upstream/remote.js'
+import { listAllTools } from './list-tools.js'
 import type { CallContext } from './types.js'
 
 /** What the sidecar tells a stdio provider about itself in its own `initialize`. */
@@ -180,17 +181,4 @@ export class McpSidecar {
     await this.backend.close()
     await this.inspector.flush()
   }
-}
-
-/** Every page of tools/list (pagination: `nextCursor`, MCP "Utilities/Pagination"); at most 50 pages. */
-export async function listAllTools(page: (cursor: string | undefined) => Promise<Record<string, unknown>>): Promise<unknown[]> {
-  const tools: unknown[] = []
-  let cursor: string | undefined
-  for (let i = 0; i < 50; i++) {
-    const r = await page(cursor)
-    if (Array.isArray(r.tools)) tools.push(...(r.tools as unknown[]))
-    if (typeof r.nextCursor !== 'string') break
-    cursor = r.nextCursor
-  }
-  return tools
 }

@@ -15,19 +15,15 @@ export interface InspectedPost {
   requests: Map<JsonRpcId, JsonRpcRequest>
   /** Forwarded tool calls' tickets by request id: finished when the response passes. */
   tickets: Map<JsonRpcId, CallTicket>
-  /** True when `forward` differs from the body (a message refused or rewritten). */
-  changed: boolean
 }
 
 function apply(out: InspectedPost, original: JsonRpcMessage, v: ClientVerdict): void {
   if (v.action === 'reply') {
     // A refused notification gets no answer (JSON-RPC 2.0 §4.1: "The Server MUST NOT reply to a Notification").
     if ('id' in original) out.replies.push(v.response)
-    out.changed = true
     return
   }
   out.forward.push(v.message)
-  if (v.message !== original) out.changed = true
   if (isRequest(v.message)) {
     out.requests.set(v.message.id, v.message)
     if (v.ticket) out.tickets.set(v.message.id, v.ticket)
@@ -44,7 +40,7 @@ export function inspectPost(
   invalid: readonly JsonRpcErrorResponse[],
   ctx: CallContext,
 ): InspectedPost | Promise<InspectedPost> {
-  const out: InspectedPost = { forward: [], replies: [...invalid], requests: new Map(), tickets: new Map(), changed: invalid.length > 0 }
+  const out: InspectedPost = { forward: [], replies: [...invalid], requests: new Map(), tickets: new Map() }
   const verdicts = messages.map((m) => inspector.onClientMessage(m, ctx))
   if (!verdicts.some((v) => v instanceof Promise)) {
     verdicts.forEach((v, i) => apply(out, messages[i]!, v as ClientVerdict))

@@ -14,6 +14,7 @@ import { SseReader, SseWriter } from '../http/sse.js'
 import type { Inspector } from '../inspect/inspector.js'
 import type { RemoteUpstream, UpstreamResponse } from '../upstream/remote.js'
 import { inspectPost, type InspectedPost } from './client-batch.js'
+import { listAllTools } from '../list-tools.js'
 import type { IngressBackend, IngressRequest, PostBody } from './backend.js'
 import { isResponse, RPC, rpcError, type CallContext, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../types.js'
 
@@ -58,7 +59,7 @@ export class RemoteBackend implements IngressBackend {
     try {
       up = await this.o.upstream.request('POST', headers, payload, abort.signal)
     } catch (err) {
-      this.#finishAll(insp, 'unavailable')
+      this.#finishAll(insp)
       return this.#upstreamFailed(r.res, err)
     }
     const sid = up.headers['mcp-session-id']
@@ -70,7 +71,7 @@ export class RemoteBackend implements IngressBackend {
     const type = up.headers['content-type'] ?? ''
     if (up.status < 200 || up.status >= 300 || (!type.startsWith('text/event-stream') && !type.startsWith('application/json'))) {
       // Not a JSON-RPC answer (202 for notifications, 4xx/5xx): passed through untouched.
-      this.#finishAll(insp, up.status === 202 ? undefined : 'unavailable')
+      this.#finishAll(insp)
       if (insp.replies.length > 0 && up.status === 202) {
         await up.body.dump()
         return json(r.res, 200, body.batch ? insp.replies : insp.replies[0], passHeaders(up))
@@ -91,7 +92,7 @@ export class RemoteBackend implements IngressBackend {
       return this.#upstreamFailed(r.res, err)
     }
     if (up.status !== 200 || !(up.headers['content-type'] ?? '').startsWith('text/event-stream')) return pipeThrough(r.res, up)
-    const empty: InspectedPost = { forward: [], replies: [], requests: new Map(), tickets: new Map(), changed: false }
+    const empty: InspectedPost = { forward: [], replies: [], requests: new Map(), tickets: new Map() }
     return this.#sseAnswer(r.res, up, empty, r.ctx, abort)
   }
 
@@ -114,21 +115,13 @@ export class RemoteBackend implements IngressBackend {
    */
   async listTools(ctx: CallContext): Promise<unknown[]> {
     const last = ctx.sessionId ? this.#lastHeaders.get(ctx.sessionId) : undefined
-    const tools: unknown[] = []
-    let cursor: string | undefined
-    for (let page = 0; page < 50; page++) {
+    const headers = { ...last, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+    return listAllTools(async (cursor) => {
       const id = `hangar-tools-${++ownIds}`
       const req: JsonRpcRequest = { jsonrpc: '2.0', id, method: 'tools/list', ...(cursor !== undefined && { params: { cursor } }) }
-      const headers = { ...last, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
-      const up = await this.o.upstream.request('POST', headers, JSON.stringify(req))
-      const msg = await responseFrom(up, id)
-      if (!msg || !('result' in msg)) break
-      const result = msg.result as { tools?: unknown[]; nextCursor?: string }
-      if (Array.isArray(result.tools)) tools.push(...result.tools)
-      if (typeof result.nextCursor !== 'string') break
-      cursor = result.nextCursor
-    }
-    return tools
+      const msg = await responseFrom(await this.o.upstream.request('POST', headers, JSON.stringify(req)), id)
+      return msg && 'result' in msg ? msg.result : {}
+    })
   }
 
   async close(): Promise<void> {
@@ -172,7 +165,7 @@ export class RemoteBackend implements IngressBackend {
     try {
       value = JSON.parse(raw)
     } catch {
-      this.#finishAll(insp, 'unavailable')
+      this.#finishAll(insp)
       return httpError(res, 502, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} sent a body that is not JSON`)
     }
     const items = Array.isArray(value) ? value : [value]
@@ -188,7 +181,7 @@ export class RemoteBackend implements IngressBackend {
       if (inspected.rewrite) changed = true
       out.push(inspected.out)
     }
-    this.#finishAll(insp, 'unavailable')
+    this.#finishAll(insp)
     if (!changed) return jsonText(res, up.status, raw, passHeaders(up))
     out.push(...insp.replies)
     json(res, up.status, batch || out.length > 1 ? out : out[0], passHeaders(up))
@@ -232,13 +225,14 @@ export class RemoteBackend implements IngressBackend {
       if (!abort.signal.aborted) this.o.log.warn({ provider: this.o.provider, err: (err as Error).message }, 'provider stream failed')
     } finally {
       if (timer) clearTimeout(timer)
-      this.#finishAll(insp, 'unavailable')
+      this.#finishAll(insp)
       w.close()
     }
   }
 
-  #finishAll(insp: InspectedPost, failure: 'timeout' | 'unavailable' | undefined): void {
-    for (const t of insp.tickets.values()) t.finish(undefined, failure ?? 'unavailable')
+  /** Tool calls whose response never came (stream ended, provider failed): outcome `unavailable`. */
+  #finishAll(insp: InspectedPost): void {
+    for (const t of insp.tickets.values()) t.finish(undefined, 'unavailable')
     insp.tickets.clear()
   }
 }

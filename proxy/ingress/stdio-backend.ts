@@ -331,6 +331,5 @@ export class StdioBackend implements IngressBackend {
   async close(): Promise<void> {
     for (const s of [...this.#sessions.values()]) this.#end(s)
     await Promise.allSettled(this.providers.map((p) => p.stop('sidecar stopping')))
-    if (this.#shared) await this.#shared.provider.stop('sidecar stopping')
   }
 }
