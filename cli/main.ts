@@ -7,6 +7,7 @@ import { Command } from 'commander'
 import { readEnv } from '../core/env.js'
 import { HangarError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
+import { runAggregator } from './aggregator.js'
 import { runEgress } from './egress.js'
 import { runSidecar } from './sidecar.js'
 
@@ -35,6 +36,15 @@ program
   .action(async (o: { config?: string; provider: string; signalLog?: string; egress: boolean }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'sidecar' })
     await runSidecar({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', provider: o.provider, signalLog: o.signalLog, noEgress: !o.egress, log })
+  })
+
+program
+  .command('aggregator')
+  .description('run the aggregator: signal ingest and audit log, provider registry, quarantine/approve, /mcp tools (default 127.0.0.1:8000)')
+  .option('-c, --config <file>', 'hangar.yaml (default: $MCP_CONFIG or ./hangar.yaml)')
+  .action(async (o: { config?: string }) => {
+    const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'aggregator' })
+    await runAggregator({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', ...(env.httpHost && { host: env.httpHost }), ...(env.httpPort !== undefined && { port: env.httpPort }), log })
   })
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -69,11 +69,34 @@ export interface ProxyMetrics {
   sessions: Gauge<'provider'>
 }
 
+/** The metrics of the signal shipper (signals/shipper.ts): delivery of signals to the aggregator. */
+export interface ShipperMetrics {
+  /** `signals_shipped_total`: signals the aggregator acknowledged (202), duplicates included, its per-signal rejections not. */
+  signalsShipped: Counter
+  /** `signals_spooled`: signals waiting for delivery (the disk spool plus the memory fallback queue). */
+  signalsSpooled: Gauge
+  /**
+   * `signal_delivery_failures_total{reason}`. Per failed POST attempt: `network` | `timeout` |
+   * `server_error` (5xx, 429, 408) | `auth` (401/403) | `too_large` (413) | `bad_request` (other 4xx).
+   * Per signal: `rejected` (refused by the aggregator's validation) | `invalid` (refused by the
+   * shipper's own validation, never spooled) | `disk` (a spool write failed; kept in memory).
+   */
+  signalDeliveryFailures: Counter<'reason'>
+  /**
+   * `signals_dropped_total{reason}`: signals lost, each also reported by a `signals_dropped` signal.
+   * reason `spool_full` (oldest segment dropped) | `corrupt` (unreadable spool line) | `torn`
+   * (partial last line after a crash) | `memory_full` (memory fallback queue overflowed) |
+   * `shutdown` (closed while the spool could not take them) | `closed` (emitted after close).
+   */
+  signalsDropped: Counter<'reason'>
+}
+
 /** A registry with the process's default metrics and the egress metrics registered on it. */
 export interface HangarMetrics {
   registry: Registry
   egress: EgressMetrics
   proxy: ProxyMetrics
+  shipper: ShipperMetrics
 }
 
 const P = 'mcp_hangar_'
@@ -108,7 +131,13 @@ export function createMetrics(opts: { processMetrics?: boolean; defaultMetrics?:
     ingressRejected: new CounterImpl({ name: `${P}ingress_rejected_total`, help: 'HTTP requests refused by the MCP ingress, by reason.', labelNames: ['provider', 'reason'], registers: r }),
     sessions: new GaugeImpl({ name: `${P}mcp_sessions`, help: 'Open MCP client sessions.', labelNames: ['provider'], registers: r }),
   }
-  return { registry, egress, proxy }
+  const shipper: ShipperMetrics = {
+    signalsShipped: new CounterImpl({ name: `${P}signals_shipped_total`, help: 'Signals acknowledged by the aggregator.', registers: r }),
+    signalsSpooled: new GaugeImpl({ name: `${P}signals_spooled`, help: 'Signals waiting for delivery (disk spool and memory fallback).', registers: r }),
+    signalDeliveryFailures: new CounterImpl({ name: `${P}signal_delivery_failures_total`, help: 'Failed signal deliveries by reason (per attempt, or per signal for rejected/invalid/disk).', labelNames: ['reason'], registers: r }),
+    signalsDropped: new CounterImpl({ name: `${P}signals_dropped_total`, help: 'Signals lost by the shipper, by reason.', labelNames: ['reason'], registers: r }),
+  }
+  return { registry, egress, proxy, shipper }
 }
 
 /**

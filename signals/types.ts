@@ -66,6 +66,7 @@ export const SIGNAL_TYPES = {
   quarantine_released: { severity: 'medium', meaning: 'The provider quarantine was lifted.' },
   sidecar_started: { severity: 'info', meaning: 'A sidecar started its listeners.' },
   sidecar_stopped: { severity: 'info', meaning: 'A sidecar stopped.' },
+  signals_dropped: { severity: 'high', meaning: 'Signals were lost before delivery: the spool was full (its oldest segment was dropped), a spool line was unreadable after a crash, or the memory fallback queue overflowed.' },
 } as const satisfies Record<string, { severity: Severity; meaning: string }>
 
 export type SignalType = keyof typeof SIGNAL_TYPES | (string & {})

@@ -145,13 +145,27 @@ export const providerSchema = z
     if (p.mode === 'container' && !p.image) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['image'], message: 'mode "container" needs an image' })
   })
 
+/** The aggregator (DESIGN.md §7) and how sidecars reach it. */
 export const aggregatorSchema = z
   .object({
+    /** Where `mcp-hangar aggregator` serves. Default 127.0.0.1:8000. */
     listen: listenAddress.default('127.0.0.1:8000'),
+    /** Where sidecars find it; unset = sidecars do not ship signals (they write `signal_log`). */
     url: z.string().url().optional(),
+    /** Audit log (`<data_dir>/audit/`) and policy book (`<data_dir>/policy.json`). Default ./data. */
     data_dir: z.string().default('./data'),
+    /** Tokens sidecars present for POST /v1/signals, heartbeats and policy polls; empty = open (loopback only!). */
     signal_tokens: z.array(z.string().min(1)).default([]),
+    /** Tokens for queries, quarantine/approve and /mcp; empty = open (loopback only!). */
     admin_tokens: z.array(z.string().min(1)).default([]),
+    /** Extra tokens accepted on /mcp only (read-and-act agents that are not admins of the HTTP API). */
+    mcp_tokens: z.array(z.string().min(1)).default([]),
+    /** The audit log rotates when its current file passes this size, bytes. Default 100 MiB. */
+    audit_max_bytes: num(z.number().int().min(1024)).default(100 * 1024 * 1024),
+    /** Rotated audit files kept (older ones are deleted, and leave the rebuild too). Default 10. */
+    audit_keep_files: num(z.number().int().min(1)).default(10),
+    /** Signals kept in memory for queries and streams (older ones stay in the audit files). Default 100000. */
+    memory_signals: num(z.number().int().min(1000)).default(100_000),
   })
   .passthrough()
 

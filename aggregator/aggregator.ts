@@ -1,0 +1,101 @@
+/**
+ * Composition root of the aggregator (DESIGN.md §7): the signal store (audit log + index), the
+ * sidecar registry, the policy book, the service over them, the HTTP API and the `/mcp` tools.
+ * `start()` rebuilds the index and dedup set from the audit log before it listens.
+ */
+import { join, resolve } from 'node:path'
+import type { HangarConfig } from '../core/config/schema.js'
+import type { Logger } from '../core/log.js'
+import { AggregatorHttp } from './http/server.js'
+import { mcpEndpoint } from './mcp/endpoint.js'
+import { ProviderClient } from './mcp/provider-client.js'
+import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.js'
+import { PolicyBook } from './policy.js'
+import { SidecarRegistry } from './registry.js'
+import { AggregatorService } from './service.js'
+import { StorePort } from './store/port.js'
+import { openStore, type SignalStore } from './store/store.js'
+
+/** The version the aggregator reports (`/mcp` serverInfo, provider calls). */
+export const AGGREGATOR_VERSION = '0.1.0'
+
+export interface AggregatorOptions {
+  config: HangarConfig
+  log: Logger
+  /** Overrides `aggregator.listen` (`MCP_HTTP_HOST` / `MCP_HTTP_PORT`). */
+  host?: string
+  port?: number
+  /** Registry clock, ms (tests). */
+  clock?: () => number
+}
+
+export class Aggregator {
+  readonly metrics: AggregatorMetrics = createAggregatorMetrics()
+  readonly registry: SidecarRegistry
+  policy!: PolicyBook
+  service!: AggregatorService
+  #store: SignalStore | undefined
+  #http: AggregatorHttp | undefined
+  #ready = false
+  port = 0
+
+  constructor(private readonly o: AggregatorOptions) {
+    this.registry = new SidecarRegistry(o.clock)
+  }
+
+  /** Opens the store (replaying the audit log), then listens. @returns the bound port. */
+  async start(): Promise<number> {
+    const a = this.o.config.aggregator
+    const cfg = {
+      listen: a?.listen ?? '127.0.0.1:8000', data_dir: a?.data_dir ?? './data',
+      signal_tokens: a?.signal_tokens ?? [], admin_tokens: a?.admin_tokens ?? [], mcp_tokens: a?.mcp_tokens ?? [],
+      audit_max_bytes: a?.audit_max_bytes, audit_keep_files: a?.audit_keep_files, memory_signals: a?.memory_signals,
+    }
+    const dir = resolve(cfg.data_dir)
+    const started = Date.now()
+    this.#store = await openStore({
+      dir, log: this.o.log,
+      ...(cfg.audit_max_bytes !== undefined && { maxBytes: cfg.audit_max_bytes }),
+      ...(cfg.audit_keep_files !== undefined && { keepFiles: cfg.audit_keep_files }),
+      ...(cfg.memory_signals !== undefined && { maxSignals: cfg.memory_signals }),
+    })
+    this.o.log.info({ signals: this.#store.lastSeq, ms: Date.now() - started, dir }, 'audit log replayed')
+    this.policy = new PolicyBook({ file: join(dir, 'policy.json') })
+    const providers = this.o.config.providers
+    this.service = new AggregatorService({ store: new StorePort(this.#store), registry: this.registry, policy: this.policy, configured: Object.keys(providers), log: this.o.log })
+    const client = new ProviderClient({
+      urlOf: (n) => this.service.mcpUrl(n),
+      tokenOf: (n) => providers[n]?.ingress.auth_tokens[0],
+      version: AGGREGATOR_VERSION,
+    })
+    this.#http = new AggregatorHttp({
+      service: this.service, registry: this.registry, policy: this.policy, metrics: this.metrics, log: this.o.log,
+      signalTokens: cfg.signal_tokens, adminTokens: cfg.admin_tokens, mcpTokens: cfg.mcp_tokens,
+      mcp: mcpEndpoint({ service: this.service, metrics: this.metrics, providers: client, version: AGGREGATOR_VERSION }),
+      ready: () => this.#ready && (this.#store?.healthy ?? false),
+    })
+    const [host, portText] = splitListen(cfg.listen)
+    this.port = await this.#http.listen(this.o.host ?? host, this.o.port ?? Number(portText))
+    if (!isLoopback(this.o.host ?? host) && (cfg.signal_tokens.length === 0 || cfg.admin_tokens.length === 0))
+      this.o.log.warn({ listen: `${this.o.host ?? host}:${this.port}` }, 'aggregator listens beyond loopback with an empty signal_tokens or admin_tokens list: those endpoints are open to anyone who can reach it')
+    this.#ready = true
+    return this.port
+  }
+
+  /** Stops listening (long polls answered, streams ended), then closes the store. */
+  async stop(): Promise<void> {
+    this.#ready = false
+    await this.#http?.close()
+    await this.#store?.close()
+  }
+}
+
+function splitListen(listen: string): [string, string] {
+  const i = listen.lastIndexOf(':')
+  const host = listen.slice(0, i)
+  return [host.startsWith('[') ? host.slice(1, -1) : host, listen.slice(i + 1)]
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+}

@@ -1,0 +1,111 @@
+/**
+ * The control endpoints of the aggregator (DESIGN.md §7):
+ * - `POST /v1/sidecars/heartbeat` (signal token): body {@link heartbeatSchema}; 204.
+ * - `GET /v1/providers`, `GET /v1/providers/{name}` (admin token): derived state, policy,
+ *   violation counts and last violation.
+ * - `POST /v1/providers/{name}/quarantine {reason}` and `/approve {reason?}` (admin token).
+ * - `GET /v1/policy/{name}?version=N&wait=S` (signal token): long poll, answers as soon as the
+ *   provider's policy version is greater than N, or after S seconds (at most 60) with the current
+ *   one.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { BodyError, readBody } from '../../proxy/http/body.js'
+import type { AggregatorMetrics } from '../metrics.js'
+import type { PolicyBook } from '../policy.js'
+import { heartbeatSchema, type SidecarRegistry } from '../registry.js'
+import type { AggregatorService } from '../service.js'
+import { sendError, sendJson } from './reply.js'
+
+const MAX_CONTROL_BODY_BYTES = 16 * 1024
+/** Longest long poll, seconds. */
+export const MAX_POLICY_WAIT_S = 60
+
+/** Reads a small JSON object body; writes the error and returns undefined on failure. */
+async function jsonObject(req: IncomingMessage, res: ServerResponse, allowEmpty: boolean): Promise<Record<string, unknown> | undefined> {
+  let raw: Buffer
+  try {
+    raw = await readBody(req, MAX_CONTROL_BODY_BYTES)
+  } catch (err) {
+    if (err instanceof BodyError) {
+      sendError(res, err.status, err.status === 413 ? 'payload_too_large' : 'bad_request', err.message)
+      return undefined
+    }
+    throw err
+  }
+  const text = raw.toString('utf8').trim()
+  if (text === '' && allowEmpty) return {}
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch (err) {
+    sendError(res, 400, 'bad_request', `malformed JSON: ${(err as Error).message}`)
+    return undefined
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) {
+    sendError(res, 400, 'bad_request', 'expected a JSON object')
+    return undefined
+  }
+  return v as Record<string, unknown>
+}
+
+export async function heartbeat(req: IncomingMessage, res: ServerResponse, registry: SidecarRegistry, metrics: AggregatorMetrics): Promise<void> {
+  const body = await jsonObject(req, res, false)
+  if (!body) return void metrics.heartbeats.inc({ outcome: 'bad_request' })
+  const hb = heartbeatSchema.safeParse(body)
+  if (!hb.success) {
+    metrics.heartbeats.inc({ outcome: 'bad_request' })
+    const i = hb.error.issues[0]!
+    return sendError(res, 400, 'bad_request', `${i.path.join('.') || '(body)'}: ${i.message}`)
+  }
+  registry.beat(hb.data)
+  metrics.heartbeats.inc({ outcome: 'accepted' })
+  res.writeHead(204, { 'Cache-Control': 'no-store' }).end()
+}
+
+export function listProviders(res: ServerResponse, svc: AggregatorService): void {
+  sendJson(res, 200, { providers: svc.providers() })
+}
+
+export function getProvider(res: ServerResponse, name: string, svc: AggregatorService): void {
+  const p = svc.provider(name)
+  if (!p) return sendError(res, 404, 'not_found', `no provider "${name}" is configured or has reported`)
+  sendJson(res, 200, p)
+}
+
+export async function quarantine(req: IncomingMessage, res: ServerResponse, name: string, svc: AggregatorService, metrics: AggregatorMetrics): Promise<void> {
+  const body = await jsonObject(req, res, false)
+  if (!body) return
+  const reason = typeof body.reason === 'string' ? body.reason.trim() : ''
+  if (!reason) return sendError(res, 400, 'bad_request', 'reason: a non-empty string is required')
+  if (!svc.provider(name)) return sendError(res, 404, 'not_found', `no provider "${name}" is configured or has reported`)
+  const r = svc.quarantine(name, reason.slice(0, 500), 'api')
+  if (r.changed) metrics.quarantines.inc({ by: 'api' })
+  sendJson(res, 200, { ...r.policy, changed: r.changed })
+}
+
+export async function approve(req: IncomingMessage, res: ServerResponse, name: string, svc: AggregatorService): Promise<void> {
+  const body = await jsonObject(req, res, true)
+  if (!body) return
+  if (body.reason !== undefined && typeof body.reason !== 'string') return sendError(res, 400, 'bad_request', 'reason: expected a string')
+  if (!svc.provider(name)) return sendError(res, 404, 'not_found', `no provider "${name}" is configured or has reported`)
+  const reason = typeof body.reason === 'string' && body.reason.trim() ? body.reason.trim().slice(0, 500) : 'approved by an operator'
+  sendJson(res, 200, svc.approve(name, reason, 'api'))
+}
+
+export function policy(req: IncomingMessage, res: ServerResponse, name: string, params: URLSearchParams, book: PolicyBook, metrics: AggregatorMetrics): void {
+  const version = Number(params.get('version') ?? '0')
+  const wait = Number(params.get('wait') ?? '0')
+  if (!Number.isSafeInteger(version) || version < 0) return sendError(res, 400, 'bad_request', 'version: expected a non-negative integer')
+  if (!Number.isFinite(wait) || wait < 0) return sendError(res, 400, 'bad_request', 'wait: expected seconds ≥ 0')
+  const w = book.wait(name, version, Math.min(wait, MAX_POLICY_WAIT_S) * 1000)
+  metrics.policyPolls.inc()
+  const done = (): void => {
+    metrics.policyPolls.dec()
+  }
+  res.on('close', () => w.cancel())
+  void w.promise.then((p) => {
+    done()
+    if (!res.destroyed && !res.writableEnded) sendJson(res, 200, p)
+  })
+  req.resume()
+}

@@ -1,0 +1,155 @@
+/**
+ * The aggregator's MCP tools (DESIGN.md §7, issue 4): an operator's agent asks the aggregator
+ * about providers and acts on them. Each tool has an input schema and returns JSON text plus
+ * `structuredContent`. Errors a user can fix (unknown provider, provider unreachable) are tool
+ * results with `isError: true`, as MCP specifies for tool execution errors (spec 2025-06-18,
+ * Server/Tools §"Error Handling").
+ */
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import { z } from 'zod'
+import type { AggregatorMetrics } from '../metrics.js'
+import type { AggregatorService } from '../service.js'
+import type { ProviderClient } from './provider-client.js'
+
+export interface HangarToolsOptions {
+  service: AggregatorService
+  metrics: AggregatorMetrics
+  /** Calls through a provider's sidecar (`hangar_tools`, `hangar_call`). */
+  providers: ProviderClient
+  /** Who is asking (the bearer JWT `sub` or X-Hangar-Caller of the /mcp request), for the record. */
+  caller?: string
+  version: string
+}
+
+const providerName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/).describe('Provider name as in hangar.yaml (see hangar_list).')
+
+function ok(value: unknown): CallToolResult {
+  return { content: [{ type: 'text', text: JSON.stringify(value, null, 2) }], structuredContent: value as Record<string, unknown> }
+}
+
+function fail(message: string): CallToolResult {
+  return { content: [{ type: 'text', text: message }], isError: true }
+}
+
+/** A fresh MCP server with the hangar_* tools (one per /mcp request: the endpoint is stateless). */
+export function createHangarMcpServer(o: HangarToolsOptions): McpServer {
+  const server = new McpServer({ name: 'mcp-hangar-aggregator', version: o.version }, { capabilities: { tools: {} } })
+  const svc = o.service
+  const by = o.caller ? `mcp:${o.caller}` : 'mcp'
+  const unknown = (name: string): CallToolResult => fail(`No provider "${name}" is configured or has reported to this aggregator. hangar_list shows the known ones.`)
+
+  server.registerTool('hangar_list', {
+    title: 'List providers',
+    description: 'Lists every MCP provider the aggregator knows (configured or heard from) with its state (ready, degraded, quarantined, unreachable after 3 missed sidecar heartbeats), its violation count and its last heartbeat. Start here.',
+    inputSchema: { state: z.enum(['ready', 'degraded', 'quarantined', 'unreachable']).optional().describe('Only providers in this state.') },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, async ({ state }) => {
+    const list = svc.providers().filter((p) => !state || p.state === state)
+    return ok({ providers: list.map((p) => ({ name: p.name, state: p.state, quarantined: p.quarantined, violations_total: p.violations_total, last_heartbeat: p.last_heartbeat ?? null })) })
+  })
+
+  server.registerTool('hangar_details', {
+    title: 'Provider details',
+    description: 'Everything the aggregator knows about one provider: derived state, quarantine and its reason, policy version, the sidecar\'s last heartbeat (id, version, tools and profile digests, lifecycle state), violation counts by type and the last violation signal.',
+    inputSchema: { provider: providerName },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, async ({ provider }) => {
+    const p = svc.provider(provider)
+    return p ? ok(p) : unknown(provider)
+  })
+
+  server.registerTool('hangar_health', {
+    title: 'Fleet health',
+    description: 'Health summary: how many providers are ready, degraded, quarantined or unreachable, with the names of those that are not ready.',
+    inputSchema: {},
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, async () => {
+    const list = svc.providers()
+    const counts: Record<string, number> = { ready: 0, degraded: 0, quarantined: 0, unreachable: 0 }
+    for (const p of list) counts[p.state] = (counts[p.state] ?? 0) + 1
+    return ok({ status: 'ok', providers: list.length, counts, attention: list.filter((p) => p.state !== 'ready').map((p) => ({ name: p.name, state: p.state, reason: p.quarantine_reason ?? null })) })
+  })
+
+  server.registerTool('hangar_tools', {
+    title: 'Provider tools',
+    description: 'Lists the tools a provider offers to clients right now, as its sidecar shows them (denied, drifted and undeclared tools are hidden in block mode). Asks the sidecar live; fails when it is unreachable.',
+    inputSchema: { provider: providerName },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, async ({ provider }) => {
+    if (!svc.provider(provider)) return unknown(provider)
+    try {
+      return ok({ provider, tools: await o.providers.listTools(provider, o.caller) })
+    } catch (err) {
+      return fail(`Could not list the tools of "${provider}": ${(err as Error).message}`)
+    }
+  })
+
+  server.registerTool('hangar_violations', {
+    title: 'Violations',
+    description: 'Recent violation signals (newest first), optionally for one provider, one signal type (e.g. egress_denied, tool_denied, tool_definition_drift) or since a time. Use next_cursor for the next page.',
+    inputSchema: {
+      provider: providerName.optional(),
+      type: z.string().max(64).optional().describe('Signal type, e.g. egress_denied.'),
+      since: z.string().datetime({ offset: true }).optional().describe('RFC 3339 time; only violations at or after it.'),
+      limit: z.number().int().min(1).max(1000).default(50),
+      cursor: z.string().max(64).optional().describe('next_cursor of a previous page.'),
+    },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, async ({ provider, type, since, limit, cursor }) => {
+    return ok(svc.query({ kind: 'violation', ...(provider && { provider }), ...(type && { type }), ...(since && { since: new Date(since).toISOString() }), ...(cursor && { cursor }), limit }))
+  })
+
+  server.registerTool('hangar_quarantine', {
+    title: 'Quarantine a provider',
+    description: 'Quarantines a provider: its sidecar denies every tool call and all egress within about a second, until hangar_approve. Give the reason; it is recorded and shown to callers.',
+    inputSchema: { provider: providerName, reason: z.string().min(1).max(500).describe('Why, in one sentence.') },
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  }, async ({ provider, reason }) => {
+    if (!svc.provider(provider)) return unknown(provider)
+    const r = svc.quarantine(provider, reason, by)
+    if (r.changed) o.metrics.quarantines.inc({ by: 'mcp' })
+    return ok({ ...r.policy, changed: r.changed })
+  })
+
+  server.registerTool('hangar_approve', {
+    title: 'Approve a provider',
+    description: 'Lifts a provider\'s quarantine and approves its current tool definitions (drifted or undeclared tools held in block mode become callable and are pinned again).',
+    inputSchema: { provider: providerName, reason: z.string().min(1).max(500).optional().describe('Why, in one sentence.') },
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  }, async ({ provider, reason }) => {
+    if (!svc.provider(provider)) return unknown(provider)
+    return ok(svc.approve(provider, reason ?? 'approved through hangar_approve', by))
+  })
+
+  server.registerTool('hangar_metrics', {
+    title: 'Aggregator metrics',
+    description: 'The aggregator\'s counters: signal batches and signals by outcome, heartbeats, open signal streams, waiting policy polls, quarantines issued; plus per-provider violation totals.',
+    inputSchema: {},
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, async () => {
+    const all = await o.metrics.registry.getMetricsAsJSON()
+    const ours = all.filter((m) => !/process_|nodejs_/.test(m.name)).map((m) => ({ name: m.name, values: m.values.map((v) => ({ labels: v.labels, value: v.value })) }))
+    return ok({ metrics: ours, violations_by_provider: Object.fromEntries(svc.providers().map((p) => [p.name, p.violations_total])) })
+  })
+
+  server.registerTool('hangar_call', {
+    title: 'Call a provider tool',
+    description: 'Calls a tool of a provider through its sidecar, so the call is inspected and enforced like any other (tool policy, schema, secrets, rate limit, quarantine). Returns the tool\'s result as is.',
+    inputSchema: {
+      provider: providerName,
+      tool: z.string().min(1).max(128).describe('Tool name (see hangar_tools).'),
+      arguments: z.record(z.unknown()).default({}).describe('The tool\'s arguments, per its inputSchema.'),
+    },
+    annotations: { readOnlyHint: false, openWorldHint: true },
+  }, async ({ provider, tool, arguments: args }) => {
+    if (!svc.provider(provider)) return unknown(provider)
+    try {
+      return await o.providers.callTool(provider, tool, args, o.caller)
+    } catch (err) {
+      return fail(`The call to ${provider}/${tool} failed: ${(err as Error).message}`)
+    }
+  })
+
+  return server
+}

@@ -1,0 +1,42 @@
+/**
+ * The aggregator's own metrics (prefix `mcp_hangar_aggregator_`), on its own registry with
+ * prom-client's default process collectors (the aggregator is not memory-tight like a sidecar).
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+
+export interface AggregatorMetrics {
+  registry: Registry
+  /** `aggregator_signal_batches_total{outcome}`: `accepted`, `too_large`, `bad_request`, `unsupported_media_type`, `unauthorized`, `unavailable` (audit write failed). */
+  batches: Counter<'outcome'>
+  /** `aggregator_signals_total{outcome}`: `accepted`, `duplicate`, `rejected`. */
+  signals: Counter<'outcome'>
+  /** `aggregator_heartbeats_total{outcome}`: `accepted`, `bad_request`. */
+  heartbeats: Counter<'outcome'>
+  /** `aggregator_signal_streams`: open `GET /v1/signals/stream` readers. */
+  streams: Gauge
+  /** `aggregator_policy_polls`: long polls waiting. */
+  policyPolls: Gauge
+  /** `aggregator_providers{state}`: providers by derived state (set on scrape). */
+  providers: Gauge<'state'>
+  /** `aggregator_quarantines_total{by}`: quarantines issued (`api`, `mcp`, `violation`). */
+  quarantines: Counter<'by'>
+}
+
+const P = 'mcp_hangar_aggregator_'
+
+/** A fresh registry with the aggregator's metrics. */
+export function createAggregatorMetrics(): AggregatorMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: P })
+  const r = [registry]
+  return {
+    registry,
+    batches: new Counter({ name: `${P}signal_batches_total`, help: 'POST /v1/signals batches by outcome.', labelNames: ['outcome'], registers: r }),
+    signals: new Counter({ name: `${P}signals_total`, help: 'Signals received by outcome.', labelNames: ['outcome'], registers: r }),
+    heartbeats: new Counter({ name: `${P}heartbeats_total`, help: 'Sidecar heartbeats by outcome.', labelNames: ['outcome'], registers: r }),
+    streams: new Gauge({ name: `${P}signal_streams`, help: 'Open signal stream (SSE) readers.', registers: r }),
+    policyPolls: new Gauge({ name: `${P}policy_polls`, help: 'Sidecar policy long polls waiting.', registers: r }),
+    providers: new Gauge({ name: `${P}providers`, help: 'Providers by derived state.', labelNames: ['state'], registers: r }),
+    quarantines: new Counter({ name: `${P}quarantines_total`, help: 'Quarantines issued, by origin.', labelNames: ['by'], registers: r }),
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The sidecar registry: what each provider's sidecar last said about itself in
+ * `POST /v1/sidecars/heartbeat` (every {@link HEARTBEAT_INTERVAL_MS}), and the provider state
+ * the aggregator derives from it for `GET /v1/providers[/NAME]` (DESIGN.md §7):
+ * `quarantined` (policy or sidecar says so) › `unreachable` (3 heartbeats missed) › the
+ * sidecar's own `ready` / `degraded`.
+ */
+import { z } from 'zod'
+
+/** How often sidecars heartbeat, ms (issue 4: "every 10 s"). */
+export const HEARTBEAT_INTERVAL_MS = 10_000
+/** Missed heartbeats after which a provider is `unreachable`. */
+export const MISSED_HEARTBEATS = 3
+
+const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected "sha256:<64 hex>"')
+
+/** Body of `POST /v1/sidecars/heartbeat`. */
+export const heartbeatSchema = z
+  .object({
+    provider: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'provider names are letters, digits, "-" and "_"'),
+    sidecar_id: z.string().min(1).max(128),
+    version: z.string().min(1).max(64),
+    /** The sidecar's view: `ready` or `degraded` (provider DEGRADED/DEAD, breaker open, a listener down). */
+    state: z.enum(['ready', 'degraded']),
+    quarantined: z.boolean().default(false),
+    /** Digest over the provider's current tool definitions (sorted pins). */
+    tools_digest: digest.optional(),
+    /** Digest of the effective capabilities profile. */
+    profile_digest: digest.optional(),
+    /** The policy version the sidecar has applied. */
+    policy_version: z.number().int().min(0).default(0),
+    /** Where the sidecar's MCP ingress listens, as the aggregator can reach it (for `hangar_call`). */
+    mcp_url: z.string().url().optional(),
+    /** Provider lifecycle state (COLD, READY, …) for display. */
+    provider_state: z.string().max(32).optional(),
+    /** Heartbeat period the sidecar uses, ms; the unreachable deadline is 3 of these. */
+    interval_ms: z.number().int().min(100).max(3_600_000).default(HEARTBEAT_INTERVAL_MS),
+  })
+  .strict()
+
+export type Heartbeat = z.infer<typeof heartbeatSchema>
+
+/** What `GET /v1/providers` says of one provider. */
+export type ProviderState = 'ready' | 'degraded' | 'quarantined' | 'unreachable'
+
+interface Entry {
+  heartbeat: Heartbeat
+  /** ms since epoch of the last heartbeat. */
+  at: number
+}
+
+/** Pure: the state shown for a provider. `policyQuarantined` comes from the policy book. */
+export function deriveState(entry: { heartbeat: Heartbeat; at: number } | undefined, policyQuarantined: boolean, now: number): ProviderState {
+  if (policyQuarantined || entry?.heartbeat.quarantined) return 'quarantined'
+  if (!entry || now - entry.at > MISSED_HEARTBEATS * entry.heartbeat.interval_ms) return 'unreachable'
+  return entry.heartbeat.state
+}
+
+/** Last heartbeat per provider (the newest sidecar wins when two report the same provider). */
+export class SidecarRegistry {
+  readonly #entries = new Map<string, Entry>()
+  readonly #clock: () => number
+
+  constructor(clock: () => number = Date.now) {
+    this.#clock = clock
+  }
+
+  /** Records a heartbeat (already validated with {@link heartbeatSchema}). */
+  beat(hb: Heartbeat): void {
+    this.#entries.set(hb.provider, { heartbeat: hb, at: this.#clock() })
+  }
+
+  /** The last heartbeat of a provider and when it came (ms), if any. */
+  get(provider: string): { heartbeat: Heartbeat; at: number } | undefined {
+    return this.#entries.get(provider)
+  }
+
+  /** Providers that ever heartbeated. */
+  names(): string[] {
+    return [...this.#entries.keys()]
+  }
+
+  now(): number {
+    return this.#clock()
+  }
+}
