@@ -4,7 +4,9 @@
  * request meets them, then hands the request to the provider's backend:
  *
  * 1. path (`/mcp`) → 404;
- * 2. `Origin` (DNS-rebinding protection, the spec's "Security Warning") → 403;
+ * 2. `Origin` (DNS-rebinding protection, the spec's "Security Warning") → 403; an allowed
+ *    `Origin` gets CORS: a preflight is answered 204 here, other responses carry
+ *    `Access-Control-Allow-Origin` (proxy/http/cors.ts);
  * 3. bearer token, when `ingress.auth_tokens` is set → 401 with `WWW-Authenticate: Bearer`;
  * 4. method: POST, GET, DELETE; anything else → 405 with `Allow`;
  * 5. `Mcp-Session-Id` syntax and `MCP-Protocol-Version` → 400; `Accept` → 406;
@@ -22,6 +24,7 @@ import type { Logger } from '../../core/log.js'
 import type { ProxyMetrics } from '../../core/metrics.js'
 import { callerOf, checkBearer, compileTokens, type TokenSet } from '../http/auth.js'
 import { BodyError, checkContentEncoding, checkContentType, readBody } from '../http/body.js'
+import { corsResponseHeaders, preflight } from '../http/cors.js'
 import { checkAccept, checkProtocolVersion, checkSessionId } from '../http/headers.js'
 import { parseBody } from '../http/jsonrpc.js'
 import { checkOrigin, compileOrigins, type OriginPolicy } from '../http/origin.js'
@@ -98,6 +101,13 @@ export class IngressServer {
     if ((q < 0 ? url : url.slice(0, q)) !== this.#path) return this.#reject(res, 'bad_request', 404, RPC.INVALID_REQUEST, `not found: the MCP endpoint is ${this.#path}`)
     const origin = checkOrigin(this.#origins, req.headers.origin)
     if (!origin.ok) return this.#refuse(res, origin)
+    if (req.headers.origin !== undefined) {
+      // Before authentication: browsers send preflights without credentials (Fetch, "CORS protocol").
+      const pre = preflight(req.method ?? '', req.headers.origin, headerValue(req, 'access-control-request-method'), headerValue(req, 'access-control-request-headers'))
+      if (pre) return void res.writeHead(pre.status, pre.headers).end()
+      const cors = corsResponseHeaders(req.headers.origin)
+      for (const k in cors) res.setHeader(k, cors[k]!)
+    }
     const auth = checkBearer(this.#tokens, req.headers.authorization)
     if (!auth.ok) return this.#refuse(res, auth)
     const method = req.method ?? ''
