@@ -3,12 +3,17 @@
  * process — the MCP ingress (proxy/sidecar.ts) and the egress listeners (egress/sidecar.ts),
  * sharing the quarantine state, the metrics registry and the signal output. Runs until SIGINT
  * or SIGTERM, then stops the provider gracefully.
+ *
+ * With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) set, MCP requests are traced over
+ * OTLP/gRPC (proxy/trace/); the exporter is loaded only then, and flushed last on stop.
  */
-import { providerEnv } from '../core/env.js'
+import { providerEnv, readEnv, type HangarEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
 import { createMetrics } from '../core/metrics.js'
 import { EgressSidecar } from '../egress/sidecar.js'
-import { McpSidecar } from '../proxy/sidecar.js'
+import { McpSidecar, SIDECAR_CLIENT_INFO } from '../proxy/sidecar.js'
+import { traceConfigFromEnv } from '../proxy/trace/config.js'
+import type { OtlpTracing } from '../proxy/trace/otlp.js'
 import { loadProviderRun, untilSignal } from './run.js'
 
 export interface SidecarCommand {
@@ -18,6 +23,8 @@ export interface SidecarCommand {
   /** Run without the egress listeners (a remote provider whose egress is not ours to see). */
   noEgress: boolean
   log: Logger
+  /** The environment (default: read now); its `otel` block switches tracing on. */
+  env?: HangarEnv
 }
 
 /** Starts the sidecar; resolves after it has stopped on a signal. */
@@ -35,6 +42,12 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     protectedAddresses: [...(config.aggregator ? [config.aggregator.listen] : []), ...(provider.listen ? [provider.listen] : [])],
     extraStatus: () => late.mcp?.status() ?? {},
   })
+  const traceConfig = traceConfigFromEnv((cmd.env ?? readEnv()).otel, (message) => cmd.log.warn(message))
+  let tracing: OtlpTracing | undefined
+  if (traceConfig) {
+    const { startOtlpTracing } = await import('../proxy/trace/otlp.js')
+    tracing = startOtlpTracing({ config: traceConfig, provider: cmd.provider, sidecarId: egress.sidecarId, serviceVersion: SIDECAR_CLIENT_INFO.version, log: cmd.log })
+  }
   const mcp = new McpSidecar({
     provider: cmd.provider,
     config: provider,
@@ -44,6 +57,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     enforcement: egress.enforcement,
     sidecarId: egress.sidecarId,
     inheritedEnv: providerEnv(),
+    ...(tracing && { tracer: tracing.tracer }),
   })
   late.mcp = mcp
   const stops: Array<() => Promise<void>> = []
@@ -57,10 +71,13 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     cmd.log.info({ config: source, signal_log: signalLog, mcp_port: port }, 'ready')
   } catch (err) {
     for (const s of stops) await s()
+    await tracing?.shutdown()
     throw err
   }
   await untilSignal(cmd.log, async () => {
     for (const s of stops) await s().catch((e: unknown) => cmd.log.error({ err: (e as Error).message }, 'stop failed'))
+    // Last: the spans ended while stopping (calls failed by the provider's stop) are flushed too.
+    await tracing?.shutdown()
     await sink.close()
   })
 }

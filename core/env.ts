@@ -18,6 +18,32 @@ export interface HangarEnv {
   licenseKey: string | undefined
   /** `CI`: true under continuous integration (tests needing root/Docker must run, not skip). */
   ci: boolean
+  /** OpenTelemetry trace export (docs/configuration.md "OpenTelemetry traces"); raw values, parsed by proxy/trace/config.ts. */
+  otel: OtelEnv
+}
+
+/**
+ * The standard OpenTelemetry SDK variables the sidecar honours (OpenTelemetry specification,
+ * "Environment Variable Specification" and "OTLP Exporter Configuration"). Traces are exported
+ * only when an endpoint is set. Empty values count as unset.
+ */
+export interface OtelEnv {
+  /** `OTEL_EXPORTER_OTLP_ENDPOINT`: the OTLP/gRPC collector (`http://host:4317`; `https://` for TLS). */
+  endpoint: string | undefined
+  /** `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the same for traces only; wins over `endpoint`. */
+  tracesEndpoint: string | undefined
+  /** `OTEL_EXPORTER_OTLP_HEADERS`: `key=value,key2=value2` (values percent-encoded), sent as gRPC metadata. */
+  headers: string | undefined
+  /** `OTEL_EXPORTER_OTLP_TRACES_HEADERS`: the same for traces only; merged over `headers`. */
+  tracesHeaders: string | undefined
+  /** `OTEL_SERVICE_NAME`: `service.name` (default `mcp-hangar-sidecar`). */
+  serviceName: string | undefined
+  /** `OTEL_TRACES_SAMPLER`: `parentbased_always_on` (default), `always_on`, `always_off`, `traceidratio`, `parentbased_always_off`, `parentbased_traceidratio`. */
+  sampler: string | undefined
+  /** `OTEL_TRACES_SAMPLER_ARG`: the ratio of the `*traceidratio` samplers, 0…1 (default 1). */
+  samplerArg: string | undefined
+  /** `OTEL_SDK_DISABLED`: `true` turns tracing off even with an endpoint. */
+  sdkDisabled: boolean
 }
 
 function truthy(v: string | undefined): boolean {
@@ -35,6 +61,17 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): HangarEnv {
     jsonLogs: truthy(env.MCP_JSON_LOGS),
     licenseKey: env.MCP_LICENSE_KEY || undefined,
     ci: truthy(env.CI),
+    otel: {
+      endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || undefined,
+      tracesEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || undefined,
+      headers: env.OTEL_EXPORTER_OTLP_HEADERS?.trim() || undefined,
+      tracesHeaders: env.OTEL_EXPORTER_OTLP_TRACES_HEADERS?.trim() || undefined,
+      serviceName: env.OTEL_SERVICE_NAME?.trim() || undefined,
+      sampler: env.OTEL_TRACES_SAMPLER?.trim() || undefined,
+      samplerArg: env.OTEL_TRACES_SAMPLER_ARG?.trim() || undefined,
+      // The specification's boolean: only a case-insensitive "true" is true.
+      sdkDisabled: env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true',
+    },
   }
 }
 

@@ -21,6 +21,7 @@ import { IngressServer } from './ingress/server.js'
 import { StdioBackend, type InitializeParams } from './ingress/stdio-backend.js'
 import { Inspector } from './inspect/inspector.js'
 import { StdioProvider, type LifecycleChange } from './stdio/provider.js'
+import type { McpTracer } from './trace/tracer.js'
 import { RemoteUpstream } from './upstream/remote.js'
 import { listAllTools } from './list-tools.js'
 import type { CallContext } from './types.js'
@@ -46,6 +47,12 @@ export interface McpSidecarOptions {
   inheritedEnv: Record<string, string>
   /** Argv prefix for the provider (`ip netns exec <ns>`, issue 5). */
   wrap?: readonly string[]
+  /**
+   * One OpenTelemetry SERVER span per client request (proxy/trace/; cli/sidecar.ts builds it from
+   * `OTEL_EXPORTER_OTLP_ENDPOINT`). Undefined = no tracing, and no cost beyond one branch per POST.
+   * The caller owns its pipeline: shut it down after {@link McpSidecar.stop} to flush the last spans.
+   */
+  tracer?: McpTracer
 }
 
 export class McpSidecar {
@@ -82,6 +89,7 @@ export class McpSidecar {
         log: o.log,
         metrics: o.metrics.proxy,
         requestTimeoutMs: c.request_timeout_ms,
+        ...(o.tracer && { tracer: o.tracer }),
       })
       toolsSource = (ctx) => remote.listTools(ctx)
       this.backend = remote
@@ -96,6 +104,7 @@ export class McpSidecar {
         metrics: o.metrics.proxy,
         requestTimeoutMs: c.request_timeout_ms,
         replayEvents: c.ingress.replay_events,
+        ...(o.tracer && { tracer: o.tracer }),
       })
       toolsSource = async () => {
         const p = stdio.providers[0]

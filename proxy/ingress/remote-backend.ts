@@ -12,8 +12,9 @@ import { classifyMessage } from '../http/jsonrpc.js'
 import { httpError, json, jsonText } from '../http/respond.js'
 import { SseReader, SseWriter } from '../http/sse.js'
 import type { Inspector } from '../inspect/inspector.js'
+import type { McpTracer } from '../trace/tracer.js'
 import type { RemoteUpstream, UpstreamResponse } from '../upstream/remote.js'
-import { inspectPost, type InspectedPost } from './client-batch.js'
+import { emptyInspectedPost, inspectPost, settle, settleAll, type InspectedPost } from './client-batch.js'
 import { listAllTools } from '../list-tools.js'
 import type { IngressBackend, IngressRequest, PostBody } from './backend.js'
 import { isResponse, RPC, rpcError, type CallContext, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../types.js'
@@ -28,6 +29,8 @@ export interface RemoteBackendOptions {
   requestTimeoutMs: number
   /** SSE comment keepalive towards the client, ms. */
   keepaliveMs?: number
+  /** Request spans (proxy/trace/); undefined = tracing off. */
+  tracer?: McpTracer
 }
 
 /** The hangar's own request ids (tools/list fetches) never collide with a client's. */
@@ -48,7 +51,7 @@ export class RemoteBackend implements IngressBackend {
     const { inspector } = this.o
     const headers = this.o.upstream.headersFor(r.req.headers)
     if (r.ctx.sessionId) this.#lastHeaders.set(r.ctx.sessionId, headers)
-    const insp = await inspectPost(inspector, body.messages, body.invalid, r.ctx)
+    const insp = await inspectPost(inspector, body.messages, body.invalid, r.ctx, this.o.tracer?.scope(r))
     if (insp.forward.length === 0) return this.#answerAlone(r.res, body.batch, insp)
     // Always the re-serialised messages, never the raw bytes: with duplicate keys the provider's
     // JSON parser might read another value than the one inspected (JSON.parse: last one wins).
@@ -59,7 +62,7 @@ export class RemoteBackend implements IngressBackend {
     try {
       up = await this.o.upstream.request('POST', headers, payload, abort.signal)
     } catch (err) {
-      this.#finishAll(insp)
+      this.#finishAll(insp, abort.signal.aborted ? 'cancelled' : 'unavailable')
       return this.#upstreamFailed(r.res, err)
     }
     const sid = up.headers['mcp-session-id']
@@ -67,11 +70,12 @@ export class RemoteBackend implements IngressBackend {
       this.#sessions.add(sid)
       this.o.metrics?.sessions.inc({ provider: this.o.provider })
     }
+    if (sid && !r.ctx.sessionId) for (const span of insp.spans.values()) span.setSession(sid)
     const ctx: CallContext = sid && !r.ctx.sessionId ? { ...r.ctx, sessionId: sid } : r.ctx
     const type = up.headers['content-type'] ?? ''
     if (up.status < 200 || up.status >= 300 || (!type.startsWith('text/event-stream') && !type.startsWith('application/json'))) {
       // Not a JSON-RPC answer (202 for notifications, 4xx/5xx): passed through untouched.
-      this.#finishAll(insp)
+      this.#finishAll(insp, up.status >= 300 ? String(up.status) : 'unavailable')
       if (insp.replies.length > 0 && up.status === 202) {
         await up.body.dump()
         return json(r.res, 200, body.batch ? insp.replies : insp.replies[0], passHeaders(up))
@@ -92,8 +96,7 @@ export class RemoteBackend implements IngressBackend {
       return this.#upstreamFailed(r.res, err)
     }
     if (up.status !== 200 || !(up.headers['content-type'] ?? '').startsWith('text/event-stream')) return pipeThrough(r.res, up)
-    const empty: InspectedPost = { forward: [], replies: [], requests: new Map(), tickets: new Map() }
-    return this.#sseAnswer(r.res, up, empty, r.ctx, abort)
+    return this.#sseAnswer(r.res, up, emptyInspectedPost(), r.ctx, abort)
   }
 
   async delete(r: IngressRequest): Promise<void> {
@@ -149,13 +152,7 @@ export class RemoteBackend implements IngressBackend {
     const request = isResponse(msg) && msg.id !== null ? insp.requests.get(msg.id) : undefined
     const out = this.o.inspector.onServerMessage(msg, request, ctx)
     const rewrite = out !== msg || request?.method === 'tools/list'
-    if (isResponse(msg) && msg.id !== null) {
-      const t = insp.tickets.get(msg.id)
-      if (t) {
-        insp.tickets.delete(msg.id)
-        t.finish(msg as JsonRpcResponse)
-      }
-    }
+    if (isResponse(msg) && msg.id !== null) settle(insp, msg.id, out as JsonRpcResponse)
     return { out, rewrite }
   }
 
@@ -165,7 +162,7 @@ export class RemoteBackend implements IngressBackend {
     try {
       value = JSON.parse(raw)
     } catch {
-      this.#finishAll(insp)
+      this.#finishAll(insp, 'invalid_response')
       return httpError(res, 502, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} sent a body that is not JSON`)
     }
     const items = Array.isArray(value) ? value : [value]
@@ -198,6 +195,7 @@ export class RemoteBackend implements IngressBackend {
             w.event({ data: JSON.stringify(rpcError(id, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} did not answer within ${this.o.requestTimeoutMs} ms`)) })
           }
           insp.tickets.clear()
+          settleAll(insp, 'timeout')
           abort.abort()
         }, this.o.requestTimeoutMs)
       : undefined
@@ -225,15 +223,17 @@ export class RemoteBackend implements IngressBackend {
       if (!abort.signal.aborted) this.o.log.warn({ provider: this.o.provider, err: (err as Error).message }, 'provider stream failed')
     } finally {
       if (timer) clearTimeout(timer)
-      this.#finishAll(insp)
+      this.#finishAll(insp, abort.signal.aborted ? 'cancelled' : 'unavailable')
       w.close()
     }
   }
 
-  /** Tool calls whose response never came (stream ended, provider failed): outcome `unavailable`. */
-  #finishAll(insp: InspectedPost): void {
-    for (const t of insp.tickets.values()) t.finish(undefined, 'unavailable')
-    insp.tickets.clear()
+  /**
+   * Requests whose response never came (stream ended, provider failed, client gone): tool calls'
+   * outcome `unavailable`; spans end with `spanFailure` as `error.type`.
+   */
+  #finishAll(insp: InspectedPost, spanFailure = 'unavailable'): void {
+    settleAll(insp, 'unavailable', spanFailure)
   }
 }
 

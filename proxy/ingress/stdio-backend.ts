@@ -20,6 +20,7 @@ import { SseWriter } from '../http/sse.js'
 import type { CallTicket, Inspector } from '../inspect/inspector.js'
 import { SharedMux, type MuxClient } from '../mux/shared.js'
 import type { StdioProvider } from '../stdio/provider.js'
+import type { McpTracer, RequestSpan } from '../trace/tracer.js'
 import {
   isRequest,
   isResponse,
@@ -32,7 +33,7 @@ import {
   type JsonRpcResponse,
 } from '../types.js'
 import type { IngressBackend, IngressRequest, PostBody } from './backend.js'
-import { inspectPost } from './client-batch.js'
+import { inspectPost, settle, settleAll } from './client-batch.js'
 
 /** `initialize` params as a client sends them (MCP "Lifecycle/Initialization"). */
 export interface InitializeParams {
@@ -57,6 +58,8 @@ export interface StdioBackendOptions {
   /** Events kept per session for Last-Event-ID. */
   replayEvents: number
   keepaliveMs?: number
+  /** Request spans (proxy/trace/); undefined = tracing off. */
+  tracer?: McpTracer
 }
 
 /** A POST's SSE answer: open until every forwarded request has its response. */
@@ -67,6 +70,8 @@ interface PostStream {
   open: Set<JsonRpcId>
   requests: Map<JsonRpcId, JsonRpcRequest>
   tickets: Map<JsonRpcId, CallTicket>
+  /** Open request spans (empty when tracing is off). */
+  spans: Map<JsonRpcId, RequestSpan>
   timers: Map<JsonRpcId, NodeJS.Timeout>
   releases: Map<JsonRpcId, () => void>
 }
@@ -138,7 +143,7 @@ export class StdioBackend implements IngressBackend {
     if (init) return this.#initialize(r, body, init)
     const session = this.#session(r)
     if (!session) return
-    const insp = await inspectPost(this.o.inspector, body.messages, body.invalid, session.ctx.caller === r.ctx.caller ? session.ctx : { ...session.ctx, ...r.ctx })
+    const insp = await inspectPost(this.o.inspector, body.messages, body.invalid, session.ctx.caller === r.ctx.caller ? session.ctx : { ...session.ctx, ...r.ctx }, this.o.tracer?.scope(r))
     const requests = insp.forward.filter(isRequest)
     if (requests.length === 0) {
       for (const m of insp.forward) this.#send(session, m)
@@ -148,12 +153,16 @@ export class StdioBackend implements IngressBackend {
     try {
       await session.runner.provider.ensureStarted()
     } catch (err) {
-      for (const t of insp.tickets.values()) t.finish(undefined, 'unavailable')
       const e = err as { message: string; retryAfterMs?: number }
-      const errors = [...insp.replies, ...requests.map((q) => rpcError(q.id, RPC.PROVIDER_UNAVAILABLE, e.message))]
+      const failed = requests.map((q) => {
+        const answer = rpcError(q.id, RPC.PROVIDER_UNAVAILABLE, e.message)
+        settle(insp, q.id, answer, 'unavailable')
+        return answer
+      })
+      const errors = [...insp.replies, ...failed]
       return json(r.res, 200, body.batch ? errors : errors[0], e.retryAfterMs ? { 'Retry-After': String(Math.ceil(e.retryAfterMs / 1000)) } : undefined)
     }
-    const stream: PostStream = { id: randomUUID().slice(0, 8), writer: undefined, open: new Set(), requests: new Map(), tickets: insp.tickets, timers: new Map(), releases: new Map() }
+    const stream: PostStream = { id: randomUUID().slice(0, 8), writer: undefined, open: new Set(), requests: new Map(), tickets: insp.tickets, spans: insp.spans, timers: new Map(), releases: new Map() }
     const writer = new SseWriter(r.res, { keepaliveMs: this.o.keepaliveMs ?? 15_000 })
     writer.open({ 'Mcp-Session-Id': session.sessionId })
     stream.writer = writer
@@ -185,12 +194,27 @@ export class StdioBackend implements IngressBackend {
     return session.runner.mux.fromClient(session.sessionId, m)
   }
 
+  /** `initialize` is answered here, never inspected: its span (tracing on) is opened and ended here too. */
   async #initialize(r: IngressRequest, body: PostBody, init: JsonRpcRequest): Promise<void> {
+    const span = this.o.tracer?.scope(r).start(init, r.ctx)
+    try {
+      await this.#initializeSession(r, body, init, span)
+    } finally {
+      span?.end(undefined, 'unavailable') // no-op when the answer already ended it
+    }
+  }
+
+  async #initializeSession(r: IngressRequest, body: PostBody, init: JsonRpcRequest, span: RequestSpan | undefined): Promise<void> {
     if (body.batch || body.messages.length > 1) {
+      span?.end(undefined, '400')
       return httpError(r.res, 400, RPC.INVALID_REQUEST, 'initialize must be sent alone, not in a batch')
     }
-    if (r.ctx.sessionId) return httpError(r.res, 400, RPC.INVALID_REQUEST, 'initialize must not carry an Mcp-Session-Id')
+    if (r.ctx.sessionId) {
+      span?.end(undefined, '400')
+      return httpError(r.res, 400, RPC.INVALID_REQUEST, 'initialize must not carry an Mcp-Session-Id')
+    }
     if (this.o.sessionMode === 'per_session' && this.#sessions.size >= this.o.maxSessions) {
+      span?.end(undefined, '503')
       return httpError(r.res, 503, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} has reached max_sessions (${this.o.maxSessions})`, { 'Retry-After': '5' })
     }
     const p = (init.params ?? {}) as Partial<InitializeParams>
@@ -205,17 +229,26 @@ export class StdioBackend implements IngressBackend {
     } catch (err) {
       const e = err as { message: string; retryAfterMs?: number }
       if (this.o.sessionMode === 'per_session') void runner.provider.stop('start failed')
-      return json(r.res, 200, rpcError(init.id, RPC.PROVIDER_UNAVAILABLE, e.message), e.retryAfterMs ? { 'Retry-After': String(Math.ceil(e.retryAfterMs / 1000)) } : undefined)
+      const answer = rpcError(init.id, RPC.PROVIDER_UNAVAILABLE, e.message)
+      span?.end(answer)
+      return json(r.res, 200, answer, e.retryAfterMs ? { 'Retry-After': String(Math.ceil(e.retryAfterMs / 1000)) } : undefined)
     }
     const result = runner.provider.initializeResult
-    if (!result) return json(r.res, 200, rpcError(init.id, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} has no initialize result`))
+    if (!result) {
+      const answer = rpcError(init.id, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} has no initialize result`)
+      span?.end(answer)
+      return json(r.res, 200, answer)
+    }
     const sid = randomUUID()
     const session = new Session(sid, params.capabilities, runner, this, this.o.replayEvents)
     if (r.ctx.caller) session.ctx.caller = r.ctx.caller
     this.#sessions.set(sid, session)
     runner.mux.attach(session)
     this.o.metrics?.sessions.set({ provider: this.o.provider }, this.#sessions.size)
-    json(r.res, 200, { jsonrpc: '2.0', id: init.id, result }, { 'Mcp-Session-Id': sid })
+    const answer: JsonRpcResponse = { jsonrpc: '2.0', id: init.id, result }
+    span?.setSession(sid)
+    span?.end(answer)
+    json(r.res, 200, answer, { 'Mcp-Session-Id': sid })
   }
 
   /** The request's session, or an answer already sent (400 missing, 404 unknown: spec "Session Management"). */
@@ -237,11 +270,7 @@ export class StdioBackend implements IngressBackend {
       const id = msg.id
       const request = stream.requests.get(id)
       const out = this.o.inspector.onServerMessage(msg, request, session.ctx)
-      const ticket = stream.tickets.get(id)
-      if (ticket) {
-        stream.tickets.delete(id)
-        ticket.finish(msg as JsonRpcResponse)
-      }
+      settle(stream, id, out as JsonRpcResponse)
       clearTimeout(stream.timers.get(id))
       stream.timers.delete(id)
       stream.releases.get(id)?.()
@@ -318,7 +347,7 @@ export class StdioBackend implements IngressBackend {
     for (const s of new Set(session.streams.values())) {
       for (const t of s.timers.values()) clearTimeout(t)
       for (const rel of s.releases.values()) rel()
-      for (const tk of s.tickets.values()) tk.finish(undefined, 'unavailable')
+      settleAll(s, 'unavailable')
       s.writer?.close()
     }
     session.streams.clear()

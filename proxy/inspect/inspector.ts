@@ -27,6 +27,10 @@
  * refuses the call (`blocked`); `quarantine` refuses it (`quarantined`) and quarantines the
  * provider (`enforcement.quarantine(reason, 'violation')`), as does a drift or an undeclared tool
  * seen in a list.
+ *
+ * Verdicts carry what was decided ({@link InspectorDecision}: the refusal's, or the alerts of
+ * alert mode) as plain data for observers such as the request spans (proxy/trace/); the Inspector
+ * itself knows nothing of tracing.
  */
 import type { ProxyMetrics } from '../../core/metrics.js'
 import type { Logger } from '../../core/log.js'
@@ -67,10 +71,27 @@ export interface CallTicket {
   finish(response: JsonRpcResponse | undefined, failure?: 'timeout' | 'unavailable'): void
 }
 
-/** What to do with a client message: forward it (with a ticket for a `tools/call`), or answer it here. */
+/**
+ * One decision of the Inspector on a `tools/call` that was not a plain allow: the call was refused
+ * (`blocked`, `quarantined`: by a violation, a quarantine, the rate or the concurrency limit) or
+ * forwarded with a violation signalled (`alerted`). Data only, for observers (the trace span
+ * attributes `hangar.decision`, `hangar.rule`, `hangar.violation`); the signal is the record.
+ */
+export interface InspectorDecision {
+  action: 'alerted' | 'blocked' | 'quarantined'
+  /** The signal type: `tool_denied`, `secret_in_arguments`, `schema_violation`, `rate_limited`. */
+  type: string
+  /** The rule, as the signal carries it (`tools.deny_list[0]`, `quarantine`, `rate_limit`, `max_concurrency`, …). */
+  rule: string
+}
+
+/**
+ * What to do with a client message: forward it (with a ticket for a `tools/call`, and the alerts
+ * raised in alert mode), or answer it here (with the decision that refused it).
+ */
 export type ClientVerdict =
-  | { action: 'forward'; message: JsonRpcMessage; ticket?: CallTicket }
-  | { action: 'reply'; response: JsonRpcErrorResponse }
+  | { action: 'forward'; message: JsonRpcMessage; ticket?: CallTicket; alerts?: InspectorDecision[] }
+  | { action: 'reply'; response: JsonRpcErrorResponse; decision?: InspectorDecision }
 
 export interface InspectorOptions {
   provider: string
@@ -124,6 +145,8 @@ interface Call {
   ctx: CallContext
   start: number
   metricTool: string
+  /** Violations alerted (alert mode) so far. */
+  alerts?: InspectorDecision[]
 }
 
 const MAX_ARGUMENT_KEYS = 64
@@ -277,7 +300,7 @@ export class Inspector {
       if (retryAfter > 0) {
         const reason = `rate limit of ${this.#o.rateLimit?.rps} calls/s (burst ${this.#o.rateLimit?.burst}) exceeded; retry after ${retryAfter} ms`
         this.#signals.rateLimited(name, call.metricTool, 'rate', reason, call.ctx, { retry_after_ms: retryAfter, request_id: call.req.id })
-        return this.#reply(call, { code: RPC.RATE_LIMITED, message: 'Rate limit exceeded', data: { provider, rule: 'rate_limit', reason, retry_after_ms: retryAfter } })
+        return this.#reply(call, { code: RPC.RATE_LIMITED, message: 'Rate limit exceeded', data: { provider, rule: 'rate_limit', reason, retry_after_ms: retryAfter } }, { action: 'blocked', type: 'rate_limited', rule: 'rate_limit' })
       }
     }
     const slot = this.#limiter.acquire(this.#o.queueTimeoutMs)
@@ -299,17 +322,22 @@ export class Inspector {
       type: v.type, action, tool: call.name, rule: v.rule, reason: v.reason, ctx: call.ctx,
       details: { request_id: call.req.id, ...v.details },
     })
-    if (this.#mode === 'alert') return undefined
+    if (this.#mode === 'alert') {
+      const alert: InspectorDecision = { action, type: v.type, rule: v.rule }
+      if (call.alerts) call.alerts.push(alert)
+      else call.alerts = [alert]
+      return undefined
+    }
     this.#signals.denied(call.metricTool, v.denied)
     if (this.#mode === 'quarantine') this.#o.enforcement.quarantine(`${v.type}: ${v.reason}`, 'violation')
-    return this.#reply(call, v.error)
+    return this.#reply(call, v.error, { action, type: v.type, rule: v.rule })
   }
 
   #refuseQuarantined(call: Call): ClientVerdict {
     const v = quarantineViolation(this.#o.provider, this.#o.enforcement.state.quarantineReason)
     this.#signals.violation({ type: v.type, action: 'quarantined', tool: call.name, rule: v.rule, reason: v.reason, ctx: call.ctx, details: { request_id: call.req.id } })
     this.#signals.denied(call.metricTool, v.denied)
-    return this.#reply(call, v.error)
+    return this.#reply(call, v.error, { action: 'quarantined', type: v.type, rule: v.rule })
   }
 
   #refuseConcurrency(call: Call): ClientVerdict {
@@ -317,11 +345,11 @@ export class Inspector {
     const max = this.#o.maxConcurrency
     const reason = `all ${max} concurrency slots stayed busy for ${this.#o.queueTimeoutMs} ms (queue_timeout_ms)`
     this.#signals.rateLimited(call.name, call.metricTool, 'concurrency', reason, call.ctx, { request_id: call.req.id, max_concurrency: max, waited_ms: waited })
-    return this.#reply(call, { code: RPC.RATE_LIMITED, message: 'Too many concurrent tool calls', data: { provider: this.#o.provider, rule: 'max_concurrency', reason } })
+    return this.#reply(call, { code: RPC.RATE_LIMITED, message: 'Too many concurrent tool calls', data: { provider: this.#o.provider, rule: 'max_concurrency', reason } }, { action: 'blocked', type: 'rate_limited', rule: 'max_concurrency' })
   }
 
-  #reply(call: Call, error: { code: number; message: string; data?: unknown }): ClientVerdict {
-    return { action: 'reply', response: rpcError(call.req.id, error.code, error.message, error.data) }
+  #reply(call: Call, error: { code: number; message: string; data?: unknown }, decision: InspectorDecision): ClientVerdict {
+    return { action: 'reply', response: rpcError(call.req.id, error.code, error.message, error.data), decision }
   }
 
   #forward(call: Call, slot: Slot): ClientVerdict {
@@ -342,7 +370,7 @@ export class Inspector {
         })
       },
     }
-    return { action: 'forward', message: call.req, ticket }
+    return call.alerts ? { action: 'forward', message: call.req, ticket, alerts: call.alerts } : { action: 'forward', message: call.req, ticket }
   }
 
   /** The argument keys for `tool_called` (never values): at most 64, each cut to 64 characters, a key that is a secret redacted. */

@@ -16,6 +16,7 @@ import { providerEnv } from '../../core/env.js'
 import { createMetrics, type HangarMetrics } from '../../core/metrics.js'
 import { EnforcementController } from '../../egress/enforcement.js'
 import { McpSidecar } from '../../proxy/sidecar.js'
+import type { McpTracer } from '../../proxy/trace/tracer.js'
 import { MemorySink } from '../../signals/sink.js'
 import { EVERYTHING_SERVER } from '../fixtures/mcp/harness.js'
 
@@ -85,8 +86,11 @@ export interface SidecarRig {
   stop(): Promise<void>
 }
 
-/** Runs the MCP side of a sidecar in-process for `config` (data_dir: a fresh temp folder unless given). */
-export async function startSidecar(name: string, raw: Record<string, unknown>): Promise<SidecarRig> {
+/**
+ * Runs the MCP side of a sidecar in-process for `config` (data_dir: a fresh temp folder unless given).
+ * `opts.tracer`: request spans (proxy/trace/), off by default.
+ */
+export async function startSidecar(name: string, raw: Record<string, unknown>, opts: { tracer?: McpTracer } = {}): Promise<SidecarRig> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hangar-mcp-'))
   const sidecarBlock = (raw.sidecar as Record<string, unknown> | undefined) ?? {}
   const config = providerConfig({ ...raw, sidecar: { data_dir: dataDir, ...sidecarBlock } })
@@ -102,6 +106,7 @@ export async function startSidecar(name: string, raw: Record<string, unknown>): 
     enforcement,
     sidecarId: `${name}-test`,
     inheritedEnv: providerEnv(),
+    ...(opts.tracer && { tracer: opts.tracer }),
   })
   const port = await sidecar.start()
   return {
