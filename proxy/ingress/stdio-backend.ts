@@ -35,6 +35,12 @@ import {
 import type { IngressBackend, IngressRequest, PostBody } from './backend.js'
 import { inspectPost, settle, settleAll } from './client-batch.js'
 
+/**
+ * `retry:` of the priming event, ms: how long a client waits before it reconnects with
+ * Last-Event-ID after a dropped stream (spec 2025-11-25: the server SHOULD send it).
+ */
+export const SSE_RETRY_MS = 1000
+
 /** `initialize` params as a client sends them (MCP "Lifecycle/Initialization"). */
 export interface InitializeParams {
   protocolVersion: string
@@ -87,6 +93,8 @@ class Session implements MuxClient {
   standalone: SseWriter | undefined
   readonly events: EventStore
   readonly ctx: CallContext
+  /** The protocol version agreed in this session's `initialize` (the result the client received). */
+  protocolVersion = ''
 
   constructor(
     readonly sessionId: string,
@@ -106,6 +114,8 @@ class Session implements MuxClient {
 
 export class StdioBackend implements IngressBackend {
   readonly #sessions = new Map<string, Session>()
+  /** per_session initializes under way (their process is starting): they count for max_sessions. */
+  #opening = 0
   #shared: Runner | undefined
 
   constructor(private readonly o: StdioBackendOptions) {}
@@ -146,7 +156,10 @@ export class StdioBackend implements IngressBackend {
     const insp = await inspectPost(this.o.inspector, body.messages, body.invalid, session.ctx.caller === r.ctx.caller ? session.ctx : { ...session.ctx, ...r.ctx }, this.o.tracer?.scope(r))
     const requests = insp.forward.filter(isRequest)
     if (requests.length === 0) {
-      for (const m of insp.forward) this.#send(session, m)
+      for (const m of insp.forward) {
+        this.#send(session, m)
+        this.#cancelled(session, m)
+      }
       if (insp.replies.length === 0) return void r.res.writeHead(202).end()
       return json(r.res, 200, body.batch ? insp.replies : insp.replies[0])
     }
@@ -166,6 +179,11 @@ export class StdioBackend implements IngressBackend {
     const writer = new SseWriter(r.res, { keepaliveMs: this.o.keepaliveMs ?? 15_000 })
     writer.open({ 'Mcp-Session-Id': session.sessionId })
     stream.writer = writer
+    // Priming event (spec 2025-11-25, Transports §"Resumability and Redelivery"): an id with empty
+    // data, so a drop before the first message is resumable. Older clients would choke on the
+    // empty data, so only for sessions that agreed on 2025-11-25 or later (whatever a later
+    // request's MCP-Protocol-Version header says).
+    if (session.protocolVersion >= '2025-11-25') writer.event({ id: session.events.mark(stream.id), data: '', retry: SSE_RETRY_MS })
     r.res.once('close', () => {
       // The client went away: the stream's events stay in the store for a resumed GET.
       if (stream.writer === writer) stream.writer = undefined
@@ -174,6 +192,7 @@ export class StdioBackend implements IngressBackend {
     for (const m of insp.forward) {
       if (!isRequest(m)) {
         this.#send(session, m)
+        this.#cancelled(session, m)
         continue
       }
       stream.open.add(m.id)
@@ -186,6 +205,35 @@ export class StdioBackend implements IngressBackend {
           session.runner.mux.fail(upId, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} did not answer within ${this.o.requestTimeoutMs} ms`, true)
         }, this.o.requestTimeoutMs))
       }
+    }
+  }
+
+  /**
+   * A client's `notifications/cancelled` (spec 2025-06-18, Utilities/Cancellation): the request
+   * is over for the sidecar too — its concurrency slot, timer and span are released now, and a
+   * late response from the provider is dropped (see `deliver`). The stream closes once nothing
+   * else is open on it.
+   */
+  #cancelled(session: Session, m: JsonRpcMessage): void {
+    if (!('method' in m) || m.method !== 'notifications/cancelled') return
+    const rid = (m.params as { requestId?: JsonRpcId } | undefined)?.requestId
+    const stream = rid === undefined ? undefined : session.streams.get(rid)
+    if (!stream || rid === undefined || !stream.open.has(rid)) return
+    const ticket = stream.tickets.get(rid)
+    stream.tickets.delete(rid)
+    ticket?.finish(undefined, 'unavailable')
+    const span = stream.spans.get(rid)
+    stream.spans.delete(rid)
+    span?.end(undefined, 'cancelled')
+    clearTimeout(stream.timers.get(rid))
+    stream.timers.delete(rid)
+    stream.releases.get(rid)?.()
+    stream.releases.delete(rid)
+    stream.open.delete(rid)
+    session.streams.delete(rid)
+    if (stream.open.size === 0) {
+      stream.writer?.close()
+      stream.writer = undefined
     }
   }
 
@@ -213,7 +261,7 @@ export class StdioBackend implements IngressBackend {
       span?.end(undefined, '400')
       return httpError(r.res, 400, RPC.INVALID_REQUEST, 'initialize must not carry an Mcp-Session-Id')
     }
-    if (this.o.sessionMode === 'per_session' && this.#sessions.size >= this.o.maxSessions) {
+    if (this.o.sessionMode === 'per_session' && this.#sessions.size + this.#opening >= this.o.maxSessions) {
       span?.end(undefined, '503')
       return httpError(r.res, 503, RPC.PROVIDER_UNAVAILABLE, `provider ${this.o.provider} has reached max_sessions (${this.o.maxSessions})`, { 'Retry-After': '5' })
     }
@@ -224,6 +272,7 @@ export class StdioBackend implements IngressBackend {
       clientInfo: p.clientInfo && typeof p.clientInfo === 'object' ? p.clientInfo : { name: 'unknown', version: '0' },
     }
     const runner = this.#runner(params)
+    this.#opening++
     try {
       await runner.provider.ensureStarted()
     } catch (err) {
@@ -232,6 +281,8 @@ export class StdioBackend implements IngressBackend {
       const answer = rpcError(init.id, RPC.PROVIDER_UNAVAILABLE, e.message)
       span?.end(answer)
       return json(r.res, 200, answer, e.retryAfterMs ? { 'Retry-After': String(Math.ceil(e.retryAfterMs / 1000)) } : undefined)
+    } finally {
+      this.#opening--
     }
     const result = runner.provider.initializeResult
     if (!result) {
@@ -242,6 +293,7 @@ export class StdioBackend implements IngressBackend {
     const sid = randomUUID()
     const session = new Session(sid, params.capabilities, runner, this, this.o.replayEvents)
     if (r.ctx.caller) session.ctx.caller = r.ctx.caller
+    session.protocolVersion = typeof (result as { protocolVersion?: unknown }).protocolVersion === 'string' ? (result as { protocolVersion: string }).protocolVersion : params.protocolVersion
     this.#sessions.set(sid, session)
     runner.mux.attach(session)
     this.o.metrics?.sessions.set({ provider: this.o.provider }, this.#sessions.size)
@@ -284,14 +336,20 @@ export class StdioBackend implements IngressBackend {
       }
       return
     }
+    if (isResponse(msg)) {
+      // The request was cancelled, timed out or its stream is gone: nobody waits for this answer.
+      this.o.log.debug({ provider: this.o.provider, session: session.sessionId, id: msg.id }, 'response to a request no longer open; dropped')
+      return
+    }
     const out = this.o.inspector.onServerMessage(msg, undefined, session.ctx)
     if (stream) return this.#write(session, stream, out)
+    // Stored even with no GET stream connected, so a GET with Last-Event-ID replays it.
+    const id = session.events.append('standalone', out)
     if (session.standalone) {
-      const id = session.events.append('standalone', out)
       if (!session.standalone.event({ id, data: JSON.stringify(out) })) this.o.log.debug({ session: session.sessionId }, 'standalone stream backpressure')
       return
     }
-    this.o.log.debug({ provider: this.o.provider, session: session.sessionId, method: 'method' in msg ? msg.method : undefined }, 'no stream open for a server message; dropped')
+    this.o.log.debug({ provider: this.o.provider, session: session.sessionId, method: 'method' in msg ? msg.method : undefined }, 'no GET stream connected; message kept for Last-Event-ID replay')
   }
 
   #write(session: Session, stream: PostStream, msg: JsonRpcMessage): void {
@@ -318,7 +376,10 @@ export class StdioBackend implements IngressBackend {
         })
         return
       }
-      if (replay.streamId === 'standalone' && !session.standalone) return this.#standalone(session, writer, r.res)
+      if (replay.streamId === 'standalone') {
+        session.standalone?.close() // a resumption replaces a connection the sidecar still thinks open
+        return this.#standalone(session, writer, r.res)
+      }
       return writer.close()
     }
     if (session.standalone) return httpError(r.res, 409, RPC.INVALID_REQUEST, 'only one GET stream per session is allowed')

@@ -212,8 +212,9 @@ export const TRANSPORT_OWNED = [
     reason:
       "SEP-1699 (MCP 2025-11-25 Transports, \"Resumability and Redelivery\"): over HTTP the server may send a priming event " +
       "(an id and empty data) with a retry field and close the POST's stream mid-call, the client resuming with GET and Last-Event-ID. " +
-      'A stdio provider cannot close a stream; in subprocess mode the sidecar is the HTTP server and answers on the POST stream ' +
-      '(no priming event, no retry field: two WARNINGs; the result on the first stream: INFO). No check fails.',
+      'A stdio provider cannot close a stream; in subprocess mode the sidecar is the HTTP server: it sends the priming event ' +
+      'with a retry field and answers on the same POST stream (the result on the first stream: INFO). The checks differ in ' +
+      'their INFO/WARNING/SUCCESS entries only: the sidecar must fail exactly the checks the direct run fails (sameFailures).',
   },
 ]
 
@@ -252,7 +253,7 @@ export function transportOwned(scenario, target, owned = TRANSPORT_OWNED) {
 /**
  * Compares one scenario of a sidecar target with direct, check by check (in the order the suite
  * wrote them). Verdicts: `same`; `known` (only {@link KNOWN_DIFFERENCES}, each exactly as
- * recorded, or a {@link TRANSPORT_OWNED} scenario with no failing check); `differs`.
+ * recorded, or a {@link TRANSPORT_OWNED} scenario failing exactly the direct run's checks); `differs`.
  * @param {string} scenario
  * @param {Array<{ id: string, status: string, errorMessage?: string }> | undefined} direct check keys, undefined when the suite wrote none
  * @param {Array<{ id: string, status: string, errorMessage?: string }> | undefined} other
@@ -261,6 +262,20 @@ export function transportOwned(scenario, target, owned = TRANSPORT_OWNED) {
  * @param {typeof TRANSPORT_OWNED} [owned]
  * @returns {{ verdict: 'same' | 'known' | 'differs', differences: Array<{ index: number, direct: unknown, other: unknown, known?: string }> }}
  */
+/**
+ * True when `other` fails exactly the checks `direct` fails (same ids and messages, as a
+ * multiset): a transport-owned scenario may differ in its INFO, WARNING and SUCCESS checks, never
+ * by a failure of its own.
+ * @param {Array<{ id: string, status: string, errorMessage?: string }>} direct
+ * @param {Array<{ id: string, status: string, errorMessage?: string }>} other
+ */
+export function sameFailures(direct, other) {
+  const key = (/** @type {{ id: string, status: string, errorMessage?: string }} */ c) => `${c.id}\u0000${c.errorMessage ?? ''}`
+  const a = direct.filter((c) => c.status === 'FAILURE').map(key).sort()
+  const b = other.filter((c) => c.status === 'FAILURE').map(key).sort()
+  return a.length === b.length && a.every((k, i) => k === b[i])
+}
+
 export function compareScenario(scenario, direct, other, target = 'remote', known = KNOWN_DIFFERENCES, owned = TRANSPORT_OWNED) {
   if (direct === undefined || other === undefined) {
     if (direct === other) return { verdict: 'same', differences: [] }
@@ -283,7 +298,7 @@ export function compareScenario(scenario, direct, other, target = 'remote', know
     verdict = 'differs'
   }
   const t = verdict === 'differs' ? transportOwned(scenario, target, owned) : undefined
-  if (t && !other.some((c) => c.status === 'FAILURE')) {
+  if (t && sameFailures(direct, other)) {
     return { verdict: 'known', differences: differences.map((d) => ({ ...d, known: d.known ?? t.reason })) }
   }
   return { verdict, differences }

@@ -3,6 +3,9 @@
 // sampling, tool errors vs JSON-RPC errors, drift, list_changed) and its stdio switches.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -84,4 +87,32 @@ t.test('stdio: whoami returns the process id', async (t) => {
   await p.ensureStarted()
   const r = await p.request('tools/call', { name: 'whoami', arguments: {} })
   t.equal(textOf(r), String(p.pid))
+})
+
+t.test('stdio: notify sends unrelated notifications/message, numbered over the process', async (t) => {
+  const p = testProvider()
+  t.teardown(() => p.stop())
+  await p.ensureStarted()
+  t.match(p.initializeResult, { capabilities: { logging: {} } }, 'the logging capability is declared')
+  const logs: unknown[] = []
+  p.on('message', (m) => {
+    if ('method' in m && m.method === 'notifications/message') logs.push(m.params)
+  })
+  t.equal(textOf(await p.request('tools/call', { name: 'notify', arguments: { count: 2, ms: 0 } })), 'notified 2')
+  t.equal(textOf(await p.request('tools/call', { name: 'notify', arguments: { count: 1, ms: 5 } })), 'notified 1')
+  t.same(logs, [1, 2, 3].map((n) => ({ level: 'info', logger: 'fixture', data: `notify ${n}` })), 'sent before the result, counted across calls')
+})
+
+t.test('stdio: FIXTURE_EXIT_IF_FILE fails the start only while the file exists', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-fixture-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const flag = join(dir, 'fail')
+  writeFileSync(flag, '')
+  const p = testProvider({ env: { FIXTURE_EXIT_IF_FILE: flag }, backoff: { initialMs: 60_000, maxMs: 60_000 } })
+  t.teardown(() => p.stop())
+  await t.rejects(p.ensureStarted(), { code: 'HANGAR_PROVIDER_UNAVAILABLE', message: /FIXTURE_EXIT_IF_FILE .* exists/ })
+  const q = testProvider({ env: { FIXTURE_EXIT_IF_FILE: join(dir, 'absent') } })
+  t.teardown(() => q.stop())
+  await q.ensureStarted()
+  t.equal(q.state, 'READY', 'no file: a normal start')
 })

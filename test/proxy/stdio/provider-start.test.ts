@@ -76,7 +76,7 @@ t.test('request(): results, JSON-RPC errors, timeouts; responses consumed', asyn
   let emitted = 0
   p.on('message', () => emitted++)
   const list = await p.request('tools/list', {})
-  t.same((list.tools as Array<{ name: string }>).map((x) => x.name), ['echo', 'add', 'slow', 'progress', 'fail', 'rpc_error', 'crash', 'whoami', 'ask_client'])
+  t.same((list.tools as Array<{ name: string }>).map((x) => x.name), ['echo', 'add', 'slow', 'progress', 'fail', 'rpc_error', 'crash', 'whoami', 'notify', 'ask_client'])
   const sum = await p.request('tools/call', { name: 'add', arguments: { a: 2, b: 40 } })
   t.match(sum, { content: [{ text: '42' }], structuredContent: { sum: 42 } })
   const fail = await p.request('tools/call', { name: 'fail', arguments: {} })
