@@ -1,32 +1,25 @@
-/** What the long-running sub-commands share: loading one provider's config and its signal output, and waiting for SIGINT/SIGTERM. */
-import { join, resolve } from 'node:path'
+/** What the long-running sub-commands share: loading one provider's config, and waiting for SIGINT/SIGTERM. */
 import type { HangarConfig, ProviderConfig } from '../core/config/schema.js'
 import { getProvider, loadConfig } from '../core/config/load.js'
 import { rawEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
-import { JsonLinesSink } from '../signals/sink.js'
 
 export interface ProviderRun {
   config: HangarConfig
   provider: ProviderConfig
   /** The config file actually read. */
   source: string
-  sink: JsonLinesSink
-  signalLog: string
 }
 
 /**
- * Loads hangar.yaml (warnings logged), picks the provider and opens its signal log:
- * `--signal-log`, else `sidecar.signal_log`, else `<data_dir>/signals.jsonl`.
+ * Loads hangar.yaml (warnings logged) and picks the provider. The signal output is opened by
+ * cli/control-plane.ts `openSignalOutput`.
  * @throws HangarError `HANGAR_CONFIG_*`, `HANGAR_PROVIDER_UNKNOWN`
  */
-export function loadProviderRun(configPath: string, name: string, signalLog: string | undefined, log: Logger): ProviderRun {
+export function loadProviderRun(configPath: string, name: string, log: Logger): ProviderRun {
   const { config, warnings, source } = loadConfig(configPath, rawEnv())
   for (const w of warnings) log.warn(w)
-  const provider = getProvider(config, name)
-  const sc = provider.sidecar
-  const path = signalLog ?? sc.signal_log ?? join(resolve(sc.data_dir), 'signals.jsonl')
-  return { config, provider, source, sink: new JsonLinesSink(path), signalLog: path }
+  return { config, provider: getProvider(config, name), source }
 }
 
 /** Resolves once `stop` has run after the first SIGINT or SIGTERM. */

@@ -7,6 +7,8 @@
  * With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) set, MCP requests are traced over
  * OTLP/gRPC (proxy/trace/); the exporter is loaded only then, and flushed last on stop.
  */
+import { randomUUID } from 'node:crypto'
+import { AdminServer } from '../core/admin-server.js'
 import { providerEnv, readEnv, type HangarEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
 import { createMetrics } from '../core/metrics.js'
@@ -14,6 +16,7 @@ import { EgressSidecar } from '../egress/sidecar.js'
 import { McpSidecar, SIDECAR_CLIENT_INFO } from '../proxy/sidecar.js'
 import { traceConfigFromEnv } from '../proxy/trace/config.js'
 import type { OtlpTracing } from '../proxy/trace/otlp.js'
+import { digestOf, mcpUrlOf, openSignalOutput, startSidecarLink } from './control-plane.js'
 import { loadProviderRun, untilSignal } from './run.js'
 
 export interface SidecarCommand {
@@ -29,13 +32,17 @@ export interface SidecarCommand {
 
 /** Starts the sidecar; resolves after it has stopped on a signal. */
 export async function runSidecar(cmd: SidecarCommand): Promise<void> {
-  const { config, provider, source, sink, signalLog } = loadProviderRun(cmd.configPath, cmd.provider, cmd.signalLog, cmd.log)
+  const { config, provider, source } = loadProviderRun(cmd.configPath, cmd.provider, cmd.log)
+  const sidecarId = `${cmd.provider}-${randomUUID().slice(0, 8)}`
   const metrics = createMetrics()
+  const out = openSignalOutput({ config, providerName: cmd.provider, provider, sidecarId, signalLog: cmd.signalLog, metrics, log: cmd.log })
+  const sink = out.sink
   const late: { mcp?: McpSidecar } = {}
   const egress = new EgressSidecar({
     provider: cmd.provider,
     config: provider,
     sink,
+    sidecarId,
     log: cmd.log,
     metrics,
     adminTokens: config.aggregator?.admin_tokens ?? [],
@@ -61,19 +68,50 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
   })
   late.mcp = mcp
   const stops: Array<() => Promise<void>> = []
+  let ready = false
+  let adminPort: number | undefined
   try {
     if (!cmd.noEgress) {
       await egress.start()
       stops.push(() => egress.stop())
+    } else {
+      // Without the egress listeners the admin listener (health, ready, metrics, status) still runs.
+      const admin = new AdminServer({
+        registry: metrics.registry, enforcement: egress.enforcement, tokens: config.aggregator?.admin_tokens ?? [],
+        ready: () => ready, status: () => ({ ...egress.status(), ...mcp.status() }),
+      })
+      const a = provider.sidecar.admin
+      const i = a.lastIndexOf(':')
+      adminPort = await admin.listen(a.slice(0, i).replace(/^\[|\]$/g, ''), Number(a.slice(i + 1)))
+      stops.push(() => admin.close())
     }
     const port = await mcp.start()
     stops.unshift(() => mcp.stop())
-    cmd.log.info({ config: source, signal_log: signalLog, mcp_port: port }, 'ready')
+    ready = true
+    cmd.log.info({ config: source, signals: out.describe, mcp_port: port, admin_port: adminPort ?? egress.ports.admin }, 'ready')
   } catch (err) {
     for (const s of stops) await s()
     await tracing?.shutdown()
+    await sink.close()
     throw err
   }
+  const link = startSidecarLink({
+    config, providerName: cmd.provider, provider, sidecarId, enforcement: egress.enforcement, log: cmd.log,
+    status: () => {
+      const st = mcp.status() as { processes?: Array<{ state: string; breaker: string }>; tools: { pins: Record<string, string> } }
+      const procs = st.processes ?? []
+      const degraded = procs.some((p) => p.state === 'DEGRADED' || p.state === 'DEAD' || p.breaker === 'open')
+      const url = mcpUrlOf(provider.listen, mcp.port)
+      return {
+        state: degraded ? 'degraded' : 'ready',
+        tools_digest: digestOf(st.tools.pins),
+        ...(url && { mcp_url: url }),
+        ...(procs[0] && { provider_state: procs[0].state }),
+      }
+    },
+    approveTools: () => mcp.inspector.approve(),
+  })
+  if (link) stops.unshift(() => link.stop())
   await untilSignal(cmd.log, async () => {
     for (const s of stops) await s().catch((e: unknown) => cmd.log.error({ err: (e as Error).message }, 'stop failed'))
     // Last: the spans ended while stopping (calls failed by the provider's stop) are flushed too.

@@ -37,8 +37,8 @@ import { validateSignal } from './validate.js'
 export interface AggregatorShipperOptions {
   /** The aggregator's base URL (`aggregator.url`, http or https, may carry a path prefix); batches go to `<url>/v1/signals`. */
   url: string
-  /** Bearer token sent with every batch (one of `aggregator.signal_tokens`). */
-  token: string
+  /** Bearer token sent with every batch (one of `aggregator.signal_tokens`); undefined = none (an open aggregator). */
+  token?: string
   /** Spool directory (e.g. `<sidecar.data_dir>/spool`); one shipper per directory. */
   spoolDir: string
   /** Spool segment size, bound and fsync interval (signals/spool.ts defaults: 4 MiB, 64 MiB, 1000 ms). */
@@ -489,7 +489,7 @@ export class AggregatorShipper implements SignalSink {
         origin: this.#origin,
         path: this.#path,
         method: 'POST',
-        headers: { authorization: `Bearer ${this.#o.token}`, 'content-type': 'application/json' },
+        headers: { ...(this.#o.token !== undefined && { authorization: `Bearer ${this.#o.token}` }), 'content-type': 'application/json' },
         body: `{"signals":[${lines.join(',')}]}`,
         signal: ac.signal,
       })
