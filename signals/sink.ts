@@ -34,10 +34,11 @@ export class JsonLinesSink implements SignalSink {
   emit(signal: Signal): void {
     this.#out.write(JSON.stringify(signal) + '\n')
   }
+  /** Resolves once every earlier line is written (a write's callback runs after all before it). */
   flush(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.#out.writableLength === 0) resolve()
-      else this.#out.once('drain', () => resolve())
+      if (this.#out.writableLength === 0) return resolve()
+      this.#out.write('', () => resolve())
     })
   }
   async close(): Promise<void> {
