@@ -19,10 +19,11 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { request } from 'undici'
 import { Aggregator } from '../../aggregator/aggregator.js'
-import { hangarConfigSchema } from '../../core/config/schema.js'
+import { startSidecarLink } from '../../cli/control-plane.js'
+import { hangarConfigSchema, providerSchema } from '../../core/config/schema.js'
 import { createLogger } from '../../core/log.js'
 import { rawExchange } from '../helpers/net.js'
-import { FIXTURE, connectClient, freePort } from '../helpers/mcp.js'
+import { FIXTURE, connectClient, freePort, startSidecar } from '../helpers/mcp.js'
 
 const root = new URL('../../', import.meta.url).pathname
 const SIGNAL = 'signal-token-e2e'
@@ -208,4 +209,49 @@ providers:
   child.kill('SIGTERM')
   const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
   t.equal(code, 0, 'the sidecar stops cleanly, flushing its shipper')
+})
+
+t.test('hangar_approve through the aggregator clears a drift hold at the sidecar (block mode)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-cp-drift-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const aggPort = await freePort()
+  const config = hangarConfigSchema.parse({ aggregator: { listen: `127.0.0.1:${aggPort}`, url: `http://127.0.0.1:${aggPort}`, data_dir: join(dir, 'agg'), signal_tokens: [SIGNAL], admin_tokens: [ADMIN] } })
+  const agg = new Aggregator({ config, log: createLogger({ level: 'warn', json: true, name: 'aggregator' }) })
+  await agg.start()
+  t.teardown(() => agg.stop())
+
+  const rig = await startSidecar('drifty', { mode: 'subprocess', command: [process.execPath, FIXTURE], env: { FIXTURE_DRIFT: '1' }, listen: '127.0.0.1:0', capabilities: { enforcement_mode: 'block' } })
+  t.teardown(() => rig.stop())
+  // The same wiring as `mcp-hangar sidecar` (cli/sidecar.ts).
+  const link = startSidecarLink({
+    config, providerName: 'drifty', provider: providerSchema.parse({ mode: 'subprocess', command: ['x'] }), sidecarId: 'drifty-test',
+    enforcement: rig.enforcement, log: createLogger({ level: 'warn', json: true, name: 'link' }),
+    status: () => ({ state: 'ready', mcp_url: rig.url.href }),
+    approveTools: () => rig.sidecar.inspector.approve(),
+  })!
+  t.teardown(() => link.stop())
+
+  const user = await connectClient(rig.url)
+  t.teardown(() => user.close())
+  t.ok((await user.listTools()).tools.some((x) => x.name === 'echo'), 'echo pinned on first sight')
+  t.notOk((await user.listTools()).tools.some((x) => x.name === 'echo'), 'its changed definition is hidden')
+  const refusedErr = await user.callTool({ name: 'echo', arguments: { text: 'x' } }).then(() => undefined, (e: Error & { data?: { rule?: string } }) => e)
+  t.equal(refusedErr?.data?.rule, 'first-sight-pin', 'and refused until approved')
+
+  for (let i = 0; i < 50 && !link.policy; i++) await new Promise((r) => setTimeout(r, 50))
+  t.ok(link.policy, 'the sidecar follows its policy')
+  const admin = new Client({ name: 'operator', version: '1' })
+  await admin.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${aggPort}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${ADMIN}` } } }))
+  t.teardown(() => admin.close())
+  const r = (await admin.callTool({ name: 'hangar_approve', arguments: { provider: 'drifty', reason: 'reviewed the new description' } })) as CallToolResult
+  t.notOk(r.isError, 'hangar_approve accepted')
+  const approvedAt = Date.now()
+  let text = ''
+  while (!text && Date.now() - approvedAt < 5000) {
+    text = await user.callTool({ name: 'echo', arguments: { text: 'back' } }).then((x) => JSON.stringify(x.content), () => '')
+    if (!text) await new Promise((r) => setTimeout(r, 20))
+  }
+  t.match(text, /back/, 'the drifted tool is callable again after the approval')
+  t.ok(Date.now() - approvedAt < 1000, `within 1 s (${Date.now() - approvedAt} ms)`)
+  t.ok((await user.listTools()).tools.some((x) => x.name === 'echo'), 'and listed again (pinned anew)')
 })
