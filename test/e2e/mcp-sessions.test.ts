@@ -26,9 +26,11 @@ const whoami = async (c: { callTool: (p: { name: string; arguments: Record<strin
 
 type Msg = { id?: unknown; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: { code: number; message: string } }
 const parse = (e: WireEvent): Msg => JSON.parse(e.data) as Msg
+/** The events that carry a message (priming events, with empty data, left out). */
+const data = (events: WireEvent[]): WireEvent[] => events.filter((e) => e.data !== '')
 /** `notifications/message` data of the fixture's notify tool ("notify <n>"), in order. */
-const notices = (events: WireEvent[]): string[] => events.map(parse).filter((m) => m.method === 'notifications/message').map((m) => String(m.params?.data))
-const progressOf = (events: WireEvent[]): number[] => events.map(parse).filter((m) => m.method === 'notifications/progress').map((m) => Number(m.params?.progress))
+const notices = (events: WireEvent[]): string[] => data(events).map(parse).filter((m) => m.method === 'notifications/message').map((m) => String(m.params?.data))
+const progressOf = (events: WireEvent[]): number[] => data(events).map(parse).filter((m) => m.method === 'notifications/progress').map((m) => Number(m.params?.progress))
 
 t.test('per_session: one process per session, max_sessions, DELETE stops the process', async (t) => {
   const rig = await startSidecar('fixture', { mode: 'subprocess', command: [node, FIXTURE], session_mode: 'per_session', max_sessions: 2 })
@@ -142,7 +144,7 @@ t.test('Last-Event-ID on a POST stream: drop it mid-call, resume with GET, get t
     const post = await c.call('progress', { steps: 5, ms: 150 }, { progressToken: 'tok' })
     t.equal(post.status, 200)
     t.ok(post.sse, 'the POST is answered with an SSE stream')
-    const first = (await post.sse!.next())!
+    const first = (await post.sse!.nextData())!
     t.match(parse(first), { method: 'notifications/progress', params: { progressToken: 'tok', progress: 1 } })
     t.ok(first.id, 'events carry ids')
     post.sse!.close() // the connection drops; the call goes on at the provider
@@ -159,7 +161,7 @@ t.test('Last-Event-ID on a POST stream: drop it mid-call, resume with GET, get t
   await t.test('resumed after the call finished: the stored events and the result are replayed', async (t) => {
     const before = await metricValue(rig.metrics.proxy.toolCalls, { provider: 'fixture', tool: 'progress', outcome: 'ok' })
     const post = await c.call('progress', { steps: 3, ms: 50 }, { progressToken: 7 })
-    const first = (await post.sse!.next())!
+    const first = (await post.sse!.nextData())!
     post.sse!.close()
     await waitUntil(async () => (await metricValue(rig.metrics.proxy.toolCalls, { provider: 'fixture', tool: 'progress', outcome: 'ok' })) > before, 'the call to finish')
     const rest = await (await c.get(first.id)).sse!.rest()
@@ -210,7 +212,7 @@ t.test('the GET stream: server notifications, resumed after a reconnect without 
   t.teardown(() => rig.stop())
   const { c, get } = await withGetStream(t, rig)
   const answer = await (await c.call('notify', { count: 3, ms: 0 })).sse!.rest()
-  t.same(answer.map(parse).map((m) => m.result), [{ content: [{ type: 'text', text: 'notified 3' }] }], 'the POST stream carries only the result')
+  t.same(data(answer).map(parse).map((m) => m.result), [{ content: [{ type: 'text', text: 'notified 3' }] }], 'the POST stream carries only the result')
   const live = [await get.next(), await get.next(), await get.next()] as WireEvent[]
   t.same(notices(live), ['notify 1', 'notify 2', 'notify 3'], 'unrelated notifications go to the GET stream')
   t.equal(new Set(live.map((e) => e.id)).size, 3, 'each with its own id')
