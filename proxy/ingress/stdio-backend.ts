@@ -25,6 +25,7 @@ import {
   isRequest,
   isResponse,
   RPC,
+  SUPPORTED_PROTOCOL_VERSIONS,
   rpcError,
   type CallContext,
   type JsonRpcId,
@@ -40,6 +41,17 @@ import { inspectPost, settle, settleAll } from './client-batch.js'
  * Last-Event-ID after a dropped stream (spec 2025-11-25: the server SHOULD send it).
  */
 export const SSE_RETRY_MS = 1000
+
+/**
+ * The protocol version a client session gets (spec "Lifecycle/Version Negotiation": a server that
+ * supports the requested version MUST answer with it). The provider negotiated its version with
+ * the sidecar (in shared mode, once for all sessions), so the client gets the version it asked for
+ * when the sidecar's ingress speaks it and it is not newer than the provider's; otherwise the
+ * provider's. Versions are dates: string order is time order.
+ */
+export function clientVersion(requested: string, provider: string): string {
+  return (SUPPORTED_PROTOCOL_VERSIONS as readonly string[]).includes(requested) && requested <= provider ? requested : provider
+}
 
 /** `initialize` params as a client sends them (MCP "Lifecycle/Initialization"). */
 export interface InitializeParams {
@@ -293,11 +305,12 @@ export class StdioBackend implements IngressBackend {
     const sid = randomUUID()
     const session = new Session(sid, params.capabilities, runner, this, this.o.replayEvents)
     if (r.ctx.caller) session.ctx.caller = r.ctx.caller
-    session.protocolVersion = typeof (result as { protocolVersion?: unknown }).protocolVersion === 'string' ? (result as { protocolVersion: string }).protocolVersion : params.protocolVersion
+    const providerVersion = typeof (result as { protocolVersion?: unknown }).protocolVersion === 'string' ? (result as { protocolVersion: string }).protocolVersion : params.protocolVersion
+    session.protocolVersion = clientVersion(params.protocolVersion, providerVersion)
     this.#sessions.set(sid, session)
     runner.mux.attach(session)
     this.o.metrics?.sessions.set({ provider: this.o.provider }, this.#sessions.size)
-    const answer: JsonRpcResponse = { jsonrpc: '2.0', id: init.id, result }
+    const answer: JsonRpcResponse = { jsonrpc: '2.0', id: init.id, result: session.protocolVersion === providerVersion ? result : { ...result, protocolVersion: session.protocolVersion } }
     span?.setSession(sid)
     span?.end(answer)
     json(r.res, 200, answer, { 'Mcp-Session-Id': sid })

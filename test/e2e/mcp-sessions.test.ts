@@ -260,3 +260,23 @@ t.test('resuming the GET stream while its old connection still looks open (a sil
   t.equal(await get.next(5000), undefined, 'the stale connection was closed by the sidecar')
   resumed.sse!.close()
 })
+
+t.test('version negotiation: each session of a shared provider gets the version it asked for, when supported', async (t) => {
+  const rig = await startSidecar('fixture', { mode: 'subprocess', command: [node, FIXTURE] })
+  t.teardown(() => rig.stop())
+  for (const asked of ['2025-06-18', '2025-03-26', '2025-11-25']) {
+    const c = new RawMcpClient(rig.url, asked)
+    const init = await c.initialize()
+    t.equal(init.status, 200)
+    t.equal((init.json as { result: { protocolVersion: string } }).result.protocolVersion, asked, `asked ${asked}: answered the same (spec: MUST when supported)`)
+    const post = await c.call('slow', { ms: 1 })
+    const first = (await post.sse!.next())!
+    t.equal(first.data === '', asked >= '2025-11-25', `a priming event only for sessions on 2025-11-25 or later (${asked})`)
+    await post.sse!.rest()
+  }
+  for (const asked of ['2099-01-01', '1999-01-01']) {
+    const init = await new RawMcpClient(rig.url, asked).post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: asked, capabilities: {}, clientInfo: { name: 'raw', version: '0' } } })
+    t.equal(init.status, 200)
+    t.equal((init.json as { result: { protocolVersion: string } }).result.protocolVersion, '2025-11-25', `asked ${asked} (unsupported): answered the provider's version`)
+  }
+})
