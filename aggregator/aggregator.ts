@@ -4,7 +4,7 @@
  * `start()` rebuilds the index and dedup set from the audit log before it listens.
  */
 import { join, resolve } from 'node:path'
-import type { HangarConfig } from '../core/config/schema.js'
+import { splitListen, type HangarConfig } from '../core/config/schema.js'
 import type { Logger } from '../core/log.js'
 import { AggregatorHttp } from './http/server.js'
 import { mcpEndpoint } from './mcp/endpoint.js'
@@ -74,8 +74,8 @@ export class Aggregator {
       mcp: mcpEndpoint({ service: this.service, metrics: this.metrics, providers: client, version: AGGREGATOR_VERSION }),
       ready: () => this.#ready && (this.#store?.healthy ?? false),
     })
-    const [host, portText] = splitListen(cfg.listen)
-    this.port = await this.#http.listen(this.o.host ?? host, this.o.port ?? Number(portText))
+    const { host, port } = splitListen(cfg.listen)
+    this.port = await this.#http.listen(this.o.host ?? host, this.o.port ?? port)
     if (!isLoopback(this.o.host ?? host) && (cfg.signal_tokens.length === 0 || cfg.admin_tokens.length === 0))
       this.o.log.warn({ listen: `${this.o.host ?? host}:${this.port}` }, 'aggregator listens beyond loopback with an empty signal_tokens or admin_tokens list: those endpoints are open to anyone who can reach it')
     this.#ready = true
@@ -88,12 +88,6 @@ export class Aggregator {
     await this.#http?.close()
     await this.#store?.close()
   }
-}
-
-function splitListen(listen: string): [string, string] {
-  const i = listen.lastIndexOf(':')
-  const host = listen.slice(0, i)
-  return [host.startsWith('[') ? host.slice(1, -1) : host, listen.slice(i + 1)]
 }
 
 function isLoopback(host: string): boolean {

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { AdminServer } from '../core/admin-server.js'
+import { splitListen } from '../core/config/schema.js'
 import { providerEnv, readEnv, type HangarEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
 import { createMetrics } from '../core/metrics.js'
@@ -80,9 +81,8 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
         registry: metrics.registry, enforcement: egress.enforcement, tokens: config.aggregator?.admin_tokens ?? [],
         ready: () => ready, status: () => ({ ...egress.status(), ...mcp.status() }),
       })
-      const a = provider.sidecar.admin
-      const i = a.lastIndexOf(':')
-      adminPort = await admin.listen(a.slice(0, i).replace(/^\[|\]$/g, ''), Number(a.slice(i + 1)))
+      const a = splitListen(provider.sidecar.admin)
+      adminPort = await admin.listen(a.host, a.port)
       stops.push(() => admin.close())
     }
     const port = await mcp.start()

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { AdminServer } from '../core/admin-server.js'
-import type { ProviderConfig } from '../core/config/schema.js'
+import { splitListen, type ProviderConfig } from '../core/config/schema.js'
 import type { Logger } from '../core/log.js'
 import { createMetrics, type HangarMetrics } from '../core/metrics.js'
 import type { SignalSink } from '../signals/sink.js'
@@ -56,18 +56,13 @@ export interface EgressPorts {
   tcp: Map<number, number>
 }
 
-function split(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':')
-  return { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) }
-}
-
 /**
  * The upstream resolvers minus the sidecar's own DNS listener: with `system`, a resolv.conf that
  * names this very listener (a container whose DNS is the sidecar) would loop every query.
  * @throws HangarError `HANGAR_CONFIG_INVALID` when nothing else is left
  */
 export function ownUpstreams(specs: readonly string[], dnsListen: string): UpstreamServer[] {
-  const own = split(dnsListen)
+  const own = splitListen(dnsListen)
   const ownIp = parseIpLiteral(own.host)
   const loops = (s: UpstreamServer): boolean => {
     if (s.port !== own.port) return false
@@ -138,16 +133,16 @@ export class EgressSidecar {
     try {
       this.#protect(sc.address, 0)
       for (const a of this.opts.protectedAddresses ?? []) {
-        const p = split(a)
+        const p = splitListen(a)
         this.#protect(p.host, p.port)
       }
-      const proxyAddr = split(sc.proxy)
+      const proxyAddr = splitListen(sc.proxy)
       const proxy = new ForwardProxy(this.connector)
       this.#closers.push(() => proxy.close())
       this.ports.proxy = await proxy.listen(proxyAddr.host, proxyAddr.port)
       this.#protect(proxyAddr.host, this.ports.proxy)
 
-      const dnsAddr = split(sc.dns)
+      const dnsAddr = splitListen(sc.dns)
       const forwarder = new DnsForwarder({ ctx: this.connector.ctx, sidecar: sc, resolver: this.#resolver })
       const dns = new DnsServer(forwarder, { limits: sc.limits, log })
       this.#closers.push(() => dns.close())
@@ -155,13 +150,13 @@ export class EgressSidecar {
       this.#protect(dnsAddr.host, this.ports.dns)
 
       if (sc.transparent_http) {
-        const a = split(sc.transparent_http)
+        const a = splitListen(sc.transparent_http)
         const l = new TransparentHttpListener(this.connector, a.port === 0 ? 80 : a.port)
         this.#closers.push(() => l.close())
         this.ports.transparentHttp = await l.listen(a.host, a.port)
       }
       if (sc.transparent_tls) {
-        const a = split(sc.transparent_tls)
+        const a = splitListen(sc.transparent_tls)
         const l = new TransparentTlsListener(this.connector, { logicalPort: a.port === 0 ? 443 : a.port })
         this.#closers.push(() => l.close())
         this.ports.transparentTls = await l.listen(a.host, a.port)
@@ -170,7 +165,7 @@ export class EgressSidecar {
       this.#closers.push(() => tcp.close())
       this.ports.tcp = await tcp.listen()
 
-      const adminAddr = split(sc.admin)
+      const adminAddr = splitListen(sc.admin)
       const admin = new AdminServer({
         registry: this.metrics.registry,
         enforcement: this.enforcement,

@@ -8,7 +8,7 @@
  * The quarantine state and the metrics registry are shared with the egress side
  * (egress/sidecar.ts), so one quarantine stops tool calls and egress alike.
  */
-import type { ProviderConfig } from '../core/config/schema.js'
+import { splitListen, type ProviderConfig } from '../core/config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 import type { HangarMetrics } from '../core/metrics.js'
@@ -168,9 +168,9 @@ export class McpSidecar {
   async start(): Promise<number> {
     const listen = this.o.config.listen
     if (!listen) throw new HangarError(ERROR_CODES.CONFIG_INVALID, `providers.${this.o.provider}.listen: the MCP ingress needs an address (host:port)`)
-    const i = listen.lastIndexOf(':')
-    this.port = await this.ingress.listen(listen.slice(0, i).replace(/^\[|\]$/g, ''), Number(listen.slice(i + 1)))
-    this.o.log.info({ provider: this.o.provider, mode: this.o.config.mode, url: `http://${listen.slice(0, i)}:${this.port}/mcp` }, 'MCP ingress started')
+    const { host, port } = splitListen(listen)
+    this.port = await this.ingress.listen(host, port)
+    this.o.log.info({ provider: this.o.provider, mode: this.o.config.mode, url: `http://${listen.slice(0, listen.lastIndexOf(':'))}:${this.port}/mcp` }, 'MCP ingress started')
     return this.port
   }
 

@@ -13,6 +13,15 @@ export const listenAddress = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(?:6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}|0)$/, 'expected "host:port" with a port 0–65535, e.g. "127.0.0.1:3128"')
 
+/**
+ * Splits a validated {@link listenAddress} into host (IPv6 brackets removed) and port.
+ * Pure; the schema has already checked the shape.
+ */
+export function splitListen(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':')
+  return { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) }
+}
+
 /** Limits of the egress listeners. Units in the names (ms, bytes). */
 export const sidecarLimitsSchema = z
   .object({
