@@ -24,8 +24,9 @@ export interface SseEvent {
 export interface SseWriterOptions {
   /**
    * Interval of `: keepalive` comments while nothing else was written, ms; 0 disables. Default
-   * 15000 (as the MCP SDK). The timer starts at {@link SseWriter.open}, is unref'd, and is cleared
-   * on close.
+   * 15000 (as the MCP SDK). Writers with the same interval share one unref'd timer (one per
+   * interval, not one per stream), so a stream that stays silent gets its first keepalive between
+   * one and two intervals after its last write.
    */
   keepaliveMs?: number
 }
@@ -47,8 +48,55 @@ export const SSE_HEADERS: Readonly<OutgoingHttpHeaders> = Object.freeze({
 const KEEPALIVE = ': keepalive\n\n'
 
 /**
+ * The keepalive sweep: one unref'd interval timer per distinct interval, ticking every writer
+ * registered for it. A timer per stream (a `setInterval` and its `clearInterval` for every
+ * tools/call answered over SSE) showed in the sidecar's profile; a sweep costs a Set insert.
+ */
+class KeepaliveSweep {
+  readonly #writers = new Set<SseWriter>()
+  readonly #timer: NodeJS.Timeout
+
+  constructor(
+    every: number,
+    private readonly onEmpty: () => void,
+  ) {
+    this.#timer = setInterval(() => {
+      for (const w of this.#writers) w.tick()
+    }, every)
+    this.#timer.unref()
+  }
+
+  add(w: SseWriter): void {
+    this.#writers.add(w)
+  }
+
+  delete(w: SseWriter): void {
+    if (this.#writers.delete(w) && this.#writers.size === 0) {
+      clearInterval(this.#timer)
+      this.onEmpty()
+    }
+  }
+}
+
+const sweeps = new Map<number, KeepaliveSweep>()
+
+function sweepFor(every: number): KeepaliveSweep {
+  let s = sweeps.get(every)
+  if (!s) {
+    s = new KeepaliveSweep(every, () => sweeps.delete(every))
+    sweeps.set(every, s)
+  }
+  return s
+}
+
+/**
  * Writes an SSE stream to a `ServerResponse`: {@link open} sends the head, {@link event} writes
- * one event in one `write` call, {@link close} ends it.
+ * one event, {@link close} ends it.
+ *
+ * Writes within one turn of the event loop go out together: the first write of a turn corks the
+ * socket and a `process.nextTick` uncorks it, so a head, the events parsed from one upstream
+ * chunk and the stream's end leave in one `writev` rather than one syscall each (on loopback
+ * every send also runs the receiver's TCP input). Nothing waits past the current turn.
  *
  * Backpressure: {@link event} returns `res.write`'s result; on `false`, await {@link drained}
  * before writing more. Keepalives are skipped while the socket is backed up or after any other
@@ -57,7 +105,8 @@ const KEEPALIVE = ': keepalive\n\n'
 export class SseWriter {
   private readonly res: ServerResponse
   private readonly keepaliveMs: number
-  private timer: NodeJS.Timeout | undefined
+  private sweep: KeepaliveSweep | undefined
+  private corked = false
   private wrote = false
   private isClosed = false
   private opened = false
@@ -87,8 +136,21 @@ export class SseWriter {
     if (this.opened || this.closed) return
     this.res.writeHead(status, headers ? { ...SSE_HEADERS, ...lowerKeys(headers) } : SSE_HEADERS)
     this.opened = true
+    this.batch()
     this.res.flushHeaders()
+    this.wrote = true
     this.startTimer()
+  }
+
+  /** Corks the response until the end of this turn of the event loop (see the class notes). */
+  private batch(): void {
+    if (this.corked) return
+    this.corked = true
+    this.res.cork()
+    process.nextTick(() => {
+      this.corked = false
+      this.res.uncork()
+    })
   }
 
   /** True once the stream is closed (by {@link close} or the client); writes are then ignored. */
@@ -108,6 +170,7 @@ export class SseWriter {
     const text = formatEvent(event)
     if (!this.opened) this.open()
     this.wrote = true
+    this.batch()
     return this.res.write(text)
   }
 
@@ -116,6 +179,7 @@ export class SseWriter {
     if (this.closed) return false
     if (!this.opened) this.open()
     this.wrote = true
+    this.batch()
     return this.res.write(`: ${text.replace(/[\r\n]/g, ' ')}\n\n`)
   }
 
@@ -139,17 +203,19 @@ export class SseWriter {
     if (this.res.writableEnded || this.res.destroyed) return
     if (!this.opened) this.open()
     this.stopTimer()
+    this.batch()
     this.res.end()
   }
 
   private startTimer(): void {
     const every = this.keepaliveMs
-    if (!(every > 0) || !Number.isFinite(every)) return
-    this.timer = setInterval(() => this.tick(), Math.min(every, 2 ** 31 - 1))
-    this.timer.unref()
+    if (!(every > 0) || !Number.isFinite(every) || this.sweep) return
+    this.sweep = sweepFor(Math.min(Math.round(every), 2 ** 31 - 1))
+    this.sweep.add(this)
   }
 
-  private tick(): void {
+  /** One keepalive round (called by the sweep): a comment unless something was written since the last round. @internal */
+  tick(): void {
     if (this.closed) return this.stopTimer()
     if (this.wrote || this.res.writableNeedDrain) {
       this.wrote = false
@@ -159,8 +225,8 @@ export class SseWriter {
   }
 
   private stopTimer(): void {
-    if (this.timer !== undefined) clearInterval(this.timer)
-    this.timer = undefined
+    this.sweep?.delete(this)
+    this.sweep = undefined
   }
 }
 

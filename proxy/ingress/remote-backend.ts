@@ -13,6 +13,7 @@ import { httpError, json, jsonText } from '../http/respond.js'
 import { SseReader, SseWriter } from '../http/sse.js'
 import type { Inspector } from '../inspect/inspector.js'
 import type { McpTracer } from '../trace/tracer.js'
+import { cancelOnClientClose, type Cancel } from '../upstream/cancel.js'
 import type { RemoteUpstream, UpstreamResponse } from '../upstream/remote.js'
 import { emptyInspectedPost, inspectPost, settle, settleAll, type InspectedPost } from './client-batch.js'
 import { listAllTools } from '../list-tools.js'
@@ -57,12 +58,11 @@ export class RemoteBackend implements IngressBackend {
     // JSON parser might read another value than the one inspected (JSON.parse: last one wins).
     const payload = JSON.stringify(body.batch ? insp.forward : insp.forward[0])
     let up: UpstreamResponse
-    const abort = new AbortController()
-    r.res.once('close', () => abort.abort())
+    const abort = cancelOnClientClose(r.res)
     try {
-      up = await this.o.upstream.request('POST', headers, payload, abort.signal)
+      up = await this.o.upstream.request('POST', headers, payload, abort)
     } catch (err) {
-      this.#finishAll(insp, abort.signal.aborted ? 'cancelled' : 'unavailable')
+      this.#finishAll(insp, abort.aborted ? 'cancelled' : 'unavailable')
       return this.#upstreamFailed(r.res, err)
     }
     const sid = up.headers['mcp-session-id']
@@ -73,8 +73,10 @@ export class RemoteBackend implements IngressBackend {
     if (sid && !r.ctx.sessionId) for (const span of insp.spans.values()) span.setSession(sid)
     const ctx: CallContext = sid && !r.ctx.sessionId ? { ...r.ctx, sessionId: sid } : r.ctx
     const type = up.headers['content-type'] ?? ''
-    if (up.status < 200 || up.status >= 300 || (!type.startsWith('text/event-stream') && !type.startsWith('application/json'))) {
-      // Not a JSON-RPC answer (202 for notifications, 4xx/5xx): passed through untouched.
+    const bodiless = up.status === 202 || up.status === 204
+    if (up.status < 200 || up.status >= 300 || bodiless || (!type.startsWith('text/event-stream') && !type.startsWith('application/json'))) {
+      // Not a JSON-RPC answer (202/204 for notifications and responses, whatever Content-Type
+      // the provider put on them; 4xx/5xx): passed through untouched.
       this.#finishAll(insp, up.status >= 300 ? String(up.status) : 'unavailable')
       if (insp.replies.length > 0 && up.status === 202) {
         await up.body.dump()
@@ -87,11 +89,10 @@ export class RemoteBackend implements IngressBackend {
   }
 
   async get(r: IngressRequest): Promise<void> {
-    const abort = new AbortController()
-    r.res.once('close', () => abort.abort())
+    const abort = cancelOnClientClose(r.res)
     let up: UpstreamResponse
     try {
-      up = await this.o.upstream.request('GET', this.o.upstream.headersFor(r.req.headers), undefined, abort.signal)
+      up = await this.o.upstream.request('GET', this.o.upstream.headersFor(r.req.headers), undefined, abort)
     } catch (err) {
       return this.#upstreamFailed(r.res, err)
     }
@@ -184,7 +185,7 @@ export class RemoteBackend implements IngressBackend {
     json(res, up.status, batch || out.length > 1 ? out : out[0], passHeaders(up))
   }
 
-  async #sseAnswer(res: ServerResponse, up: UpstreamResponse, insp: InspectedPost, ctx: CallContext, abort: AbortController): Promise<void> {
+  async #sseAnswer(res: ServerResponse, up: UpstreamResponse, insp: InspectedPost, ctx: CallContext, abort: Cancel): Promise<void> {
     const w = new SseWriter(res, { keepaliveMs: this.o.keepaliveMs ?? 15_000 })
     w.open(passHeaders(up))
     for (const reply of insp.replies) w.event({ data: JSON.stringify(reply) })
@@ -220,10 +221,10 @@ export class RemoteBackend implements IngressBackend {
         }
       }
     } catch (err) {
-      if (!abort.signal.aborted) this.o.log.warn({ provider: this.o.provider, err: (err as Error).message }, 'provider stream failed')
+      if (!abort.aborted) this.o.log.warn({ provider: this.o.provider, err: (err as Error).message }, 'provider stream failed')
     } finally {
       if (timer) clearTimeout(timer)
-      this.#finishAll(insp, abort.signal.aborted ? 'cancelled' : 'unavailable')
+      this.#finishAll(insp, abort.aborted ? 'cancelled' : 'unavailable')
       w.close()
     }
   }

@@ -11,6 +11,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { Pool, type Dispatcher } from 'undici'
+import type { Cancel } from './cancel.js'
 
 /** Request headers passed to the provider. */
 const FORWARDED = ['content-type', 'accept', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'traceparent', 'tracestate', 'user-agent'] as const
@@ -73,10 +74,10 @@ export class RemoteUpstream {
   /**
    * Sends one request to the provider.
    * @param body the (possibly rewritten) JSON body of a POST
-   * @param signal aborts the request and its body (client went away)
+   * @param signal aborts the request and its body (client went away; proxy/upstream/cancel.ts)
    * @throws undici errors (connect refused, timeouts): the caller answers 502/504
    */
-  async request(method: 'POST' | 'GET' | 'DELETE', headers: Record<string, string>, body: Buffer | string | undefined, signal?: AbortSignal): Promise<UpstreamResponse> {
+  async request(method: 'POST' | 'GET' | 'DELETE', headers: Record<string, string>, body: Buffer | string | undefined, signal?: Cancel): Promise<UpstreamResponse> {
     const r = await this.#pool.request({ path: this.#path, method, headers, body, signal })
     const h: Record<string, string> = {}
     for (const k of RESPONSE_HEADERS) {

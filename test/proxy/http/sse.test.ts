@@ -154,14 +154,14 @@ t.test('keepalive comments flow while idle and stop at close', async (t) => {
     writer.open()
   })
   const res = await request(url)
-  const internal = writer as unknown as { timer: unknown }
+  const internal = writer as unknown as { sweep: unknown }
   let text = ''
   for await (const c of res.body) {
     text += Buffer.from(c as Uint8Array).toString()
     if ((text.match(/: keepalive\n\n/g) ?? []).length >= 2) {
-      t.not(internal.timer, undefined, 'timer armed while open')
+      t.not(internal.sweep, undefined, 'timer armed while open')
       writer!.close()
-      t.equal(internal.timer, undefined, 'timer cleared on close')
+      t.equal(internal.sweep, undefined, 'timer cleared on close')
       t.equal(writer!.closed, true)
       t.equal(writer!.event({ data: 'after close' }), false, 'writes after close are refused')
     }
@@ -186,7 +186,7 @@ t.test('client disconnect: done resolves, the timer is cleared, writes return fa
   await ready
   await writer!.done
   t.equal(writer!.closed, true)
-  t.equal((writer as unknown as { timer: unknown }).timer, undefined)
+  t.equal((writer as unknown as { sweep: unknown }).sweep, undefined)
   t.equal(writer!.event({ data: 'x' }), false)
   await writer!.drained()
   t.equal(writer!.comment('x'), false)
