@@ -9,6 +9,7 @@ import { HangarError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
 import { runAggregator } from './aggregator.js'
 import { runEgress } from './egress.js'
+import { registerProfileCommands } from './profile.js'
 import { runSidecar } from './sidecar.js'
 
 const env = readEnv()
@@ -46,6 +47,8 @@ program
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'aggregator' })
     await runAggregator({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', ...(env.httpHost && { host: env.httpHost }), ...(env.httpPort !== undefined && { port: env.httpPort }), log })
   })
+
+registerProfileCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof HangarError) {

@@ -2,6 +2,8 @@
  * Loads `hangar.yaml`: YAML (the `yaml` package) → `${VAR}` substitution → the one zod schema
  * (schema.ts) → cross-field checks → a deeply frozen object. Every error names the field path,
  * e.g. `providers.fetch.capabilities.network.egress[2].host: "*example.com" is not a valid host glob`.
+ * `providers.<p>.profile` (a built-in name or a file, {@link loadProfile}) is read before the schema
+ * runs and the provider's own `capabilities` is merged over it ({@link mergeCapabilities}).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
@@ -9,6 +11,7 @@ import { loadTransient, releaseTransient } from '../transient-module.js'
 import type { ZodIssue } from 'zod'
 import { ConfigError, ERROR_CODES, HangarError, type ConfigIssue } from '../errors.js'
 import { capabilitiesSchema } from '../../profiles/schema.js'
+import { BUILTIN_PROFILES, builtinProfilePath, isBuiltinProfile, type BuiltinProfileName } from '../../profiles/builtin.js'
 import { parseIpLiteral } from '../../egress/ip.js'
 import { hangarConfigSchema, providerSchema, sidecarSchema, type HangarConfig, type ProviderConfig } from './schema.js'
 
@@ -106,10 +109,19 @@ function deepFreeze<T>(o: T): T {
 
 const SIDECAR_LISTENERS = ['proxy', 'dns', 'transparent_http', 'transparent_tls', 'admin'] as const
 
+/** Where a provider's profile put its egress rules: the first `count` rules of the merged list. */
+interface ProfileOrigin {
+  ref: string
+  count: number
+}
+
 /** Cross-field checks the schema cannot express. */
-function crossCheck(name: string, p: ProviderConfig): ConfigIssue[] {
+function crossCheck(name: string, p: ProviderConfig, origin?: ProfileOrigin): ConfigIssue[] {
   const issues: ConfigIssue[] = []
   const base = `providers.${name}`
+  // The merged egress list is the profile's rules, then the provider's own: name each by its source.
+  const rule = (i: number) =>
+    origin && i < origin.count ? `${base}.profile (${origin.ref}) network.egress[${i}]` : `${base}.capabilities.network.egress[${i - (origin?.count ?? 0)}]`
   const ownPorts = new Map<number, string>()
   for (const l of SIDECAR_LISTENERS) {
     const addr = p.sidecar[l]
@@ -122,10 +134,10 @@ function crossCheck(name: string, p: ProviderConfig): ConfigIssue[] {
     // Only an exact host name becomes a tcp forward (egress/policy.ts tcpForwardRules); an IP host is a cidr rule.
     if (r.protocol !== 'tcp' || r.host === undefined || r.host.includes('*') || r.host.startsWith('.') || !r.port) return
     if (parseIpLiteral(r.host)) return
-    const at = `${base}.capabilities.network.egress[${index}].port`
+    const at = `${rule(index)}.port`
     const prior = forwards.get(r.port)
     if (prior) {
-      issues.push({ path: at, message: `port ${r.port} is already forwarded to "${prior.host}" by egress[${prior.index}]; a tcp forward listens on one port per destination` })
+      issues.push({ path: at, message: `port ${r.port} is already forwarded to "${prior.host}" by ${origin ? rule(prior.index) : `egress[${prior.index}]`}; a tcp forward listens on one port per destination` })
     } else forwards.set(r.port, { index, host: r.host })
     const own = ownPorts.get(r.port)
     if (own) issues.push({ path: at, message: `port ${r.port} is the sidecar's own ${own} port and cannot also be a tcp forward` })
@@ -168,11 +180,21 @@ function parseConfigOnce(text: string, source: string, env: Readonly<Record<stri
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, [{ path: '(root)', message: 'expected a mapping' }])
   const baseDir = source === '<inline>' ? process.cwd() : dirname(source)
   const rawProviders = (raw as Record<string, unknown>).providers
+  const origins = new Map<string, ProfileOrigin>()
   if (rawProviders && typeof rawProviders === 'object') {
     for (const [name, p] of Object.entries(rawProviders as Record<string, unknown>)) {
-      if (p && typeof p === 'object' && 'profile' in p && !('capabilities' in p)) {
-        Object.assign(p, { capabilities: loadProfileFile(String((p as { profile: unknown }).profile), baseDir, name, env) })
-      }
+      if (!p || typeof p !== 'object' || !('profile' in p)) continue
+      const ref = (p as { profile: unknown }).profile
+      if (typeof ref !== 'string') continue // the schema names the field
+      const profile = loadProfileOnce(ref, { baseDir, env, provider: name, from: source })
+      const own = (p as { capabilities?: unknown }).capabilities
+      // The provider's own block is merged over the profile. An invalid own block is left as written,
+      // so the schema below reports its errors at the paths the user wrote.
+      if (!('capabilities' in p)) Object.assign(p, { capabilities: profile.capabilities })
+      else if (capabilitiesSchema.safeParse(own).success) Object.assign(p, { capabilities: mergeCapabilities(profile.capabilities, own as Record<string, unknown>) })
+      else continue
+      const egress = (profile.capabilities.network as { egress?: unknown[] } | undefined)?.egress
+      origins.set(name, { ref, count: egress?.length ?? 0 })
     }
   }
   const parsed = hangarConfigSchema.safeParse(raw)
@@ -181,7 +203,7 @@ function parseConfigOnce(text: string, source: string, env: Readonly<Record<stri
   const issues: ConfigIssue[] = []
   const warnings = unknownKeys(raw as Record<string, unknown>, ['aggregator', 'providers'], '')
   for (const [name, p] of Object.entries(config.providers)) {
-    issues.push(...crossCheck(name, p))
+    issues.push(...crossCheck(name, p, origins.get(name)))
     const rawP = (rawProviders as Record<string, Record<string, unknown>>)[name] ?? {}
     warnings.push(...unknownKeys(rawP, Object.keys(providerSchema.innerType().shape), `providers.${name}`))
   }
@@ -189,23 +211,132 @@ function parseConfigOnce(text: string, source: string, env: Readonly<Record<stri
   return { config: deepFreeze(config), warnings, source }
 }
 
-/** Reads a capability profile file (YAML; either the capabilities block itself or `{capabilities: …}`). */
-function loadProfileFile(ref: string, baseDir: string, provider: string, env: Readonly<Record<string, string | undefined>>): unknown {
-  const path = resolve(baseDir, ref)
-  if (!existsSync(path)) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `providers.${provider}.profile: "${ref}" not found (looked for ${path})`)
+/** A capability profile as read from its file: validated, defaults not applied (so a merge sees only what was written). */
+export interface LoadedProfile {
+  /** The `capabilities` block as written in the file. */
+  capabilities: Record<string, unknown>
+  /** The file's one-line `description`, when it has one. */
+  description?: string
+  /** Absolute path of the file read. */
+  path: string
+  /** The built-in's name, when the reference named one. */
+  builtin?: BuiltinProfileName
+}
+
+/** Options of {@link loadProfile}. */
+export interface ProfileLoadOptions {
+  /** Directory a relative path is resolved from. Default: the working directory. */
+  baseDir?: string
+  /** For `${VAR}` in the profile file. Default: none set. */
+  env?: Readonly<Record<string, string | undefined>>
+  /**
+   * The provider the profile is for, when the config loader reads it: errors then name
+   * `providers.<p>.profile` and `providers.<p>.capabilities.…`. Without it (`profile validate`),
+   * paths are those of the file itself (`capabilities.network.egress[0].host`).
+   */
+  provider?: string
+  /** The config file that named the profile, for messages. */
+  from?: string
+}
+
+const PROFILE_FILE_KEYS = ['description', 'capabilities']
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return x !== null && typeof x === 'object' && !Array.isArray(x)
+}
+
+/**
+ * True when a `profile:` reference is a bare name (no `/` or `\\`, no `.yaml`/`.yml` suffix),
+ * which names a built-in profile rather than a file.
+ */
+export function isBareProfileName(ref: string): boolean {
+  return !/[/\\]/.test(ref) && !/\.ya?ml$/i.test(ref)
+}
+
+/**
+ * Reads one capability profile: a built-in by name (profiles/builtin.ts) or a YAML file by path,
+ * exactly as `providers.<p>.profile` is read. A file is either `{description?, capabilities}` or
+ * the capabilities block itself (with an optional top-level `description`, stripped).
+ * `${VAR}` references are substituted from `opts.env` after parsing.
+ * @throws ConfigError (`HANGAR_CONFIG_INVALID`) for an unknown built-in name (listing the names),
+ *   YAML errors, unknown top-level keys and every invalid field; HangarError
+ *   `HANGAR_CONFIG_NOT_FOUND` for a missing file; HangarError `HANGAR_CONFIG_ENV_UNSET`.
+ */
+export function loadProfile(ref: string, opts: ProfileLoadOptions = {}): LoadedProfile {
+  try {
+    return loadProfileOnce(ref, opts)
+  } finally {
+    releaseTransient('yaml', 'tldts')
+  }
+}
+
+function loadProfileOnce(ref: string, opts: ProfileLoadOptions): LoadedProfile {
+  const { provider, env = {} } = opts
+  const field = provider === undefined ? 'profile' : `providers.${provider}.profile`
+  let path: string
+  let builtin: BuiltinProfileName | undefined
+  if (isBareProfileName(ref)) {
+    if (!isBuiltinProfile(ref)) {
+      const hint = existsSync(resolve(opts.baseDir ?? process.cwd(), ref)) ? `; to use the file, write "./${ref}"` : '; a file path needs a "/" or a .yaml/.yml suffix'
+      throw new ConfigError(opts.from ?? ref, [{ path: field, message: `unknown built-in profile "${ref}" (built-in: ${BUILTIN_PROFILES.join(', ')})${hint}` }])
+    }
+    builtin = ref
+    path = builtinProfilePath(ref)
+  } else {
+    path = resolve(opts.baseDir ?? process.cwd(), ref)
+    if (!existsSync(path)) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `${field}: "${ref}" not found (looked for ${path})`)
+  }
+  const source = provider === undefined ? path : `${path} (profile of providers.${provider})`
   const text = readFileSync(path, 'utf8')
   const hide = !HIDDEN.test(text)
   const doc = parseDocument(hide ? hideEnvRefs(text) : text, { prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length) {
-    throw new ConfigError(path, doc.errors.map((e) => ({ path: '(yaml)', message: restoreText(e.message.split('\n')[0] ?? e.message) })))
+    throw new ConfigError(source, doc.errors.map((e) => ({ path: '(yaml)', message: restoreText(e.message.split('\n')[0] ?? e.message) })))
   }
   const js: unknown = doc.toJS()
-  const v = substituteEnv(hide ? restoreEnvRefs(js) : js, env, ['providers', provider, 'profile']) as Record<string, unknown> | null
-  const caps = v && typeof v === 'object' && 'capabilities' in v ? v.capabilities : v
-  const checked = capabilitiesSchema.safeParse(caps ?? {})
-  // Paths name the provider the profile is for; the message names the profile file.
-  if (!checked.success) throw new ConfigError(`${path} (profile of providers.${provider})`, zodIssues(checked.error.issues, ['providers', provider, 'capabilities']))
-  return caps
+  const v = substituteEnv(hide ? restoreEnvRefs(js) : js, env, provider === undefined ? [] : ['providers', provider, 'profile'])
+  const wrapped = isPlainObject(v) && 'capabilities' in v
+  const issues: ConfigIssue[] = []
+  let description: unknown
+  let caps: unknown = v ?? {}
+  if (isPlainObject(v)) {
+    description = v.description
+    if (description !== undefined && typeof description !== 'string') issues.push({ path: provider === undefined ? 'description' : field, message: '"description" must be a string' })
+    if (wrapped) {
+      const extra = Object.keys(v).filter((k) => !PROFILE_FILE_KEYS.includes(k))
+      if (extra.length) {
+        issues.push({ path: provider === undefined ? '(root)' : field, message: `unknown field(s) ${extra.map((k) => `"${k}"`).join(', ')}: a profile file holds "description" and "capabilities", or the capabilities block itself` })
+      }
+      caps = v.capabilities ?? {}
+    } else {
+      caps = Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'description'))
+    }
+  }
+  // Paths name the provider the profile is for (the source names the file), or the file's own fields.
+  const prefix = provider !== undefined ? ['providers', provider, 'capabilities'] : wrapped ? ['capabilities'] : []
+  const checked = capabilitiesSchema.safeParse(caps)
+  if (!checked.success) issues.push(...zodIssues(checked.error.issues, prefix))
+  if (issues.length) throw new ConfigError(source, issues)
+  return { capabilities: caps as Record<string, unknown>, path, ...(typeof description === 'string' && { description }), ...(builtin && { builtin }) }
+}
+
+/**
+ * Merges a provider's own `capabilities` block over its profile (both as written, before
+ * defaults): `network.egress` rules are appended (the profile's first); every other key the
+ * provider gives replaces the profile's, objects one level deep (`tools.allow_list` given
+ * replaces the profile's allow list; `tools.deny_list` left out keeps the profile's). Pure.
+ */
+export function mergeCapabilities(profile: Readonly<Record<string, unknown>>, own: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...profile }
+  for (const [k, v] of Object.entries(own)) {
+    const base = profile[k]
+    if (isPlainObject(v) && isPlainObject(base)) {
+      const merged: Record<string, unknown> = { ...base, ...v }
+      if (k === 'network' && Array.isArray(base.egress) && Array.isArray(v.egress)) merged.egress = [...base.egress, ...v.egress]
+      ownProperty(out, k, merged)
+    } else ownProperty(out, k, v)
+  }
+  return out
 }
 
 /**

@@ -143,7 +143,7 @@ export const providerSchema = z
       .object({ failure_threshold: num(z.number().int().positive()).default(10), reset_timeout_s: num(z.number().positive()).default(60) })
       .strict()
       .default({}),
-    /** A profile file path or a built-in profile name; its capabilities apply unless `capabilities` is given. */
+    /** A built-in profile name (bare: no `/`, no .yaml/.yml) or a profile file path; `capabilities` is merged over it (egress appended, other keys replaced one level deep; core/config/load.ts mergeCapabilities). */
     profile: z.string().optional(),
     capabilities: capabilitiesSchema.default({}),
   })
