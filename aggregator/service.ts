@@ -22,6 +22,8 @@ export interface ProviderView {
   quarantine_reason?: string
   policy_version: number
   last_heartbeat?: string
+  /** How the provider's egress is confined, from its last heartbeat (`netns`, `cooperative`). */
+  isolation?: 'netns' | 'cooperative'
   sidecar?: Pick<Heartbeat, 'sidecar_id' | 'version' | 'tools_digest' | 'profile_digest' | 'provider_state' | 'policy_version'>
   violations: ProviderStats['violations']
   violations_total: number
@@ -70,6 +72,7 @@ export class AggregatorService {
       ...(policy.quarantined && policy.reason ? { quarantine_reason: policy.reason } : {}),
       policy_version: policy.version,
       ...(entry ? { last_heartbeat: new Date(entry.at).toISOString() } : {}),
+      ...(hb?.isolation ? { isolation: hb.isolation } : {}),
       ...(hb
         ? { sidecar: { sidecar_id: hb.sidecar_id, version: hb.version, policy_version: hb.policy_version, ...pick(hb, ['tools_digest', 'profile_digest', 'provider_state']) } }
         : {}),

@@ -5,11 +5,13 @@
  */
 import { Command } from 'commander'
 import { readEnv } from '../core/env.js'
-import { HangarError } from '../core/errors.js'
+import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
 import { runAggregator } from './aggregator.js'
 import { runEgress } from './egress.js'
 import { registerProfileCommands } from './profile.js'
+import { runStatus } from './status.js'
+import { runUp } from './up.js'
 import { runSidecar } from './sidecar.js'
 
 const env = readEnv()
@@ -34,9 +36,18 @@ program
   .requiredOption('-p, --provider <name>', 'the provider to run')
   .option('--signal-log <path>', 'write signals as JSON lines here ("-" = stdout); default sidecar.signal_log or <data_dir>/signals.jsonl')
   .option('--no-egress', 'do not start the egress listeners (e.g. a remote provider whose egress runs elsewhere)')
-  .action(async (o: { config?: string; provider: string; signalLog?: string; egress: boolean }) => {
+  .option('--netns <name>', 'run the subprocess provider inside this network namespace made by `mcp-hangar up` (hg-<key>), and report its nftables drops')
+  .option('--run-as <user>', 'with --netns: the unprivileged user (or user:group) the provider runs as', 'nobody')
+  .option('--isolation <mode>', 'mark every signal and heartbeat with the isolation: netns | cooperative (set by `mcp-hangar up`)')
+  .action(async (o: { config?: string; provider: string; signalLog?: string; egress: boolean; netns?: string; runAs: string; isolation?: string }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'sidecar' })
-    await runSidecar({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', provider: o.provider, signalLog: o.signalLog, noEgress: !o.egress, log })
+    if (o.isolation !== undefined && o.isolation !== 'netns' && o.isolation !== 'cooperative') throw new HangarError(ERROR_CODES.USAGE, `--isolation: expected netns or cooperative, got "${o.isolation}"`)
+    if (o.netns !== undefined && !/^hg-[0-9a-f]{8}$/.test(o.netns)) throw new HangarError(ERROR_CODES.USAGE, `--netns: expected a namespace made by mcp-hangar up (hg-<8 hex>), got "${o.netns}"`)
+    await runSidecar({
+      configPath: o.config ?? env.configPath ?? 'hangar.yaml', provider: o.provider, signalLog: o.signalLog, noEgress: !o.egress, log,
+      ...(o.netns && { netns: { name: o.netns, hostTable: `hangar_${o.netns.slice(3)}`, runAs: o.runAs } }),
+      ...(o.isolation && { isolation: o.isolation as 'netns' | 'cooperative' }),
+    })
   })
 
 program
@@ -46,6 +57,26 @@ program
   .action(async (o: { config?: string }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'aggregator' })
     await runAggregator({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', ...(env.httpHost && { host: env.httpHost }), ...(env.httpPort !== undefined && { port: env.httpPort }), log })
+  })
+
+program
+  .command('up')
+  .description('run the aggregator and one sidecar per provider on this machine, each subprocess provider in its own network namespace (root), until Ctrl-C')
+  .option('-c, --config <file>', 'hangar.yaml (default: $MCP_CONFIG or ./hangar.yaml)')
+  .option('--cooperative', 'do not isolate providers even when running as root (proxy environment only; nothing enforced)')
+  .option('--run-as <user>', 'the unprivileged user (or user:group) providers run as in their namespaces', 'nobody')
+  .action(async (o: { config?: string; cooperative?: boolean; runAs: string }) => {
+    const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'up' })
+    await runUp({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', cooperative: o.cooperative === true, runAs: o.runAs, log })
+  })
+
+program
+  .command('status')
+  .description('print providers, their states and recent violations from the aggregator')
+  .option('-c, --config <file>', 'hangar.yaml: where the aggregator is and its admin token (default: $MCP_CONFIG or ./hangar.yaml)')
+  .option('-n, --violations <count>', 'recent violations to show', '10')
+  .action(async (o: { config?: string; violations: string }) => {
+    process.exitCode = await runStatus({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', violations: Number(o.violations) })
   })
 
 registerProfileCommands(program)

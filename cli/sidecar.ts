@@ -19,6 +19,19 @@ import { traceConfigFromEnv } from '../proxy/trace/config.js'
 import type { OtlpTracing } from '../proxy/trace/otlp.js'
 import { digestOf, mcpUrlOf, openSignalOutput, startSidecarLink } from './control-plane.js'
 import { loadProviderRun, untilSignal } from './run.js'
+import type { ProviderConfig } from '../core/config/schema.js'
+import { BypassMonitor } from '../local/bypass-monitor.js'
+import { IsolationMarkingSink, netnsWrap } from '../local/isolation.js'
+import { proxyEnv } from '../local/plan.js'
+import { buildSignal } from '../signals/build.js'
+import type { Isolation } from '../signals/types.js'
+
+/** Where the provider reaches the forward proxy: `sidecar.proxy`, with a wildcard host replaced by `sidecar.address`. */
+function proxyAddress(p: ProviderConfig): string {
+  const { host, port } = splitListen(p.sidecar.proxy)
+  const h = host === '0.0.0.0' || host === '::' || host === '' ? (p.sidecar.address ?? '127.0.0.1') : host
+  return `${h}:${port}`
+}
 
 export interface SidecarCommand {
   configPath: string
@@ -29,15 +42,26 @@ export interface SidecarCommand {
   log: Logger
   /** The environment (default: read now); its `otel` block switches tracing on. */
   env?: HangarEnv
+  /**
+   * `mcp-hangar up` with isolation `netns`: the provider's namespace (made by up, local/netns.ts).
+   * The provider is spawned inside it as `runAs`, and the namespace's drop counters are reported
+   * as `egress_bypass_attempt`.
+   */
+  netns?: { name: string; hostTable: string; runAs: string }
+  /** Marks every signal and heartbeat (`up` passes `netns` or `cooperative`). */
+  isolation?: Isolation
 }
 
 /** Starts the sidecar; resolves after it has stopped on a signal. */
 export async function runSidecar(cmd: SidecarCommand): Promise<void> {
-  const { config, provider, source } = loadProviderRun(cmd.configPath, cmd.provider, cmd.log)
+  const { config, provider: configured, source } = loadProviderRun(cmd.configPath, cmd.provider, cmd.log)
+  // Under `up`, a subprocess provider gets the proxy environment (its own `env` wins).
+  const proxyAt = cmd.isolation && configured.mode === 'subprocess' && !cmd.noEgress ? proxyAddress(configured) : undefined
+  const provider: ProviderConfig = proxyAt ? { ...configured, env: { ...proxyEnv(proxyAt), ...configured.env } } : configured
   const sidecarId = `${cmd.provider}-${randomUUID().slice(0, 8)}`
   const metrics = createMetrics()
-  const out = openSignalOutput({ config, providerName: cmd.provider, provider, sidecarId, signalLog: cmd.signalLog, metrics, log: cmd.log })
-  const sink = out.sink
+  const out = openSignalOutput({ config, providerName: cmd.provider, provider: configured, sidecarId, signalLog: cmd.signalLog, metrics, log: cmd.log })
+  const sink = cmd.isolation ? new IsolationMarkingSink(out.sink, cmd.isolation) : out.sink
   const late: { mcp?: McpSidecar } = {}
   const egress = new EgressSidecar({
     provider: cmd.provider,
@@ -66,6 +90,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     sidecarId: egress.sidecarId,
     inheritedEnv: providerEnv(),
     ...(tracing && { tracer: tracing.tracer }),
+    ...(cmd.netns && { wrap: netnsWrap(cmd.netns.name, cmd.netns.runAs) }),
   })
   late.mcp = mcp
   const stops: Array<() => Promise<void>> = []
@@ -107,11 +132,21 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
         tools_digest: digestOf(st.tools.pins),
         ...(url && { mcp_url: url }),
         ...(procs[0] && { provider_state: procs[0].state }),
+        ...(cmd.isolation && { isolation: cmd.isolation }),
       }
     },
     approveTools: () => mcp.inspector.approve(),
   })
   if (link) stops.unshift(() => link.stop())
+  if (cmd.netns) {
+    const monitor = new BypassMonitor({
+      netns: cmd.netns.name, hostTable: cmd.netns.hostTable, log: cmd.log, enforcementMode: provider.capabilities.enforcement_mode,
+      emit: (input) => sink.emit(buildSignal({ provider: cmd.provider, sidecar_id: sidecarId }, input)),
+    })
+    monitor.start()
+    // Stopped after the provider (which is stopped first), so its last drops are reported.
+    stops.push(async () => monitor.stop())
+  }
   await untilSignal(cmd.log, async () => {
     for (const s of stops) await s().catch((e: unknown) => cmd.log.error({ err: (e as Error).message }, 'stop failed'))
     // Last: the spans ended while stopping (calls failed by the provider's stop) are flushed too.

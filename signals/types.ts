@@ -9,7 +9,14 @@ export type SignalKind = 'violation' | 'enforcement' | 'observation' | 'lifecycl
 export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical'
 export type SignalAction = 'allowed' | 'alerted' | 'blocked' | 'quarantined'
 export type EnforcementMode = 'alert' | 'block' | 'quarantine'
-export type DestinationProtocol = 'http' | 'https' | 'tcp' | 'dns'
+export type DestinationProtocol = 'http' | 'https' | 'tcp' | 'udp' | 'dns'
+
+/**
+ * How the sidecar's provider is confined: `netns` (its own network namespace, nftables; `mcp-hangar up`
+ * as root), `cooperative` (proxy environment only: nothing stops the provider from going around the
+ * sidecar). Absent when the sidecar was not told (e.g. a bare `mcp-hangar sidecar`).
+ */
+export type Isolation = 'netns' | 'cooperative'
 
 export interface SignalDestination {
   host?: string
@@ -33,6 +40,8 @@ export interface Signal {
   provider: string
   sidecar_id: string
   destination?: SignalDestination
+  /** How the provider is confined (see {@link Isolation}); set on every signal of a sidecar run by `mcp-hangar up`. */
+  isolation?: Isolation
   tool?: string
   session_id?: string
   caller?: string
@@ -66,6 +75,7 @@ export const SIGNAL_TYPES = {
   quarantine_released: { severity: 'medium', meaning: 'The provider quarantine was lifted.' },
   sidecar_started: { severity: 'info', meaning: 'A sidecar started its listeners.' },
   sidecar_stopped: { severity: 'info', meaning: 'A sidecar stopped.' },
+  egress_bypass_attempt: { severity: 'high', meaning: 'The provider tried to reach a destination other than its sidecar\'s listeners (a direct IP, another resolver, a host port); the kernel (nftables in its network namespace) dropped the packets.' },
   signals_dropped: { severity: 'high', meaning: 'Signals were lost before delivery: the spool was full (its oldest segment was dropped), a spool line was unreadable after a crash, or the memory fallback queue overflowed.' },
 } as const satisfies Record<string, { severity: Severity; meaning: string }>
 

@@ -72,7 +72,7 @@ const destinationSchema = z
     host: bounded(SIGNAL_LIMITS.field).optional(),
     ip: bounded(SIGNAL_LIMITS.field).optional(),
     port: z.number().int().min(0).max(65535).optional(),
-    protocol: z.enum(['http', 'https', 'tcp', 'dns']),
+    protocol: z.enum(['http', 'https', 'tcp', 'udp', 'dns']),
   })
   .strict()
 
@@ -90,6 +90,7 @@ const signalSchema = z
     provider: bounded(SIGNAL_LIMITS.name),
     sidecar_id: bounded(SIGNAL_LIMITS.name),
     destination: destinationSchema.optional(),
+    isolation: z.enum(['netns', 'cooperative']).optional(),
     tool: bounded(SIGNAL_LIMITS.field).optional(),
     session_id: bounded(SIGNAL_LIMITS.field).optional(),
     caller: bounded(SIGNAL_LIMITS.field).optional(),
