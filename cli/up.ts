@@ -48,7 +48,7 @@ export async function runUp(cmd: UpCommand): Promise<void> {
   const stack = new LocalStack({
     config, configPath: resolve(source), isolation, log: cmd.log, cwd: process.cwd(), runAs: cmd.runAs,
     self: [process.execPath, ...SIDECAR_NODE_FLAGS, process.argv[1]!],
-    env: process.env,
+    env: { ...rawEnv() },
     onFatal: (why) => fatal?.(why),
   })
   process.once('exit', () => stack.killNow())

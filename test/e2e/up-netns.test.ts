@@ -28,6 +28,8 @@ const missing = existsSync(BUNDLE) ? undefined : `${BUNDLE} is missing: run npm 
 if (missing && process.env.CI) t.fail(missing)
 const skip = netnsSkip() || missing || false
 const ADMIN = 'admin-token-up-e2e'
+
+interface Stored { type: string; provider: string; isolation?: string; destination?: { ip?: string; host?: string; port?: number; protocol?: string }; details?: { where?: string } }
 const LINK = 'hgupe2e0'
 const SITE = '198.18.77.10'
 const EVIL = '198.18.77.66'
@@ -161,7 +163,7 @@ providers:
 
   // Stop: SIGINT as a terminal's Ctrl-C would, then look for leftovers.
   const audit = join(dir, 'agg/audit/audit.jsonl')
-  const signals = async (): Promise<Array<Record<string, any>>> => existsSync(audit) ? readFileSync(audit, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>) : []
+  const signals = async (): Promise<Stored[]> => existsSync(audit) ? readFileSync(audit, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Stored) : []
   const until = Date.now() + 20_000
   while (Date.now() < until && !(await signals()).some((s) => s.type === 'egress_bypass_attempt' && s.destination?.port === aggPort)) await new Promise((r) => setTimeout(r, 250))
   const stored = await signals()
