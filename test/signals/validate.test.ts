@@ -95,7 +95,7 @@ t.test('bad values are refused with the field path and what was expected', async
     ['destination.port', -1, 'destination.port: expected an integer 0-65535'],
     ['destination.port', 44.5, 'destination.port: expected an integer 0-65535'],
     ['destination.port', '443', 'destination.port: expected an integer 0-65535'],
-    ['destination.protocol', 'ftp', 'destination.protocol: expected one of http, https, tcp, dns'],
+    ['destination.protocol', 'ftp', 'destination.protocol: expected one of http, https, tcp, udp, dns'],
     ['destination.protocol', undefined, 'destination.protocol: required'],
     ['destination.host', '', 'destination.host: expected a string of 1-1024 characters'],
     ['destination.ip', 'i'.repeat(1025), 'destination.ip: expected a string of 1-1024 characters'],
