@@ -7,6 +7,7 @@
 import { request } from 'undici'
 import { loadConfig } from '../core/config/load.js'
 import { rawEnv } from '../core/env.js'
+import { aggregatorUrlOf } from '../local/effective-config.js'
 import type { ProviderView } from '../aggregator/service.js'
 import type { Signal } from '../signals/types.js'
 
@@ -37,8 +38,7 @@ export async function runStatus(cmd: StatusCommand): Promise<number> {
   const out = cmd.out ?? process.stdout
   const err = cmd.err ?? process.stderr
   const { config } = loadConfig(cmd.configPath, rawEnv())
-  const listen = config.aggregator?.listen ?? '127.0.0.1:8000'
-  const url = config.aggregator?.url ?? `http://${listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:')}`
+  const url = aggregatorUrlOf(config)
   const token = config.aggregator?.admin_tokens[0]
   const headers = token ? { authorization: `Bearer ${token}` } : {}
   const get = async (path: string): Promise<unknown> => {

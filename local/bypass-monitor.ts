@@ -6,7 +6,8 @@
  */
 import type { Logger } from '../core/log.js'
 import type { SignalInput } from '../signals/build.js'
-import { NAMESPACE_TABLE, readBypassSet, type BypassEntry } from './netns.js'
+import { readBypassSet, type BypassEntry } from './netns.js'
+import { NS_TABLE } from './plan.js'
 
 export interface BypassMonitorOptions {
   netns: string
@@ -72,7 +73,7 @@ export class BypassMonitor {
   poll(): void {
     const read = this.#o.read ?? readBypassSet
     try {
-      const ns = bypassSignals(this.#ns, read(NAMESPACE_TABLE, this.#o.netns), 'namespace', this.#o.enforcementMode)
+      const ns = bypassSignals(this.#ns, read(NS_TABLE, this.#o.netns), 'namespace', this.#o.enforcementMode)
       const host = bypassSignals(this.#host, read(this.#o.hostTable), 'host', this.#o.enforcementMode)
       this.#ns = ns.seen
       this.#host = host.seen

@@ -39,6 +39,12 @@ export function userSteering(p: ProviderConfig): string | undefined {
   return p.sidecar.address !== DEFAULT_SIDECAR_ADDRESS ? p.sidecar.address : undefined
 }
 
+/** Where sidecars and clients reach the aggregator: `aggregator.url`, else `http://<listen>` with a wildcard host as 127.0.0.1. */
+export function aggregatorUrlOf(config: HangarConfig): string {
+  const listen = config.aggregator?.listen ?? '127.0.0.1:8000'
+  return config.aggregator?.url ?? `http://${listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '127.0.0.1:')}`
+}
+
 /** The effective config (plain JSON, for `-c`). `cwd` makes relative data dirs absolute. */
 export function effectiveConfig(config: HangarConfig, runtime: ReadonlyMap<string, ProviderRuntime>, cwd: string): Record<string, unknown> {
   const agg = config.aggregator
@@ -46,7 +52,7 @@ export function effectiveConfig(config: HangarConfig, runtime: ReadonlyMap<strin
   const aggregator = {
     ...(agg ?? {}),
     listen,
-    url: agg?.url ?? `http://${listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '127.0.0.1:')}`,
+    url: aggregatorUrlOf(config),
     data_dir: resolve(cwd, agg?.data_dir ?? './data/aggregator'),
   }
   const providers: Record<string, unknown> = {}

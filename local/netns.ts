@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { HangarError, ERROR_CODES } from '../core/errors.js'
-import { hostRuleset, namespaceRuleset, NETNS_POOL, NS_TABLE, resolvConf, type NetnsPlan } from './plan.js'
+import { hostRuleset, namespaceRuleset, resolvConf, type NetnsPlan } from './plan.js'
 
 /** A command of the isolation setup failed (`HANGAR_ISOLATION_FAILED`). */
 export class IsolationError extends HangarError {
@@ -132,6 +132,3 @@ export function parseBypassSet(text: string): BypassEntry[] {
   return out
 }
 
-/** The namespace table's name (for {@link readBypassSet}). */
-export const NAMESPACE_TABLE = NS_TABLE
-export { NETNS_POOL }

@@ -15,8 +15,6 @@ import { createHash } from 'node:crypto'
 /** The sidecar's fixed listener ports on the veth address (the provider's view of DESIGN.md §3). */
 export const NETNS_PORTS = Object.freeze({ dns: 53, proxy: 3128, http: 80, tls: 443 })
 
-/** The pool the /30s come from. */
-export const NETNS_POOL = '10.254.0.0/16'
 
 /** The nftables table in the provider's namespace. */
 export const NS_TABLE = 'hangar'
@@ -36,6 +34,8 @@ export interface NetnsPlan {
   hostIp: string
   /** The provider's address. */
   nsIp: string
+  /** The /30's network address (what `pickSubnet` treats as taken). */
+  network: string
   /** What DNS steering answers with: `hostIp`, or a configured `sidecar.address` DNATed to it. */
   steering: string
   /** tcp-forward ports the provider may reach on `hostIp` (its `tcp` egress rules). */
@@ -76,6 +76,7 @@ export function planNetns(o: { provider: string; key: string; taken: ReadonlySet
     vethNs: `hgp${o.key}`,
     hostIp: net.hostIp,
     nsIp: net.nsIp,
+    network: net.network,
     steering: o.steering ?? net.hostIp,
     tcpPorts: [...new Set(o.tcpPorts ?? [])].sort((a, b) => a - b),
     hostTable: `hangar_${o.key}`,

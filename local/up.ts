@@ -94,7 +94,7 @@ export class LocalStack {
           const tcpPorts = p.capabilities.network.egress.filter((r) => r.protocol === 'tcp' && r.port).map((r) => r.port!)
           const steering = userSteering(p)
           rt.plan = planNetns({ provider: name, key: planKey(this.#o.configPath, name), taken, tcpPorts, ...(steering && { steering }) })
-          taken.add(`${rt.plan.hostIp.split('.').slice(0, 3).join('.')}.${Number(rt.plan.hostIp.split('.')[3]) & ~3}`)
+          taken.add(rt.plan.network)
         } else {
           rt.proxyPort = await freePort()
           rt.dnsPort = await freePort()
