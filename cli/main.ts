@@ -9,6 +9,7 @@ import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
 import { runAggregator } from './aggregator.js'
 import { runEgress } from './egress.js'
+import { registerComposeCommands } from './compose.js'
 import { registerProfileCommands } from './profile.js'
 import { runStatus } from './status.js'
 import { runUp } from './up.js'
@@ -80,6 +81,7 @@ program
   })
 
 registerProfileCommands(program)
+registerComposeCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof HangarError) {

@@ -22,7 +22,7 @@ import { loadProviderRun, untilSignal } from './run.js'
 import type { ProviderConfig } from '../core/config/schema.js'
 import { BypassMonitor } from '../local/bypass-monitor.js'
 import { IsolationMarkingSink, netnsWrap } from '../local/isolation.js'
-import { proxyEnv } from '../local/plan.js'
+import { proxyEnv } from '../core/proxy-env.js'
 import { buildSignal } from '../signals/build.js'
 import type { Isolation } from '../signals/types.js'
 

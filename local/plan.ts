@@ -170,17 +170,4 @@ export function resolvConf(plan: NetnsPlan): string {
   return `# written by mcp-hangar up: the provider's only resolver is its sidecar\nnameserver ${plan.hostIp}\noptions timeout:2 attempts:2\n`
 }
 
-/**
- * The proxy environment of the provider (issue 5): `HTTP_PROXY`/`HTTPS_PROXY` (both spellings)
- * to the sidecar's forward proxy, `NO_PROXY` for the namespace's own loopback, and
- * `NODE_USE_ENV_PROXY=1` (Node ≥ 22.21/24.5 then honours them in fetch and http; Node 20 ignores
- * it, and DNS steering catches those clients).
- */
-export function proxyEnv(proxyHostPort: string): Record<string, string> {
-  const url = `http://${proxyHostPort}`
-  return {
-    HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url,
-    NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1',
-    NODE_USE_ENV_PROXY: '1',
-  }
-}
+export { proxyEnv } from '../core/proxy-env.js'

@@ -63,7 +63,9 @@ export class McpSidecar {
 
   constructor(private readonly o: McpSidecarOptions) {
     const c = o.config
-    if (c.mode === 'container') throw new HangarError(ERROR_CODES.CONFIG_INVALID, `providers.${o.provider}.mode: "container" providers are started by \`mcp-hangar up\` (issue 6), not by the sidecar`)
+    if (c.mode === 'container' && !c.broker_socket) {
+      throw new HangarError(ERROR_CODES.CONFIG_INVALID, `providers.${o.provider}.broker_socket: a "container" provider is run through the container broker of \`mcp-hangar up\`, which sets this; run it with \`mcp-hangar up\``)
+    }
     const origin = { provider: o.provider, sidecar_id: o.sidecarId }
     let toolsSource: (ctx: CallContext) => Promise<unknown[]>
     this.inspector = new Inspector({
@@ -140,7 +142,8 @@ export class McpSidecar {
     const c = this.o.config
     const provider = new StdioProvider({
       provider: this.o.provider,
-      command: c.command!,
+      command: c.command ?? [],
+      ...(c.mode === 'container' && c.broker_socket && { brokerSocket: c.broker_socket }),
       inheritedEnv: this.o.inheritedEnv,
       env: c.env,
       ...(c.cwd !== undefined && { cwd: c.cwd }),

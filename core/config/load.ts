@@ -339,11 +339,23 @@ export function mergeCapabilities(profile: Readonly<Record<string, unknown>>, ow
   return out
 }
 
+/** `-c env:NAME`: the config is the text of environment variable NAME (containers: compose/inject.ts). */
+export const CONFIG_ENV_PREFIX = 'env:'
+
 /**
- * Loads and validates a config file.
- * @throws HangarError `HANGAR_CONFIG_NOT_FOUND`; ConfigError; HangarError `HANGAR_CONFIG_ENV_UNSET`.
+ * Loads and validates a config file, or, for `env:NAME`, the config text held in the environment
+ * variable NAME of `env` (how Compose-injected sidecars get theirs; relative paths in it are then
+ * relative to the working directory).
+ * @throws HangarError `HANGAR_CONFIG_NOT_FOUND` (also for an unset or empty `env:` variable); ConfigError;
+ *   HangarError `HANGAR_CONFIG_ENV_UNSET`.
  */
 export function loadConfig(path: string, env: Readonly<Record<string, string | undefined>> = {}): LoadedConfig {
+  if (path.startsWith(CONFIG_ENV_PREFIX)) {
+    const name = path.slice(CONFIG_ENV_PREFIX.length)
+    const text = env[name]
+    if (!text) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `config ${path}: environment variable ${name || '(no name)'} is unset or empty`)
+    return parseConfig(text, `$${name}`, env)
+  }
   const abs = resolve(path)
   if (!existsSync(abs)) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `config file not found: ${abs}`)
   return parseConfig(readFileSync(abs, 'utf8'), abs, env)

@@ -110,7 +110,24 @@ export const providerSchema = z
     mode: z.enum(['subprocess', 'remote', 'container']).default('subprocess'),
     command: z.array(z.string()).min(1).optional(),
     endpoint: z.string().url().optional(),
+    /** `mode: container`: the provider's image (a stdio MCP server; local or pullable). */
     image: z.string().optional(),
+    /** `mode: container`: bind mounts, `host-path:container-path[:ro|rw]` (host paths relative to the config file). */
+    volumes: z.array(z.string().regex(/^[^:]+:\/[^:]*(:(ro|rw))?$/, 'expected "host-path:/container/path[:ro|rw]"')).default([]),
+    /** `mode: container`: limits. `memory` like `256m`, `1g` (bytes when a bare number); `cpu` in cores (0.5 = half a core). */
+    resources: z
+      .object({
+        memory: z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?[bkmg]?$/i, 'expected bytes or a size like 256m, 1g')]).optional(),
+        cpu: num(z.number().positive().max(1024)).optional(),
+      })
+      .strict()
+      .default({}),
+    /** `mode: container`: a read-only root file system (a tmpfs /tmp is always given). Default true. */
+    read_only: z.boolean().default(true),
+    /** `mode: container`: the user the provider runs as (`uid[:gid]`, or `image` for the image's own). Default `65534:65534`. */
+    user: z.string().default('65534:65534'),
+    /** `mode: container`: the container broker's socket, as the sidecar sees it. Set by `mcp-hangar up`, never by hand. */
+    broker_socket: z.string().optional(),
     env: z.record(z.string()).default({}),
     /** Working directory of a subprocess provider. Default: the sidecar's. */
     cwd: z.string().optional(),

@@ -106,8 +106,28 @@ export interface StdioChildEvents {
   exit: [ChildExit]
 }
 
+/**
+ * What the stdio lifecycle (proxy/stdio/provider.ts) needs of a provider: a process
+ * ({@link StdioChild}) or a container behind the broker of `mcp-hangar up`
+ * (proxy/stdio/container-child.ts).
+ */
+export interface ProviderChild extends EventEmitter<StdioChildEvents> {
+  /** OS process id; undefined for a container or a failed spawn. */
+  readonly pid: number | undefined
+  readonly exitInfo: ChildExit | undefined
+  readonly stderrTail: readonly string[]
+  /** Resolves with the exit (never rejects). */
+  readonly exited: Promise<ChildExit>
+  /** Writes one message to stdin; false when it is closed or gone. */
+  send(message: JsonRpcMessage): boolean
+  closeStdin(): void
+  kill(signal: NodeJS.Signals): boolean
+  /** True when it has exited within `ms`. */
+  waitExit(ms: number): Promise<boolean>
+}
+
 /** A spawned provider process speaking newline-delimited JSON-RPC (see the file comment). */
-export class StdioChild extends EventEmitter<StdioChildEvents> {
+export class StdioChild extends EventEmitter<StdioChildEvents> implements ProviderChild {
   readonly #proc: ChildProcess
   readonly #log: Logger | undefined
   readonly #name: string

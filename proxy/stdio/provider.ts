@@ -34,7 +34,8 @@ import { Backoff } from '../lifecycle/backoff.js'
 import { BREAKER_GAUGE, CircuitBreaker, type BreakerState } from '../lifecycle/circuit-breaker.js'
 import { isServing, PROVIDER_STATES, transition, type LifecycleEvent, type ProviderState } from '../lifecycle/state.js'
 import type { JsonRpcErrorObject, JsonRpcMessage } from '../types.js'
-import { childEnvironment, spawnStdioChild, type ChildExit, type StdioChild } from './child.js'
+import { childEnvironment, spawnStdioChild, type ChildExit, type ProviderChild } from './child.js'
+import { ContainerChild } from './container-child.js'
 
 /** Error codes of this file (to be added to core/errors.ts ERROR_CODES and docs/errors.md). */
 export const PROVIDER_ERROR_CODES = {
@@ -93,6 +94,12 @@ export interface StdioLaunch {
   cwd?: string
   /** argv prefix, e.g. `['ip', 'netns', 'exec', '<ns>']` (issue 5). */
   wrap?: readonly string[]
+  /**
+   * A container provider: the Unix socket of the container broker of `mcp-hangar up`
+   * (proxy/stdio/container-child.ts). Set, it replaces the process: `command`, `env`, `cwd` and
+   * `wrap` are the broker's business.
+   */
+  brokerSocket?: string
 }
 
 /** Options of {@link StdioProvider}. Durations in ms (the config's `_s` values × 1000). */
@@ -191,7 +198,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
   readonly #backoff: Backoff
   #launchCfg: StdioLaunch
   #state: ProviderState = 'COLD'
-  #child: StdioChild | undefined
+  #child: ProviderChild | undefined
   /** Identifies the current child; bumped when a child is detached (stop, idle, failed start). */
   #epoch = 0
   #initializeResult: Record<string, unknown> | undefined
@@ -217,7 +224,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
     this.name = opts.provider
     this.#opts = opts
     this.#log = (opts.log ?? silentLogger()).child({ provider: opts.provider })
-    this.#launchCfg = { command: opts.command, env: opts.env, cwd: opts.cwd, wrap: opts.wrap }
+    this.#launchCfg = { command: opts.command, env: opts.env, cwd: opts.cwd, wrap: opts.wrap, ...(opts.brokerSocket !== undefined && { brokerSocket: opts.brokerSocket }) }
     this.#backoff = new Backoff({ initialMs: opts.backoff.initialMs, maxMs: opts.backoff.maxMs }, opts.random)
     this.#breaker = new CircuitBreaker({
       failureThreshold: opts.breaker.failureThreshold,
@@ -381,9 +388,11 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
     const epoch = ++this.#epoch
     this.#apply({ type: kind }, kind === 'restart' ? `restart after failure (${this.#lastFailure})` : 'start')
     const launch = this.#launchCfg
-    let child: StdioChild
+    let child: ProviderChild
     try {
-      child = spawnStdioChild({
+      child = launch.brokerSocket !== undefined
+        ? new ContainerChild({ name: this.name, socketPath: launch.brokerSocket, ...(this.#opts.maxLineBytes !== undefined && { maxLineBytes: this.#opts.maxLineBytes }), ...(this.#opts.log && { logger: this.#opts.log }) })
+        : spawnStdioChild({
         name: this.name,
         command: launch.command,
         env: childEnvironment(this.#opts.inheritedEnv ?? {}, launch.env),
@@ -540,7 +549,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
 
   // --- exits and stops ---------------------------------------------------------------------
 
-  #onExit(epoch: number, child: StdioChild, e: ChildExit): void {
+  #onExit(epoch: number, child: ProviderChild, e: ChildExit): void {
     const current = epoch === this.#epoch && this.#child === child
     const expected = !current
     const exit: ProviderExit = { pid: child.pid, code: e.code, signal: e.signal, expected, stderrTail: e.stderrTail, description: e.description }
@@ -582,7 +591,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
   }
 
   /** MCP stdio shutdown: close stdin, wait; SIGTERM, wait; SIGKILL, wait. Never rejects. */
-  async #shutdown(child: StdioChild): Promise<void> {
+  async #shutdown(child: ProviderChild): Promise<void> {
     const ms = this.#opts.shutdownTimeoutMs
     child.closeStdin()
     if (await child.waitExit(ms)) return

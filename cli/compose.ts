@@ -1,0 +1,114 @@
+/**
+ * `mcp-hangar compose inject -f docker-compose.yml [-o OUT]` (docs/compose.md): composition only;
+ * the rewrite is compose/inject.ts.
+ *
+ * Exit codes: 0 written; 2 the file cannot be read, a service cannot be isolated (every reason
+ * listed by its Compose path), or an option is invalid.
+ */
+import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Command } from 'commander'
+import { rawEnv } from '../core/env.js'
+import { ERROR_CODES, HangarError } from '../core/errors.js'
+import { injectCompose, type InjectResult } from '../compose/inject.js'
+import { SIDECAR_VERSION } from './control-plane.js'
+
+/** The images `compose/build-images.mjs` builds and tags. */
+export const DEFAULT_SIDECAR_IMAGE = `mcp-hangar/sidecar:${SIDECAR_VERSION}`
+export const DEFAULT_AGGREGATOR_IMAGE = `mcp-hangar/aggregator:${SIDECAR_VERSION}`
+
+/** Folders `security/` may be found in, relative to this module (dist/mcp-hangar.mjs, dist/cli/, or cli/ under tsx). */
+const SECURITY_DIRS = ['../security', '../../security'] as const
+
+/**
+ * The absolute path of a file shipped under `security/` (the npm package includes the folder).
+ * @throws HangarError `HANGAR_CONFIG_NOT_FOUND` when this installation lacks it.
+ */
+export function securityFile(rel: string, moduleUrl: string | URL = import.meta.url): string {
+  const here = dirname(fileURLToPath(moduleUrl))
+  for (const d of SECURITY_DIRS) {
+    const p = resolve(here, d, rel)
+    if (existsSync(p)) return p
+  }
+  throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `security/${rel} is missing from this installation (looked next to ${here})`)
+}
+
+/** Options of `compose inject`, as commander gives them. */
+export interface InjectCommand {
+  file: string
+  out?: string
+  aggregator?: string
+  aggregatorPublish?: string
+  sidecarImage: string
+  aggregatorImage: string
+  seccomp?: string
+  apparmor?: string
+  subnetPool?: string
+  projectName?: string
+}
+
+/** Prints what was injected: one block per provider, then the notes. */
+export function formatInjectSummary(r: InjectResult, out: string): string[] {
+  const lines: string[] = []
+  for (const p of r.providers) {
+    lines.push(`${p.service}: behind ${p.sidecar} on ${p.network} (${p.subnet}, sidecar ${p.sidecarAddress}); MCP ${p.endpoint} served on :${p.ingressPort}; profile ${p.profile ?? '(none: all egress denied)'}`)
+    if (p.hardening.length) lines.push(`  hardening added: ${p.hardening.join(', ')}`)
+  }
+  for (const n of r.notes) lines.push(`note: ${n}`)
+  lines.push(`wrote ${out}`)
+  return lines
+}
+
+/**
+ * Runs `compose inject`: reads `file`, writes the result to `out` (default: the input file itself,
+ * replaced atomically; `-` = stdout).
+ * @throws ConfigError / HangarError from compose/inject.ts; HangarError `HANGAR_CONFIG_NOT_FOUND`.
+ */
+export function runComposeInject(cmd: InjectCommand, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): InjectResult {
+  const file = resolve(cmd.file)
+  if (!existsSync(file)) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `compose file not found: ${file}`)
+  const result = injectCompose(readFileSync(file, 'utf8'), {
+    source: file,
+    sidecarImage: cmd.sidecarImage,
+    aggregatorImage: cmd.aggregatorImage,
+    seccompProfile: cmd.seccomp ? resolve(cmd.seccomp) : securityFile('seccomp/mcp-provider.json'),
+    ...(cmd.apparmor && { apparmorProfile: cmd.apparmor }),
+    ...(cmd.aggregator && { aggregatorUrl: cmd.aggregator }),
+    ...(cmd.aggregatorPublish !== undefined && { aggregatorPublish: cmd.aggregatorPublish }),
+    ...(cmd.subnetPool && { subnetPool: cmd.subnetPool }),
+    ...(cmd.projectName && { projectName: cmd.projectName }),
+    env: rawEnv(),
+  })
+  const out = cmd.out ?? file
+  if (out === '-') process.stdout.write(result.text)
+  else {
+    const target = resolve(out)
+    const tmp = `${target}.hangar-tmp`
+    writeFileSync(tmp, result.text)
+    renameSync(tmp, target)
+  }
+  for (const line of formatInjectSummary(result, out === '-' ? 'stdout' : resolve(out))) log(line)
+  return result
+}
+
+/** Registers `compose inject` on the program. */
+export function registerComposeCommands(program: Command): void {
+  const compose = program.command('compose').description('Docker Compose: put MCP servers behind sidecars')
+  compose
+    .command('inject')
+    .description('rewrite a compose file: every service labelled mcp.hangar.enabled="true" gets its own internal network, a sidecar, hardening and the proxy environment')
+    .requiredOption('-f, --file <compose.yml>', 'the compose file to read')
+    .option('-o, --out <file>', 'where to write ("-" = stdout; default: replace the input file)')
+    .option('--aggregator <url>', 'use this aggregator instead of adding a hangar-aggregator service')
+    .option('--aggregator-publish <[ip:]port>', 'where the added aggregator is published on the host ("" = not published)', '127.0.0.1:8000')
+    .option('--sidecar-image <image>', 'image of the sidecars (compose/build-images.mjs builds it)', DEFAULT_SIDECAR_IMAGE)
+    .option('--aggregator-image <image>', 'image of the aggregator', DEFAULT_AGGREGATOR_IMAGE)
+    .option('--seccomp <file>', "seccomp profile for the providers (default: this installation's security/seccomp/mcp-provider.json)")
+    .option('--apparmor <profile>', 'AppArmor profile (loaded on the host, e.g. security/apparmor/mcp-hangar-provider) for the providers')
+    .option('--subnet-pool <cidr>', 'where internal /28 networks are taken from', '10.253.0.0/16')
+    .option('--project-name <name>', "Compose project name (keys the subnet choice; default the file's name: or its directory)")
+    .action((o: InjectCommand) => {
+      runComposeInject(o)
+    })
+}

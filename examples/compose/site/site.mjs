@@ -1,0 +1,10 @@
+// The Compose example's test site: answers every GET with a small page naming the Host asked for.
+import { createServer } from 'node:http'
+
+const port = Number(process.env.PORT ?? 80)
+createServer((req, res) => {
+  const body = `<html><head><title>hangar test site</title></head><body><h1>Hello from ${req.headers.host ?? 'the site'}</h1><p>Served by the MCP Hangar compose example.</p></body></html>\n`
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}).listen(port, '0.0.0.0', () => process.stdout.write(`site listening on :${port}\n`))
+process.on('SIGTERM', () => process.exit(0))
