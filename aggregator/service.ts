@@ -7,7 +7,7 @@
  * (issue 4) at the aggregator, so the quarantine is recorded centrally and survives restarts.
  */
 import type { Logger } from '../core/log.js'
-import type { Signal } from '../signals/types.js'
+import type { Isolation, Signal } from '../signals/types.js'
 import type { PolicyBook, ProviderPolicy } from './policy.js'
 import { deriveState, type Heartbeat, type ProviderState, type SidecarRegistry } from './registry.js'
 import type { ProviderStats, QueryFilter, QueryPage, SignalStore } from './store-api.js'
@@ -23,7 +23,7 @@ export interface ProviderView {
   policy_version: number
   last_heartbeat?: string
   /** How the provider's egress is confined, from its last heartbeat (`netns`, `cooperative`). */
-  isolation?: 'netns' | 'cooperative'
+  isolation?: Isolation
   sidecar?: Pick<Heartbeat, 'sidecar_id' | 'version' | 'tools_digest' | 'profile_digest' | 'provider_state' | 'policy_version'>
   violations: ProviderStats['violations']
   violations_total: number

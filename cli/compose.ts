@@ -6,33 +6,12 @@
  * listed by its Compose path), or an option is invalid.
  */
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { rawEnv } from '../core/env.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { injectCompose, type InjectResult } from '../compose/inject.js'
-import { SIDECAR_VERSION } from './control-plane.js'
-
-/** The images `compose/build-images.mjs` builds and tags. */
-export const DEFAULT_SIDECAR_IMAGE = `mcp-hangar/sidecar:${SIDECAR_VERSION}`
-export const DEFAULT_AGGREGATOR_IMAGE = `mcp-hangar/aggregator:${SIDECAR_VERSION}`
-
-/** Folders `security/` may be found in, relative to this module (dist/mcp-hangar.mjs, dist/cli/, or cli/ under tsx). */
-const SECURITY_DIRS = ['../security', '../../security'] as const
-
-/**
- * The absolute path of a file shipped under `security/` (the npm package includes the folder).
- * @throws HangarError `HANGAR_CONFIG_NOT_FOUND` when this installation lacks it.
- */
-export function securityFile(rel: string, moduleUrl: string | URL = import.meta.url): string {
-  const here = dirname(fileURLToPath(moduleUrl))
-  for (const d of SECURITY_DIRS) {
-    const p = resolve(here, d, rel)
-    if (existsSync(p)) return p
-  }
-  throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `security/${rel} is missing from this installation (looked next to ${here})`)
-}
+import { DEFAULT_AGGREGATOR_IMAGE, DEFAULT_SIDECAR_IMAGE, SECCOMP_PROFILE, securityFile } from '../compose/images.js'
 
 /** Options of `compose inject`, as commander gives them. */
 export interface InjectCommand {
@@ -72,7 +51,7 @@ export function runComposeInject(cmd: InjectCommand, log: (line: string) => void
     source: file,
     sidecarImage: cmd.sidecarImage,
     aggregatorImage: cmd.aggregatorImage,
-    seccompProfile: cmd.seccomp ? resolve(cmd.seccomp) : securityFile('seccomp/mcp-provider.json'),
+    seccompProfile: cmd.seccomp ? resolve(cmd.seccomp) : securityFile(SECCOMP_PROFILE),
     ...(cmd.apparmor && { apparmorProfile: cmd.apparmor }),
     ...(cmd.aggregator && { aggregatorUrl: cmd.aggregator }),
     ...(cmd.aggregatorPublish !== undefined && { aggregatorPublish: cmd.aggregatorPublish }),

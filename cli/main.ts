@@ -39,15 +39,15 @@ program
   .option('--no-egress', 'do not start the egress listeners (e.g. a remote provider whose egress runs elsewhere)')
   .option('--netns <name>', 'run the subprocess provider inside this network namespace made by `mcp-hangar up` (hg-<key>), and report its nftables drops')
   .option('--run-as <user>', 'with --netns: the unprivileged user (or user:group) the provider runs as', 'nobody')
-  .option('--isolation <mode>', 'mark every signal and heartbeat with the isolation: netns | cooperative (set by `mcp-hangar up`)')
+  .option('--isolation <mode>', 'mark every signal and heartbeat with the isolation: netns | container | cooperative (set by `mcp-hangar up`)')
   .action(async (o: { config?: string; provider: string; signalLog?: string; egress: boolean; netns?: string; runAs: string; isolation?: string }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'sidecar' })
-    if (o.isolation !== undefined && o.isolation !== 'netns' && o.isolation !== 'cooperative') throw new HangarError(ERROR_CODES.USAGE, `--isolation: expected netns or cooperative, got "${o.isolation}"`)
+    if (o.isolation !== undefined && !['netns', 'container', 'cooperative'].includes(o.isolation)) throw new HangarError(ERROR_CODES.USAGE, `--isolation: expected netns, container or cooperative, got "${o.isolation}"`)
     if (o.netns !== undefined && !/^hg-[0-9a-f]{8}$/.test(o.netns)) throw new HangarError(ERROR_CODES.USAGE, `--netns: expected a namespace made by mcp-hangar up (hg-<8 hex>), got "${o.netns}"`)
     await runSidecar({
       configPath: o.config ?? env.configPath ?? 'hangar.yaml', provider: o.provider, signalLog: o.signalLog, noEgress: !o.egress, log,
       ...(o.netns && { netns: { name: o.netns, hostTable: `hangar_${o.netns.slice(3)}`, runAs: o.runAs } }),
-      ...(o.isolation && { isolation: o.isolation as 'netns' | 'cooperative' }),
+      ...(o.isolation && { isolation: o.isolation as 'netns' | 'container' | 'cooperative' }),
     })
   })
 
@@ -66,9 +66,10 @@ program
   .option('-c, --config <file>', 'hangar.yaml (default: $MCP_CONFIG or ./hangar.yaml)')
   .option('--cooperative', 'do not isolate providers even when running as root (proxy environment only; nothing enforced)')
   .option('--run-as <user>', 'the unprivileged user (or user:group) providers run as in their namespaces', 'nobody')
-  .action(async (o: { config?: string; cooperative?: boolean; runAs: string }) => {
+  .option('--sidecar-image <image>', 'mode container providers: the sidecar image (node compose/build-images.mjs builds it)')
+  .action(async (o: { config?: string; cooperative?: boolean; runAs: string; sidecarImage?: string }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'up' })
-    await runUp({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', cooperative: o.cooperative === true, runAs: o.runAs, log })
+    await runUp({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', cooperative: o.cooperative === true, runAs: o.runAs, log, ...(o.sidecarImage && { sidecarImage: o.sidecarImage }) })
   })
 
 program

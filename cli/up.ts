@@ -9,6 +9,7 @@ import { rawEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
 import { detectIsolation, type IsolationCheck } from '../local/isolation.js'
 import { LocalStack, type StackSummary } from '../local/up.js'
+import { SECCOMP_PROFILE, securityFile } from '../compose/images.js'
 import { SIDECAR_NODE_FLAGS } from './node-flags.js'
 import { untilSignal } from './run.js'
 
@@ -17,6 +18,8 @@ export interface UpCommand {
   /** Skip isolation even where it is possible. */
   cooperative: boolean
   runAs: string
+  /** `mode: container` providers: the sidecar image (default compose/images.ts DEFAULT_SIDECAR_IMAGE). */
+  sidecarImage?: string
   log: Logger
   out?: NodeJS.WritableStream
 }
@@ -30,8 +33,9 @@ export function formatSummary(s: StackSummary): string {
   lines.push(`aggregator  ${s.aggregatorUrl}  (audit log: ${s.auditLog}; MCP tools at ${s.aggregatorUrl}/mcp)`)
   const w = Math.max(...s.providers.map((p) => p.name.length), 8)
   for (const p of s.providers) {
-    if (p.skipped) lines.push(`${p.name.padEnd(w)}  skipped: ${p.skipped}`)
-    else lines.push(`${p.name.padEnd(w)}  ${p.mcpUrl}  (${p.mode}${p.netns ? `, netns ${p.netns}: provider ${p.providerIp} → sidecar ${p.sidecarIp}` : ''})`)
+    const where = p.netns ? `, netns ${p.netns}: provider ${p.providerIp} → sidecar ${p.sidecarIp}`
+      : p.network ? `, container on ${p.network} (internal): sidecar ${p.container} at ${p.sidecarIp}, the provider's only host` : ''
+    lines.push(`${p.name.padEnd(w)}  ${p.mcpUrl}  (${p.mode}${where})`)
   }
   lines.push('ready — Ctrl-C stops everything')
   return `${lines.join('\n')}\n`
@@ -50,6 +54,8 @@ export async function runUp(cmd: UpCommand): Promise<void> {
     self: [process.execPath, ...SIDECAR_NODE_FLAGS, process.argv[1]!],
     env: { ...rawEnv() },
     onFatal: (why) => fatal?.(why),
+    seccompPath: securityFile(SECCOMP_PROFILE),
+    ...(cmd.sidecarImage && { sidecarImage: cmd.sidecarImage }),
   })
   process.once('exit', () => stack.killNow())
   const summary = await stack.start()

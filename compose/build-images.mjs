@@ -23,7 +23,6 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -80,30 +79,30 @@ function copyIntoRoot(root, src) {
  */
 export function stagePackages(names, fromDir, toDir) {
   const seen = new Map()
-  const visit = (name, fromFile) => {
-    const req = createRequire(fromFile)
-    let manifest
-    try {
-      manifest = req.resolve(`${name}/package.json`)
-    } catch {
-      // packages whose "exports" hide package.json: walk up from the main entry
-      let d = dirname(req.resolve(name))
-      while (!existsSync(join(d, 'package.json')) || JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')).name !== name) d = dirname(d)
-      manifest = join(d, 'package.json')
+  // Node's lookup of a package directory: <dir>/node_modules/<name>, from `from` up to the root
+  // (package "exports" do not matter here: the whole directory is copied).
+  const find = (name, from) => {
+    for (let d = from; ; d = dirname(d)) {
+      const m = join(d, 'node_modules', name, 'package.json')
+      if (existsSync(m)) return m
+      if (dirname(d) === d) throw new Error(`cannot find package ${name} from ${from}`)
     }
+  }
+  const visit = (name, fromDir) => {
+    const manifest = find(name, fromDir)
     const dir = dirname(manifest)
     if (seen.has(dir)) return
     seen.set(dir, name)
     const m = JSON.parse(readFileSync(manifest, 'utf8'))
     for (const dep of Object.keys({ ...m.dependencies, ...m.optionalDependencies })) {
       try {
-        visit(dep, manifest)
+        visit(dep, dirname(manifest))
       } catch (err) {
         if (!m.optionalDependencies?.[dep]) throw err
       }
     }
   }
-  for (const n of names) visit(n, join(fromDir, 'package.json'))
+  for (const n of names) visit(n, fromDir)
   const nm = realpathSync(join(fromDir, 'node_modules'))
   for (const dir of seen.keys()) {
     const rel = realpathSync(dir).slice(nm.length + 1)
@@ -175,9 +174,77 @@ function listFiles(dir) {
  * {@link INPUT_LABEL}). Returns the tags.
  */
 export function ensureImages({ examples = false } = {}) {
-  const base = buildBaseImage()
-  const tags = buildHangarImages(base)
-  return { base, ...tags, ...(examples && buildExampleImages(base)) }
+  return withBuildLock(() => {
+    const base = buildBaseImage()
+    const tags = buildHangarImages(base)
+    return { base, ...tags, ...(examples && buildExampleImages(base)) }
+  })
+}
+
+/**
+ * Runs `fn` holding a machine-wide lock (a directory under the temp dir), so test files running in
+ * parallel do not build the same images twice at once. A lock older than 15 minutes is stale.
+ */
+export function withBuildLock(fn) {
+  const lock = join(tmpdir(), 'mcp-hangar-build-images.lock')
+  const deadline = Date.now() + 20 * 60_000
+  for (;;) {
+    try {
+      mkdirSync(lock)
+      break
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 15 * 60_000) rmSync(lock, { recursive: true, force: true })
+      } catch {
+        // removed meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500)
+    }
+  }
+  try {
+    return fn()
+  } finally {
+    rmSync(lock, { recursive: true, force: true })
+  }
+}
+
+export const PYTHON_BASE_IMAGE = 'mcp-hangar/python-base:local'
+
+/**
+ * A FROM-scratch image with this host's Debian python3 (/usr/bin/python3, its standard library
+ * and the shared libraries of the interpreter and its extension modules). Tests use it to run a
+ * Python MCP server under the seccomp profile; it is not part of the product.
+ */
+export function buildPythonBase(tag = PYTHON_BASE_IMAGE, { force = false } = {}) {
+  const python = realpathSync('/usr/bin/python3')
+  const version = /python(3\.\d+)$/.exec(python)?.[1]
+  if (!version) throw new Error(`cannot tell the version of ${python}`)
+  const stdlib = `/usr/lib/python${version}`
+  const modules = listFiles(join(stdlib, 'lib-dynload')).filter((f) => f.endsWith('.so'))
+  const libs = new Set([...libraries(python), ...modules.flatMap((m) => libraries(m))])
+  const inputs = digestOf(python, ...[...libs].sort(), 'python-v1')
+  if (!force && imageInputs(tag) === inputs) return tag
+  const ctx = mkdtempSync(join(tmpdir(), 'hangar-py-'))
+  try {
+    const root = join(ctx, 'rootfs')
+    mkdirSync(join(root, 'usr/bin'), { recursive: true })
+    copyFileSync(python, join(root, 'usr/bin/python3'))
+    chmodSync(join(root, 'usr/bin/python3'), 0o755)
+    for (const lib of libs) copyIntoRoot(root, lib)
+    cpSync(stdlib, join(root, stdlib.slice(1)), { recursive: true, dereference: true, filter: (p) => !/\/(test|idlelib|tkinter|ensurepip|__pycache__)(\/|$)/.test(p) })
+    mkdirSync(join(root, 'etc'), { recursive: true })
+    writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n')
+    writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n')
+    mkdirSync(join(root, 'tmp'), { recursive: true })
+    chmodSync(join(root, 'tmp'), 0o1777)
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=1\n')
+    dockerBuild(tag, join(ctx, 'Dockerfile'), ctx, {}, inputs)
+  } finally {
+    rmSync(ctx, { recursive: true, force: true })
+  }
+  return tag
 }
 
 /** The sidecar and aggregator images on `base`. */

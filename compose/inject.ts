@@ -395,6 +395,8 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
       doc.setIn(['services', sidecarName], doc.createNode(sidecar))
       doc.setIn(['networks', network], doc.createNode({
         internal: true,
+        // no address on the host's end of the bridge: the provider cannot reach the host at all
+        driver_opts: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
         ipam: { config: [{ subnet: p.net.subnet, ip_range: p.net.ipRange, gateway: p.net.gateway }] },
         labels: generatedLabels('internal', p.name),
       }))

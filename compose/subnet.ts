@@ -104,3 +104,18 @@ export function pickInternalSubnet(key: string, taken: readonly Ipv4Net[], pool 
   }
   throw new Error(`no free /28 left in the subnet pool ${pool}`)
 }
+
+/**
+ * The /28 around a sidecar address the user chose (`sidecar.address`, e.g. a public-looking one
+ * for a provider with its own SSRF guard): the sidecar gets exactly that address, which must sit in
+ * the lower half of its /28 and not be its first two (network, gateway).
+ * @throws Error naming the problem.
+ */
+export function subnetAround(address: string): InternalSubnet {
+  const n = parseIpv4(address)
+  if (n === undefined) throw new Error(`"${address}" is not an IPv4 address`)
+  const base = n - (n % 16)
+  const offset = n - base
+  if (offset < 2 || offset > 7) throw new Error(`"${address}" must be the 3rd to 8th address of its /28 (${formatIpv4(base)}/28): .0 is the network, .1 Docker's gateway, the upper half Docker's pool`)
+  return { ...internalAddresses({ base, prefix: 28 }), sidecar: address }
+}

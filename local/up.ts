@@ -11,7 +11,8 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import type Dockerode from 'dockerode'
 import type { HangarConfig } from '../core/config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
@@ -20,6 +21,8 @@ import type { IsolationCheck } from './isolation.js'
 import { setupNetns, takenSubnets, teardownNetns } from './netns.js'
 import { planKey, planNetns, type NetnsPlan } from './plan.js'
 import { ManagedProcess } from './supervisor.js'
+import { ContainerProviderStack, removeLabelledNow, type ContainerProviderInfo } from './container-stack.js'
+import { DEFAULT_SIDECAR_IMAGE } from '../compose/images.js'
 
 export interface LocalStackOptions {
   config: HangarConfig
@@ -38,6 +41,10 @@ export interface LocalStackOptions {
   readyTimeoutMs?: number
   /** Called when a process keeps exiting (after its restarts); the caller stops the stack. */
   onFatal: (why: string) => void
+  /** `mode: container`: the sidecar image. Default `mcp-hangar/sidecar:<version>` (compose/build-images.mjs). */
+  sidecarImage?: string
+  /** `mode: container`: the seccomp profile of the provider and sidecar containers. */
+  seccompPath: string
 }
 
 /** What `up` prints once everything is ready. */
@@ -45,7 +52,7 @@ export interface StackSummary {
   isolation: IsolationCheck
   aggregatorUrl: string
   auditLog: string
-  providers: Array<{ name: string; mcpUrl: string; mode: string; netns?: string; sidecarIp?: string; providerIp?: string; skipped?: string }>
+  providers: Array<{ name: string; mcpUrl: string; mode: string; netns?: string; sidecarIp?: string; providerIp?: string; network?: string; container?: string }>
 }
 
 async function freePort(): Promise<number> {
@@ -64,6 +71,9 @@ export class LocalStack {
   readonly #plans: NetnsPlan[] = []
   readonly #procs: ManagedProcess[] = []
   #aggregator: ManagedProcess | undefined
+  readonly #containers: ContainerProviderStack[] = []
+  readonly #containerInfo = new Map<string, ContainerProviderInfo>()
+  #docker: Dockerode | undefined
   #runDir = ''
   #stopped = false
 
@@ -79,16 +89,17 @@ export class LocalStack {
     const { config, log } = this.#o
     const netns = this.#o.isolation.mode === 'netns'
     const runtime = new Map<string, ProviderRuntime>()
-    const skipped = new Map<string, string>()
+    const containers: string[] = []
     const taken = netns ? takenSubnets() : new Set<string>()
     let i = 0
     for (const [name, p] of Object.entries(config.providers)) {
       const defaultListen = `127.0.0.1:${8101 + i++}`
+      const rt: ProviderRuntime = { adminPort: await freePort(), defaultListen }
       if (p.mode === 'container') {
-        skipped.set(name, 'mode container runs under Docker (docs/ARCHITECTURE.md), not `up`')
+        containers.push(name)
+        runtime.set(name, rt)
         continue
       }
-      const rt: ProviderRuntime = { adminPort: await freePort(), defaultListen }
       if (p.mode === 'subprocess') {
         if (netns) {
           const tcpPorts = p.capabilities.network.egress.filter((r) => r.protocol === 'tcp' && r.port).map((r) => r.port!)
@@ -119,7 +130,9 @@ export class LocalStack {
       this.#aggregator = this.#spawn('aggregator', ['aggregator', '-c', file], `${agg.url}/ready`)
       await this.#aggregator.ready(readyTimeout)
       const providers = eff.providers as Record<string, { listen: string; mode: string }>
+      for (const name of containers) await this.#startContainer(name, eff, readyTimeout)
       for (const [name, p] of Object.entries(providers)) {
+        if (p.mode === 'container') continue
         const rt = runtime.get(name)!
         const args = ['sidecar', '-c', file, '--provider', name, '--isolation', this.#o.isolation.mode]
         if (p.mode === 'remote') args.push('--no-egress')
@@ -131,19 +144,52 @@ export class LocalStack {
         isolation: this.#o.isolation,
         aggregatorUrl: agg.url,
         auditLog: join(agg.data_dir, 'audit', 'audit.jsonl'),
-        providers: [
-          ...Object.entries(providers).map(([name, p]) => {
-            const plan = runtime.get(name)?.plan
-            return { name, mode: p.mode, mcpUrl: `http://${p.listen}/mcp`, ...(plan && { netns: plan.netns, sidecarIp: plan.hostIp, providerIp: plan.nsIp }) }
-          }),
-          ...[...skipped].map(([name, why]) => ({ name, mode: 'container', mcpUrl: '', skipped: why })),
-        ],
+        providers: Object.entries(providers).map(([name, p]) => {
+          const plan = runtime.get(name)?.plan
+          const box = this.#containerInfo.get(name)
+          return {
+            name, mode: p.mode, mcpUrl: `http://${p.listen}/mcp`,
+            ...(plan && { netns: plan.netns, sidecarIp: plan.hostIp, providerIp: plan.nsIp }),
+            ...(box && { network: box.internalNetwork, sidecarIp: box.sidecarIp, container: box.sidecarContainer }),
+          }
+        }),
       }
     } catch (err) {
       await this.stop()
       if (err instanceof HangarError) throw err
       throw new HangarError(ERROR_CODES.UP_FAILED, (err as Error).message)
     }
+  }
+
+  /** A `mode: container` provider: its networks, broker, relay and sidecar container (local/container-stack.ts). */
+  async #startContainer(name: string, eff: Record<string, unknown>, readyTimeout: number): Promise<void> {
+    const { config, log } = this.#o
+    if (!this.#docker) {
+      const { default: Docker } = await import('dockerode')
+      this.#docker = new Docker()
+    }
+    const providerEff = (eff.providers as Record<string, Record<string, unknown>>)[name]!
+    const stack = new ContainerProviderStack({
+      name,
+      provider: config.providers[name]!,
+      key: planKey(this.#o.configPath, name),
+      docker: this.#docker,
+      sidecarImage: this.#o.sidecarImage ?? DEFAULT_SIDECAR_IMAGE,
+      seccompPath: this.#o.seccompPath,
+      aggregatorUrl: (eff.aggregator as { url: string }).url,
+      runDir: this.#runDir,
+      dataDir: (providerEff.sidecar as { data_dir: string }).data_dir,
+      providerEffective: providerEff,
+      aggregatorEffective: eff.aggregator as Record<string, unknown>,
+      listen: providerEff.listen as string,
+      baseDir: dirname(this.#o.configPath),
+      sidecarEnv: Object.fromEntries(['MCP_LOG_LEVEL', 'MCP_JSON_LOGS'].filter((k) => this.#o.env[k] !== undefined).map((k) => [k, this.#o.env[k]!])),
+      log,
+      onFatal: (why) => this.#o.onFatal(why),
+    })
+    this.#containers.push(stack)
+    this.#containerInfo.set(name, await stack.start(readyTimeout))
+    log.info({ provider: name, ...this.#containerInfo.get(name) }, 'container provider ready')
   }
 
   #spawn(name: string, args: string[], readyUrl: string): ManagedProcess {
@@ -165,6 +211,9 @@ export class LocalStack {
     if (this.#stopped) return
     this.#stopped = true
     for (const p of this.#procs) p.killNow()
+    // Containers need the (asynchronous) Docker API; the docker CLI, when present, removes them now,
+    // and the next `up` of this config removes whatever is left (labels mcp.hangar.up=<key>).
+    for (const name of this.#containerInfo.keys()) removeLabelledNow(planKey(this.#o.configPath, name))
     for (const plan of this.#plans) teardownNetns(plan)
     if (this.#runDir) rmSync(this.#runDir, { recursive: true, force: true })
   }
@@ -174,7 +223,7 @@ export class LocalStack {
     if (this.#stopped) return
     this.#stopped = true
     for (const p of this.#procs) p.markStopping()
-    await Promise.all(this.#procs.filter((p) => p !== this.#aggregator).map((p) => p.stop()))
+    await Promise.all([...this.#procs.filter((p) => p !== this.#aggregator).map((p) => p.stop()), ...this.#containers.map((c) => c.stop())])
     await this.#aggregator?.stop()
     for (const plan of this.#plans) teardownNetns(plan)
     if (this.#runDir) rmSync(this.#runDir, { recursive: true, force: true })

@@ -27,6 +27,9 @@ await build({
   keepNames: false,
   sourcemap: 'linked',
   legalComments: 'linked',
+  // dockerode (and ssh2 under it, with optional native parts) is loaded by `up` only, with a dynamic
+  // import, for mode: container providers; it stays in node_modules.
+  external: ['dockerode'],
   logLevel: 'warning',
   // Bundled CommonJS dependencies call require(); give the ES module one.
   banner: { js: "import { createRequire as __hangarRequire } from 'node:module'; const require = __hangarRequire(import.meta.url);" },

@@ -13,10 +13,11 @@ export type DestinationProtocol = 'http' | 'https' | 'tcp' | 'udp' | 'dns'
 
 /**
  * How the sidecar's provider is confined: `netns` (its own network namespace, nftables; `mcp-hangar up`
- * as root), `cooperative` (proxy environment only: nothing stops the provider from going around the
+ * as root), `container` (a container on an internal Docker network whose only other host is the
+ * sidecar; `mcp-hangar up` with `mode: container`), `cooperative` (proxy environment only: nothing stops the provider from going around the
  * sidecar). Absent when the sidecar was not told (e.g. a bare `mcp-hangar sidecar`).
  */
-export type Isolation = 'netns' | 'cooperative'
+export type Isolation = 'netns' | 'container' | 'cooperative'
 
 export interface SignalDestination {
   host?: string

@@ -70,6 +70,7 @@ t.test('topology: internal network, sidecar, aggregator, provider rewired', (tt)
   const doc = parse(r.text) as Obj
   const net = doc.networks.hangar_fetch_internal
   tt.equal(net.internal, true, 'internal network')
+  tt.same(net.driver_opts, { 'com.docker.network.bridge.inhibit_ipv4': 'true' }, 'no host address on its bridge')
   const subnet = net.ipam.config[0].subnet as string
   tt.match(subnet, /^10\.253\.\d+\.\d+\/28$/, 'a /28 from the default pool')
   const [a, b, c, d] = subnet.split('/')[0]!.split('.').map(Number)

@@ -50,6 +50,8 @@ export interface TestDnsServerOptions {
   /** SOA TTL and MINIMUM of negative answers. Defaults 300 / 60. */
   soaTtl?: number
   soaMinimum?: number
+  /** Address to bind (UDP and TCP). Default 127.0.0.1. */
+  host?: string
 }
 
 const TYPE_CODE = { HTTPS: 65, SVCB: 64 } as const
@@ -75,12 +77,14 @@ export class TestDnsServer {
   #tcp: Server | null = null
   readonly #conns = new Set<Socket>()
   #port = 0
+  readonly #host: string
 
   constructor(opts: TestDnsServerOptions = {}) {
     for (const [name, rrs] of Object.entries(opts.records ?? {})) this.set(name, rrs)
     this.defaultTtl = opts.defaultTtl ?? 60
     this.soaTtl = opts.soaTtl ?? 300
     this.soaMinimum = opts.soaMinimum ?? 60
+    this.#host = opts.host ?? '127.0.0.1'
   }
 
   /** Replaces the records of a name (case-insensitive). */
@@ -92,9 +96,9 @@ export class TestDnsServer {
     return this.#port
   }
 
-  /** `127.0.0.1:<port>`, the form of `upstream_dns`. */
+  /** `<host>:<port>`, the form of `upstream_dns`. */
   get address(): string {
-    return `127.0.0.1:${this.#port}`
+    return `${this.#host}:${this.#port}`
   }
 
   /** Queries for one name (case-insensitive). */
@@ -107,12 +111,12 @@ export class TestDnsServer {
       const udp = createSocket('udp4')
       const port = await new Promise<number>((resolve, reject) => {
         udp.once('error', reject)
-        udp.bind(0, '127.0.0.1', () => resolve(udp.address().port))
+        udp.bind(0, this.#host, () => resolve(udp.address().port))
       })
       const tcp = createServer((s) => this.#onConnection(s))
       const ok = await new Promise<boolean>((resolve) => {
         tcp.once('error', () => resolve(false))
-        tcp.listen({ port, host: '127.0.0.1', exclusive: true }, () => resolve(true))
+        tcp.listen({ port, host: this.#host, exclusive: true }, () => resolve(true))
       })
       if (!ok) {
         udp.close()
