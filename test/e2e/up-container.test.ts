@@ -93,7 +93,7 @@ providers:
     image: ${EXAMPLE_FETCH_IMAGE}
     command: [node, /app/node_modules/mcp-fetch-server/dist/index.js]
     listen: 127.0.0.1:${mcpPort}
-    idle_ttl_s: 4
+    idle_ttl_s: 15
     health_check_interval_s: 1
     resources: { memory: 256m, cpu: 1 }
     sidecar:
@@ -137,7 +137,7 @@ providers:
   await t.test('direct connections from the provider container fail', async (t) => {
     const gw = JSON.parse(await docker(['network', 'inspect', `hangar-${key}-egress`]))[0].IPAM.Config[0].Gateway as string
     for (const [what, host, port] of [["the site's IP", SITE, 80], ['the aggregator relay', gw, aggPort], ['the host link', HOST, 53], ['the internal gateway address', '11.254.31.1', aggPort]] as const) {
-      const r = await dockerExec(provider!, tcpProbe(host, port))
+      const r = await dockerExec(provider!, tcpProbe(host, port, 1500))
       t.match(r.stdout.trim(), /^(error (ENETUNREACH|EHOSTUNREACH|ECONNREFUSED)|timeout)$/, `${what} (${host}:${port}): ${r.stdout.trim()}`)
     }
   })
@@ -160,7 +160,7 @@ providers:
   })
 
   await t.test('idle stop, then a new container on the next call', async (t) => {
-    const until = Date.now() + 30_000
+    const until = Date.now() + 60_000
     while (Date.now() < until && (await providerContainers()).length) await new Promise((r) => setTimeout(r, 500))
     t.same(await providerContainers(), [], 'idle: the provider container was stopped and removed')
     const again = await client.callTool({ name: 'fetch_txt', arguments: { url: 'http://site.upc.test/again' } })

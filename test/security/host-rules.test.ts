@@ -5,7 +5,8 @@
  * `remove`; traffic between two ports of the same bridge still flows. And the AppArmor profile
  * parses with the real apparmor_parser (this kernel has no AppArmor, so it is not loaded).
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -18,6 +19,7 @@ const SCRIPT = join(root, 'security/nftables/hangar-bridge.sh')
 const APPARMOR = join(root, 'security/apparmor/mcp-hangar-provider')
 const skip = netnsSkip()
 
+const execFileP = promisify(execFile)
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 
 t.test('the ruleset checks with nft -c', { skip }, async (t) => {
@@ -71,18 +73,19 @@ t.test('host input from the bridge: open, closed by add, open again after remove
   t.teardown(() => sidecar.kill('SIGKILL'))
   await new Promise<void>((r) => sidecar.stdout!.once('data', () => r()))
 
-  const probe = (host: string, p: number) => sh('ip', ['netns', 'exec', ns1, process.execPath, '-e', `const s=require('net').connect({host:'${host}',port:${p}});const t=setTimeout(()=>{console.log('timeout');process.exit(0)},1500);s.on('data',d=>{console.log('got '+String(d).trim());process.exit(0)});s.on('error',e=>{clearTimeout(t);console.log('error '+e.code);process.exit(0)})`]).trim()
+  // asynchronous: the host service lives in this process, whose event loop must keep running
+  const probe = async (host: string, p: number) => (await execFileP('ip', ['netns', 'exec', ns1, process.execPath, '-e', `const s=require('net').connect({host:'${host}',port:${p}});const t=setTimeout(()=>{console.log('timeout');process.exit(0)},1500);s.on('data',d=>{console.log('got '+String(d).trim());process.exit(0)});s.on('error',e=>{clearTimeout(t);console.log('error '+e.code);process.exit(0)})`], { encoding: 'utf8' })).stdout.trim()
 
-  t.equal(probe(hostIp, port), 'got host', 'before: the host service on the bridge address answers')
+  t.equal(await probe(hostIp, port), 'got host', 'before: the host service on the bridge address answers')
   t.match(sh('bash', [SCRIPT, 'add', br]), /added table/)
-  t.equal(probe(hostIp, port), 'timeout', 'after add: the host is unreachable from the bridge')
-  t.equal(probe(ip2, 7000), 'got peer', 'after add: the neighbour on the same bridge (the sidecar) still answers')
+  t.equal(await probe(hostIp, port), 'timeout', 'after add: the host is unreachable from the bridge')
+  t.equal(await probe(ip2, 7000), 'got peer', 'after add: the neighbour on the same bridge (the sidecar) still answers')
   const table = sh('nft', ['list', 'table', 'inet', `hangar_bridge_${br}`])
   t.match(table, /iifname "[^"]+" counter packets [1-9]\d* bytes \d+ drop/, 'the drop was counted')
   t.match(sh('bash', [SCRIPT, 'add', br]), /added table/, 'add twice replaces, does not stack')
   t.equal(sh('nft', ['list', 'tables']).split('\n').filter((l) => l.includes(`hangar_bridge_${br}`)).length, 1)
   t.match(sh('bash', [SCRIPT, 'remove', br]), /removed table/)
-  t.equal(probe(hostIp, port), 'got host', 'after remove: open again')
+  t.equal(await probe(hostIp, port), 'got host', 'after remove: open again')
 })
 
 const parser = spawnSync('sh', ['-c', 'command -v apparmor_parser'], { encoding: 'utf8' }).stdout.trim()
