@@ -19,7 +19,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['core/env.ts', 'test/**', 'benchmarks/**', '.ci/**'],
+    files: ['core/env.ts', 'test/**', 'benchmarks/**', '.ci/**', 'compose/build-images.mjs'],
     rules: { 'no-restricted-syntax': 'off' },
   },
 )

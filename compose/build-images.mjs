@@ -21,6 +21,7 @@
  * Exits 1 with the failing command's output when a build fails. Run as a user who may use Docker.
  */
 import { execFileSync } from 'node:child_process'
+import process from 'node:process'
 import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

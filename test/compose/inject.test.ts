@@ -50,8 +50,8 @@ function composeConfig(tt: Test, text: string, name: string): void {
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML, inspected field by field
 type Obj = Record<string, any>
-const svc = (text: string, name: string): Obj => (parse(text) as Obj).services[name]
 
 const BASIC = `
 services:

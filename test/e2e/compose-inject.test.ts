@@ -37,6 +37,7 @@ try {
 const skip = dockerSkip() || missing || composeMissing || false
 t.setTimeout(600_000)
 
+interface HostConfig { CapDrop: string[]; ReadonlyRootfs: boolean; SecurityOpt: string[]; PidsLimit: number; Memory: number; NanoCpus?: number; Tmpfs?: Record<string, string>; Dns: string[] }
 interface Stored { type: string; provider: string; action?: string; destination?: { host?: string; ip?: string; port?: number }; details?: Record<string, unknown> }
 
 t.test('compose inject on the example, run by docker-compose', { skip }, async (t) => {
@@ -73,7 +74,9 @@ t.test('compose inject on the example, run by docker-compose', { skip }, async (
     t.fail(`docker-compose up failed: ${e.stderr ?? ''}${e.stdout ?? ''}`)
     try {
       t.comment(compose(['logs', '--no-color', '--tail', '40']))
-    } catch {}
+    } catch {
+      // logs are only a help here
+    }
     return
   }
   const cid = async (svc: string) => (await docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${svc}`])).trim()
@@ -145,7 +148,7 @@ t.test('compose inject on the example, run by docker-compose', { skip }, async (
   })
 
   await t.test('docker inspect shows the hardening and the one internal network', async (t) => {
-    const info = JSON.parse(await docker(['inspect', provider]))[0] as { Config: { User: string; Env: string[] }; HostConfig: Record<string, any>; NetworkSettings: { Networks: Record<string, unknown> } }
+    const info = JSON.parse(await docker(['inspect', provider]))[0] as { Config: { User: string; Env: string[] }; HostConfig: HostConfig; NetworkSettings: { Networks: Record<string, unknown> } }
     const hc = info.HostConfig
     t.same(hc.CapDrop, ['ALL'], 'cap_drop ALL')
     t.equal(hc.ReadonlyRootfs, true, 'read-only root')

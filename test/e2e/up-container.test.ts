@@ -39,6 +39,7 @@ const SITE = '198.18.78.10'
 const STEER = '11.254.31.2'
 const ADMIN = 'admin-token-up-container'
 
+interface HostConfig { CapDrop: string[]; ReadonlyRootfs: boolean; SecurityOpt: string[]; PidsLimit: number; Memory: number; NanoCpus?: number; Tmpfs?: Record<string, string>; Dns: string[] }
 interface Stored { type: string; provider: string; isolation?: string; destination?: { host?: string; ip?: string; port?: number } }
 interface Up { proc: ChildProcess; out: string; exited: Promise<number | null> }
 
@@ -143,7 +144,7 @@ providers:
   })
 
   await t.test('docker inspect: hardening and the one internal network', async (t) => {
-    const info = JSON.parse(await docker(['inspect', provider!]))[0] as { Config: { User: string }; HostConfig: Record<string, any>; NetworkSettings: { Networks: Record<string, unknown> } }
+    const info = JSON.parse(await docker(['inspect', provider!]))[0] as { Config: { User: string }; HostConfig: HostConfig; NetworkSettings: { Networks: Record<string, unknown> } }
     const hc = info.HostConfig
     t.same(hc.CapDrop, ['ALL'])
     t.equal(hc.ReadonlyRootfs, true)
