@@ -1,7 +1,8 @@
 /**
  * Side-by-side MCP proxy benchmark (issue 3 acceptance), in one run on loopback (DESIGN.md §9):
  * `tools/call` of a trivial tool on a local Streamable HTTP MCP server (the MCP SDK's own),
- * direct vs through nginx as a plain reverse proxy vs through our sidecar, at fixed concurrency
+ * direct vs through nginx as a plain reverse proxy vs through a bare Node relay (the floor of any
+ * Node proxy: benchmarks/servers/mcp-node-relay.mjs) vs through our sidecar, at fixed concurrency
  * (wrk, closed loop: req/s, p50/p99) and at a fixed rate (open loop, 1000 req/s: p50/p99/p99.9),
  * for two upstream servers (the SDK's own, and a minimal hand-written one with a flat tail) in two
  * CPU layouts (lib/mcp-options.ts SERVERS, LAYOUTS). Reports the latency each proxy adds over the
@@ -22,7 +23,7 @@ import { summarizeProfile } from './lib/cpuprofile.js'
 import { fixedRun, rateRun, type FixedRun, type McpPath, type McpPathName, type RateRun } from './lib/mcp-measure.js'
 import { MCP_HELP, mcpOptions, type Layout, type McpOptions, type ServerKind } from './lib/mcp-options.js'
 import { markdown, verdicts, type LayoutResult, type McpResults } from './lib/mcp-report.js'
-import { checkEcho, checkInspector, openSession, startMcpUpstream, startNginx, startSidecar } from './lib/mcp-targets.js'
+import { checkEcho, checkInspector, openSession, startMcpUpstream, startNginx, startRelay, startSidecar } from './lib/mcp-targets.js'
 import { ROOT } from './lib/options.js'
 import { freePort } from './lib/ports.js'
 import { atExit, killAll, sleep, type Server } from './lib/procs.js'
@@ -178,6 +179,7 @@ async function ratePhase(c: PhaseCtx): Promise<void> {
 interface ServerSet {
   upstream: Server
   nginx: Server
+  relay: Server
   ours: Server | undefined
   servers: Server[]
   paths: McpPath[]
@@ -190,12 +192,13 @@ async function startSet(
   kind: ServerKind,
   env: { tmp: string; pinning: boolean; nginxBin: string; sidecarJs: string; maxConcurrency: number },
 ): Promise<ServerSet> {
-  const port = { upstream: await freePort(), nginx: await freePort(), ours: await freePort() }
+  const port = { upstream: await freePort(), nginx: await freePort(), relay: await freePort(), ours: await freePort() }
   log(`${kind} server: ports ${JSON.stringify(port)}`)
   const first = o.layouts[0]!
   const upstream = await startMcpUpstream({ dir: env.tmp, cpu: env.pinning ? UPSTREAM_CPU[first] : undefined }, port.upstream, kind, o.upstream, o.answer)
   const proxyCtx = { dir: env.tmp, cpu: env.pinning ? '1' : undefined }
   const nginx = await startNginx(proxyCtx, env.nginxBin, port.nginx, port.upstream)
+  const relay = await startRelay(proxyCtx, port.relay, port.upstream)
   const profDir = path.join(env.tmp, `prof-${kind}`)
   const ours = o.skipOurs
     ? undefined
@@ -211,6 +214,7 @@ async function startSet(
   const paths: McpPath[] = [
     { name: 'direct', url: url(port.upstream) },
     { name: 'nginx', url: url(port.nginx), proxy: nginx },
+    { name: 'relay', url: url(port.relay), proxy: relay },
     ...(ours ? [{ name: 'ours' as McpPathName, url: url(port.ours), proxy: ours.server }] : []),
   ]
   // A session through each path (stateful upstream), then one correct echo through each.
@@ -230,7 +234,7 @@ async function startSet(
   // The nginx worker is the master's child: pin the whole tree again (its CPU is the benchmark's
   // own: the caller hands every pid of the tree to the QuietGuard).
   if (env.pinning) pinTree(nginx, '1')
-  return { upstream, nginx, ours: ours?.server, servers: [upstream, nginx, ...(ours ? [ours.server] : [])], paths, checks, profDir }
+  return { upstream, nginx, relay, ours: ours?.server, servers: [upstream, nginx, relay, ...(ours ? [ours.server] : [])], paths, checks, profDir }
 }
 
 async function main(): Promise<number> {
@@ -295,7 +299,7 @@ async function main(): Promise<number> {
           if (o.phases.has('rate')) await ratePhase(c)
           write(false)
         }
-        results.rssAfterMiB[kind] = { upstream: rssTree(set.upstream), nginx: rssTree(set.nginx), ...(set.ours && { ours: rssTree(set.ours) }) }
+        results.rssAfterMiB[kind] = { upstream: rssTree(set.upstream), nginx: rssTree(set.nginx), relay: rssTree(set.relay), ...(set.ours && { ours: rssTree(set.ours) }) }
         if (set.ours && o.cpuProf) {
           const profile = await stopAndProfile(set.ours, set.profDir)
           if (profile) (results.profile ??= {})[kind] = profile

@@ -24,7 +24,8 @@ export interface McpPath {
   sessionId?: string
 }
 
-export type McpPathName = 'direct' | 'nginx' | 'ours'
+/** `relay`: benchmarks/servers/mcp-node-relay.mjs, the floor of any Node proxy (no checks at all). */
+export type McpPathName = 'direct' | 'nginx' | 'relay' | 'ours'
 
 /** CPU seconds of `pid` and every process below it (nginx's worker is the master's child). */
 export function treeCpuSeconds(pid: number): number {

@@ -8,7 +8,7 @@ import type { FixedRun, McpPathName, RateRun } from './mcp-measure.js'
 import { fmt, fmtSummary, summarize, type Summary } from './stats.js'
 import type { MachineInfo } from './sysinfo.js'
 
-export const PATHS: readonly McpPathName[] = ['direct', 'nginx', 'ours']
+export const PATHS: readonly McpPathName[] = ['direct', 'nginx', 'relay', 'ours']
 
 /** Targets of issue 3 ("MCP ingress" acceptance). */
 export const TARGETS = {
@@ -51,7 +51,7 @@ export interface McpResults {
   /** What was checked about each path before measuring, per server. */
   checks: Partial<Record<ServerKind, string[]>>
   /** RSS after the load, MiB, per server: the upstream, nginx (master + worker), the sidecar. */
-  rssAfterMiB: Partial<Record<ServerKind, Partial<Record<'upstream' | 'nginx' | 'ours', number>>>>
+  rssAfterMiB: Partial<Record<ServerKind, Partial<Record<'upstream' | 'nginx' | 'relay' | 'ours', number>>>>
   quiet?: {
     thresholdCores: number
     foreignMedianCores: number
@@ -71,6 +71,8 @@ export interface McpVerdict {
   target: string
   measured: string
   nginx: string
+  /** The same figure for the bare Node relay (benchmarks/servers/mcp-node-relay.mjs). */
+  relay?: string
   required: string
   pass: boolean | undefined
 }
@@ -129,6 +131,7 @@ export function verdicts(r: McpResults): McpVerdict[] {
       target: `added p99 at ${fmt(r.params.rate, 0)} req/s, ours − direct`,
       measured: `${fmt(a, 3)} ms`,
       nginx: `${fmt(added('nginx'), 3)} ms`,
+      relay: `${fmt(added('relay'), 3)} ms`,
       required: `≤ ${TARGETS.addedP99Ms} ms`,
       pass: bad || !Number.isFinite(a) ? undefined : a <= TARGETS.addedP99Ms,
     })
@@ -137,6 +140,7 @@ export function verdicts(r: McpResults): McpVerdict[] {
       target: 'max throughput, ours / direct',
       measured: `${fmt(t * 100, 1)} %`,
       nginx: `${fmt(ratio('nginx') * 100, 1)} %`,
+      relay: `${fmt(ratio('relay') * 100, 1)} %`,
       required: `≥ ${TARGETS.throughputRatio * 100} %`,
       pass: bad || !Number.isFinite(t) ? undefined : t >= TARGETS.throughputRatio,
     })
@@ -245,9 +249,9 @@ export function markdown(r: McpResults): string {
     '',
     '## Targets (issue 3)',
     '',
-    '| server/layout | target | ours | nginx (peer, for reference) | required | result |',
+    '| server/layout | target | ours | nginx (peer, for reference) | bare Node relay (floor of any Node proxy) | required | result |',
     '|---|---|---|---|---|---|',
-    ...v.map((x) => `| ${x.scenario} | ${x.target} | ${x.measured} | ${x.nginx} | ${x.required} | ${mark(x.pass)} |`),
+    ...v.map((x) => `| ${x.scenario} | ${x.target} | ${x.measured} | ${x.nginx} | ${x.relay ?? 'n/a'} | ${x.required} | ${mark(x.pass)} |`),
     '',
     'For scale: Istio reports 0.298 ms added at p99 for its two sidecars (client and server side) at',
     '1000 req/s; it gives each proxy its own CPUs, as the `split` layout does.',
@@ -262,9 +266,11 @@ export function markdown(r: McpResults): string {
     '- **Upstream `minimal`**: benchmarks/servers/mcp-minimal.mjs, the same tool with Streamable HTTP',
     '  written out by hand (sessions, JSON answers), no SDK: a flat tail, so that what a proxy adds at',
     '  p99 is not lost in the upstream\'s own pauses.',
-    '- Each server process serves all three paths of its scenarios.',
+    '- Each server process serves all four paths of its scenarios.',
     '- **Paths**: `direct` (the server itself); `nginx` (Debian package, one worker, keep-alive to the',
-    '  upstream, proxy_buffering off, no access log: benchmarks/configs/nginx-mcp.conf.tmpl); `ours`',
+    '  upstream, proxy_buffering off, no access log: benchmarks/configs/nginx-mcp.conf.tmpl); `relay`',
+    '  (benchmarks/servers/mcp-node-relay.mjs: node:http in front, an undici Pool behind, the MCP headers',
+    '  passed, nothing checked or parsed: what any MCP proxy written for Node costs at least); `ours`',
     '  (`node dist/mcp-hangar.mjs sidecar --no-egress`, the bundled CLI with the flags of',
     `  cli/node-flags.ts, mode remote, block mode with \`allow_list: [echo]\`, \`expected_tools: [echo]\`, every`,
     `  secret detector, max_payload_bytes and the inputSchema check on; max_concurrency ${p.maxConcurrency} so the limiter`,
@@ -295,7 +301,7 @@ export function markdown(r: McpResults): string {
     ...Object.entries(r.rssAfterMiB).map(
       ([srv, m]) =>
         `- ${srv}: ` +
-        (['upstream', 'nginx', 'ours'] as const)
+        (['upstream', 'nginx', 'relay', 'ours'] as const)
           .filter((x) => m[x] !== undefined)
           .map((x) => `${x} ${fmt(m[x]!, 1)} MiB${x === 'nginx' ? ' (master + worker)' : ''}`)
           .join(', ') +

@@ -65,6 +65,18 @@ export async function startNginx(ctx: McpStartContext, nginx: string, port: numb
   return s
 }
 
+/**
+ * Starts the bare Node relay (benchmarks/servers/mcp-node-relay.mjs) on 127.0.0.1:`port` in front
+ * of the upstream: the floor of any MCP proxy written for Node.
+ */
+export async function startRelay(ctx: McpStartContext, port: number, upstreamPort: number): Promise<Server> {
+  const script = path.join(ROOT, 'benchmarks', 'servers', 'mcp-node-relay.mjs')
+  const [cmd, args] = pinned(ctx.cpu, process.execPath, [script, String(port), String(upstreamPort)])
+  const s = startServer(`relay-${port}`, cmd, args, { logDir: ctx.dir, cwd: ROOT })
+  await waitUntil(`the Node relay on :${port}`, () => tcpAccepts(port), { timeoutMs: 10_000, server: s })
+  return s
+}
+
 export interface SidecarStart {
   /** The bundled CLI, dist/mcp-hangar.mjs. */
   mainJs: string

@@ -19,7 +19,8 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from '../../core/log.js'
 import { PROVIDER_INHERITED_ENV } from '../../core/env.js'
 import type { JsonRpcMessage } from '../types.js'
-import { DEFAULT_MAX_LINE_BYTES, encodeMessage, LineSplitter, LineTooLongError, parseMessageLine, truncateForLog } from './framing.js'
+import { ChildOutput, settlesWithin } from './child-output.js'
+import { encodeMessage } from './framing.js'
 
 /**
  * Environment variables a stdio provider inherits from the sidecar when set: the MCP SDK's
@@ -29,12 +30,7 @@ import { DEFAULT_MAX_LINE_BYTES, encodeMessage, LineSplitter, LineTooLongError, 
  */
 export const INHERITED_ENV_NAMES = PROVIDER_INHERITED_ENV
 
-/** Lines of stderr kept to explain an exit. */
-export const STDERR_TAIL_LINES = 20
-/** Longest stderr line logged and kept, bytes (longer lines are truncated). */
-export const STDERR_LINE_MAX_BYTES = 2048
-/** Longest noise line preview in the warning, characters. */
-const NOISE_PREVIEW_CHARS = 200
+export { STDERR_LINE_MAX_BYTES, STDERR_TAIL_LINES } from './child-output.js'
 
 /**
  * The child's environment: the inherited values whose names are in `names` (default
@@ -131,7 +127,7 @@ export class StdioChild extends EventEmitter<StdioChildEvents> implements Provid
   readonly #proc: ChildProcess
   readonly #log: Logger | undefined
   readonly #name: string
-  readonly #tail: string[] = []
+  readonly #output: ChildOutput
   #exit: ChildExit | undefined
   #fatal: string | undefined
   #spawnFailed = false
@@ -154,33 +150,22 @@ export class StdioChild extends EventEmitter<StdioChildEvents> implements Provid
       detached: process.platform !== 'win32',
       windowsHide: true,
     })
-    const stdout = new LineSplitter({ maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, overflow: 'error' })
-    const stderr = new LineSplitter({ maxLineBytes: STDERR_LINE_MAX_BYTES, overflow: 'truncate' })
-    this.#proc.stdout!.on('data', (chunk: Buffer) => {
-      if (this.#fatal) return
-      let lines: Buffer[]
-      try {
-        lines = stdout.push(chunk)
-      } catch (err) {
-        if (!(err instanceof LineTooLongError)) throw err
+    this.#output = new ChildOutput({
+      name: opts.name,
+      ...(opts.logger && { log: opts.logger }),
+      ...(opts.maxLineBytes !== undefined && { maxLineBytes: opts.maxLineBytes }),
+      logFields: () => ({ pid: this.pid }),
+      onMessage: (m) => this.emit('message', m),
+      onOverflow: (err) => {
         this.#fatal = `stdout ${err.message}`
         this.#log?.error({ provider: this.#name, pid: this.pid, maxLineBytes: err.maxLineBytes }, 'provider stdout line too long; killing the provider')
         this.kill('SIGKILL')
-        return
-      }
-      for (const l of lines) this.#onStdoutLine(l)
+      },
     })
-    this.#proc.stdout!.on('end', () => {
-      const l = this.#fatal ? undefined : stdout.end()
-      if (l) this.#onStdoutLine(l)
-    })
-    this.#proc.stderr!.on('data', (chunk: Buffer) => {
-      for (const l of stderr.push(chunk)) this.#onStderrLine(l)
-    })
-    this.#proc.stderr!.on('end', () => {
-      const l = stderr.end()
-      if (l) this.#onStderrLine(l)
-    })
+    this.#proc.stdout!.on('data', (chunk: Buffer) => this.#output.stdout(chunk))
+    this.#proc.stdout!.on('end', () => this.#output.stdoutEnd())
+    this.#proc.stderr!.on('data', (chunk: Buffer) => this.#output.stderr(chunk))
+    this.#proc.stderr!.on('end', () => this.#output.stderrEnd())
     // EPIPE/ECONNRESET when the child closed its stdin or died: the exit handler reports it.
     this.#proc.stdin!.on('error', (err) => this.#log?.debug({ provider: this.#name, pid: this.pid, err: err.message }, 'provider stdin write failed'))
     this.#proc.stdout!.on('error', () => {})
@@ -221,7 +206,7 @@ export class StdioChild extends EventEmitter<StdioChildEvents> implements Provid
 
   /** The last stderr lines (≤ 20), oldest first. */
   get stderrTail(): readonly string[] {
-    return this.#tail
+    return this.#output.stderrTail
   }
 
   /** Resolves with the exit (never rejects). */
@@ -270,35 +255,12 @@ export class StdioChild extends EventEmitter<StdioChildEvents> implements Provid
 
   /** Resolves true when the child has exited within `ms`, false on timeout. */
   async waitExit(ms: number): Promise<boolean> {
-    if (this.#exit) return true
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
-    try {
-      return await Promise.race([this.#exited.then(() => true as const), timedOut])
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  #onStdoutLine(buf: Buffer): void {
-    const line = buf.toString('utf8')
-    const parsed = parseMessageLine(line)
-    if (parsed.kind === 'message') this.emit('message', parsed.message)
-    else if (parsed.kind === 'noise') {
-      this.#log?.warn({ provider: this.#name, pid: this.pid, reason: parsed.reason, line: truncateForLog(line, NOISE_PREVIEW_CHARS) }, 'provider wrote a non-JSON-RPC line to stdout; skipped')
-    }
-  }
-
-  #onStderrLine(buf: Buffer): void {
-    const line = buf.toString('utf8')
-    this.#tail.push(line)
-    if (this.#tail.length > STDERR_TAIL_LINES) this.#tail.shift()
-    this.#log?.debug({ provider: this.#name, pid: this.pid, stderr: line }, 'provider stderr')
+    return this.#exit !== undefined || settlesWithin(this.#exited, ms)
   }
 
   #finish(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#exit) return
-    const stderrTail = [...this.#tail]
+    const stderrTail = [...this.#output.stderrTail]
     const exit: ChildExit = { code, signal, stderrTail, description: describeExit({ code, signal, error: this.#fatal, spawnFailed: this.#spawnFailed, stderrTail }) }
     if (this.#fatal !== undefined) exit.error = this.#fatal
     this.#exit = exit

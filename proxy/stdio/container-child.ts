@@ -15,8 +15,9 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from '../../core/log.js'
 import type { JsonRpcMessage } from '../types.js'
 import { FRAME, FrameDecoder, encodeFrame, type ContainerExitInfo } from './broker-protocol.js'
-import { describeExit, STDERR_LINE_MAX_BYTES, STDERR_TAIL_LINES, type ChildExit, type ProviderChild, type StdioChildEvents } from './child.js'
-import { DEFAULT_MAX_LINE_BYTES, encodeMessage, LineSplitter, LineTooLongError, parseMessageLine, truncateForLog } from './framing.js'
+import { describeExit, type ChildExit, type ProviderChild, type StdioChildEvents } from './child.js'
+import { ChildOutput, settlesWithin } from './child-output.js'
+import { encodeMessage } from './framing.js'
 
 /** Options of {@link ContainerChild}. */
 export interface ContainerChildOptions {
@@ -34,9 +35,7 @@ export class ContainerChild extends EventEmitter<StdioChildEvents> implements Pr
   readonly #sock: Socket
   readonly #log: Logger | undefined
   readonly #name: string
-  readonly #tail: string[] = []
-  readonly #stdout: LineSplitter
-  readonly #stderr = new LineSplitter({ maxLineBytes: STDERR_LINE_MAX_BYTES, overflow: 'truncate' })
+  readonly #output: ChildOutput
   readonly #frames = new FrameDecoder()
   #exit: ChildExit | undefined
   #fatal: string | undefined
@@ -49,7 +48,17 @@ export class ContainerChild extends EventEmitter<StdioChildEvents> implements Pr
     super()
     this.#name = opts.name
     this.#log = opts.logger
-    this.#stdout = new LineSplitter({ maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, overflow: 'error' })
+    this.#output = new ChildOutput({
+      name: opts.name,
+      ...(opts.logger && { log: opts.logger }),
+      ...(opts.maxLineBytes !== undefined && { maxLineBytes: opts.maxLineBytes }),
+      onMessage: (m) => this.emit('message', m),
+      onOverflow: (err) => {
+        this.#fatal = `stdout ${err.message}`
+        this.#log?.error({ provider: this.#name, maxLineBytes: err.maxLineBytes }, 'provider stdout line too long; killing the container')
+        this.kill('SIGKILL')
+      },
+    })
     this.#exited = new Promise((resolve) => (this.#resolveExited = resolve))
     this.#sock = connect(opts.socketPath)
     this.#sock.on('data', (chunk: Buffer) => this.#onData(chunk))
@@ -76,7 +85,7 @@ export class ContainerChild extends EventEmitter<StdioChildEvents> implements Pr
   }
 
   get stderrTail(): readonly string[] {
-    return this.#tail
+    return this.#output.stderrTail
   }
 
   get exited(): Promise<ChildExit> {
@@ -104,14 +113,7 @@ export class ContainerChild extends EventEmitter<StdioChildEvents> implements Pr
   }
 
   async waitExit(ms: number): Promise<boolean> {
-    if (this.#exit) return true
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
-    try {
-      return await Promise.race([this.#exited.then(() => true as const), timedOut])
-    } finally {
-      clearTimeout(timer)
-    }
+    return this.#exit !== undefined || settlesWithin(this.#exited, ms)
   }
 
   #onData(chunk: Buffer): void {
@@ -124,8 +126,8 @@ export class ContainerChild extends EventEmitter<StdioChildEvents> implements Pr
       return
     }
     for (const f of frames) {
-      if (f.type === FRAME.stdout) this.#onStdout(f.payload)
-      else if (f.type === FRAME.stderr) for (const l of this.#stderr.push(f.payload)) this.#onStderrLine(l)
+      if (f.type === FRAME.stdout) this.#output.stdout(f.payload)
+      else if (f.type === FRAME.stderr) this.#output.stderr(f.payload)
       else if (f.type === FRAME.started) {
         try {
           this.#containerId = String((JSON.parse(f.payload.toString('utf8')) as { id?: unknown }).id ?? '')
@@ -146,36 +148,11 @@ export class ContainerChild extends EventEmitter<StdioChildEvents> implements Pr
     }
   }
 
-  #onStdout(chunk: Buffer): void {
-    if (this.#fatal) return
-    let lines: Buffer[]
-    try {
-      lines = this.#stdout.push(chunk)
-    } catch (err) {
-      if (!(err instanceof LineTooLongError)) throw err
-      this.#fatal = `stdout ${err.message}`
-      this.#log?.error({ provider: this.#name, maxLineBytes: err.maxLineBytes }, 'provider stdout line too long; killing the container')
-      this.kill('SIGKILL')
-      return
-    }
-    for (const buf of lines) {
-      const line = buf.toString('utf8')
-      const parsed = parseMessageLine(line)
-      if (parsed.kind === 'message') this.emit('message', parsed.message)
-      else if (parsed.kind === 'noise') this.#log?.warn({ provider: this.#name, reason: parsed.reason, line: truncateForLog(line, 200) }, 'provider wrote a non-JSON-RPC line to stdout; skipped')
-    }
-  }
-
-  #onStderrLine(buf: Buffer): void {
-    const line = buf.toString('utf8')
-    this.#tail.push(line)
-    if (this.#tail.length > STDERR_TAIL_LINES) this.#tail.shift()
-    this.#log?.debug({ provider: this.#name, stderr: line }, 'provider stderr')
-  }
-
   #finish(info: ContainerExitInfo): void {
     if (this.#exit) return
-    const stderrTail = [...this.#tail]
+    this.#output.stdoutEnd()
+    this.#output.stderrEnd()
+    const stderrTail = [...this.#output.stderrTail]
     const signal = (info.signal as NodeJS.Signals | undefined) ?? null
     const error = this.#fatal ?? info.error
     const spawnFailed = !this.#containerId && error !== undefined

@@ -14,7 +14,7 @@
  * sidecar container through its egress network.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -82,6 +82,8 @@ t.test('mcp-hangar up with a container provider', { skip }, async (t) => {
 
   const aggPort = await freePort()
   const mcpPort = await freePort()
+  mkdirSync(join(dir, 'files'))
+  writeFileSync(join(dir, 'files', 'note.txt'), 'mounted from the host\n')
   const cfg = join(dir, 'hangar.yaml')
   writeFileSync(cfg, `aggregator:
   listen: 127.0.0.1:${aggPort}
@@ -97,6 +99,7 @@ providers:
     idle_ttl_s: 15
     health_check_interval_s: 1
     resources: { memory: 256m, cpu: 1 }
+    volumes: ["./files:/data:ro"]
     sidecar:
       # mcp-fetch-server refuses names that resolve to private addresses (its SSRF guard)
       address: ${STEER}
@@ -158,6 +161,15 @@ providers:
     const net = JSON.parse(await docker(['network', 'inspect', `hangar-${key}-internal`]))[0] as { Internal: boolean; Options: Record<string, string> }
     t.equal(net.Internal, true)
     t.equal(net.Options['com.docker.network.bridge.inhibit_ipv4'], 'true', 'no host address on the bridge')
+  })
+
+  await t.test('volumes: the host directory is mounted read-only', async (t) => {
+    const read = await dockerExec(provider!, ['node', '-e', "process.stdout.write(require('fs').readFileSync('/data/note.txt','utf8'))"])
+    t.equal(read.stdout, 'mounted from the host\n', 'the file is there')
+    const write = await dockerExec(provider!, ['node', '-e', "try{require('fs').writeFileSync('/data/x','y');console.log('wrote')}catch(e){console.log(e.code)}"])
+    t.equal(write.stdout.trim(), 'EROFS', 'and cannot be written')
+    const root = await dockerExec(provider!, ['node', '-e', "try{require('fs').writeFileSync('/etc/x','y');console.log('wrote')}catch(e){console.log(e.code)}"])
+    t.equal(root.stdout.trim(), 'EROFS', 'the root file system is read-only too')
   })
 
   await t.test('idle stop, then a new container on the next call', async (t) => {
