@@ -138,13 +138,35 @@ function dockerBuild(tag, dockerfile, context, buildArgs = {}, inputs = undefine
   process.stderr.write(`built ${tag}\n`)
 }
 
-/** The FROM-scratch base image of this host's node (see the file comment). */
-export function buildBaseImage(tag = BASE_IMAGE, { force = false } = {}) {
-  const inputs = digestOf(realpathSync(process.execPath), ...libraries(realpathSync(process.execPath)), 'base-v1')
-  if (!force && imageInputs(tag) === inputs) return tag
-  const ctx = mkdtempSync(join(tmpdir(), 'hangar-base-'))
+/**
+ * Builds a FROM-scratch image: `populate(root)` fills the root file system, to which this adds
+ * /etc/passwd and /etc/group (`users`: lines `name:uid`), /etc/nsswitch.conf and a 1777 /tmp.
+ */
+function buildScratchImage(tag, inputs, { users, env }, populate) {
+  const ctx = mkdtempSync(join(tmpdir(), 'hangar-scratch-'))
   try {
     const root = join(ctx, 'rootfs')
+    mkdirSync(join(root, 'etc'), { recursive: true })
+    populate(root)
+    const entries = [['root', 0, '/root'], ...users]
+    writeFileSync(join(root, 'etc/passwd'), entries.map(([n, id, home]) => `${n}:x:${id}:${id}:${n}:${home ?? '/nonexistent'}:/sbin/nologin\n`).join(''))
+    writeFileSync(join(root, 'etc/group'), entries.map(([n, id]) => `${n === 'nobody' ? 'nogroup' : n}:x:${id}:\n`).join(''))
+    writeFileSync(join(root, 'etc/nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files dns\n')
+    mkdirSync(join(root, 'tmp'), { recursive: true })
+    chmodSync(join(root, 'tmp'), 0o1777)
+    writeFileSync(join(ctx, 'Dockerfile'), `FROM scratch\nCOPY rootfs/ /\nENV ${env}\n`)
+    dockerBuild(tag, join(ctx, 'Dockerfile'), ctx, {}, inputs)
+  } finally {
+    rmSync(ctx, { recursive: true, force: true })
+  }
+  return tag
+}
+
+/** The FROM-scratch base image of this host's node (see the file comment). */
+export function buildBaseImage(tag = BASE_IMAGE, { force = false } = {}) {
+  const inputs = digestOf(realpathSync(process.execPath), ...libraries(realpathSync(process.execPath)), 'base-v2')
+  if (!force && imageInputs(tag) === inputs) return tag
+  return buildScratchImage(tag, inputs, { users: [['hangar', 65532, '/var/lib/mcp-hangar'], ['nobody', 65534]], env: 'PATH=/usr/local/bin:/usr/bin:/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' }, (root) => {
     const node = realpathSync(process.execPath)
     mkdirSync(join(root, 'usr/local/bin'), { recursive: true })
     copyFileSync(node, join(root, 'usr/local/bin/node'))
@@ -152,17 +174,7 @@ export function buildBaseImage(tag = BASE_IMAGE, { force = false } = {}) {
     for (const lib of libraries(node)) copyIntoRoot(root, lib)
     mkdirSync(join(root, 'etc/ssl/certs'), { recursive: true })
     if (existsSync('/etc/ssl/certs/ca-certificates.crt')) copyFileSync('/etc/ssl/certs/ca-certificates.crt', join(root, 'etc/ssl/certs/ca-certificates.crt'))
-    writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/sbin/nologin\nhangar:x:65532:65532:mcp-hangar:/var/lib/mcp-hangar:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n')
-    writeFileSync(join(root, 'etc/group'), 'root:x:0:\nhangar:x:65532:\nnogroup:x:65534:\n')
-    writeFileSync(join(root, 'etc/nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files dns\n')
-    mkdirSync(join(root, 'tmp'), { recursive: true })
-    chmodSync(join(root, 'tmp'), 0o1777)
-    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/local/bin:/usr/bin:/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n')
-    dockerBuild(tag, join(ctx, 'Dockerfile'), ctx, {}, inputs)
-  } finally {
-    rmSync(ctx, { recursive: true, force: true })
-  }
-  return tag
+  })
 }
 
 function listFiles(dir) {
@@ -225,27 +237,15 @@ export function buildPythonBase(tag = PYTHON_BASE_IMAGE, { force = false } = {})
   const stdlib = `/usr/lib/python${version}`
   const modules = listFiles(join(stdlib, 'lib-dynload')).filter((f) => f.endsWith('.so'))
   const libs = new Set([...libraries(python), ...modules.flatMap((m) => libraries(m))])
-  const inputs = digestOf(python, ...[...libs].sort(), 'python-v1')
+  const inputs = digestOf(python, ...[...libs].sort(), 'python-v2')
   if (!force && imageInputs(tag) === inputs) return tag
-  const ctx = mkdtempSync(join(tmpdir(), 'hangar-py-'))
-  try {
-    const root = join(ctx, 'rootfs')
+  return buildScratchImage(tag, inputs, { users: [['nobody', 65534]], env: 'PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=1' }, (root) => {
     mkdirSync(join(root, 'usr/bin'), { recursive: true })
     copyFileSync(python, join(root, 'usr/bin/python3'))
     chmodSync(join(root, 'usr/bin/python3'), 0o755)
     for (const lib of libs) copyIntoRoot(root, lib)
     cpSync(stdlib, join(root, stdlib.slice(1)), { recursive: true, dereference: true, filter: (p) => !/\/(test|idlelib|tkinter|ensurepip|__pycache__)(\/|$)/.test(p) })
-    mkdirSync(join(root, 'etc'), { recursive: true })
-    writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n')
-    writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n')
-    mkdirSync(join(root, 'tmp'), { recursive: true })
-    chmodSync(join(root, 'tmp'), 0o1777)
-    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=1\n')
-    dockerBuild(tag, join(ctx, 'Dockerfile'), ctx, {}, inputs)
-  } finally {
-    rmSync(ctx, { recursive: true, force: true })
-  }
-  return tag
+  })
 }
 
 /** The sidecar and aggregator images on `base`. */

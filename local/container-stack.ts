@@ -154,6 +154,9 @@ export class ContainerProviderStack {
    */
   async start(readyTimeoutMs: number): Promise<ContainerProviderInfo> {
     const { docker, name, key, provider: p, log } = this.#o
+    if (process.getuid?.() !== 0) {
+      throw new HangarError(ERROR_CODES.UP_FAILED, `providers.${name}: mode "container" under \`mcp-hangar up\` needs root, to hand the broker socket and the data directory to the sidecar container's user (uid ${SIDECAR_UID}); run up as root, or use \`mcp-hangar compose inject\``)
+    }
     try {
       await docker.ping()
     } catch (err) {

@@ -65,6 +65,38 @@ services:
     image: nginx
 `
 
+const RICH = `
+version: "3.8"
+services:
+  db:
+    image: postgres:16
+    networks: [backend]
+  mcp:
+    image: example/mcp:2
+    environment:
+      - LOG_LEVEL=debug
+      - HTTP_PROXY=http://corp-proxy:3128
+    expose: ["9000"]
+    networks:
+      backend:
+        aliases: [tools]
+      front: {}
+    depends_on: [db]
+    labels:
+      - mcp.hangar.enabled=true
+      - mcp.hangar.path=rpc
+      - mcp.hangar.enforcement=alert
+    user: "1000"
+    read_only: false
+    cap_drop: [NET_RAW]
+    security_opt: ["seccomp=unconfined"]
+networks:
+  backend: {}
+  front:
+    ipam:
+      config: [{subnet: 10.253.0.0/24}]
+`
+
 t.test('topology: internal network, sidecar, aggregator, provider rewired', (tt) => {
   const r = injectCompose(BASIC, opts())
   const doc = parse(r.text) as Obj
@@ -137,37 +169,7 @@ t.test('topology: internal network, sidecar, aggregator, provider rewired', (tt)
 t.test('idempotent: injecting twice gives the same file; a third time too', (tt) => {
   const fixtures: Record<string, string> = {
     basic: BASIC,
-    rich: `
-version: "3.8"
-# a comment the user wrote
-services:
-  db:
-    image: postgres:16
-    networks: [backend]
-  mcp:
-    image: example/mcp:2
-    command: ["serve", "--http"]
-    environment:
-      - LOG_LEVEL=debug
-      - HTTP_PROXY=http://corp-proxy:3128
-    expose: ["9000"]
-    networks:
-      backend:
-        aliases: [tools]
-      front: {}
-    depends_on: [db]
-    labels:
-      - mcp.hangar.enabled=true
-      - mcp.hangar.path=/rpc
-      - mcp.hangar.enforcement=alert
-    user: "1000"
-    read_only: false
-networks:
-  backend: {}
-  front:
-    ipam:
-      config: [{subnet: 10.253.0.0/24}]
-`,
+    rich: RICH,
   }
   for (const [name, text] of Object.entries(fixtures)) {
     const once = injectCompose(text, opts()).text
@@ -180,37 +182,7 @@ networks:
 })
 
 t.test('list forms, user settings kept, version dropped, path and enforcement labels', (tt) => {
-  const text = `
-version: "3.8"
-services:
-  db:
-    image: postgres:16
-    networks: [backend]
-  mcp:
-    image: example/mcp:2
-    environment:
-      - LOG_LEVEL=debug
-      - HTTP_PROXY=http://corp-proxy:3128
-    expose: ["9000"]
-    networks:
-      backend:
-        aliases: [tools]
-      front: {}
-    depends_on: [db]
-    labels:
-      - mcp.hangar.enabled=true
-      - mcp.hangar.path=rpc
-      - mcp.hangar.enforcement=alert
-    user: "1000"
-    read_only: false
-    cap_drop: [NET_RAW]
-    security_opt: ["seccomp=unconfined"]
-networks:
-  backend: {}
-  front:
-    ipam:
-      config: [{subnet: 10.253.0.0/24}]
-`
+  const text = RICH
   const r = injectCompose(text, opts())
   const doc = parse(r.text) as Obj
   tt.equal(doc.version, undefined, 'version dropped (Compose specification output)')
