@@ -250,7 +250,7 @@ export function markdown(r: McpResults): string {
     '## Targets (issue 3)',
     '',
     '| server/layout | target | ours | nginx (peer, for reference) | bare Node relay (floor of any Node proxy) | required | result |',
-    '|---|---|---|---|---|---|',
+    '|---|---|---|---|---|---|---|',
     ...v.map((x) => `| ${x.scenario} | ${x.target} | ${x.measured} | ${x.nginx} | ${x.relay ?? 'n/a'} | ${x.required} | ${mark(x.pass)} |`),
     '',
     'For scale: Istio reports 0.298 ms added at p99 for its two sidecars (client and server side) at',

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
-import { docker, dockerExec, dockerSkip, labelled, tcpProbe } from '../helpers/docker.js'
+import { docker, dockerExec, dockerSkip, labelled, removeStaleNetworks, tcpProbe } from '../helpers/docker.js'
 import { connectClient, freePort, textOf } from '../helpers/mcp.js'
 // @ts-expect-error plain ES module without types
 import { ensureImages } from '../../compose/build-images.mjs'
@@ -42,6 +42,8 @@ interface Stored { type: string; provider: string; action?: string; destination?
 
 t.test('compose inject on the example, run by docker-compose', { skip }, async (t) => {
   ensureImages({ examples: true })
+  const stale = await removeStaleNetworks(['11.254.30.0/28', '198.18.30.0/24'])
+  if (stale.length) t.comment(`removed networks a crashed earlier run left: ${stale.join(', ')}`)
   const dir = mkdtempSync(join(tmpdir(), 'hangar-compose-'))
   cpSync(join(root, 'examples/compose'), dir, { recursive: true })
   const project = `hgtest${randomBytes(3).toString('hex')}`

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { TestDnsServer } from '../helpers/dns-server.js'
-import { docker, dockerExec, dockerSkip, labelled, tcpProbe } from '../helpers/docker.js'
+import { docker, dockerExec, dockerSkip, labelled, removeStaleNetworks, tcpProbe } from '../helpers/docker.js'
 import { connectClient, freePort, textOf } from '../helpers/mcp.js'
 import { netnsSkip } from '../helpers/netns.js'
 // @ts-expect-error plain ES module without types
@@ -63,6 +63,8 @@ async function startUp(t: Test, cfg: string, cwd: string): Promise<Up> {
 
 t.test('mcp-hangar up with a container provider', { skip }, async (t) => {
   ensureImages({ examples: true })
+  const stale = await removeStaleNetworks(['11.254.31.0/28'])
+  if (stale.length) t.comment(`removed networks a crashed earlier run left: ${stale.join(', ')}`)
   const dir = mkdtempSync(join(tmpdir(), 'hangar-upc-'))
   chmodSync(dir, 0o755)
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

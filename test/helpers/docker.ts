@@ -67,3 +67,23 @@ export async function labelled(label: string): Promise<{ containers: string[]; n
     volumes: await list(['volume', 'ls', '--filter', `label=${label}`, '--format', '{{.Name}}']),
   }
 }
+
+/**
+ * Removes what an earlier, crashed run of a test left behind: every network whose IPv4 subnet is
+ * one of `subnets` (fixed subnets of a test would clash), with the containers attached to it.
+ * Only subnets the tests own are given, so nothing else on the machine is touched.
+ */
+export async function removeStaleNetworks(subnets: readonly string[]): Promise<string[]> {
+  const removed: string[] = []
+  const ids = (await docker(['network', 'ls', '-q'])).split('\n').filter(Boolean)
+  if (!ids.length) return removed
+  const nets = JSON.parse(await docker(['network', 'inspect', ...ids])) as Array<{ Name: string; IPAM?: { Config?: Array<{ Subnet?: string }> }; Containers?: Record<string, unknown> }>
+  for (const n of nets) {
+    if (!(n.IPAM?.Config ?? []).some((c) => c.Subnet !== undefined && subnets.includes(c.Subnet))) continue
+    const containers = Object.keys(n.Containers ?? {})
+    if (containers.length) await docker(['rm', '-f', ...containers]).catch(() => '')
+    await docker(['network', 'rm', n.Name]).catch(() => '')
+    removed.push(n.Name)
+  }
+  return removed
+}
