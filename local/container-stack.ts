@@ -143,6 +143,11 @@ export class ContainerProviderStack {
     this.#o = o
   }
 
+  /** The key its containers and networks are labelled with (`mcp.hangar.up=<key>`). */
+  get key(): string {
+    return this.#o.key
+  }
+
   get #labels(): Record<string, string> {
     return { [LABEL_UP]: this.#o.key, [LABEL_PROVIDER]: this.#o.name }
   }

@@ -2,9 +2,10 @@
  * `mcp-hangar up`: the local all-in-one (issue 5, DESIGN.md §1). Starts the aggregator and one
  * sidecar per provider as separate processes of this same program (the code that runs in
  * containers), each subprocess provider in its own network namespace when the machine allows it
- * (local/isolation.ts), supervises them, and on {@link LocalStack.stop} stops the sidecars (which
- * stop their providers), then the aggregator, then removes the namespaces, veth pairs, nftables
- * tables and the run directory.
+ * (local/isolation.ts), and each `mode: container` provider with its sidecar as containers
+ * (local/container-stack.ts, issue 6); supervises them, and on {@link LocalStack.stop} stops the
+ * sidecars (which stop their providers), then the aggregator, then removes the namespaces, veth
+ * pairs, nftables tables, containers, networks and the run directory.
  *
  * Files: `<aggregator.data_dir>/run/hangar.effective.json` (mode 0600: it holds the tokens), the
  * config every child reads; removed on stop.
@@ -213,7 +214,7 @@ export class LocalStack {
     for (const p of this.#procs) p.killNow()
     // Containers need the (asynchronous) Docker API; the docker CLI, when present, removes them now,
     // and the next `up` of this config removes whatever is left (labels mcp.hangar.up=<key>).
-    for (const name of this.#containerInfo.keys()) removeLabelledNow(planKey(this.#o.configPath, name))
+    for (const c of this.#containers) removeLabelledNow(c.key)
     for (const plan of this.#plans) teardownNetns(plan)
     if (this.#runDir) rmSync(this.#runDir, { recursive: true, force: true })
   }
