@@ -14,6 +14,32 @@ export const AGGREGATOR_PORT = 8000
 /** The environment variable holding a generated config. */
 export const CONFIG_ENV = 'HANGAR_CONFIG'
 
+/** The ports of a container sidecar's listeners (egress on its internal address; admin on loopback). */
+export const CONTAINER_PORTS = Object.freeze({ dns: 53, http: 80, tls: 443, proxy: 3128, admin: 9901 })
+
+/**
+ * The `sidecar` block of a sidecar in a container (Compose or `up`): egress listeners bound to its
+ * internal address `ip` only (its other networks cannot use it as a proxy), steering to `ip`,
+ * admin on 127.0.0.1 inside the container, data under {@link CONTAINER_DATA_DIR}.
+ */
+export function containerListeners(ip: string, provider: string): Record<string, unknown> {
+  return {
+    proxy: `${ip}:${CONTAINER_PORTS.proxy}`,
+    dns: `${ip}:${CONTAINER_PORTS.dns}`,
+    transparent_http: `${ip}:${CONTAINER_PORTS.http}`,
+    transparent_tls: `${ip}:${CONTAINER_PORTS.tls}`,
+    tcp_forward_host: ip,
+    admin: `127.0.0.1:${CONTAINER_PORTS.admin}`,
+    address: ip,
+    data_dir: `${CONTAINER_DATA_DIR}/${provider}`,
+  }
+}
+
+/** The forward proxy of a container sidecar at `ip`, as the provider's proxy variables name it. */
+export function containerProxy(ip: string): string {
+  return `${ip}:${CONTAINER_PORTS.proxy}`
+}
+
 /** What one generated sidecar needs to know. */
 export interface SidecarConfigInput {
   provider: string
@@ -40,19 +66,7 @@ export function sidecarConfig(i: SidecarConfigInput): Record<string, unknown> {
         mode: 'remote',
         endpoint: i.endpoint,
         listen: `0.0.0.0:${i.ingressPort}`,
-        // Egress listeners bind the internal address only: the sidecar's other networks (the
-        // provider's original ones) cannot use it as a proxy.
-        sidecar: {
-          proxy: `${ip}:3128`,
-          dns: `${ip}:53`,
-          transparent_http: `${ip}:80`,
-          transparent_tls: `${ip}:443`,
-          admin: '127.0.0.1:9901',
-          address: ip,
-          dns_mode: 'steering',
-          upstream_dns: ['system'],
-          data_dir: `${CONTAINER_DATA_DIR}/${i.provider}`,
-        },
+        sidecar: { ...containerListeners(ip, i.provider), dns_mode: 'steering', upstream_dns: ['system'] },
         ...(i.profile !== undefined && { profile: i.profile }),
         ...(i.capabilities !== undefined && { capabilities: i.capabilities }),
       },

@@ -27,7 +27,7 @@ import { proxyEnv } from '../core/proxy-env.js'
 import { ConfigError, ERROR_CODES, HangarError, type ConfigIssue } from '../core/errors.js'
 import { loadTransient, releaseTransient } from '../core/transient-module.js'
 import { isBuiltinProfile } from '../profiles/builtin.js'
-import { AGGREGATOR_PORT, CONFIG_ENV, CONTAINER_DATA_DIR, aggregatorConfig, sidecarConfig } from './generated-config.js'
+import { AGGREGATOR_PORT, CONFIG_ENV, CONTAINER_DATA_DIR, CONTAINER_PORTS, aggregatorConfig, containerProxy, sidecarConfig } from './generated-config.js'
 import { harden, refusals, type HardeningChange } from './hardening.js'
 import { GENERATED, LABEL, isEnabled, isGenerated, readLabels } from './labels.js'
 import { readExpose, readPort, retargetPort } from './ports.js'
@@ -37,7 +37,7 @@ type Yaml = typeof import('yaml')
 type Obj = Record<string, unknown>
 
 /** Ports the sidecar's egress listeners use on its internal address; the MCP ingress cannot share them. */
-export const SIDECAR_RESERVED_PORTS = Object.freeze([53, 80, 443, 3128, 9901])
+export const SIDECAR_RESERVED_PORTS: readonly number[] = Object.freeze(Object.values(CONTAINER_PORTS))
 /** The ingress port used when the provider's MCP port is one of {@link SIDECAR_RESERVED_PORTS}. */
 export const FALLBACK_INGRESS_PORT = 8080
 /** Name of the generated aggregator service and of the network it shares with the sidecars. */
@@ -358,7 +358,7 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
       if (provider.dns !== undefined) notes.push(`${p.name}: its dns setting is replaced by the sidecar's address`)
       provider.networks = { [network]: { aliases: [`hangar-provider-${p.name}`] } }
       provider.dns = [p.net.sidecar]
-      provider.environment = withEnv(provider.environment, proxyEnv(`${p.net.sidecar}:3128`))
+      provider.environment = withEnv(provider.environment, proxyEnv(containerProxy(p.net.sidecar)))
       provider.depends_on = withDependency(provider.depends_on, sidecarName, 'service_healthy')
       doc.setIn(['services', p.name], doc.createNode(provider))
       digests[p.name] = digest(provider)

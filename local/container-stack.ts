@@ -26,7 +26,7 @@ import type { ProviderConfig } from '../core/config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { proxyEnv } from '../core/proxy-env.js'
 import type { Logger } from '../core/log.js'
-import { CONTAINER_DATA_DIR } from '../compose/generated-config.js'
+import { CONTAINER_DATA_DIR, containerListeners, containerProxy } from '../compose/generated-config.js'
 import { pickInternalSubnet, parseIpv4Cidr, subnetAround, type InternalSubnet, type Ipv4Net } from '../compose/subnet.js'
 import { userSteering } from './effective-config.js'
 import { ContainerBroker, memoryBytes } from './container-broker.js'
@@ -230,7 +230,7 @@ export class ContainerProviderStack {
         namePrefix: `hangar-${key}-provider`,
         image: p.image!,
         ...(p.command && { cmd: [...p.command] }),
-        env: { ...p.env, ...proxyEnv(`${net.sidecar}:3128`) },
+        env: { ...p.env, ...proxyEnv(containerProxy(net.sidecar)) },
         binds: p.volumes.map((v) => {
           const [host, ...rest] = v.split(':')
           return [isAbsolute(host!) ? host : resolve(this.#o.baseDir, host!), ...rest].join(':')
@@ -257,12 +257,7 @@ export class ContainerProviderStack {
       mode: 'container',
       broker_socket: BROKER_SOCKET_IN_SIDECAR,
       listen: `0.0.0.0:${SIDECAR_INGRESS_PORT}`,
-      sidecar: {
-        ...(this.#o.providerEffective.sidecar as Record<string, unknown>),
-        proxy: `${ip}:3128`, dns: `${ip}:53`, transparent_http: `${ip}:80`, transparent_tls: `${ip}:443`,
-        tcp_forward_host: ip, address: ip, admin: '127.0.0.1:9901',
-        data_dir: `${CONTAINER_DATA_DIR}/${name}`,
-      },
+      sidecar: { ...(this.#o.providerEffective.sidecar as Record<string, unknown>), ...containerListeners(ip, name) },
     }
     const config = {
       aggregator: { ...this.#o.aggregatorEffective, url: `http://${gateway}:${aggPort}` },
