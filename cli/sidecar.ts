@@ -24,6 +24,8 @@ import { BypassMonitor } from '../local/bypass-monitor.js'
 import { IsolationMarkingSink, netnsWrap } from '../local/isolation.js'
 import { proxyEnv } from '../core/proxy-env.js'
 import { buildSignal } from '../signals/build.js'
+import { BaselineRecorder } from '../profiles/baseline/recorder.js'
+import { BaselineKeeper, loadBaselineFile } from '../profiles/baseline/store.js'
 import type { Isolation } from '../signals/types.js'
 
 /** Where the provider reaches the forward proxy: `sidecar.proxy`, with a wildcard host replaced by `sidecar.address`. */
@@ -62,6 +64,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
   const metrics = createMetrics()
   const out = openSignalOutput({ config, providerName: cmd.provider, provider: configured, sidecarId, signalLog: cmd.signalLog, metrics, log: cmd.log })
   const sink = cmd.isolation ? new IsolationMarkingSink(out.sink, cmd.isolation) : out.sink
+  const recorder = startBaseline(provider, cmd.provider, cmd.log)
   const late: { mcp?: McpSidecar } = {}
   const egress = new EgressSidecar({
     provider: cmd.provider,
@@ -73,6 +76,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     adminTokens: config.aggregator?.admin_tokens ?? [],
     protectedAddresses: [...(config.aggregator ? [config.aggregator.listen] : []), ...(provider.listen ? [provider.listen] : [])],
     extraStatus: () => late.mcp?.status() ?? {},
+    ...(recorder && { baseline: recorder.recorder }),
   })
   const traceConfig = traceConfigFromEnv((cmd.env ?? readEnv()).otel, (message) => cmd.log.warn(message))
   let tracing: OtlpTracing | undefined
@@ -91,24 +95,27 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     inheritedEnv: providerEnv(),
     ...(tracing && { tracer: tracing.tracer }),
     ...(cmd.netns && { wrap: netnsWrap(cmd.netns.name, cmd.netns.runAs) }),
+    ...(recorder && { baseline: recorder.recorder }),
   })
   late.mcp = mcp
-  const stops: Array<() => Promise<void>> = []
+  // Written last on stop, after the provider and the listeners have recorded their final events.
+  const stops: Array<() => Promise<void>> = recorder ? [() => recorder.keeper.close()] : []
   let ready = false
   let adminPort: number | undefined
   try {
     if (!cmd.noEgress) {
       await egress.start()
-      stops.push(() => egress.stop())
+      stops.unshift(() => egress.stop())
     } else {
       // Without the egress listeners the admin listener (health, ready, metrics, status) still runs.
       const admin = new AdminServer({
         registry: metrics.registry, enforcement: egress.enforcement, tokens: config.aggregator?.admin_tokens ?? [],
         ready: () => ready, status: () => ({ ...egress.status(), ...mcp.status() }),
+        ...(recorder && { baseline: () => recorder.recorder.snapshot() }),
       })
       const a = splitListen(provider.sidecar.admin)
       adminPort = await admin.listen(a.host, a.port)
-      stops.push(() => admin.close())
+      stops.unshift(() => admin.close())
     }
     const port = await mcp.start()
     stops.unshift(() => mcp.stop())
@@ -136,6 +143,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
       }
     },
     approveTools: () => mcp.inspector.approve(),
+    ...(recorder && { baseline: () => recorder.recorder.snapshot(), baselineIntervalMs: provider.sidecar.baseline.ship_interval_ms }),
   })
   if (link) stops.unshift(() => link.stop())
   if (cmd.netns) {
@@ -153,4 +161,24 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     await tracing?.shutdown()
     await sink.close()
   })
+}
+
+/**
+ * The provider's baseline recorder (issue 7), continued from `<data_dir>/baseline.json`, and the
+ * keeper that writes it back every `sidecar.baseline.flush_interval_ms`. Undefined when
+ * `sidecar.baseline.enabled` is false.
+ */
+function startBaseline(p: ProviderConfig, name: string, log: Logger): { recorder: BaselineRecorder; keeper: BaselineKeeper } | undefined {
+  const c = p.sidecar.baseline
+  if (!c.enabled) return undefined
+  const restore = loadBaselineFile(p.sidecar.data_dir, name, log)
+  const recorder = new BaselineRecorder({
+    provider: name, mode: p.capabilities.enforcement_mode,
+    limits: { max_destinations: c.max_destinations, max_dns_names: c.max_dns_names, max_tools: c.max_tools, rate_minutes: c.rate_minutes },
+    ...(restore && { restore }),
+  })
+  if (restore) log.info({ events: restore.events, since: restore.started }, 'baseline restored from the data dir')
+  const keeper = new BaselineKeeper({ recorder, dataDir: p.sidecar.data_dir, log, flushIntervalMs: c.flush_interval_ms })
+  keeper.start()
+  return { recorder, keeper }
 }

@@ -4,6 +4,10 @@
  * - `GET /ready` — 200 once every listener is bound and not shutting down, else 503;
  * - `GET /metrics` — Prometheus text format (prom-client);
  * - `GET /v1/status` — provider, enforcement mode, quarantine state, bound listeners (JSON);
+ * - `GET /v1/baseline` — the provider's behavioral baseline (`hangar.baseline/v1`,
+ *   profiles/baseline/types.ts); 404 when the sidecar records none (`sidecar.baseline.enabled:
+ *   false`). It names destinations, tools and argument keys, so it needs the bearer token when
+ *   admin tokens are configured;
  * - `POST /v1/quarantine {"reason": string}` / `POST /v1/release {"reason"?: string}` — switch
  *   quarantine at run time. When admin tokens are configured these need `Authorization: Bearer`.
  */
@@ -18,8 +22,10 @@ export interface AdminHooks {
   enforcement: EnforcementController
   ready(): boolean
   status(): Record<string, unknown>
-  /** Bearer tokens accepted on POST endpoints; empty = no token needed (bind to loopback!). */
+  /** Bearer tokens accepted on POST endpoints and `GET /v1/baseline`; empty = no token needed (bind to loopback!). */
   tokens: readonly string[]
+  /** The current baseline document; undefined = `GET /v1/baseline` answers 404. */
+  baseline?: () => unknown
 }
 
 const MAX_BODY_BYTES = 16 * 1024
@@ -87,6 +93,11 @@ export class AdminServer {
       return
     }
     if (req.method === 'GET' && path === '/v1/status') return send(res, 200, h.status())
+    if (req.method === 'GET' && path === '/v1/baseline') {
+      if (!tokenOk(req, h.tokens)) return send(res, 401, { error: 'missing or wrong bearer token' })
+      if (!h.baseline) return send(res, 404, { error: 'this sidecar records no baseline (sidecar.baseline.enabled: false)' })
+      return send(res, 200, h.baseline())
+    }
     if (req.method === 'POST' && (path === '/v1/quarantine' || path === '/v1/release')) {
       if (!tokenOk(req, h.tokens)) return send(res, 401, { error: 'missing or wrong bearer token' })
       let body: Record<string, unknown>

@@ -121,17 +121,16 @@ export class EgressConnector {
         signals.egress(decision, enf, attempt, { dns_error: e.code ?? 'unknown', dns_message: e.message })
         return { ok: false, status, message: `cannot resolve ${target.host}: ${e.message}`, decision }
       }
-      if (decision.verdict === 'allow') {
-        const v = decideAddresses(decision, req.port, req.protocol, addresses, policy)
-        if (v.allowed.length === 0) {
-          // Always-denied answers are hard denials in every mode (decide.ts enforce()).
-          decision = v.decision
-          enf = enforce(decision, policy.mode)
-          signals.egress(decision, enf, attempt, { resolved: addresses.map((a) => a.ip) })
-          return { ok: false, status: 403, message: decision.reason, decisionHeader: decisionHeader(decision), decision }
-        }
-        addresses = v.allowed
+      // Allowed and alerted names alike: always-denied answers are hard denials in every mode
+      // (decide.ts enforce()), or alert mode would dial metadata and private addresses.
+      const v = decideAddresses({ ...decision, target }, req.port, req.protocol, addresses, policy)
+      if (v.allowed.length === 0) {
+        decision = v.decision
+        enf = enforce(decision, policy.mode)
+        signals.egress(decision, enf, attempt, { resolved: addresses.map((a) => a.ip) })
+        return { ok: false, status: 403, message: decision.reason, decisionHeader: decisionHeader(decision), decision }
       }
+      addresses = v.allowed
     }
     this.#active++
     this.#gauge.inc()

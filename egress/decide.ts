@@ -91,10 +91,12 @@ export interface AddressVerdict {
 }
 
 /**
- * Step 5: filters resolved answers for an allowed name decision. Pure.
- * @param allowed an `allow` decision from {@link decideRequest} for a host name
+ * Step 5: filters resolved answers for a host-name decision that is going ahead: an `allow`, or a
+ * denial alert mode lets through (the always-denied set applies in every mode, so an alerted
+ * name that resolves to a metadata or private address is still refused). Pure.
+ * @param allowed a decision from {@link decideRequest} for a host name (it carries its `target`)
  */
-export function decideAddresses(allowed: Decision & { verdict: 'allow' }, port: number, protocol: EgressProtocol, answers: readonly IpAddress[], policy: EgressPolicy): AddressVerdict {
+export function decideAddresses(allowed: Decision & { target: Target }, port: number, protocol: EgressProtocol, answers: readonly IpAddress[], policy: EgressPolicy): AddressVerdict {
   const ok: IpAddress[] = []
   const dropped: AddressVerdict['dropped'] = []
   for (const a of answers) {

@@ -20,6 +20,7 @@ import { answer, createForwardingHttpServer, forwardHttp, rawAnswer } from './ht
 import { splitHostPort } from './host.js'
 import { parseHttpHead, sniffTunnel } from './sniff.js'
 import type { Decision } from './types.js'
+import type { AttemptInfo } from './signals.js'
 import { ListenerSet } from './listener-set.js'
 
 /** The forward proxy listener of one provider. */
@@ -107,25 +108,44 @@ export class ForwardProxy extends ListenerSet {
     const refused = await this.connector.forward(socket, { host: hp.host, port: hp.port, protocol: 'tunnel', via: 'connect' }, {
       head: head.length ? head : null,
       onConnected: () => socket.write('HTTP/1.1 200 Connection Established\r\n\r\n'),
-      gate: (up) => (up.decision.verdict === 'allow' ? this.#gate(up.decision, up.attempt.client, hp.port) : undefined),
+      gate: (up) => (up.decision.verdict === 'allow' ? this.#gate(up.decision, up.attempt, hp.port) : this.#learn(up.attempt)),
     })
     if (refused) rawAnswer(socket, refused.status, refused.message, refusalHeaders(refused))
   }
 
   /** Holds the tunnel's first bytes until their SNI / Host is checked against the CONNECT target. */
-  #gate(allowed: Decision & { verdict: 'allow' }, client: string | undefined, connectPort: number) {
+  #gate(allowed: Decision & { verdict: 'allow' }, attempt: AttemptInfo, connectPort: number) {
     const { signals, policy } = this.connector.ctx
+    const client = attempt.client
     return (bytes: Buffer, final: boolean): 'more' | 'ok' | 'deny' => {
       const sniffed = couldBeTlsOrHttp(bytes) ? sniffTunnel(bytes) : ({ kind: 'other' } as const)
       if (sniffed === 'need-more' && !final) return 'more'
       // Bytes that never became a full ClientHello / request head are opaque content.
       const content = sniffed === 'need-more' ? { kind: 'other' as const } : sniffed
       const d = decideTunnelContent(allowed, content, connectPort)
-      if (d.verdict === 'allow') return 'ok'
+      if (d.verdict === 'allow') {
+        signals.tunnelContent(attempt, content.kind)
+        return 'ok'
+      }
       const enf = enforce(d, policy.mode)
       const t = allowed.target
       signals.egress(d, enf, { host: t.host, port: connectPort, protocol: 'tunnel', via: 'connect', ...(client && { client }) }, { content: content.kind })
       return enf.permit ? 'ok' : 'deny'
+    }
+  }
+
+  /**
+   * An alerted tunnel (alert mode, no allowing rule) is not judged by its content, but the
+   * baseline learns what it carries, so `profile suggest` can pick http, https or tcp.
+   */
+  #learn(attempt: AttemptInfo): ((bytes: Buffer, final: boolean) => 'more' | 'ok') | undefined {
+    const { signals } = this.connector.ctx
+    if (!signals.baseline) return undefined
+    return (bytes, final) => {
+      const sniffed = couldBeTlsOrHttp(bytes) ? sniffTunnel(bytes) : ({ kind: 'other' } as const)
+      if (sniffed === 'need-more' && !final) return 'more'
+      signals.tunnelContent(attempt, sniffed === 'need-more' ? 'other' : sniffed.kind)
+      return 'ok'
     }
   }
 

@@ -4,6 +4,7 @@
  * listener, all sharing one policy, one enforcement state, one resolver and one signal output.
  * Read top to bottom, this is the whole egress pipeline.
  */
+import type { BaselineRecorder } from '../profiles/baseline/recorder.js'
 import { randomUUID } from 'node:crypto'
 import { AdminServer } from '../core/admin-server.js'
 import { splitListen, type ProviderConfig } from '../core/config/schema.js'
@@ -44,6 +45,8 @@ export interface EgressSidecarOptions {
   extraStatus?: () => Record<string, unknown>
   /** Tests: listen port of a tcp forward by rule port (the upstream port stays the rule's). */
   tcpPortOverride?: ReadonlyMap<number, number>
+  /** Records every egress and DNS decision into the provider's baseline; served at admin `GET /v1/baseline`. */
+  baseline?: BaselineRecorder
 }
 
 /** Bound ports, after start(). */
@@ -107,7 +110,7 @@ export class EgressSidecar {
       this.#closers.push(() => upstream.close())
     }
     this.signals = new EgressSignals(
-      { provider: opts.provider, sidecar_id: this.sidecarId }, this.policy, opts.sink, this.metrics, this.enforcement, opts.log, sc.observation_window_ms,
+      { provider: opts.provider, sidecar_id: this.sidecarId }, this.policy, opts.sink, this.metrics, this.enforcement, opts.log, sc.observation_window_ms, opts.baseline,
     )
     const ctx: EgressContext = { policy: this.policy, enforcement: this.enforcement, resolver: this.#resolver, signals: this.signals, metrics: this.metrics, limits: sc.limits, log: opts.log }
     this.connector = new EgressConnector(ctx)
@@ -172,6 +175,7 @@ export class EgressSidecar {
         tokens: this.opts.adminTokens ?? [],
         ready: () => this.#ready,
         status: () => this.status(),
+        ...(this.opts.baseline && { baseline: () => this.opts.baseline!.snapshot() }),
       })
       this.#closers.push(() => admin.close())
       this.ports.admin = await admin.listen(adminAddr.host, adminAddr.port)

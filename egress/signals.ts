@@ -5,6 +5,7 @@
  * Never throws into the data path.
  */
 import type { HangarMetrics } from '../core/metrics.js'
+import type { BaselineRecorder } from '../profiles/baseline/recorder.js'
 import type { Logger } from '../core/log.js'
 import { buildSignal, type SignalOrigin } from '../signals/build.js'
 import type { SignalSink } from '../signals/sink.js'
@@ -43,6 +44,8 @@ export class EgressSignals {
     private readonly enforcement: EnforcementController,
     private readonly log: Logger,
     private readonly observationWindowMs: number,
+    /** Records every decision, before sampling (profiles/baseline/recorder.ts). */
+    readonly baseline?: BaselineRecorder,
   ) {
     this.#bytesUp = metrics.egress.egressBytes.labels({ provider: origin.provider, direction: 'upstream' })
     this.#bytesDown = metrics.egress.egressBytes.labels({ provider: origin.provider, direction: 'downstream' })
@@ -62,6 +65,15 @@ export class EgressSignals {
   /** Records a connection/request decision and its enforcement. Triggers quarantine when the mode says so. */
   egress(decision: Decision, enf: Enforcement, a: AttemptInfo, details?: Record<string, unknown>): void {
     const protocol = signalProtocol(a.protocol, a.port)
+    if (this.baseline) {
+      // A tunnel's second-stage (content) decision is about an attempt already recorded.
+      const content = details?.content
+      if (content === 'tls' || content === 'http' || content === 'other') this.baseline.egressContent(a, content)
+      else {
+        const failed = details !== undefined && (details.dns_error !== undefined || details.dial_error !== undefined)
+        this.baseline.egress({ host: a.host, ip: a.ip, port: a.port, protocol: a.protocol, via: a.via, action: enf.action, failed })
+      }
+    }
     this.requestCounter(protocol, enf.action).inc()
     if (decision.verdict === 'allow') {
       // Hot path: most allows are sampled out before anything is built.
@@ -86,7 +98,12 @@ export class EgressSignals {
     return c
   }
 
-  /** Records a DNS decision. */
+  /** A tunnel's first bytes were let through: the baseline learns what it carries. */
+  tunnelContent(a: AttemptInfo, kind: 'tls' | 'http' | 'other'): void {
+    this.baseline?.egressContent(a, kind)
+  }
+
+  /** Records a DNS decision (the baseline is fed by the forwarder itself, which sees every query). */
   dns(d: DnsDecision, enf: Enforcement, qtype: string, client?: string): void {
     this.metrics.egress.dnsQueries.inc({ provider: this.origin.provider, decision: enf.action === 'allowed' ? 'allowed' : enf.action })
     const destination = { host: d.name, protocol: 'dns' as const }
@@ -114,6 +131,7 @@ export class EgressSignals {
   closed(a: AttemptInfo, bytesUp: number, bytesDown: number, durationMs: number, rule: string): void {
     this.#bytesUp.inc(bytesUp)
     this.#bytesDown.inc(bytesDown)
+    this.baseline?.egressBytes(a, bytesUp, bytesDown)
     if (!this.#firstInWindow(`c|${a.host ?? a.ip}|${a.port}`)) return
     this.#emit({
       kind: 'observation', type: 'egress_closed', action: 'allowed', enforcement_mode: this.policy.mode,

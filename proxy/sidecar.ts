@@ -8,6 +8,7 @@
  * The quarantine state and the metrics registry are shared with the egress side
  * (egress/sidecar.ts), so one quarantine stops tool calls and egress alike.
  */
+import type { BaselineRecorder } from '../profiles/baseline/recorder.js'
 import { splitListen, type ProviderConfig } from '../core/config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
@@ -53,6 +54,8 @@ export interface McpSidecarOptions {
    * The caller owns its pipeline: shut it down after {@link McpSidecar.stop} to flush the last spans.
    */
   tracer?: McpTracer
+  /** Records tool listings, calls and refusals into the provider's baseline (issue 7). */
+  baseline?: BaselineRecorder
 }
 
 export class McpSidecar {
@@ -82,6 +85,7 @@ export class McpSidecar {
       sharedMetrics: o.metrics.egress,
       log: o.log,
       toolsSource: (ctx) => toolsSource(ctx),
+      ...(o.baseline && { baseline: o.baseline }),
     })
     if (c.mode === 'remote') {
       const remote = new RemoteBackend({

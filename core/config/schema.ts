@@ -5,7 +5,8 @@
  * files load, and reported as warnings by the loader.
  */
 import { z } from 'zod'
-import { num } from './coerce.js'
+import { bool, num } from './coerce.js'
+import { DEFAULT_BASELINE_LIMITS } from '../../profiles/baseline/types.js'
 import { capabilitiesSchema } from '../../profiles/schema.js'
 
 /** `host:port` with a numeric port 0–65535 (0: any free port); IPv6 hosts in brackets. */
@@ -54,6 +55,26 @@ export const sidecarLimitsSchema = z
   })
   .strict()
 
+/** `sidecar.baseline`: the behavioral baseline recorder (profiles/baseline/). */
+export const baselineConfigSchema = z
+  .object({
+    /** Record a baseline. Default true. */
+    enabled: bool(z.boolean()).default(true),
+    /** ms between writes of `<data_dir>/baseline.json` (only when it changed). Default 5000. */
+    flush_interval_ms: num(z.number().int().min(100).max(3_600_000)).default(5000),
+    /** Shortest ms between two baselines shipped with heartbeats. Default 30000. */
+    ship_interval_ms: num(z.number().int().min(0).max(3_600_000)).default(30000),
+    /** Distinct destinations kept; events for more are counted as dropped. Default 1000. */
+    max_destinations: num(z.number().int().min(1).max(100_000)).default(DEFAULT_BASELINE_LIMITS.max_destinations),
+    /** Distinct DNS names kept. Default 2000. */
+    max_dns_names: num(z.number().int().min(1).max(100_000)).default(DEFAULT_BASELINE_LIMITS.max_dns_names),
+    /** Distinct tools kept. Default 256. */
+    max_tools: num(z.number().int().min(1).max(10_000)).default(DEFAULT_BASELINE_LIMITS.max_tools),
+    /** Minutes of per-minute call counts kept for the call-rate statistics. Default 1440. */
+    rate_minutes: num(z.number().int().min(1).max(100_000)).default(DEFAULT_BASELINE_LIMITS.rate_minutes),
+  })
+  .strict()
+
 /** The sidecar's listener addresses and data dir. Defaults are for a container / netns (DESIGN.md §3). */
 export const sidecarSchema = z
   .object({
@@ -80,6 +101,8 @@ export const sidecarSchema = z
     signal_log: z.string().optional(),
     /** An allowed destination emits an `egress_allowed` observation at most once per this window. Default 60000. */
     observation_window_ms: num(z.number().int().min(0)).default(60000),
+    /** The behavioral baseline (docs/baseline.md): recorded, kept in `<data_dir>/baseline.json`, shipped with heartbeats. */
+    baseline: baselineConfigSchema.default({}),
     limits: sidecarLimitsSchema.default({}),
   })
   .strict()

@@ -40,6 +40,7 @@ import { enforce, type Enforcement } from '../decide.js'
 import { parseIpLiteral } from '../ip.js'
 import { DnsResolver } from '../resolve.js'
 import type { EgressPolicy, Resolver } from '../types.js'
+import type { BaselineRecorder, DnsHandle } from '../../profiles/baseline/recorder.js'
 import { DnsCache, type CachedResponse } from './cache.js'
 import { decideDnsName, type DnsDecision } from './policy.js'
 import { DnsUpstream } from './upstream.js'
@@ -91,6 +92,9 @@ interface HotEntry {
   v: Verdict
   e: CachedResponse
   qtype: number
+  /** The name's baseline record and the QTYPE's name, when a baseline is recorded. */
+  rec?: DnsHandle
+  qtypeName: string
 }
 
 const HOT_MAX = 8192
@@ -138,6 +142,8 @@ export class DnsForwarder implements DnsHandler {
   readonly #notimp: LabelledCounter
   readonly #refused: LabelledCounter
   readonly #hot = new Map<number, HotEntry>()
+  readonly #baseline: BaselineRecorder | undefined
+  readonly #alertSteering: boolean
   readonly #onChange = () => {
     this.#memo.clear()
     this.#hot.clear()
@@ -153,6 +159,10 @@ export class DnsForwarder implements DnsHandler {
     this.#ctx = ctx
     this.#policy = ctx.policy
     this.#steering = sidecar.dns_mode === 'steering'
+    this.#baseline = ctx.signals.baseline
+    // Alert mode steers the names it lets through too, so their traffic comes to the sidecar's
+    // listeners (signalled, recorded in the baseline) instead of going around it.
+    this.#alertSteering = this.#steering && ctx.policy.mode === 'alert'
     this.cache = opts.cache ?? new DnsCache({ maxEntries: limits.dns_cache_entries, maxTtlS: limits.dns_cache_max_ttl_s })
     const shared = opts.upstream ?? (opts.resolver instanceof DnsResolver ? opts.resolver.upstream : undefined)
     this.#upstream = shared ?? DnsUpstream.fromConfig(sidecar.upstream_dns, limits.dns_timeout_ms, opts.resolvConfPath)
@@ -230,6 +240,7 @@ export class DnsForwarder implements DnsHandler {
         const now = this.cache.clock()
         const last = hot.v.seen?.get(hot.qtype)
         if (now < hot.e.expiresAt && last !== undefined && now - last < this.#signalIntervalMs) {
+          if (hot.rec !== undefined) this.#baseline!.dnsHit(hot.rec, hot.qtypeName, now)
           this.#pendingAllowed++
           this.#pendingHits++
           this.#scheduleFlush()
@@ -279,21 +290,29 @@ export class DnsForwarder implements DnsHandler {
         this.#scheduleFlush()
       }
     } else ctx.signals.dns(v.d, v.enf, typeName(p.qtype), client)
-    if (!v.enf.permit) return buildResponse(query, p.questionEnd, this.#denyRcode, edns)
+    const b = this.#baseline
+    const rec = b?.dnsQuery(v.d.name, typeName(p.qtype), v.enf.action)
+    if (!v.enf.permit) {
+      if (rec) b!.dnsAnswer(rec.name, [this.#denyRcode === Rcode.REFUSED ? 'REFUSED' : 'NXDOMAIN'])
+      return buildResponse(query, p.questionEnd, this.#denyRcode, edns)
+    }
 
     const qtype = p.qtype
     if (qtype === QType.ANY) return buildResponse(query, p.questionEnd, Rcode.NOERROR, edns, this.#any, 1)
     if (qtype === QType.HTTPS || qtype === QType.SVCB) return buildResponse(query, p.questionEnd, Rcode.NOERROR, edns)
-    if (this.#steering && v.d.verdict === 'allow' && v.d.steerable) {
-      if (qtype === QType.A) return this.#steerA ? buildResponse(query, p.questionEnd, Rcode.NOERROR, edns, this.#steerA, 1) : buildResponse(query, p.questionEnd, Rcode.NOERROR, edns)
-      if (qtype === QType.AAAA) return this.#steerAAAA ? buildResponse(query, p.questionEnd, Rcode.NOERROR, edns, this.#steerAAAA, 1) : buildResponse(query, p.questionEnd, Rcode.NOERROR, edns)
+    if ((this.#steering && v.d.verdict === 'allow' && v.d.steerable) || (this.#alertSteering && v.enf.action === 'alerted')) {
+      if (qtype === QType.A || qtype === QType.AAAA) {
+        const record = qtype === QType.A ? this.#steerA : this.#steerAAAA
+        if (rec) b!.dnsAnswer(rec.name, [record ? 'steered' : 'NODATA'])
+        return record ? buildResponse(query, p.questionEnd, Rcode.NOERROR, edns, record, 1) : buildResponse(query, p.questionEnd, Rcode.NOERROR, edns)
+      }
     }
 
     const hit = this.cache.get(p.qname, qtype, p.qclass, now)
     if (hit !== undefined) {
       if (h >= 0 && v.d.verdict === 'allow' && this.#signalIntervalMs > 0 && this.#hot.get(h)?.e !== hit) {
         if (this.#hot.size >= HOT_MAX) this.#hot.clear()
-        this.#hot.set(h, { key: questionKey(query, p.questionEnd), v, e: hit, qtype })
+        this.#hot.set(h, { key: questionKey(query, p.questionEnd), v, e: hit, qtype, qtypeName: typeName(qtype), ...(rec && { rec }) })
       }
       this.#pendingHits++
       this.#scheduleFlush()
@@ -320,7 +339,10 @@ export class DnsForwarder implements DnsHandler {
           if (!enf.permit) return buildResponse(query, p.questionEnd, this.#denyRcode, p.edns > 0)
         }
       }
-      if (entry === null) return buildResponse(query, p.questionEnd, Rcode.SERVFAIL, p.edns > 0)
+      if (entry === null) {
+        this.#baseline?.dnsAnswer(d.name, ['SERVFAIL'])
+        return buildResponse(query, p.questionEnd, Rcode.SERVFAIL, p.edns > 0)
+      }
       return this.cache.render(entry, query, p.questionEnd, p.edns > 0)
     } catch (err) {
       this.#ctx.log.error({ err, name: p.qname }, 'DNS forwarder failed on a query')
@@ -396,6 +418,7 @@ export class DnsForwarder implements DnsHandler {
       this.#ctx.log.info({ name: d.name, stripped: stripped.map((s) => `${s.ip} (${ADDRESS_CLASS_TEXT[s.cls as keyof typeof ADDRESS_CLASS_TEXT] ?? s.cls})`) }, 'stripped always-denied addresses from a DNS answer')
     }
     const rcode = (msg.flags ?? 0) & 0xf
+    if (this.#baseline) this.#baseline.dnsAnswer(d.name, answerTypes(rcode, answers))
     let out: Buffer
     try {
       out = dnsPacket.encode({
@@ -419,3 +442,12 @@ export class DnsForwarder implements DnsHandler {
 }
 
 const ALLOWED: Enforcement = Object.freeze({ permit: true, action: 'allowed', triggersQuarantine: false })
+
+const RCODE_NAMES: Readonly<Record<number, string>> = { 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED' }
+
+/** What an upstream reply held, for the baseline: its answer record types, or NODATA, or the RCODE's name. */
+function answerTypes(rcode: number, answers: readonly dnsPacket.Answer[]): string[] {
+  if (rcode !== 0) return [RCODE_NAMES[rcode] ?? `RCODE${rcode}`]
+  if (answers.length === 0) return ['NODATA']
+  return [...new Set(answers.map((a) => String(a.type)))]
+}

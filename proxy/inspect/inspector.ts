@@ -51,6 +51,7 @@ import {
 } from './call-checks.js'
 import { ConcurrencyLimiter, type Slot } from './concurrency.js'
 import { PinStore } from './pins.js'
+import type { BaselineRecorder } from '../../profiles/baseline/recorder.js'
 import { TokenBucket } from './rate-limit.js'
 import { ProxySignals, actionFor, signalName, type CallOutcome, type SharedMetrics } from './signals.js'
 import { ToolsState, describeTool, isToolDefinition, type DriftEvent, type SeenTool } from './tools-state.js'
@@ -119,6 +120,8 @@ export interface InspectorOptions {
   clock?: () => number
   /** `tool_called` sampling window, ms (`sidecar.observation_window_ms`). Default 60 000; 0 = every call. */
   observationWindowMs?: number
+  /** Records listings, calls and refusals into the provider's baseline (profiles/baseline/recorder.ts). */
+  baseline?: BaselineRecorder
   /** Fetches the provider's current tools (all pages) when a tools/call names a tool whose definition has not been seen. */
   toolsSource?: (ctx: CallContext) => Promise<unknown[]>
 }
@@ -349,6 +352,7 @@ export class Inspector {
   }
 
   #reply(call: Call, error: { code: number; message: string; data?: unknown }, decision: InspectorDecision): ClientVerdict {
+    this.#o.baseline?.toolRefused(call.name)
     return { action: 'reply', response: rpcError(call.req.id, error.code, error.message, error.data), decision }
   }
 
@@ -357,6 +361,8 @@ export class Inspector {
     const signals = this.#signals
     const clock = this.#clock
     const keys = (): string[] => this.#argumentKeys(call.args)
+    const baseline = this.#o.baseline
+    const redactKey = (k: string): string => this.#redactKey(k)
     const ticket: CallTicket = {
       tool: call.name,
       finish(response, failure) {
@@ -365,6 +371,7 @@ export class Inspector {
         slot.release()
         const outcome: CallOutcome = failure ?? (response === undefined ? 'unavailable' : 'error' in response ? 'error' : 'ok')
         const isError = response !== undefined && 'result' in response && response.result.isError === true
+        baseline?.toolCalled(call.name, outcome !== 'ok' || isError, call.args, redactKey)
         signals.called(call.name, call.metricTool, outcome, clock() - call.start, keys(), call.ctx, {
           request_id: call.req.id, ...(isError && { is_error: true }),
         })
@@ -379,10 +386,15 @@ export class Inspector {
     const out: string[] = []
     for (const k of Object.keys(args)) {
       if (out.length >= MAX_ARGUMENT_KEYS) break
-      const secret = this.#patterns.some((p) => p.regex.test(k))
-      out.push(secret ? redact(k) : k.length > MAX_KEY_LENGTH ? `${k.slice(0, MAX_KEY_LENGTH)}…` : k)
+      out.push(this.#redactKey(k))
     }
     return out
+  }
+
+  /** An argument key fit for a signal or the baseline: a secret-looking key redacted, a long one cut to 64 characters. */
+  #redactKey(k: string): string {
+    const secret = this.#patterns.some((p) => p.regex.test(k))
+    return secret ? redact(k) : k.length > MAX_KEY_LENGTH ? `${k.slice(0, MAX_KEY_LENGTH)}…` : k
   }
 
   /** The `tool` label of call metrics: the name when the tool is known, else `(unknown)` (clients cannot grow the label set). */
@@ -447,6 +459,7 @@ export class Inspector {
         continue
       }
       const name = seen.tool.name
+      this.#o.baseline?.toolListed(name, seen.digest)
       const r = this.#tools.record(seen)
       if (r.drift) this.#reportDrift(r.drift, ctx)
       if (r.firstUndeclared) this.#reportUndeclared(seen, ctx)

@@ -11,6 +11,7 @@
  * `udpExchange`, `tcpExchange`: 127.0.0.1 only), and `dnsRig`, a DnsForwarder wired to a
  * TestDnsServer with a MemorySink, a test clock and its metrics.
  */
+import type { BaselineRecorder } from '../../profiles/baseline/recorder.js'
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import * as dnsPacket from 'dns-packet'
@@ -369,6 +370,8 @@ export interface DnsRigOptions {
   records?: Record<string, TestRecord[]>
   /** Use the wall clock instead of the test clock. */
   realClock?: boolean
+  /** A baseline recorder fed by the rig's EgressSignals and forwarder. */
+  baseline?: BaselineRecorder
 }
 
 /** Builds a {@link DnsRig}. Call `close()` in teardown. */
@@ -381,7 +384,7 @@ export async function dnsRig(opts: DnsRigOptions): Promise<DnsRig> {
   const enforcement = new EnforcementController()
   const sink = new MemorySink()
   const log = silentLogger()
-  const signals = new EgressSignals({ provider: 'test', sidecar_id: 'test-1' }, policy, sink, metrics, enforcement, log, 0)
+  const signals = new EgressSignals({ provider: 'test', sidecar_id: 'test-1' }, policy, sink, metrics, enforcement, log, 0, opts.baseline)
   const sidecar = sidecarSchema.parse({ upstream_dns: [upstream.address], ...opts.sidecar })
   const clock = { now: 1_000_000 }
   const cache = new DnsCache({

@@ -13,6 +13,7 @@ import { compilePolicy } from '../../egress/policy.js'
 import { EgressSignals } from '../../egress/signals.js'
 import type { ProtectedEndpoints, Resolver } from '../../egress/types.js'
 import { capabilitiesSchema } from '../../profiles/schema.js'
+import type { BaselineRecorder } from '../../profiles/baseline/recorder.js'
 import { MemorySink } from '../../signals/sink.js'
 import type { Signal } from '../../signals/types.js'
 import { staticResolver } from './net.js'
@@ -29,6 +30,8 @@ export interface EgressContextOptions {
   protectedEndpoints?: ProtectedEndpoints
   /** Observation sampling window; 0 (default here) emits every allow and close. */
   observationWindowMs?: number
+  /** A baseline recorder fed by the context's EgressSignals. */
+  baseline?: BaselineRecorder
 }
 
 export interface TestEgress {
@@ -50,7 +53,7 @@ export function makeEgressContext(opts: EgressContextOptions): TestEgress {
   const enforcement = new EnforcementController()
   const sink = new MemorySink()
   const log = silentLogger()
-  const signals = new EgressSignals({ provider, sidecar_id: `${provider}-test` }, policy, sink, metrics, enforcement, log, opts.observationWindowMs ?? 0)
+  const signals = new EgressSignals({ provider, sidecar_id: `${provider}-test` }, policy, sink, metrics, enforcement, log, opts.observationWindowMs ?? 0, opts.baseline)
   const resolver = opts.resolver ?? staticResolver(opts.dns ?? {})
   const ctx: EgressContext = { policy, enforcement, resolver, signals, metrics, limits, log }
   return { ctx, connector: new EgressConnector(ctx), sink, enforcement, metrics, of: (type) => sink.signals.filter((s) => s.type === type) }

@@ -1,0 +1,439 @@
+/**
+ * The baseline recorder (issue 7): one per sidecar, fed by the same decision points that emit
+ * signals (egress/signals.ts, the DNS forwarder, proxy/inspect/), but before any sampling — a
+ * signal is sampled once per observation window, the baseline counts every event.
+ *
+ * In-memory aggregation only: maps keyed by destination, name and tool, each holding counters
+ * and first/last times. Bounded by {@link BaselineLimits}: once a map is full, events for new keys
+ * are counted in `dropped` and the keys already learnt keep counting (first seen wins, so a burst
+ * of junk names cannot push out what the provider really needs). Strings are cut to the schema's
+ * lengths. No I/O: persistence is profiles/baseline/store.ts; the admin endpoint, heartbeats and
+ * `profile suggest` read {@link BaselineRecorder.snapshot}.
+ *
+ * Cost per event: one Map lookup by a short string key and a few integer writes; the DNS hot
+ * path (cached answers) holds a {@link DnsHandle} and does no lookup at all.
+ */
+import { classifyAddress } from '../../egress/classify-address.js'
+import { parseIpLiteral } from '../../egress/ip.js'
+import type { EgressProtocol, EgressVia } from '../../egress/types.js'
+import type { EnforcementMode, SignalAction } from '../../signals/types.js'
+import {
+  BASELINE_SCHEMA, DEFAULT_BASELINE_LIMITS, MAX_ADDRESSES_PER_DESTINATION, MAX_ANSWER_TYPES, MAX_ARGUMENT_KEYS_PER_TOOL,
+  type Baseline, type BaselineLimits, type CallRate,
+} from './types.js'
+
+/** One egress decision as the recorder sees it. */
+export interface EgressEvent {
+  /** The normalised host name asked for; undefined for an IP-literal destination. */
+  host?: string
+  /** The IP literal asked for (no host), or the address dialled for a host. */
+  ip?: string
+  port: number
+  protocol: EgressProtocol
+  via: EgressVia
+  action: SignalAction
+  /** True when the attempt was permitted but resolving or dialling failed. */
+  failed?: boolean
+}
+
+/** What {@link BaselineRecorder.egressBytes} and `egressContent` need to find a destination. */
+export type EgressKey = Pick<EgressEvent, 'host' | 'ip' | 'port' | 'protocol'>
+
+/** A DNS name's record, held by the forwarder's hot path to count cached answers without a lookup. */
+export interface DnsHandle {
+  readonly name: string
+  count: number
+  qtypes: Record<string, number>
+  actions: Record<string, number>
+  answers: Record<string, number>
+  first: number
+  last: number
+}
+
+interface Destination {
+  host?: string
+  ip?: string
+  port: number
+  protocol: EgressProtocol
+  via: Record<string, number>
+  actions: Record<string, number>
+  content?: Record<string, number>
+  errors: number
+  addresses: Array<{ ip: string; class: string }>
+  count: number
+  up: number
+  down: number
+  first: number
+  last: number
+}
+
+interface Tool {
+  name: string
+  listed: number
+  calls: number
+  errors: number
+  refused: number
+  keys: string[]
+  /** Raw keys already merged (memory only: a secret-looking raw key is never persisted). */
+  seenRaw: Set<string>
+  digests: string[]
+  first: number
+  last: number
+}
+
+/** Options of {@link BaselineRecorder}. */
+export interface BaselineRecorderOptions {
+  provider: string
+  /** The provider's enforcement mode (written into the baseline). */
+  mode: EnforcementMode
+  /** Size bounds; missing fields take {@link DEFAULT_BASELINE_LIMITS}. */
+  limits?: Partial<BaselineLimits>
+  /** ms since epoch. Default `Date.now`. */
+  clock?: () => number
+  /** A baseline read back from disk: recording continues from it (same provider only). */
+  restore?: Baseline
+}
+
+const MAX_HOST = 253
+const MAX_TOOL_NAME = 256
+const MAX_KEY = 80
+const MAX_DIGESTS = 8
+
+function cut(s: string, n: number): string {
+  return s.length > n ? s.slice(0, n) : s
+}
+
+function bump(r: Record<string, number>, key: string, max: number): void {
+  const v = r[key]
+  if (v !== undefined) r[key] = v + 1
+  else if (Object.keys(r).length < max) r[key] = 1
+}
+
+/** Nearest-rank percentile of an ascending array (≥ 1 element). */
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
+}
+
+/** Aggregates one provider's behaviour; see the file comment. */
+export class BaselineRecorder {
+  readonly provider: string
+  readonly limits: BaselineLimits
+  mode: EnforcementMode
+  readonly #clock: () => number
+  readonly #egress = new Map<string, Destination>()
+  readonly #dns = new Map<string, DnsHandle>()
+  readonly #tools = new Map<string, Tool>()
+  readonly #dropped = { destinations: 0, dns_names: 0, tools: 0 }
+  #minutes: number[] = []
+  #minuteCounts: number[] = []
+  #started = 0
+  #updated = 0
+  #revision = 0
+  #events = 0
+
+  constructor(o: BaselineRecorderOptions) {
+    this.provider = o.provider
+    this.mode = o.mode
+    this.limits = { ...DEFAULT_BASELINE_LIMITS, ...o.limits }
+    this.#clock = o.clock ?? Date.now
+    if (o.restore && o.restore.provider === o.provider) this.#restore(o.restore)
+  }
+
+  /** Grows on every recorded event; equal revisions mean an unchanged baseline. */
+  get revision(): number {
+    return this.#revision
+  }
+
+  #touch(now: number): void {
+    if (this.#started === 0) this.#started = now
+    this.#updated = now
+    this.#revision++
+    this.#events++
+  }
+
+  // ---- egress --------------------------------------------------------------------------------
+
+  #key(e: EgressKey): string | undefined {
+    const where = e.host ?? e.ip
+    return where === undefined || where === '' ? undefined : `${where}|${e.port}|${e.protocol}`
+  }
+
+  /** One decision on an egress attempt (every tunnel, proxied request or forwarded connection). */
+  egress(e: EgressEvent): void {
+    const key = this.#key(e)
+    if (key === undefined) return
+    const now = this.#clock()
+    let d = this.#egress.get(key)
+    if (d === undefined) {
+      if (this.#egress.size >= this.limits.max_destinations) {
+        this.#dropped.destinations++
+        this.#touch(now)
+        return
+      }
+      d = {
+        ...(e.host !== undefined ? { host: cut(e.host, MAX_HOST) } : { ip: e.ip! }),
+        port: e.port, protocol: e.protocol, via: {}, actions: {}, errors: 0, addresses: [], count: 0, up: 0, down: 0, first: now, last: now,
+      }
+      this.#egress.set(key, d)
+    }
+    d.count++
+    d.last = now
+    bump(d.via, e.via, 8)
+    bump(d.actions, e.action, 4)
+    if (e.failed) d.errors++
+    else if (e.ip !== undefined && (e.host !== undefined || d.addresses.length === 0)) this.#address(d, e.ip)
+    this.#touch(now)
+  }
+
+  #address(d: Destination, ip: string): void {
+    if (d.addresses.length >= MAX_ADDRESSES_PER_DESTINATION) return
+    for (const a of d.addresses) if (a.ip === ip) return
+    const parsed = parseIpLiteral(ip)
+    d.addresses.push({ ip, class: parsed ? classifyAddress(parsed) : 'malformed' })
+  }
+
+  /** What a CONNECT tunnel carried, from its first bytes (`tls`, `http`, `other`). */
+  egressContent(k: EgressKey, kind: 'tls' | 'http' | 'other'): void {
+    const key = this.#key(k)
+    const d = key === undefined ? undefined : this.#egress.get(key)
+    if (!d) return
+    bump((d.content ??= {}), kind, 3)
+    this.#touch(this.#clock())
+  }
+
+  /** Bytes of a closed tunnel or forward: `up` sent by the provider, `down` received. */
+  egressBytes(k: EgressKey, up: number, down: number): void {
+    const key = this.#key(k)
+    const d = key === undefined ? undefined : this.#egress.get(key)
+    if (!d) return
+    d.up += up
+    d.down += down
+    this.#touch(this.#clock())
+  }
+
+  // ---- DNS -----------------------------------------------------------------------------------
+
+  /**
+   * One query for `name` (normalised) of type `qtype` (`A`, `AAAA`, …) with its outcome.
+   * @returns the name's handle for {@link dnsHit}, or undefined when the name did not fit
+   */
+  dnsQuery(name: string, qtype: string, action: SignalAction): DnsHandle | undefined {
+    const now = this.#clock()
+    const h = this.#dnsHandle(name, now)
+    if (h) this.#countQuery(h, qtype, action, now)
+    this.#touch(now)
+    return h
+  }
+
+  /** A repeat of an allowed query answered from the cache (the forwarder's hot path). `now`: ms. */
+  dnsHit(h: DnsHandle, qtype: string, now: number): void {
+    this.#countQuery(h, qtype, 'allowed', now)
+    this.#touch(now)
+  }
+
+  #countQuery(h: DnsHandle, qtype: string, action: string, now: number): void {
+    h.count++
+    if (now > h.last) h.last = now
+    bump(h.qtypes, qtype, 64)
+    bump(h.actions, action, 4)
+  }
+
+  #dnsHandle(name: string, now: number): DnsHandle | undefined {
+    let h = this.#dns.get(name)
+    if (h === undefined) {
+      if (this.#dns.size >= this.limits.max_dns_names) {
+        this.#dropped.dns_names++
+        return undefined
+      }
+      h = { name: cut(name, MAX_HOST), count: 0, qtypes: {}, actions: {}, answers: {}, first: now, last: now }
+      this.#dns.set(name, h)
+    }
+    return h
+  }
+
+  /** What an answer for `name` held (see `DnsRecord.answers`); a name never queried is ignored. */
+  dnsAnswer(name: string, types: readonly string[]): void {
+    const h = this.#dns.get(name)
+    if (!h) return
+    for (const t of types) bump(h.answers, t, MAX_ANSWER_TYPES)
+    this.#touch(this.#clock())
+  }
+
+  // ---- tools ---------------------------------------------------------------------------------
+
+  #tool(name: string, now: number): Tool | undefined {
+    let t = this.#tools.get(name)
+    if (t === undefined) {
+      if (this.#tools.size >= this.limits.max_tools) {
+        this.#dropped.tools++
+        return undefined
+      }
+      t = { name: cut(name, MAX_TOOL_NAME), listed: 0, calls: 0, errors: 0, refused: 0, keys: [], seenRaw: new Set(), digests: [], first: now, last: now }
+      this.#tools.set(name, t)
+    }
+    t.last = now
+    return t
+  }
+
+  /** The provider listed `name` with definition digest `digest` (`sha256:<hex>`, proxy/tool-digest.ts). */
+  toolListed(name: string, digest: string): void {
+    const now = this.#clock()
+    const t = this.#tool(name, now)
+    if (t) {
+      t.listed++
+      if (t.digests.at(-1) !== digest && /^sha256:[0-9a-f]{64}$/.test(digest)) {
+        t.digests = t.digests.filter((d) => d !== digest)
+        t.digests.push(digest)
+        if (t.digests.length > MAX_DIGESTS) t.digests.shift()
+      }
+    }
+    this.#touch(now)
+  }
+
+  /**
+   * A call forwarded to the provider finished.
+   * @param failed a JSON-RPC error, `isError: true`, a timeout or no answer
+   * @param args the call's `arguments`; only their keys are kept
+   * @param redactKey what a raw key becomes in the baseline (the ingress redacts secret-looking keys)
+   */
+  toolCalled(name: string, failed: boolean, args: unknown, redactKey: (key: string) => string): void {
+    const now = this.#clock()
+    const t = this.#tool(name, now)
+    if (t) {
+      t.calls++
+      if (failed) t.errors++
+      if (args !== null && typeof args === 'object' && !Array.isArray(args)) {
+        for (const k in args) {
+          if (t.seenRaw.has(k)) continue
+          if (t.seenRaw.size >= MAX_ARGUMENT_KEYS_PER_TOOL * 2) break
+          t.seenRaw.add(k)
+          const kept = cut(redactKey(k), MAX_KEY)
+          if (t.keys.length < MAX_ARGUMENT_KEYS_PER_TOOL && !t.keys.includes(kept)) t.keys.push(kept)
+        }
+      }
+      this.#minute(now)
+    }
+    this.#touch(now)
+  }
+
+  /**
+   * A call the sidecar refused (policy, schema, secrets, drift, quarantine, limits). Counted for
+   * tools already listed or called only: refused calls to made-up names must not fill the map.
+   */
+  toolRefused(name: string): void {
+    const t = this.#tools.get(name)
+    if (!t) return
+    const now = this.#clock()
+    t.refused++
+    t.last = now
+    this.#touch(now)
+  }
+
+  #minute(now: number): void {
+    const m = Math.floor(now / 60_000)
+    const last = this.#minutes.length - 1
+    if (last >= 0 && this.#minutes[last] === m) {
+      this.#minuteCounts[last]!++
+      return
+    }
+    if (last >= 0 && m < this.#minutes[last]!) {
+      // The clock stepped back: count it in the newest minute rather than reorder.
+      this.#minuteCounts[last]!++
+      return
+    }
+    this.#minutes.push(m)
+    this.#minuteCounts.push(1)
+    if (this.#minutes.length > this.limits.rate_minutes) {
+      this.#minutes.shift()
+      this.#minuteCounts.shift()
+    }
+  }
+
+  // ---- output --------------------------------------------------------------------------------
+
+  /** Call rate over the kept minutes with at least one call (zeros when there were none). */
+  callRate(): CallRate {
+    const n = this.#minuteCounts.length
+    if (n === 0) return { active_minutes: 0, min: 0, median: 0, p95: 0, max: 0 }
+    const s = [...this.#minuteCounts].sort((a, b) => a - b)
+    return { active_minutes: n, min: s[0]!, median: percentile(s, 0.5), p95: percentile(s, 0.95), max: s[n - 1]! }
+  }
+
+  /** The whole baseline as a `hangar.baseline/v1` document (a fresh object each call). */
+  snapshot(): Baseline {
+    const iso = (ms: number) => new Date(ms).toISOString()
+    const now = this.#clock()
+    return {
+      schema: BASELINE_SCHEMA,
+      provider: this.provider,
+      enforcement_mode: this.mode,
+      started: iso(this.#started || now),
+      updated: iso(this.#updated || now),
+      revision: this.#revision,
+      events: this.#events,
+      limits: { ...this.limits },
+      dropped: { ...this.#dropped },
+      egress: [...this.#egress.values()].map((d) => ({
+        ...(d.host !== undefined ? { host: d.host } : { ip: d.ip! }),
+        port: d.port, protocol: d.protocol, via: { ...d.via }, actions: { ...d.actions },
+        ...(d.content && { content: { ...d.content } }),
+        errors: d.errors, addresses: d.addresses.map((a) => ({ ...a })), count: d.count, bytes_up: d.up, bytes_down: d.down,
+        first_seen: iso(d.first), last_seen: iso(d.last),
+      })),
+      dns: [...this.#dns.values()].map((h) => ({
+        name: h.name, qtypes: { ...h.qtypes }, actions: { ...h.actions }, answers: { ...h.answers }, count: h.count, first_seen: iso(h.first), last_seen: iso(h.last),
+      })),
+      tools: [...this.#tools.values()].map((t) => ({
+        name: t.name, listed: t.listed, calls: t.calls, errors: t.errors, refused: t.refused,
+        argument_keys: [...t.keys].sort(), digests: [...t.digests], first_seen: iso(t.first), last_seen: iso(t.last),
+      })),
+      call_rate: this.callRate(),
+      call_minutes: this.#minutes.map((m, i) => [m, this.#minuteCounts[i]!] as [number, number]),
+    }
+  }
+
+  #restore(b: Baseline): void {
+    const ms = (s: string) => Date.parse(s)
+    this.#started = ms(b.started)
+    this.#updated = ms(b.updated)
+    this.#revision = b.revision
+    this.#events = b.events
+    this.#dropped.destinations = b.dropped.destinations
+    this.#dropped.dns_names = b.dropped.dns_names
+    this.#dropped.tools = b.dropped.tools
+    for (const r of b.egress) {
+      const key = this.#key(r)
+      if (key === undefined) continue
+      if (this.#egress.size >= this.limits.max_destinations) {
+        this.#dropped.destinations += r.count
+        continue
+      }
+      this.#egress.set(key, {
+        ...(r.host !== undefined ? { host: r.host } : { ip: r.ip! }),
+        port: r.port, protocol: r.protocol, via: { ...r.via }, actions: { ...r.actions }, ...(r.content && { content: { ...r.content } }),
+        errors: r.errors, addresses: r.addresses.map((a) => ({ ...a })), count: r.count, up: r.bytes_up, down: r.bytes_down,
+        first: ms(r.first_seen), last: ms(r.last_seen),
+      })
+    }
+    for (const r of b.dns) {
+      if (this.#dns.size >= this.limits.max_dns_names) {
+        this.#dropped.dns_names += r.count
+        continue
+      }
+      this.#dns.set(r.name, { name: r.name, count: r.count, qtypes: { ...r.qtypes }, actions: { ...r.actions }, answers: { ...r.answers }, first: ms(r.first_seen), last: ms(r.last_seen) })
+    }
+    for (const r of b.tools) {
+      if (this.#tools.size >= this.limits.max_tools) {
+        this.#dropped.tools += r.calls + r.listed
+        continue
+      }
+      this.#tools.set(r.name, {
+        name: r.name, listed: r.listed, calls: r.calls, errors: r.errors, refused: r.refused, keys: [...r.argument_keys], seenRaw: new Set(),
+        digests: [...r.digests], first: ms(r.first_seen), last: ms(r.last_seen),
+      })
+    }
+    const minutes = b.call_minutes.slice(-this.limits.rate_minutes)
+    this.#minutes = minutes.map((m) => m[0])
+    this.#minuteCounts = minutes.map((m) => m[1])
+  }
+}
