@@ -1,11 +1,13 @@
 /**
  * Composition root of the aggregator (DESIGN.md §7): the signal store (audit log + index), the
- * sidecar registry, the policy book, the service over them, the HTTP API and the `/mcp` tools.
- * `start()` rebuilds the index and dedup set from the audit log before it listens.
+ * sidecar registry, the policy book, the baseline book, the service over them, the HTTP API and
+ * the `/mcp` tools. `start()` rebuilds the index and dedup set from the audit log and loads the
+ * stored baselines before it listens; `stop()` writes the pending baselines.
  */
 import { join, resolve } from 'node:path'
 import { splitListen, type HangarConfig } from '../core/config/schema.js'
 import type { Logger } from '../core/log.js'
+import { BaselineBook } from './baselines.js'
 import { AggregatorHttp } from './http/server.js'
 import { mcpEndpoint } from './mcp/endpoint.js'
 import { ProviderClient } from './mcp/provider-client.js'
@@ -25,7 +27,7 @@ export interface AggregatorOptions {
   /** Overrides `aggregator.listen` (`MCP_HTTP_HOST` / `MCP_HTTP_PORT`). */
   host?: string
   port?: number
-  /** Registry clock, ms (tests). */
+  /** Registry and baseline-book clock, ms since the epoch (tests). */
   clock?: () => number
 }
 
@@ -33,6 +35,8 @@ export class Aggregator {
   readonly metrics: AggregatorMetrics = createAggregatorMetrics()
   readonly registry: SidecarRegistry
   policy!: PolicyBook
+  /** The latest baseline per provider (`<data_dir>/baselines/`). */
+  baselines!: BaselineBook
   service!: AggregatorService
   #store: SignalStore | undefined
   #http: AggregatorHttp | undefined
@@ -61,15 +65,16 @@ export class Aggregator {
     })
     this.o.log.info({ signals: this.#store.lastSeq, ms: Date.now() - started, dir }, 'audit log replayed')
     this.policy = new PolicyBook({ file: join(dir, 'policy.json') })
+    this.baselines = await BaselineBook.open({ dir: join(dir, 'baselines'), log: this.o.log, ...(this.o.clock && { clock: this.o.clock }) })
     const providers = this.o.config.providers
-    this.service = new AggregatorService({ store: new StorePort(this.#store), registry: this.registry, policy: this.policy, configured: Object.keys(providers), log: this.o.log })
+    this.service = new AggregatorService({ store: new StorePort(this.#store), registry: this.registry, policy: this.policy, baselines: this.baselines, configured: Object.keys(providers), log: this.o.log })
     const client = new ProviderClient({
       urlOf: (n) => this.service.mcpUrl(n),
       tokenOf: (n) => providers[n]?.ingress.auth_tokens[0],
       version: AGGREGATOR_VERSION,
     })
     this.#http = new AggregatorHttp({
-      service: this.service, registry: this.registry, policy: this.policy, metrics: this.metrics, log: this.o.log,
+      service: this.service, registry: this.registry, policy: this.policy, baselines: this.baselines, metrics: this.metrics, log: this.o.log,
       signalTokens: cfg.signal_tokens, adminTokens: cfg.admin_tokens, mcpTokens: cfg.mcp_tokens,
       mcp: mcpEndpoint({ service: this.service, metrics: this.metrics, providers: client, version: AGGREGATOR_VERSION }),
       ready: () => this.#ready && (this.#store?.healthy ?? false),
@@ -82,10 +87,11 @@ export class Aggregator {
     return this.port
   }
 
-  /** Stops listening (long polls answered, streams ended), then closes the store. */
+  /** Stops listening (long polls answered, streams ended), writes pending baselines, then closes the store. */
   async stop(): Promise<void> {
     this.#ready = false
     await this.#http?.close()
+    await this.baselines?.close()
     await this.#store?.close()
   }
 }

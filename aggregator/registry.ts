@@ -6,6 +6,7 @@
  * sidecar's own `ready` / `degraded`.
  */
 import { z } from 'zod'
+import { baselineSchema } from '../profiles/baseline/types.js'
 
 /** How often sidecars heartbeat, ms (issue 4: "every 10 s"). */
 export const HEARTBEAT_INTERVAL_MS = 10_000
@@ -37,8 +38,18 @@ export const heartbeatSchema = z
     isolation: z.enum(['netns', 'container', 'cooperative']).optional(),
     /** Heartbeat period the sidecar uses, ms; the unreachable deadline is 3 of these. */
     interval_ms: z.number().int().min(100).max(3_600_000).default(HEARTBEAT_INTERVAL_MS),
+    /**
+     * The provider's behavioral baseline (`hangar.baseline/v1`), sent now and then (not with
+     * every heartbeat: sidecar-link.ts). Its `provider` must be the heartbeat's. Kept by the
+     * aggregator's `BaselineBook` (baselines.ts), not by the registry.
+     */
+    baseline: baselineSchema.optional(),
   })
   .strict()
+  .superRefine((hb, ctx) => {
+    if (hb.baseline && hb.baseline.provider !== hb.provider)
+      ctx.addIssue({ code: 'custom', path: ['baseline', 'provider'], message: `must be the heartbeat's provider "${hb.provider}", not "${hb.baseline.provider}"` })
+  })
 
 export type Heartbeat = z.infer<typeof heartbeatSchema>
 
@@ -67,9 +78,13 @@ export class SidecarRegistry {
     this.#clock = clock
   }
 
-  /** Records a heartbeat (already validated with {@link heartbeatSchema}). */
+  /**
+   * Records a heartbeat (already validated with {@link heartbeatSchema}). Its `baseline`, if
+   * any, is not kept here (the BaselineBook keeps the latest one).
+   */
   beat(hb: Heartbeat): void {
-    this.#entries.set(hb.provider, { heartbeat: hb, at: this.#clock() })
+    const { baseline: _baseline, ...rest } = hb
+    this.#entries.set(hb.provider, { heartbeat: rest, at: this.#clock() })
   }
 
   /** The last heartbeat of a provider and when it came (ms), if any. */

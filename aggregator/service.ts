@@ -1,13 +1,15 @@
 /**
  * The aggregator's operations, shared by its HTTP API (aggregator/http/) and its MCP tools
  * (aggregator/mcp/tools.ts) so both say the same thing: the provider list with derived states,
- * one provider's details, violation queries, quarantine and approval (which go to the policy
- * book and reach sidecars through their long poll), and signal ingestion, which also applies
+ * one provider's details, its latest behavioral baseline, violation queries, quarantine and
+ * approval (which go to the policy book and reach sidecars through their long poll), and signal
+ * ingestion, which also applies
  * "quarantine is triggered by any violation of a provider whose enforcement_mode is quarantine"
  * (issue 4) at the aggregator, so the quarantine is recorded centrally and survives restarts.
  */
 import type { Logger } from '../core/log.js'
 import type { Isolation, Signal } from '../signals/types.js'
+import type { BaselineBook, StoredBaseline } from './baselines.js'
 import type { PolicyBook, ProviderPolicy } from './policy.js'
 import { deriveState, type Heartbeat, type ProviderState, type SidecarRegistry } from './registry.js'
 import type { ProviderStats, QueryFilter, QueryPage, SignalStore } from './store-api.js'
@@ -34,6 +36,8 @@ export interface AggregatorServiceOptions {
   store: SignalStore
   registry: SidecarRegistry
   policy: PolicyBook
+  /** The latest baseline per provider (shipped with heartbeats). */
+  baselines: BaselineBook
   /** Provider names from hangar.yaml. */
   configured: readonly string[]
   log: Logger
@@ -80,6 +84,14 @@ export class AggregatorService {
       violations_total: stats.violations_total,
       ...(stats.last_violation ? { last_violation: stats.last_violation } : {}),
     }
+  }
+
+  /**
+   * The latest baseline the provider's sidecar shipped, if any (for `GET …/baseline` and
+   * `hangar_baseline`). Also known after a restart, before the provider heartbeats again.
+   */
+  baseline(name: string): StoredBaseline | undefined {
+    return this.o.baselines.get(name)
   }
 
   /** The sidecar's MCP ingress URL from its last heartbeat. */

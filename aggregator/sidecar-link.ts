@@ -5,12 +5,19 @@
  * aggregator reaches the sidecar in well under a second. What a new policy means is decided by
  * {@link policyActions}; the caller applies it (EnforcementController, Inspector).
  *
+ * Baselines: when {@link SidecarLinkOptions.baseline} is given, a heartbeat carries the
+ * provider's baseline (`baseline`) if its `revision` (or `started`) differs from the last one the
+ * aggregator accepted and at least `baselineIntervalMs` passed since a baseline was last sent
+ * (the first one goes at once). A baseline the aggregator refuses (400, 413) is logged once per
+ * streak and not sent again until it changes; the heartbeat is then re-sent at once without it.
+ *
  * An unreachable aggregator changes nothing locally: the sidecar keeps enforcing its configured
  * profile and its current quarantine state (the aggregator is not a single point of failure for
  * enforcement), retries with capped backoff, and logs the outage once per streak.
  */
 import { Agent, request } from 'undici'
 import type { Logger } from '../core/log.js'
+import type { Baseline } from '../profiles/baseline/types.js'
 import { HEARTBEAT_INTERVAL_MS, type Heartbeat } from './registry.js'
 import type { ProviderPolicy } from './policy.js'
 import { policyActions, type PolicyActions } from './policy-actions.js'
@@ -32,9 +39,22 @@ export interface SidecarLinkOptions {
   intervalMs?: number
   /** Long-poll wait the sidecar asks for, seconds. Default 30. */
   pollWaitS?: number
+  /**
+   * The provider's current baseline (the sidecar's recorder), or undefined while there is none.
+   * Called before every heartbeat; should be cheap (return the recorder's current document).
+   */
+  baseline?: () => Baseline | undefined
+  /** Least time between two heartbeats that carry a baseline, ms. Default {@link BASELINE_INTERVAL_MS}. */
+  baselineIntervalMs?: number
 }
 
+/** Default {@link SidecarLinkOptions.baselineIntervalMs}, ms. */
+export const BASELINE_INTERVAL_MS = 30_000
+
 const MAX_BACKOFF_MS = 30_000
+
+/** What identifies a baseline's content: equal revisions of one recording are equal baselines. */
+const baselineKey = (b: Baseline): string => `${b.started}#${b.revision}`
 
 /** Heartbeat loop and policy follower. `start()` once, `stop()` on shutdown. */
 export class SidecarLink {
@@ -46,6 +66,14 @@ export class SidecarLink {
   #abort = new AbortController()
   #pollDown = false
   #beatDown = false
+  /** {@link baselineKey} of the last baseline the aggregator accepted / refused. */
+  #baselineAccepted: string | undefined
+  #baselineRefused: string | undefined
+  /** A refusal was logged and no baseline was accepted since. */
+  #baselineRefusalLogged = false
+  #baselineFailLogged = false
+  /** When a baseline was last sent, ms since the epoch. */
+  #baselineSentAt: number | undefined
 
   constructor(o: SidecarLinkOptions) {
     this.#o = o
@@ -65,6 +93,32 @@ export class SidecarLink {
     void this.#pollLoop()
   }
 
+  /** The baseline the next heartbeat should carry, if any (rules at the top of this file). */
+  #baselineToShip(): { baseline: Baseline; key: string } | undefined {
+    if (!this.#o.baseline) return undefined
+    let b: Baseline | undefined
+    try {
+      b = this.#o.baseline()
+    } catch (err) {
+      if (!this.#baselineFailLogged) this.#o.log.warn({ err: (err as Error).message }, 'cannot read the baseline to ship; heartbeating without it')
+      this.#baselineFailLogged = true
+      return undefined
+    }
+    if (!b) return undefined
+    const key = baselineKey(b)
+    if (key === this.#baselineAccepted || key === this.#baselineRefused) return undefined
+    if (this.#baselineSentAt !== undefined && Date.now() - this.#baselineSentAt < (this.#o.baselineIntervalMs ?? BASELINE_INTERVAL_MS)) return undefined
+    return { baseline: b, key }
+  }
+
+  async #post(body: Heartbeat, interval: number): Promise<{ status: number; text: string }> {
+    const res = await request(new URL('/v1/sidecars/heartbeat', this.#o.url), {
+      method: 'POST', headers: this.#headers(), body: JSON.stringify(body), dispatcher: this.#agent,
+      headersTimeout: interval, bodyTimeout: interval, signal: this.#abort.signal,
+    })
+    return { status: res.statusCode, text: await res.body.text() }
+  }
+
   async #beat(): Promise<void> {
     if (this.#stopped) return
     const interval = this.#o.intervalMs ?? HEARTBEAT_INTERVAL_MS
@@ -77,12 +131,29 @@ export class SidecarLink {
       ...this.#o.status(),
     }
     try {
-      const res = await request(new URL('/v1/sidecars/heartbeat', this.#o.url), {
-        method: 'POST', headers: this.#headers(), body: JSON.stringify(body), dispatcher: this.#agent,
-        headersTimeout: interval, bodyTimeout: interval, signal: this.#abort.signal,
-      })
-      const text = await res.body.text()
-      if (res.statusCode >= 300) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
+      const ship = this.#baselineToShip()
+      let r: { status: number; text: string }
+      if (ship) {
+        this.#baselineSentAt = Date.now()
+        r = await this.#post({ ...body, baseline: ship.baseline }, interval)
+        if (r.status < 300) {
+          this.#baselineAccepted = ship.key
+          this.#baselineRefused = undefined
+          this.#baselineRefusalLogged = false
+          this.#o.log.debug({ revision: ship.baseline.revision }, 'baseline shipped to the aggregator')
+        } else if (r.status === 400 || r.status === 413) {
+          this.#baselineRefused = ship.key
+          if (!this.#baselineRefusalLogged) {
+            this.#o.log.warn({ status: r.status, err: r.text.slice(0, 300), revision: ship.baseline.revision, url: this.#o.url },
+              'aggregator refused the baseline; heartbeating without it until it changes')
+          }
+          this.#baselineRefusalLogged = true
+          r = await this.#post(body, interval) // the heartbeat itself, now without the baseline
+        }
+      } else {
+        r = await this.#post(body, interval)
+      }
+      if (r.status >= 300) throw new Error(`HTTP ${r.status}: ${r.text.slice(0, 200)}`)
       if (this.#beatDown) this.#o.log.info('aggregator heartbeat accepted again')
       this.#beatDown = false
     } catch (err) {

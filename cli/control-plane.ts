@@ -16,6 +16,7 @@ import type { HangarMetrics } from '../core/metrics.js'
 import type { EnforcementController } from '../egress/enforcement.js'
 import { SidecarLink } from '../aggregator/sidecar-link.js'
 import type { Heartbeat } from '../aggregator/registry.js'
+import type { Baseline } from '../profiles/baseline/types.js'
 import { AggregatorShipper } from '../signals/shipper.js'
 import { JsonLinesSink, TeeSink, type SignalSink } from '../signals/sink.js'
 
@@ -60,6 +61,8 @@ export function digestOf(value: unknown): string {
 /**
  * Starts the heartbeat and policy link when `aggregator.url` is set. The policy's actions are
  * applied to the shared quarantine state; an approval also clears drift holds (`approveTools`).
+ * `baseline` (the recorder's current document) and `baselineIntervalMs` (ms, default 30 000)
+ * are passed to the link, which ships the baseline with heartbeats (aggregator/sidecar-link.ts).
  */
 export function startSidecarLink(o: {
   config: HangarConfig
@@ -70,6 +73,10 @@ export function startSidecarLink(o: {
   log: Logger
   status(): Pick<Heartbeat, 'state'> & Partial<Pick<Heartbeat, 'tools_digest' | 'mcp_url' | 'provider_state'>>
   approveTools?(): void
+  /** The provider's current baseline, if recorded (`SidecarLinkOptions.baseline`). */
+  baseline?: () => Baseline | undefined
+  /** Least time between two heartbeats that carry a baseline, ms. */
+  baselineIntervalMs?: number
 }): SidecarLink | undefined {
   const url = o.config.aggregator?.url
   if (!url) return undefined
@@ -82,6 +89,8 @@ export function startSidecarLink(o: {
     sidecarId: o.sidecarId,
     version: SIDECAR_VERSION,
     log: o.log,
+    ...(o.baseline && { baseline: o.baseline }),
+    ...(o.baselineIntervalMs !== undefined && { baselineIntervalMs: o.baselineIntervalMs }),
     status: () => ({ ...o.status(), quarantined: o.enforcement.state.quarantined, profile_digest: profileDigest }),
     apply: (actions, policy) => {
       if (actions.quarantine !== undefined) o.enforcement.quarantine(actions.quarantine, 'aggregator')

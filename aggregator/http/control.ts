@@ -1,8 +1,13 @@
 /**
  * The control endpoints of the aggregator (DESIGN.md §7):
- * - `POST /v1/sidecars/heartbeat` (signal token): body {@link heartbeatSchema}; 204.
+ * - `POST /v1/sidecars/heartbeat` (signal token): body {@link heartbeatSchema} of at most
+ *   {@link MAX_HEARTBEAT_BODY_BYTES} (it may carry the provider's baseline); 204.
  * - `GET /v1/providers`, `GET /v1/providers/{name}` (admin token): derived state, policy,
  *   violation counts and last violation.
+ * - `GET /v1/providers/{name}/baseline` (admin token): the provider's latest
+ *   `hangar.baseline/v1` document as the body (a file `mcp-hangar profile suggest --baseline`
+ *   reads), with `X-Hangar-Baseline-Received: <RFC 3339>`; 404 `not_found` before its sidecar
+ *   shipped one.
  * - `POST /v1/providers/{name}/quarantine {reason}` and `/approve {reason?}` (admin token).
  * - `GET /v1/policy/{name}?version=N&wait=S` (signal token): long poll, answers as soon as the
  *   provider's policy version is greater than N, or after S seconds (at most 60) with the current
@@ -10,21 +15,28 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BodyError, readBody } from '../../proxy/http/body.js'
+import type { BaselineBook } from '../baselines.js'
 import type { AggregatorMetrics } from '../metrics.js'
 import type { PolicyBook } from '../policy.js'
 import { heartbeatSchema, type SidecarRegistry } from '../registry.js'
 import type { AggregatorService } from '../service.js'
 import { sendError, sendJson } from './reply.js'
 
+/** Largest body of the control endpoints other than the heartbeat, bytes (16 KiB). */
 const MAX_CONTROL_BODY_BYTES = 16 * 1024
+/**
+ * Largest heartbeat body, bytes (8 MiB): a heartbeat may carry the provider's baseline, whose
+ * lists are bounded by its recorder's limits. A larger body → 413 `payload_too_large`.
+ */
+export const MAX_HEARTBEAT_BODY_BYTES = 8 * 1024 * 1024
 /** Longest long poll, seconds. */
 export const MAX_POLICY_WAIT_S = 60
 
-/** Reads a small JSON object body; writes the error and returns undefined on failure. */
-async function jsonObject(req: IncomingMessage, res: ServerResponse, allowEmpty: boolean): Promise<Record<string, unknown> | undefined> {
+/** Reads a JSON object body of at most `maxBytes`; writes the error and returns undefined on failure. */
+async function jsonObject(req: IncomingMessage, res: ServerResponse, allowEmpty: boolean, maxBytes = MAX_CONTROL_BODY_BYTES): Promise<Record<string, unknown> | undefined> {
   let raw: Buffer
   try {
-    raw = await readBody(req, MAX_CONTROL_BODY_BYTES)
+    raw = await readBody(req, maxBytes)
   } catch (err) {
     if (err instanceof BodyError) {
       sendError(res, err.status, err.status === 413 ? 'payload_too_large' : 'bad_request', err.message)
@@ -48,8 +60,13 @@ async function jsonObject(req: IncomingMessage, res: ServerResponse, allowEmpty:
   return v as Record<string, unknown>
 }
 
-export async function heartbeat(req: IncomingMessage, res: ServerResponse, registry: SidecarRegistry, metrics: AggregatorMetrics): Promise<void> {
-  const body = await jsonObject(req, res, false)
+/**
+ * `POST /v1/sidecars/heartbeat`: records the heartbeat; its `baseline`, if any, is offered to
+ * the baseline book (a stale one is ignored and still answered 204). Nothing is recorded when
+ * the body is refused (400 naming the first bad field, e.g. `baseline.egress.0.port`; 413).
+ */
+export async function heartbeat(req: IncomingMessage, res: ServerResponse, registry: SidecarRegistry, baselines: BaselineBook, metrics: AggregatorMetrics): Promise<void> {
+  const body = await jsonObject(req, res, false, MAX_HEARTBEAT_BODY_BYTES)
   if (!body) return void metrics.heartbeats.inc({ outcome: 'bad_request' })
   const hb = heartbeatSchema.safeParse(body)
   if (!hb.success) {
@@ -58,6 +75,7 @@ export async function heartbeat(req: IncomingMessage, res: ServerResponse, regis
     return sendError(res, 400, 'bad_request', `${i.path.join('.') || '(body)'}: ${i.message}`)
   }
   registry.beat(hb.data)
+  if (hb.data.baseline) baselines.offer(hb.data.baseline)
   metrics.heartbeats.inc({ outcome: 'accepted' })
   res.writeHead(204, { 'Cache-Control': 'no-store' }).end()
 }
@@ -70,6 +88,25 @@ export function getProvider(res: ServerResponse, name: string, svc: AggregatorSe
   const p = svc.provider(name)
   if (!p) return sendError(res, 404, 'not_found', `no provider "${name}" is configured or has reported`)
   sendJson(res, 200, p)
+}
+
+/**
+ * `GET /v1/providers/{name}/baseline`: the latest baseline document as the body, with
+ * `X-Hangar-Baseline-Received`. 404 `not_found` says whether the provider is unknown or has
+ * not shipped a baseline yet.
+ */
+export function getBaseline(res: ServerResponse, name: string, svc: AggregatorService): void {
+  const b = svc.baseline(name)
+  if (!b) {
+    if (!svc.provider(name)) return sendError(res, 404, 'not_found', `no provider "${name}" is configured or has reported`)
+    return sendError(res, 404, 'not_found', `provider "${name}" has not shipped a baseline yet: its sidecar ships one with its heartbeats once it has recorded activity`)
+  }
+  const text = b.text + '\n'
+  res.writeHead(200, {
+    'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store',
+    'X-Hangar-Baseline-Received': new Date(b.receivedAt).toISOString(),
+  })
+  res.end(text)
 }
 
 export async function quarantine(req: IncomingMessage, res: ServerResponse, name: string, svc: AggregatorService, metrics: AggregatorMetrics): Promise<void> {

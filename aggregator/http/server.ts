@@ -5,7 +5,7 @@
  * | route | token |
  * |---|---|
  * | `POST /v1/signals`, `POST /v1/sidecars/heartbeat`, `GET /v1/policy/{name}` | signal token (admin tokens also accepted) |
- * | `GET /v1/signals[/stream]`, `GET /v1/providers[/{name}]`, `POST /v1/providers/{name}/quarantine\|approve` | admin token |
+ * | `GET /v1/signals[/stream]`, `GET /v1/providers[/{name}]`, `GET /v1/providers/{name}/baseline`, `POST /v1/providers/{name}/quarantine\|approve` | admin token |
  * | `/mcp` | admin token (or `aggregator.mcp_tokens`) |
  * | `GET /health`, `/ready`, `/metrics` | none |
  *
@@ -17,11 +17,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { ERROR_CODES, HangarError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import { compileTokens, type TokenSet } from '../../proxy/http/auth.js'
+import type { BaselineBook } from '../baselines.js'
 import type { AggregatorMetrics } from '../metrics.js'
 import type { PolicyBook } from '../policy.js'
 import type { SidecarRegistry } from '../registry.js'
 import type { AggregatorService } from '../service.js'
-import { approve, getProvider, heartbeat, listProviders, policy, quarantine } from './control.js'
+import { approve, getBaseline, getProvider, heartbeat, listProviders, policy, quarantine } from './control.js'
 import { authorize, sendError, sendJson } from './reply.js'
 import { getSignals, postSignals, streamSignals } from './signals.js'
 
@@ -29,6 +30,8 @@ export interface AggregatorHttpOptions {
   service: AggregatorService
   registry: SidecarRegistry
   policy: PolicyBook
+  /** Receives the baselines heartbeats carry. */
+  baselines: BaselineBook
   metrics: AggregatorMetrics
   log: Logger
   signalTokens: readonly string[]
@@ -41,7 +44,7 @@ export interface AggregatorHttpOptions {
   ready(): boolean
 }
 
-const PROVIDER_ROUTE = /^\/v1\/providers\/([A-Za-z0-9][A-Za-z0-9_-]{0,62})(?:\/(quarantine|approve))?$/
+const PROVIDER_ROUTE = /^\/v1\/providers\/([A-Za-z0-9][A-Za-z0-9_-]{0,62})(?:\/(quarantine|approve|baseline))?$/
 const POLICY_ROUTE = /^\/v1\/policy\/([A-Za-z0-9][A-Za-z0-9_-]{0,62})$/
 
 export class AggregatorHttp {
@@ -104,7 +107,7 @@ export class AggregatorHttp {
     }
     if (path === '/v1/sidecars/heartbeat') {
       if (!only('POST') || !this.#gate(req, res, this.#signal)) return
-      return heartbeat(req, res, o.registry, o.metrics)
+      return heartbeat(req, res, o.registry, o.baselines, o.metrics)
     }
     if (path === '/v1/providers') {
       if (!only('GET') || !this.#gate(req, res, this.#admin)) return
@@ -114,6 +117,7 @@ export class AggregatorHttp {
     if (pm) {
       const [, name, action] = pm as unknown as [string, string, string | undefined]
       if (!action) return only('GET') && this.#gate(req, res, this.#admin) ? getProvider(res, name, o.service) : undefined
+      if (action === 'baseline') return only('GET') && this.#gate(req, res, this.#admin) ? getBaseline(res, name, o.service) : undefined
       if (!only('POST') || !this.#gate(req, res, this.#admin)) return
       return action === 'quarantine' ? quarantine(req, res, name, o.service, o.metrics) : approve(req, res, name, o.service)
     }

@@ -1,13 +1,15 @@
 /**
  * The aggregator's MCP tools (DESIGN.md §7, issue 4): an operator's agent asks the aggregator
  * about providers and acts on them. Each tool has an input schema and returns JSON text plus
- * `structuredContent`. Errors a user can fix (unknown provider, provider unreachable) are tool
+ * `structuredContent` (`hangar_baseline`: a summary line, then the baseline's JSON text, without
+ * `structuredContent`, since the document can be megabytes). Errors a user can fix (unknown provider, provider unreachable) are tool
  * results with `isError: true`, as MCP specifies for tool execution errors (spec 2025-06-18,
  * Server/Tools §"Error Handling").
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
+import { describeBaseline } from '../baselines.js'
 import type { AggregatorMetrics } from '../metrics.js'
 import type { AggregatorService } from '../service.js'
 import type { ProviderClient } from './provider-client.js'
@@ -57,6 +59,17 @@ export function createHangarMcpServer(o: HangarToolsOptions): McpServer {
   }, async ({ provider }) => {
     const p = svc.provider(provider)
     return p ? ok(p) : unknown(provider)
+  })
+
+  server.registerTool('hangar_baseline', {
+    title: 'Provider baseline',
+    description: 'The provider\'s behavioral baseline (hangar.baseline/v1) as its sidecar last shipped it with a heartbeat: the egress destinations, DNS names and tools it was seen using, with counts, call rates and first/last times. A summary line comes first, then the baseline as JSON (what mcp-hangar profile suggest --baseline reads to propose a least-privilege profile).',
+    inputSchema: { provider: providerName },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, async ({ provider }) => {
+    const b = svc.baseline(provider)
+    if (!b) return svc.provider(provider) ? fail(`Provider "${provider}" has not shipped a baseline yet: its sidecar ships one with its heartbeats once it has recorded activity.`) : unknown(provider)
+    return { content: [{ type: 'text', text: describeBaseline(b) }, { type: 'text', text: b.text }] }
   })
 
   server.registerTool('hangar_health', {

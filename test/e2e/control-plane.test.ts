@@ -126,7 +126,7 @@ providers:
   t.teardown(() => admin.close())
   const hangar = async (name: string, args: Record<string, unknown> = {}) => (await admin.callTool({ name, arguments: args })) as CallToolResult
   const { tools: hangarTools } = await admin.listTools()
-  t.same(hangarTools.map((x) => x.name).sort(), ['hangar_approve', 'hangar_call', 'hangar_details', 'hangar_health', 'hangar_list', 'hangar_metrics', 'hangar_quarantine', 'hangar_tools', 'hangar_violations'])
+  t.same(hangarTools.map((x) => x.name).sort(), ['hangar_approve', 'hangar_baseline', 'hangar_call', 'hangar_details', 'hangar_health', 'hangar_list', 'hangar_metrics', 'hangar_quarantine', 'hangar_tools', 'hangar_violations'])
   for (const tool of hangarTools) t.ok(tool.description && tool.description.length > 40 && tool.inputSchema.type === 'object', `${tool.name} has a description and an input schema`)
 
   const list = await hangar('hangar_list')

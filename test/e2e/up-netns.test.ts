@@ -11,18 +11,18 @@
  * Then SIGINT: no namespace, veth or nftables table is left, and a second run starts clean.
  * The "sites" are our own servers on addresses of a veth link the test makes (198.18.77.0/24).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { TestDnsServer } from '../helpers/dns-server.js'
 import { freePort } from '../helpers/mcp.js'
 import { netnsSkip } from '../helpers/netns.js'
+import { BUNDLE, probeIn, startUp } from '../helpers/up.js'
 
 const root = new URL('../../', import.meta.url).pathname
-const BUNDLE = join(root, 'dist/mcp-hangar.mjs')
 const EVERYTHING = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js')
 const missing = existsSync(BUNDLE) ? undefined : `${BUNDLE} is missing: run npm run build`
 if (missing && process.env.CI) t.fail(missing)
@@ -38,30 +38,6 @@ t.setTimeout(180_000)
 
 function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-}
-
-interface Up {
-  proc: ChildProcess
-  out: string
-  netns: string
-  exited: Promise<number | null>
-}
-
-async function startUp(t: Test, cfg: string, cwd: string, extra: string[] = []): Promise<Up> {
-  const proc = spawn(process.execPath, [BUNDLE, 'up', '-c', cfg, ...extra], { cwd, env: { ...process.env, MCP_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  const up: Up = { proc, out: '', netns: '', exited: new Promise((r) => proc.once('exit', (code) => r(code))) }
-  proc.stdout!.on('data', (d: Buffer) => (up.out += d.toString()))
-  proc.stderr!.on('data', (d: Buffer) => (up.out += d.toString()))
-  t.teardown(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL')
-  })
-  const until = Date.now() + 90_000
-  while (!/ready — Ctrl-C/.test(up.out)) {
-    if (proc.exitCode !== null || Date.now() > until) throw new Error(`up did not become ready:\n${up.out}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  up.netns = /netns (hg-[0-9a-f]{8})/.exec(up.out)?.[1] ?? ''
-  return up
 }
 
 t.test('mcp-hangar up: the provider in its namespace reaches only its sidecar; clean shutdown', { skip }, async (t) => {
@@ -121,14 +97,7 @@ providers:
   t.match(sidecarIp, /^10\.254\./)
 
   // Probes run inside the namespace as the provider does: as nobody, with its resolv.conf.
-  const probe = (script: string) => new Promise<string>((resolve) => {
-    const c = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', process.execPath, '-e', script], { env: { PATH: process.env.PATH ?? '' } })
-    let out = ''
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    c.stderr.on('data', (d: Buffer) => (out += d.toString()))
-    const timer = setTimeout(() => c.kill('SIGKILL'), 20_000)
-    c.on('close', () => { clearTimeout(timer); resolve(out) })
-  })
+  const probe = (script: string) => probeIn(ns, script)
 
   await t.test('the namespace has no route out: no gateway, only the /30 on the veth', async (t) => {
     const routes = sh('ip', ['-n', ns, 'route', 'show'])

@@ -1,0 +1,59 @@
+/**
+ * `mcp-hangar up` from the built bundle, for end-to-end tests (root, network namespaces): start it
+ * and wait for "ready", and run probe scripts inside a provider's namespace as the unprivileged
+ * user the provider runs as.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+
+/** The bundled CLI the tests run (`npm run build` makes it). */
+export const BUNDLE = join(new URL('../../', import.meta.url).pathname, 'dist/mcp-hangar.mjs')
+
+/** A running `mcp-hangar up`. */
+export interface Up {
+  proc: ChildProcess
+  /** stdout and stderr so far. */
+  out: string
+  /** The first provider namespace it printed (`hg-<8 hex>`), or ''. */
+  netns: string
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>
+}
+
+/**
+ * Starts `mcp-hangar up -c cfg` in `cwd` and resolves once it printed "ready — Ctrl-C";
+ * killed (SIGKILL) at teardown if still running.
+ * @throws Error with its output when it exits or is not ready within 90 s
+ */
+export async function startUp(t: Test, cfg: string, cwd: string, extra: string[] = []): Promise<Up> {
+  const proc = spawn(process.execPath, [BUNDLE, 'up', '-c', cfg, ...extra], { cwd, env: { ...process.env, MCP_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const up: Up = { proc, out: '', netns: '', exited: new Promise((r) => proc.once('exit', (code) => r(code))) }
+  proc.stdout!.on('data', (d: Buffer) => (up.out += d.toString()))
+  proc.stderr!.on('data', (d: Buffer) => (up.out += d.toString()))
+  t.teardown(() => {
+    if (proc.exitCode === null) proc.kill('SIGKILL')
+  })
+  const until = Date.now() + 90_000
+  while (!/ready — Ctrl-C/.test(up.out)) {
+    if (proc.exitCode !== null || Date.now() > until) throw new Error(`up did not become ready:\n${up.out}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  up.netns = /netns (hg-[0-9a-f]{8})/.exec(up.out)?.[1] ?? ''
+  return up
+}
+
+/** Runs `node -e script` inside namespace `ns` as nobody (the provider's user); resolves with its output (killed after 20 s). */
+export function probeIn(ns: string, script: string): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const c = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', process.execPath, '-e', script], { env: { PATH: process.env.PATH ?? '' } })
+    let out = ''
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    c.stderr.on('data', (d: Buffer) => (out += d.toString()))
+    const timer = setTimeout(() => c.kill('SIGKILL'), 20_000)
+    c.on('close', () => {
+      clearTimeout(timer)
+      resolve(out)
+    })
+  })
+}
