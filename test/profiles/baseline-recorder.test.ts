@@ -246,7 +246,7 @@ t.test('steering mode: alert mode steers the names it lets through; denied names
   })
   t.teardown(() => rig.close())
   const alerted = await rig.ask('other.example.net', 'A')
-  t.same(alerted.answers?.map((a) => a.data), ['10.254.9.1'], 'an alerted name is steered to the sidecar (its traffic is seen there)')
+  t.same(alerted.answers?.map((a) => (a as { data?: unknown }).data), ['10.254.9.1'], 'an alerted name is steered to the sidecar (its traffic is seen there)')
   t.equal(rig.upstream.queries.length, 0, 'the upstream was not asked')
   const b = parseBaseline(r.snapshot())
   t.same(b.dns.find((d) => d.name === 'other.example.net')!.answers, { steered: 1 })
