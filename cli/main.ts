@@ -8,6 +8,7 @@ import { readEnv } from '../core/env.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
 import { runAggregator } from './aggregator.js'
+import { registerBaselineCommands } from './baseline.js'
 import { runEgress } from './egress.js'
 import { registerComposeCommands } from './compose.js'
 import { registerProfileCommands } from './profile.js'
@@ -82,6 +83,7 @@ program
   })
 
 registerProfileCommands(program)
+registerBaselineCommands(program)
 registerComposeCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -25,10 +25,10 @@ import { sendError, sendJson } from './reply.js'
 /** Largest body of the control endpoints other than the heartbeat, bytes (16 KiB). */
 const MAX_CONTROL_BODY_BYTES = 16 * 1024
 /**
- * Largest heartbeat body, bytes (8 MiB): a heartbeat may carry the provider's baseline, whose
+ * Largest heartbeat body, bytes (16 MiB): a heartbeat may carry the provider's baseline, whose
  * lists are bounded by its recorder's limits. A larger body → 413 `payload_too_large`.
  */
-export const MAX_HEARTBEAT_BODY_BYTES = 8 * 1024 * 1024
+export const MAX_HEARTBEAT_BODY_BYTES = 16 * 1024 * 1024
 /** Longest long poll, seconds. */
 export const MAX_POLICY_WAIT_S = 60
 
@@ -39,7 +39,8 @@ async function jsonObject(req: IncomingMessage, res: ServerResponse, allowEmpty:
     raw = await readBody(req, maxBytes)
   } catch (err) {
     if (err instanceof BodyError) {
-      sendError(res, err.status, err.status === 413 ? 'payload_too_large' : 'bad_request', err.message)
+      // The rest of an oversized body is not read: the connection cannot be reused (RFC 9110 §15.5.14).
+      sendError(res, err.status, err.status === 413 ? 'payload_too_large' : 'bad_request', err.message, {}, err.status === 413 ? { Connection: 'close' } : {})
       return undefined
     }
     throw err

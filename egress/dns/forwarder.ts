@@ -144,6 +144,8 @@ export class DnsForwarder implements DnsHandler {
   readonly #hot = new Map<number, HotEntry>()
   readonly #baseline: BaselineRecorder | undefined
   readonly #alertSteering: boolean
+  /** Wall-clock ms minus the cache clock (performance.now()-based): the baseline keeps epoch times. */
+  readonly #epochOffset: number
   readonly #onChange = () => {
     this.#memo.clear()
     this.#hot.clear()
@@ -164,6 +166,7 @@ export class DnsForwarder implements DnsHandler {
     // listeners (signalled, recorded in the baseline) instead of going around it.
     this.#alertSteering = this.#steering && ctx.policy.mode === 'alert'
     this.cache = opts.cache ?? new DnsCache({ maxEntries: limits.dns_cache_entries, maxTtlS: limits.dns_cache_max_ttl_s })
+    this.#epochOffset = Date.now() - this.cache.clock()
     const shared = opts.upstream ?? (opts.resolver instanceof DnsResolver ? opts.resolver.upstream : undefined)
     this.#upstream = shared ?? DnsUpstream.fromConfig(sidecar.upstream_dns, limits.dns_timeout_ms, opts.resolvConfPath)
     this.#ownsUpstream = shared === undefined
@@ -240,7 +243,7 @@ export class DnsForwarder implements DnsHandler {
         const now = this.cache.clock()
         const last = hot.v.seen?.get(hot.qtype)
         if (now < hot.e.expiresAt && last !== undefined && now - last < this.#signalIntervalMs) {
-          if (hot.rec !== undefined) this.#baseline!.dnsHit(hot.rec, hot.qtypeName, now)
+          if (hot.rec !== undefined) this.#baseline!.dnsHit(hot.rec, hot.qtypeName, now + this.#epochOffset)
           this.#pendingAllowed++
           this.#pendingHits++
           this.#scheduleFlush()

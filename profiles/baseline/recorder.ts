@@ -99,8 +99,13 @@ const MAX_TOOL_NAME = 256
 const MAX_KEY = 80
 const MAX_DIGESTS = 8
 
+/**
+ * At most `n` characters, as a string of its own: a slice of a huge string would keep the whole
+ * original alive in V8 (a sliced string points at its parent), so what the recorder keeps is
+ * bounded by the limits, not by the sizes of the requests it saw.
+ */
 function cut(s: string, n: number): string {
-  return s.length > n ? s.slice(0, n) : s
+  return s.length > n ? Buffer.from(s.slice(0, n), 'utf16le').toString('utf16le') : s
 }
 
 function bump(r: Record<string, number>, key: string, max: number): void {
@@ -171,7 +176,7 @@ export class BaselineRecorder {
         return
       }
       d = {
-        ...(e.host !== undefined ? { host: cut(e.host, MAX_HOST) } : { ip: e.ip! }),
+        ...(e.host !== undefined ? { host: cut(e.host, MAX_HOST) } : { ip: cut(e.ip!, 45) }),
         port: e.port, protocol: e.protocol, via: {}, actions: {}, errors: 0, addresses: [], count: 0, up: 0, down: 0, first: now, last: now,
       }
       this.#egress.set(key, d)
@@ -261,14 +266,16 @@ export class BaselineRecorder {
 
   // ---- tools ---------------------------------------------------------------------------------
 
-  #tool(name: string, now: number): Tool | undefined {
+  #tool(raw: string, now: number): Tool | undefined {
+    // Keyed by the kept (cut) name, as after a restore: one record per name as the baseline shows it.
+    const name = cut(raw, MAX_TOOL_NAME)
     let t = this.#tools.get(name)
     if (t === undefined) {
       if (this.#tools.size >= this.limits.max_tools) {
         this.#dropped.tools++
         return undefined
       }
-      t = { name: cut(name, MAX_TOOL_NAME), listed: 0, calls: 0, errors: 0, refused: 0, keys: [], seenRaw: new Set(), digests: [], first: now, last: now }
+      t = { name, listed: 0, calls: 0, errors: 0, refused: 0, keys: [], seenRaw: new Set(), digests: [], first: now, last: now }
       this.#tools.set(name, t)
     }
     t.last = now
@@ -304,9 +311,11 @@ export class BaselineRecorder {
       if (failed) t.errors++
       if (args !== null && typeof args === 'object' && !Array.isArray(args)) {
         for (const k in args) {
-          if (t.seenRaw.has(k)) continue
+          // A long raw key is remembered by its head and length only (never the whole string).
+          const seen = k.length <= MAX_KEY ? k : `${cut(k, MAX_KEY)}\u0000${k.length}`
+          if (t.seenRaw.has(seen)) continue
           if (t.seenRaw.size >= MAX_ARGUMENT_KEYS_PER_TOOL * 2) break
-          t.seenRaw.add(k)
+          t.seenRaw.add(seen)
           const kept = cut(redactKey(k), MAX_KEY)
           if (t.keys.length < MAX_ARGUMENT_KEYS_PER_TOOL && !t.keys.includes(kept)) t.keys.push(kept)
         }
@@ -321,7 +330,7 @@ export class BaselineRecorder {
    * tools already listed or called only: refused calls to made-up names must not fill the map.
    */
   toolRefused(name: string): void {
-    const t = this.#tools.get(name)
+    const t = this.#tools.get(cut(name, MAX_TOOL_NAME))
     if (!t) return
     const now = this.#clock()
     t.refused++

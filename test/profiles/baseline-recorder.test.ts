@@ -309,3 +309,43 @@ t.test('the CONNECT proxy feeds the baseline: allowed and alerted tunnels, their
   t.same(meta.actions, { blocked: 1 }, 'the metadata answer is a hard denial in alert mode')
   t.equal(eg.of('egress_denied').find((s) => s.destination?.host === 'meta.test')?.rule, 'always-denied:metadata')
 })
+
+t.test('a tool name longer than 256 characters is one record before and after a restore', async (t) => {
+  const long = 'n'.repeat(300)
+  const a = new BaselineRecorder({ provider: 'p', mode: 'alert' })
+  a.toolCalled(long, false, {}, (k) => k)
+  const b = new BaselineRecorder({ provider: 'p', mode: 'alert', restore: a.snapshot() })
+  b.toolCalled(long, false, {}, (k) => k)
+  b.toolRefused(long)
+  const s = parseBaseline(b.snapshot())
+  t.equal(s.tools.length, 1)
+  t.match(s.tools[0], { calls: 2, refused: 1 })
+})
+
+t.test('long argument keys are remembered by head and length: two keys that differ after 80 characters are both seen', async (t) => {
+  const r = new BaselineRecorder({ provider: 'p', mode: 'alert' })
+  const head = 'k'.repeat(100)
+  r.toolCalled('t', false, { [`${head}a`]: 1, [`${head}bb`]: 2 }, (k) => k)
+  r.toolCalled('t', false, { [`${head}a`]: 1 }, (k) => k)
+  const s = parseBaseline(r.snapshot())
+  t.same(s.tools[0]!.argument_keys, ['k'.repeat(80)], 'kept keys are cut to 80 characters and not repeated')
+})
+
+t.test('cached DNS answers carry wall-clock times (the cache clock is process-relative)', async (t) => {
+  const r = new BaselineRecorder({ provider: 'test', mode: 'block' })
+  const rig = await dnsRig({
+    capabilities: { network: { egress: [{ host: 'api.example.com' }] } },
+    sidecar: { dns_mode: 'passthrough' },
+    records: { 'api.example.com': [{ type: 'A', data: '93.184.216.34' }] },
+    realClock: true,
+    baseline: r,
+  })
+  t.teardown(() => rig.close())
+  const before = Date.now()
+  for (let i = 0; i < 5; i++) await rig.ask('api.example.com', 'A')
+  const s = parseBaseline(r.snapshot())
+  t.equal(s.dns[0]!.count, 5)
+  const last = Date.parse(s.dns[0]!.last_seen)
+  t.ok(last >= before - 50 && last <= Date.now() + 50, `last_seen is now (${s.dns[0]!.last_seen})`)
+  t.ok(Date.parse(s.updated) >= Date.parse(s.started), 'updated is not before started')
+})
