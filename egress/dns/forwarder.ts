@@ -95,6 +95,8 @@ interface HotEntry {
   /** The name's baseline record and the QTYPE's name, when a baseline is recorded. */
   rec?: DnsHandle
   qtypeName: string
+  /** Cached answers not yet handed to the baseline (flushed once per event-loop turn). */
+  pending: number
 }
 
 const HOT_MAX = 8192
@@ -144,6 +146,8 @@ export class DnsForwarder implements DnsHandler {
   readonly #hot = new Map<number, HotEntry>()
   readonly #baseline: BaselineRecorder | undefined
   readonly #alertSteering: boolean
+  /** Hot entries with cached answers the baseline has not counted yet. */
+  #pendingBaseline: HotEntry[] = []
   /** Wall-clock ms minus the cache clock (performance.now()-based): the baseline keeps epoch times. */
   readonly #epochOffset: number
   readonly #onChange = () => {
@@ -215,6 +219,14 @@ export class DnsForwarder implements DnsHandler {
     this.#flushScheduled = false
     if (this.#pendingHits > 0) this.#hits.inc(this.#pendingHits)
     if (this.#pendingAllowed > 0) this.#allowed.inc(this.#pendingAllowed)
+    if (this.#pendingBaseline.length > 0) {
+      const now = this.cache.clock() + this.#epochOffset
+      for (const hot of this.#pendingBaseline) {
+        this.#baseline!.dnsHit(hot.rec!, hot.qtypeName, now, hot.pending)
+        hot.pending = 0
+      }
+      this.#pendingBaseline = []
+    }
     this.#pendingHits = 0
     this.#pendingAllowed = 0
   }
@@ -243,7 +255,7 @@ export class DnsForwarder implements DnsHandler {
         const now = this.cache.clock()
         const last = hot.v.seen?.get(hot.qtype)
         if (now < hot.e.expiresAt && last !== undefined && now - last < this.#signalIntervalMs) {
-          if (hot.rec !== undefined) this.#baseline!.dnsHit(hot.rec, hot.qtypeName, now + this.#epochOffset)
+          if (hot.rec !== undefined && hot.pending++ === 0) this.#pendingBaseline.push(hot)
           this.#pendingAllowed++
           this.#pendingHits++
           this.#scheduleFlush()
@@ -315,7 +327,7 @@ export class DnsForwarder implements DnsHandler {
     if (hit !== undefined) {
       if (h >= 0 && v.d.verdict === 'allow' && this.#signalIntervalMs > 0 && this.#hot.get(h)?.e !== hit) {
         if (this.#hot.size >= HOT_MAX) this.#hot.clear()
-        this.#hot.set(h, { key: questionKey(query, p.questionEnd), v, e: hit, qtype, qtypeName: typeName(qtype), ...(rec && { rec }) })
+        this.#hot.set(h, { key: questionKey(query, p.questionEnd), v, e: hit, qtype, qtypeName: typeName(qtype), pending: 0, ...(rec && { rec }) })
       }
       this.#pendingHits++
       this.#scheduleFlush()

@@ -230,17 +230,27 @@ export class BaselineRecorder {
     return h
   }
 
-  /** A repeat of an allowed query answered from the cache (the forwarder's hot path). `now`: ms. */
-  dnsHit(h: DnsHandle, qtype: string, now: number): void {
-    this.#countQuery(h, qtype, 'allowed', now)
-    this.#touch(now)
+  /**
+   * `n` repeats of an allowed query answered from the cache (the forwarder's hot path, batched
+   * once per event-loop turn). `now`: ms since epoch.
+   */
+  dnsHit(h: DnsHandle, qtype: string, now: number, n = 1): void {
+    this.#countQuery(h, qtype, 'allowed', now, n)
+    if (this.#started === 0) this.#started = now
+    if (now > this.#updated) this.#updated = now
+    this.#revision += n
+    this.#events += n
   }
 
-  #countQuery(h: DnsHandle, qtype: string, action: string, now: number): void {
-    h.count++
+  #countQuery(h: DnsHandle, qtype: string, action: string, now: number, n = 1): void {
+    h.count += n
     if (now > h.last) h.last = now
-    bump(h.qtypes, qtype, 64)
-    bump(h.actions, action, 4)
+    const q = h.qtypes[qtype]
+    if (q !== undefined) h.qtypes[qtype] = q + n
+    else if (Object.keys(h.qtypes).length < 64) h.qtypes[qtype] = n
+    const a = h.actions[action]
+    if (a !== undefined) h.actions[action] = a + n
+    else h.actions[action] = n
   }
 
   #dnsHandle(name: string, now: number): DnsHandle | undefined {

@@ -225,6 +225,7 @@ t.test('the DNS forwarder feeds the baseline: denied, allowed, upstream answers 
   for (let i = 0; i < 20; i++) await rig.ask('api.example.com', 'A') // cached: hot path after the first repeat
   await rig.ask('api.example.com', 'AAAA')
   await rig.ask('other.example.net', 'A') // alerted: forwarded in alert mode
+  rig.forwarder.flushMetrics() // cached answers reach the baseline once per event-loop turn
   const b = parseBaseline(r.snapshot())
   const api = b.dns.find((d) => d.name === 'api.example.com')!
   t.equal(api.count, 22, 'every query is counted, cached ones included')
@@ -343,6 +344,7 @@ t.test('cached DNS answers carry wall-clock times (the cache clock is process-re
   t.teardown(() => rig.close())
   const before = Date.now()
   for (let i = 0; i < 5; i++) await rig.ask('api.example.com', 'A')
+  rig.forwarder.flushMetrics()
   const s = parseBaseline(r.snapshot())
   t.equal(s.dns[0]!.count, 5)
   const last = Date.parse(s.dns[0]!.last_seen)
