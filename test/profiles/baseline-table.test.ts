@@ -5,18 +5,14 @@
  */
 import t from 'tap'
 import { formatBaselineTable, formatBytes, formatCounts, formatTable, formatWindow, printable } from '../../profiles/baseline/table.js'
-import { parseBaseline, type Baseline } from '../../profiles/baseline/types.js'
+import type { Baseline } from '../../profiles/baseline/types.js'
+import { makeBaseline } from '../helpers/baseline.js'
 
 const T0 = '2026-11-22T10:00:01.250Z'
 const T1 = '2026-11-22T11:04:55.000Z'
 
 function baseline(o: Partial<Baseline> = {}): Baseline {
-  return parseBaseline({
-    schema: 'hangar.baseline/v1', provider: 'fetch', enforcement_mode: 'alert', started: T0, updated: T1, revision: 57, events: 52,
-    limits: { max_destinations: 1000, max_dns_names: 2000, max_tools: 256, rate_minutes: 1440 },
-    dropped: { destinations: 0, dns_names: 0, tools: 0 }, egress: [], dns: [], tools: [],
-    call_rate: { active_minutes: 0, min: 0, median: 0, p95: 0, max: 0 }, call_minutes: [], ...o,
-  })
+  return makeBaseline({ provider: 'fetch', started: T0, updated: T1, revision: 57, events: 52, ...o })
 }
 const times = { first_seen: T0, last_seen: T1 }
 const rec = { errors: 0, ...times }

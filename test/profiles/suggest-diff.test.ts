@@ -5,31 +5,15 @@
  */
 import t from 'tap'
 import { loadProfile } from '../../core/config/load.js'
-import { parseBaseline, type Baseline, type DnsRecord, type EgressRecord, type ToolRecord } from '../../profiles/baseline/types.js'
 import { suggestProfile } from '../../profiles/suggest.js'
 import { checkStillWorks, diffProfile, isCounted } from '../../profiles/suggest-diff.js'
+import { digestOf, dnsRecord, egressRecord, makeBaseline, toolRecord } from '../helpers/baseline.js'
 
-const T0 = '2026-11-22T10:00:01.000Z'
-const T1 = '2026-11-22T10:04:55.000Z'
-const DIGEST = (c: string) => `sha256:${c.repeat(64)}`
-
-function eg(o: Partial<EgressRecord> & ({ host: string } | { ip: string })): EgressRecord {
-  return { port: 443, protocol: 'https', via: { transparent_tls: 1 }, actions: { allowed: 1 }, errors: 0, addresses: [], count: 1, bytes_up: 0, bytes_down: 0, first_seen: T0, last_seen: T1, ...o } as EgressRecord
-}
-function dns(name: string, o: Partial<DnsRecord> = {}): DnsRecord {
-  return { name, qtypes: { A: 1 }, actions: { allowed: 1 }, answers: { A: 1 }, count: 1, first_seen: T0, last_seen: T1, ...o }
-}
-function tool(name: string, o: Partial<ToolRecord> = {}): ToolRecord {
-  return { name, listed: 1, calls: 1, errors: 0, refused: 0, argument_keys: [], digests: [DIGEST('a')], first_seen: T0, last_seen: T1, ...o }
-}
-function baseline(o: Partial<Baseline> = {}): Baseline {
-  return parseBaseline({
-    schema: 'hangar.baseline/v1', provider: 'p', enforcement_mode: 'alert', started: T0, updated: T1, revision: 1, events: 1,
-    limits: { max_destinations: 1000, max_dns_names: 2000, max_tools: 256, rate_minutes: 1440 },
-    dropped: { destinations: 0, dns_names: 0, tools: 0 }, egress: [], dns: [], tools: [],
-    call_rate: { active_minutes: 0, min: 0, median: 0, p95: 0, max: 0 }, call_minutes: [], ...o,
-  })
-}
+const eg = egressRecord
+const dns = dnsRecord
+const tool = toolRecord
+const DIGEST = digestOf
+const baseline = makeBaseline
 
 t.test('isCounted: allowed or alerted on a real port', async (t) => {
   t.equal(isCounted(eg({ host: 'a.example', actions: { allowed: 1 } })), true)
