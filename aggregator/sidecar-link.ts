@@ -96,6 +96,8 @@ export class SidecarLink {
   /** The baseline the next heartbeat should carry, if any (rules at the top of this file). */
   #baselineToShip(): { baseline: Baseline; key: string } | undefined {
     if (!this.#o.baseline) return undefined
+    // Checked first: building the document (up to a few MiB) is the costly part.
+    if (this.#baselineSentAt !== undefined && Date.now() - this.#baselineSentAt < (this.#o.baselineIntervalMs ?? BASELINE_INTERVAL_MS)) return undefined
     let b: Baseline | undefined
     try {
       b = this.#o.baseline()
@@ -107,7 +109,6 @@ export class SidecarLink {
     if (!b) return undefined
     const key = baselineKey(b)
     if (key === this.#baselineAccepted || key === this.#baselineRefused) return undefined
-    if (this.#baselineSentAt !== undefined && Date.now() - this.#baselineSentAt < (this.#o.baselineIntervalMs ?? BASELINE_INTERVAL_MS)) return undefined
     return { baseline: b, key }
   }
 

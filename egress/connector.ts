@@ -15,7 +15,7 @@ import { dial, type UpstreamReader } from './dial.js'
 import type { EnforcementController } from './enforcement.js'
 import { splice, type FirstBytesGate, type TunnelStats } from './pipe.js'
 import type { AttemptInfo, EgressSignals } from './signals.js'
-import type { Decision, EgressPolicy, EgressRequest, IpAddress, Resolver } from './types.js'
+import type { Decision, EgressPolicy, EgressRequest, IpAddress, Resolver, Target } from './types.js'
 
 /** Everything the egress listeners of one provider share. */
 export interface EgressContext {
@@ -123,7 +123,7 @@ export class EgressConnector {
       }
       // Allowed and alerted names alike: always-denied answers are hard denials in every mode
       // (decide.ts enforce()), or alert mode would dial metadata and private addresses.
-      const v = decideAddresses({ ...decision, target }, req.port, req.protocol, addresses, policy)
+      const v = decideAddresses(decision as Decision & { target: Target }, req.port, req.protocol, addresses, policy)
       if (v.allowed.length === 0) {
         decision = v.decision
         enf = enforce(decision, policy.mode)
