@@ -43,7 +43,6 @@
  * by destination, port and protocol.
  */
 import { domainToUnicode } from 'node:url'
-import { sidecarSchema } from '../core/config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { loadTransient, releaseTransient } from '../core/transient-module.js'
 import { ADDRESS_CLASS_TEXT, classifyAddress } from '../egress/classify-address.js'
@@ -57,7 +56,11 @@ import { SECRET_PATTERN_NAMES } from '../proxy/secret-patterns.js'
 import type { Baseline, EgressRecord, ToolRecord } from './baseline/types.js'
 import { destinationOf, formatBytes, formatCallRate, formatWindow, printable, protocolOf } from './baseline/table.js'
 import { capabilitiesSchema, type CapabilitiesConfig, type EgressRuleConfig } from './schema.js'
-import { checkStillWorks, countedAttempts, isCounted, type StillWorksFailure } from './suggest-diff.js'
+import { checkStillWorks, countedAttempts, type StillWorksFailure } from './suggest-diff.js'
+import { chooseGlobs, labels } from './suggest-globs.js'
+import { collectNeeds, hasTunnel, PROTOCOL_ORDER, type Need } from './suggest-needs.js'
+
+export { chooseGlobs }
 
 /** Subdomains of one registrable domain (same port and protocol) from which a `*.` glob is suggested. */
 export const DEFAULT_GLOB_THRESHOLD = 3
@@ -81,19 +84,6 @@ export interface SuggestedProfile {
 type Yaml = typeof import('yaml')
 type Tldts = typeof import('tldts')
 
-/** One destination's need: (host or IP, port, rule protocol) and the records behind it. */
-interface Need {
-  kind: 'name' | 'ip'
-  /** Normalised host name, or canonical IP text. */
-  target: string
-  address?: IpAddress
-  port: number
-  protocol: RuleProtocol
-  records: EgressRecord[]
-  /** Why the protocol is what it is, when it is not the record's own. */
-  why: string[]
-}
-
 /** A host name dialled at an address outside the public internet: its cidr rule's reason. */
 interface Companion {
   host: string
@@ -114,144 +104,6 @@ interface Rule {
   /** Sort group: 0 exact host, 1 glob, 2 cidr. */
   group: 0 | 1 | 2
   comment: string[]
-}
-
-const PROTOCOL_ORDER: Record<RuleProtocol, number> = { https: 0, http: 1, tcp: 2, any: 3 }
-
-/** The sidecar's default listener ports: never a tcp forward's port (core/config/load.ts crossCheck). */
-function reservedPorts(): Set<number> {
-  const s = sidecarSchema.parse({})
-  const ports = [s.proxy, s.dns, s.transparent_http, s.transparent_tls, s.admin].filter((a): a is string => typeof a === 'string')
-  return new Set(ports.map((a) => Number(a.slice(a.lastIndexOf(':') + 1))))
-}
-
-/** The rule protocol a record needs (see the file comment), with the reason when it is not obvious. */
-function ruleProtocolOf(r: EgressRecord): { protocol: RuleProtocol; why?: string } {
-  if (r.protocol !== 'tunnel') return { protocol: r.protocol }
-  const c = r.content ?? {}
-  const tls = (c.tls ?? 0) > 0
-  const http = (c.http ?? 0) > 0
-  if ((c.other ?? 0) > 0) return { protocol: 'tcp', why: 'CONNECT tunnels carried neither TLS nor HTTP: tcp' }
-  if (tls && http) return { protocol: 'any', why: 'CONNECT tunnels carried both TLS and plain HTTP: any' }
-  if (tls) return { protocol: 'https' }
-  if (http) return { protocol: 'http' }
-  return r.port === 443
-    ? { protocol: 'https', why: 'no tunnel content was recorded: https on port 443' }
-    : { protocol: 'tcp', why: `no tunnel content was recorded: tcp on port ${r.port}` }
-}
-
-function hasTunnel(n: Need): boolean {
-  return n.records.some((r) => r.protocol === 'tunnel')
-}
-
-function needsForward(n: Need): boolean {
-  return n.records.some((r) => r.protocol === 'tcp' || (r.via.tcp_forward ?? 0) > 0)
-}
-
-/** Merges needs with the same (kind, target, port, protocol). */
-function mergeNeeds(needs: Need[]): Need[] {
-  const m = new Map<string, Need>()
-  for (const n of needs) {
-    const k = `${n.kind}|${n.target}|${n.port}|${n.protocol}`
-    const o = m.get(k)
-    if (o) {
-      o.records.push(...n.records)
-      for (const w of n.why) if (!o.why.includes(w)) o.why.push(w)
-    } else m.set(k, { ...n, records: [...n.records], why: [...n.why] })
-  }
-  return [...m.values()]
-}
-
-/**
- * Per (destination, port): when a CONNECT record shares the port with a need of another protocol,
- * one rule of tcp (if any needs tcp) or any serves them all (a tunnel takes the first matching rule).
- */
-function unifyTunnels(needs: Need[]): Need[] {
-  const byDest = new Map<string, Need[]>()
-  for (const n of needs) {
-    const k = `${n.kind}|${n.target}|${n.port}`
-    byDest.set(k, [...(byDest.get(k) ?? []), n])
-  }
-  const out: Need[] = []
-  for (const list of byDest.values()) {
-    if (list.length < 2 || !list.some(hasTunnel)) {
-      out.push(...list)
-      continue
-    }
-    const protos = [...new Set(list.map((n) => n.protocol))].sort((a, b) => PROTOCOL_ORDER[a] - PROTOCOL_ORDER[b])
-    const protocol: RuleProtocol = protos.includes('tcp') ? 'tcp' : 'any'
-    out.push({
-      ...list[0]!, protocol, records: list.flatMap((n) => n.records), why: [...new Set(list.flatMap((n) => n.why)),
-        `CONNECT tunnels and other attempts on this port need ${protos.join(' and ')}: one ${protocol} rule (a tunnel uses the first rule matching its host and port)`],
-    })
-  }
-  return out
-}
-
-/**
- * tcp forwards: one per port, never on a default listener port. A tcp need that does not itself
- * come from a tcp forward becomes `any` when its port is reserved or shared with other hosts.
- */
-function resolveForwardPorts(needs: Need[], notes: string[]): Need[] {
-  const reserved = reservedPorts()
-  const byPort = new Map<number, Need[]>()
-  for (const n of needs) if (n.kind === 'name' && n.protocol === 'tcp') byPort.set(n.port, [...(byPort.get(n.port) ?? []), n])
-  for (const [port, list] of byPort) {
-    const forwards = list.filter(needsForward)
-    if (forwards.length > 1) notes.push(`port ${port} was a tcp forward to ${forwards.map((n) => n.target).join(', ')}: a port forwards to one host only, so the config will refuse these rules together; keep one`)
-    for (const n of list) {
-      if (needsForward(n)) continue
-      if (reserved.has(port)) {
-        n.protocol = 'any'
-        n.why.push(`protocol any, not tcp: port ${port} is one of the sidecar's own listener ports by default, where no tcp forward can listen`)
-      } else if (list.length > 1) {
-        n.protocol = 'any'
-        n.why.push(`protocol any, not tcp: ${list.length} hosts use port ${port} and a tcp forward listens for one host per port`)
-      }
-    }
-  }
-  return mergeNeeds(needs)
-}
-
-function labels(name: string): number {
-  return name.split('.').length
-}
-
-/** Parents of `host` from its parent up to `domain` (inclusive). */
-function parentsOf(host: string, domain: string): string[] {
-  const out: string[] = []
-  let h = host
-  while (h !== domain && h.endsWith(`.${domain}`)) {
-    h = h.slice(h.indexOf('.') + 1)
-    out.push(h)
-  }
-  return out
-}
-
-/**
- * Deepest-first globbing of one group (same registrable `domain`, port, protocol): repeatedly the
- * deepest parent covering ≥ `threshold` remaining hosts (ties: more hosts, then name) becomes a
- * glob; an earlier glob under it is absorbed. Returns the globs and the hosts left exact.
- */
-export function chooseGlobs(domain: string, hosts: readonly string[], threshold: number, valid: (parent: string) => boolean): { globs: Array<{ parent: string; hosts: string[] }>; exact: string[] } {
-  const remaining = new Set(hosts)
-  let globs: Array<{ parent: string; hosts: string[] }> = []
-  for (;;) {
-    const cands = new Map<string, string[]>()
-    for (const h of remaining) for (const p of parentsOf(h, domain)) cands.set(p, [...(cands.get(p) ?? []), h])
-    let best: { parent: string; hosts: string[] } | undefined
-    for (const [parent, covered] of [...cands].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      if (covered.length < threshold || !valid(parent)) continue
-      if (!best || labels(parent) > labels(best.parent) || (labels(parent) === labels(best.parent) && covered.length > best.hosts.length)) best = { parent, hosts: covered }
-    }
-    if (!best) break
-    const b = best
-    const absorbed = globs.filter((g) => g.parent.endsWith(`.${b.parent}`))
-    globs = globs.filter((g) => !absorbed.includes(g))
-    globs.push({ parent: b.parent, hosts: [...b.hosts, ...absorbed.flatMap((g) => g.hosts)].sort() })
-    for (const h of b.hosts) remaining.delete(h)
-  }
-  return { globs, exact: [...remaining].sort() }
 }
 
 function byText(a: string, b: string): number {
@@ -433,31 +285,6 @@ function buildRules(needs: Need[], threshold: number, noGlob: ReadonlySet<string
     return byText(ka, kb) || a.config.port - b.config.port || PROTOCOL_ORDER[a.config.protocol] - PROTOCOL_ORDER[b.config.protocol]
   })
   return { rules, loopback: [...new Set(loopback)].sort(), globbed }
-}
-
-/** The counted records as needs; the rest sorted into `denied` (never worked) or skipped with a note. */
-function collectNeeds(b: Baseline, notes: string[]): { needs: Need[]; denied: EgressRecord[] } {
-  const needs: Need[] = []
-  const denied: EgressRecord[] = []
-  for (const r of b.egress) {
-    if (countedAttempts(r.actions) === 0) {
-      denied.push(r)
-      continue
-    }
-    if (!isCounted(r)) {
-      notes.push(`${destinationOf(r)}: port ${r.port} is not a destination port; not included`)
-      continue
-    }
-    const p = parseTarget(r.host ?? r.ip ?? '')
-    if (!p.ok) {
-      notes.push(`${printable(destinationOf(r))}: ${p.reason}; not included`)
-      continue
-    }
-    const { protocol, why } = ruleProtocolOf(r)
-    const t = p.target
-    needs.push({ kind: t.kind, target: t.host, ...(t.kind === 'ip' && { address: t.address }), port: r.port, protocol, records: [r], why: why ? [why] : [] })
-  }
-  return { needs: resolveForwardPorts(unifyTunnels(mergeNeeds(needs)), notes), denied }
 }
 
 interface ToolPart {
