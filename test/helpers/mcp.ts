@@ -3,6 +3,7 @@
  * build a provider config the way hangar.yaml would, run an McpSidecar in-process, and connect
  * the MCP SDK's own client to it over Streamable HTTP. Loopback only.
  */
+import type { BaselineRecorder } from '../../profiles/baseline/recorder.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -87,11 +88,12 @@ export interface SidecarRig {
 }
 
 /**
- * Runs the MCP side of a sidecar in-process for `config` (data_dir: a fresh temp folder unless given).
- * `opts.tracer`: request spans (proxy/trace/), off by default.
+ * Runs the MCP side of a sidecar in-process for `config` (data_dir: a fresh temp folder, removed at
+ * stop, unless `opts.dataDir` is given). `opts.tracer`: request spans (proxy/trace/), off by
+ * default. `opts.baseline`: a recorder fed by the Inspector.
  */
-export async function startSidecar(name: string, raw: Record<string, unknown>, opts: { tracer?: McpTracer } = {}): Promise<SidecarRig> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'hangar-mcp-'))
+export async function startSidecar(name: string, raw: Record<string, unknown>, opts: { tracer?: McpTracer; baseline?: BaselineRecorder; dataDir?: string } = {}): Promise<SidecarRig> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'hangar-mcp-'))
   const sidecarBlock = (raw.sidecar as Record<string, unknown> | undefined) ?? {}
   const config = providerConfig({ ...raw, sidecar: { data_dir: dataDir, ...sidecarBlock } })
   const sink = new MemorySink()
@@ -107,6 +109,7 @@ export async function startSidecar(name: string, raw: Record<string, unknown>, o
     sidecarId: `${name}-test`,
     inheritedEnv: providerEnv(),
     ...(opts.tracer && { tracer: opts.tracer }),
+    ...(opts.baseline && { baseline: opts.baseline }),
   })
   const port = await sidecar.start()
   return {
@@ -118,7 +121,7 @@ export async function startSidecar(name: string, raw: Record<string, unknown>, o
     dataDir,
     stop: async () => {
       await sidecar.stop()
-      rmSync(dataDir, { recursive: true, force: true })
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true })
     },
   }
 }
