@@ -15,7 +15,7 @@
  * Our "internet": a veth link on the host holding the sites' addresses (198.18.79.0/24), a web
  * site on :80 and :8080, an echo service on :5432, and our DNS (DESIGN.md §9).
  */
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
@@ -27,7 +27,7 @@ import { parseBaseline, type Baseline } from '../../profiles/baseline/types.js'
 import { TestDnsServer } from '../helpers/dns-server.js'
 import { connectClient, freePort, textOf } from '../helpers/mcp.js'
 import { netnsSkip } from '../helpers/netns.js'
-import { BUNDLE, probeIn, startUp, type Up } from '../helpers/up.js'
+import { BUNDLE, probeIn, startUp, testInternet, type Up } from '../helpers/up.js'
 
 const root = new URL('../../', import.meta.url).pathname
 const FETCH = join(root, 'node_modules/mcp-fetch-server/dist/index.js')
@@ -44,21 +44,13 @@ interface Stored { type: string; kind: string; provider: string; action: string;
 
 t.setTimeout(300_000)
 
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-}
 
 t.test('alert-mode baseline → profile suggest → block mode: the workload passes, an extra destination is denied', { skip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-learn-'))
   chmodSync(dir, 0o755)
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-  try { sh('ip', ['link', 'del', LINK]) } catch { /* none */ }
-  sh('ip', ['link', 'add', LINK, 'type', 'veth', 'peer', 'name', `${LINK}p`])
-  t.teardown(() => { try { sh('ip', ['link', 'del', LINK]) } catch { /* gone */ } })
-  for (const a of [SITE, IPSITE, EXTRA]) sh('ip', ['addr', 'add', `${a}/32`, 'dev', LINK])
-  sh('ip', ['link', 'set', LINK, 'up'])
-  sh('ip', ['link', 'set', `${LINK}p`, 'up'])
+  testInternet(t, LINK, [SITE, IPSITE, EXTRA])
   const web = (addr: string, port: number) => {
     const s = createServer((req, res) => res.end(`SITE ${addr}:${port} host=${req.headers.host} path=${req.url}`))
     return new Promise<typeof s>((r) => s.listen(port, addr, () => r(s)))

@@ -11,7 +11,6 @@
  * Then SIGINT: no namespace, veth or nftables table is left, and a second run starts clean.
  * The "sites" are our own servers on addresses of a veth link the test makes (198.18.77.0/24).
  */
-import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -20,7 +19,7 @@ import t from 'tap'
 import { TestDnsServer } from '../helpers/dns-server.js'
 import { freePort } from '../helpers/mcp.js'
 import { netnsSkip } from '../helpers/netns.js'
-import { BUNDLE, probeIn, startUp } from '../helpers/up.js'
+import { BUNDLE, probeIn, sh, startUp, testInternet } from '../helpers/up.js'
 
 const root = new URL('../../', import.meta.url).pathname
 const EVERYTHING = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js')
@@ -36,9 +35,6 @@ const EVIL = '198.18.77.66'
 
 t.setTimeout(180_000)
 
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-}
 
 t.test('mcp-hangar up: the provider in its namespace reaches only its sidecar; clean shutdown', { skip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-up-'))
@@ -46,12 +42,7 @@ t.test('mcp-hangar up: the provider in its namespace reaches only its sidecar; c
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
   // Our "internet": a link on the host holding the sites' addresses, a site on each, our DNS.
-  try { sh('ip', ['link', 'del', LINK]) } catch { /* none */ }
-  sh('ip', ['link', 'add', LINK, 'type', 'veth', 'peer', 'name', `${LINK}p`])
-  t.teardown(() => { try { sh('ip', ['link', 'del', LINK]) } catch { /* gone */ } })
-  for (const a of [SITE, EVIL]) sh('ip', ['addr', 'add', `${a}/32`, 'dev', LINK])
-  sh('ip', ['link', 'set', LINK, 'up'])
-  sh('ip', ['link', 'set', `${LINK}p`, 'up'])
+  testInternet(t, LINK, [SITE, EVIL])
   const sites = [SITE, EVIL].map((addr) => createServer((req, res) => res.end(`SITE ${addr} host=${req.headers.host} path=${req.url}`)))
   await Promise.all(sites.map((s, i) => new Promise<void>((r) => s.listen(80, [SITE, EVIL][i], r))))
   t.teardown(() => Promise.all(sites.map((s) => new Promise<void>((r) => s.close(() => r())))))

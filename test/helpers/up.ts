@@ -3,7 +3,7 @@
  * and wait for "ready", and run probe scripts inside a provider's namespace as the unprivileged
  * user the provider runs as.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 
@@ -56,4 +56,24 @@ export function probeIn(ns: string, script: string): Promise<string> {
       resolve(out)
     })
   })
+}
+
+/** Runs a command, returns its stdout; throws on a non-zero exit. */
+export function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/**
+ * Our "internet" for a test: a veth pair `link`/`link`p on the host holding `addresses` (each a
+ * /32), up, removed at teardown (a leftover of a crashed run is removed first). Servers the test
+ * binds to these addresses are reachable from the host, and so from the sidecar, never from a
+ * provider's namespace.
+ */
+export function testInternet(t: Test, link: string, addresses: readonly string[]): void {
+  try { sh('ip', ['link', 'del', link]) } catch { /* none */ }
+  sh('ip', ['link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}p`])
+  t.teardown(() => { try { sh('ip', ['link', 'del', link]) } catch { /* gone */ } })
+  for (const a of addresses) sh('ip', ['addr', 'add', `${a}/32`, 'dev', link])
+  sh('ip', ['link', 'set', link, 'up'])
+  sh('ip', ['link', 'set', `${link}p`, 'up'])
 }
