@@ -13,7 +13,7 @@ import { runEgress } from './egress.js'
 import { registerComposeCommands } from './compose.js'
 import { registerProfileCommands } from './profile.js'
 import { runStatus } from './status.js'
-import { runUp } from './up.js'
+import { runUp, runUpCleanup } from './up.js'
 import { runSidecar } from './sidecar.js'
 
 const env = readEnv()
@@ -39,15 +39,18 @@ program
   .option('--signal-log <path>', 'write signals as JSON lines here ("-" = stdout); default sidecar.signal_log or <data_dir>/signals.jsonl')
   .option('--no-egress', 'do not start the egress listeners (e.g. a remote provider whose egress runs elsewhere)')
   .option('--netns <name>', 'run the subprocess provider inside this network namespace made by `mcp-hangar up` (hg-<key>), and report its nftables drops')
-  .option('--run-as <user>', 'with --netns: the unprivileged user (or user:group) the provider runs as', 'nobody')
+  .option('--run-as <user>', 'with --netns and no --sandbox: the unprivileged user (or user:group) the provider runs as', 'nobody')
+  .option('--sandbox <file>', 'with --netns: the provider\'s sandbox (uid, cgroups, file view) as `mcp-hangar up` wrote it; the provider runs in it')
   .option('--isolation <mode>', 'mark every signal and heartbeat with the isolation: netns | container | cooperative (set by `mcp-hangar up`)')
-  .action(async (o: { config?: string; provider: string; signalLog?: string; egress: boolean; netns?: string; runAs: string; isolation?: string }) => {
+  .action(async (o: { config?: string; provider: string; signalLog?: string; egress: boolean; netns?: string; runAs: string; sandbox?: string; isolation?: string }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'sidecar' })
+    process.umask(0o077)
+    if (o.sandbox !== undefined && o.netns === undefined) throw new HangarError(ERROR_CODES.USAGE, '--sandbox needs --netns')
     if (o.isolation !== undefined && !['netns', 'container', 'cooperative'].includes(o.isolation)) throw new HangarError(ERROR_CODES.USAGE, `--isolation: expected netns, container or cooperative, got "${o.isolation}"`)
     if (o.netns !== undefined && !/^hg-[0-9a-f]{8}$/.test(o.netns)) throw new HangarError(ERROR_CODES.USAGE, `--netns: expected a namespace made by mcp-hangar up (hg-<8 hex>), got "${o.netns}"`)
     await runSidecar({
       configPath: o.config ?? env.configPath ?? 'hangar.yaml', provider: o.provider, signalLog: o.signalLog, noEgress: !o.egress, log,
-      ...(o.netns && { netns: { name: o.netns, hostTable: `hangar_${o.netns.slice(3)}`, runAs: o.runAs } }),
+      ...(o.netns && { netns: { name: o.netns, hostTable: `hangar_${o.netns.slice(3)}`, runAs: o.runAs, ...(o.sandbox && { sandbox: o.sandbox }) } }),
       ...(o.isolation && { isolation: o.isolation as 'netns' | 'container' | 'cooperative' }),
     })
   })
@@ -58,6 +61,7 @@ program
   .option('-c, --config <file>', 'hangar.yaml (default: $MCP_CONFIG or ./hangar.yaml)')
   .action(async (o: { config?: string }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'aggregator' })
+    process.umask(0o077)
     await runAggregator({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', ...(env.httpHost && { host: env.httpHost }), ...(env.httpPort !== undefined && { port: env.httpPort }), log })
   })
 
@@ -66,11 +70,18 @@ program
   .description('run the aggregator and one sidecar per provider on this machine, each subprocess provider in its own network namespace (root), until Ctrl-C')
   .option('-c, --config <file>', 'hangar.yaml (default: $MCP_CONFIG or ./hangar.yaml)')
   .option('--cooperative', 'do not isolate providers even when running as root (proxy environment only; nothing enforced)')
-  .option('--run-as <user>', 'the unprivileged user (or user:group) providers run as in their namespaces', 'nobody')
+  .option('--run-as <user>', 'one explicit identity (user or user:group) for every provider, instead of a uid of its own per provider')
   .option('--sidecar-image <image>', 'mode container providers: the sidecar image (node compose/build-images.mjs builds it)')
-  .action(async (o: { config?: string; cooperative?: boolean; runAs: string; sidecarImage?: string }) => {
+  .option('--cleanup', 'remove what an earlier run of this config left (processes, cgroups, namespaces, nftables tables, containers), then exit')
+  .action(async (o: { config?: string; cooperative?: boolean; runAs?: string; sidecarImage?: string; cleanup?: boolean }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'up' })
-    await runUp({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', cooperative: o.cooperative === true, runAs: o.runAs, log, ...(o.sidecarImage && { sidecarImage: o.sidecarImage }) })
+    process.umask(0o077)
+    const configPath = o.config ?? env.configPath ?? 'hangar.yaml'
+    if (o.cleanup) {
+      process.exitCode = await runUpCleanup({ configPath, log })
+      return
+    }
+    await runUp({ configPath, cooperative: o.cooperative === true, log, ...(o.runAs && { runAs: o.runAs }), ...(o.sidecarImage && { sidecarImage: o.sidecarImage }) })
   })
 
 program

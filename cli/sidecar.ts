@@ -22,6 +22,7 @@ import { loadProviderRun, untilSignal } from './run.js'
 import type { ProviderConfig } from '../core/config/schema.js'
 import { BypassMonitor } from '../local/bypass-monitor.js'
 import { IsolationMarkingSink, netnsWrap } from '../local/isolation.js'
+import { readSandboxSpec, sandboxArgv } from '../local/sandbox.js'
 import { proxyEnv } from '../core/proxy-env.js'
 import { buildSignal } from '../signals/build.js'
 import { BaselineRecorder } from '../profiles/baseline/recorder.js'
@@ -49,7 +50,7 @@ export interface SidecarCommand {
    * The provider is spawned inside it as `runAs`, and the namespace's drop counters are reported
    * as `egress_bypass_attempt`.
    */
-  netns?: { name: string; hostTable: string; runAs: string }
+  netns?: { name: string; hostTable: string; runAs: string; sandbox?: string }
   /** Marks every signal and heartbeat (`up` passes `netns` or `cooperative`). */
   isolation?: Isolation
 }
@@ -94,7 +95,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     sidecarId: egress.sidecarId,
     inheritedEnv: providerEnv(),
     ...(tracing && { tracer: tracing.tracer }),
-    ...(cmd.netns && { wrap: netnsWrap(cmd.netns.name, cmd.netns.runAs) }),
+    ...(cmd.netns && { wrap: cmd.netns.sandbox ? sandboxArgv(readSandboxSpec(cmd.netns.sandbox)) : netnsWrap(cmd.netns.name, cmd.netns.runAs) }),
     ...(recorder && { baseline: recorder.recorder }),
   })
   late.mcp = mcp
@@ -149,6 +150,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
   if (cmd.netns) {
     const monitor = new BypassMonitor({
       netns: cmd.netns.name, hostTable: cmd.netns.hostTable, log: cmd.log, enforcementMode: provider.capabilities.enforcement_mode,
+      provider: cmd.provider, overflowMetric: metrics.egress.bypassOverflow,
       emit: (input) => sink.emit(buildSignal({ provider: cmd.provider, sidecar_id: sidecarId }, input)),
     })
     monitor.start()

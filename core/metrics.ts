@@ -39,6 +39,11 @@ export interface EgressMetrics {
   signalsEmitted: Counter<'provider' | 'kind'>
   /** `quarantined{provider}`: 1 while the provider is quarantined. */
   quarantined: Gauge<'provider'>
+  /**
+   * `egress_bypass_overflow_packets_total{provider,where}`: packets dropped around the sidecar whose
+   * destination a full nftables drop set could not record (`where`: `namespace` | `host`).
+   */
+  bypassOverflow: Counter<'provider' | 'where'>
 }
 
 /** The metrics of the MCP data plane (proxy/). */
@@ -116,6 +121,7 @@ export function createMetrics(opts: { processMetrics?: boolean; defaultMetrics?:
     capabilityViolations: new CounterImpl({ name: `${P}capability_violations_total`, help: 'Capability violations by type and action.', labelNames: ['provider', 'violation_type', 'action'], registers: r }),
     signalsEmitted: new CounterImpl({ name: `${P}signals_emitted_total`, help: 'Signals handed to the signal sink.', labelNames: ['provider', 'kind'], registers: r }),
     quarantined: new GaugeImpl({ name: `${P}quarantined`, help: '1 while the provider is quarantined.', labelNames: ['provider'], registers: r }),
+    bypassOverflow: new CounterImpl({ name: `${P}egress_bypass_overflow_packets_total`, help: 'Packets dropped around the sidecar whose destination a full drop set could not record.', labelNames: ['provider', 'where'], registers: r }),
   }
   const proxy: ProxyMetrics = {
     toolCalls: new CounterImpl({ name: `${P}tool_calls_total`, help: 'Tool calls by outcome.', labelNames: ['provider', 'tool', 'outcome'], registers: r }),

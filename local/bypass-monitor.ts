@@ -1,13 +1,18 @@
 /**
- * Turns the kernel's drops into signals (issue 5): every `intervalMs` the sidecar of a provider in
- * a network namespace reads the `bypass4` sets (local/plan.ts) of the namespace and of the host
- * side, and emits one `egress_bypass_attempt` per destination whose packet count grew, with the
- * packets and bytes dropped since the last poll. nftables did the enforcing; this only reports.
+ * Turns the kernel's drops into signals: every `intervalMs` the sidecar of a provider in a network
+ * namespace reads the drop sets (`bypass4`, `bypass6`; local/plan.ts) of the namespace and of the
+ * host side, emits one `egress_bypass_attempt` per destination whose packet count grew, with the
+ * packets and bytes dropped since the last poll, and deletes the elements it reported, so the sets
+ * never fill with old destinations (a destination seen again is reported again). Packets a full
+ * set could not take are counted by nftables in `overflow`; growth there is reported as one
+ * `egress_bypass_attempt` with `details.overflow: true` and counted in
+ * `egress_bypass_overflow_packets_total`. nftables did the enforcing; this only reports.
  */
+import type { Counter } from 'prom-client'
 import type { Logger } from '../core/log.js'
 import type { SignalInput } from '../signals/build.js'
-import { readBypassSet, type BypassEntry } from './netns.js'
-import { NS_TABLE } from './plan.js'
+import { deleteBypassElements, readBypassSet, type BypassEntry, type BypassRead } from './netns.js'
+import { BYPASS_SET_SIZE, NS_TABLE } from './plan.js'
 
 export interface BypassMonitorOptions {
   netns: string
@@ -19,20 +24,26 @@ export interface BypassMonitorOptions {
   /** Poll period, ms. Default 2000. */
   intervalMs?: number
   /** The reader (tests may pass their own); default reads with `nft -j`. */
-  read?: (table: string, netns?: string) => BypassEntry[]
+  read?: (table: string, netns?: string) => BypassRead
+  /** Deletes reported elements; default `nft delete element`. */
+  remove?: (table: string, entries: readonly BypassEntry[], netns?: string) => void
+  /** `egress_bypass_overflow_packets_total{provider,where}`, when given. */
+  overflowMetric?: Counter<'provider' | 'where'>
+  provider?: string
 }
 
 type Where = 'namespace' | 'host'
+
+const key = (e: BypassEntry) => `${e.ip}|${e.protocol}|${e.port}`
 
 /** Pure: the signals for the growth between two reads of one set. */
 export function bypassSignals(prev: ReadonlyMap<string, number>, now: readonly BypassEntry[], where: Where, mode: SignalInput['enforcement_mode']): { signals: SignalInput[]; seen: Map<string, number> } {
   const seen = new Map<string, number>()
   const signals: SignalInput[] = []
   for (const e of now) {
-    const key = `${e.ip}|${e.protocol}|${e.port}`
-    seen.set(key, e.packets)
-    const before = prev.get(key) ?? 0
-    // A set element that timed out and came back starts from 0 again.
+    seen.set(key(e), e.packets)
+    const before = prev.get(key(e)) ?? 0
+    // A set element that timed out (or was deleted after its report) and came back starts from 0 again.
     const delta = e.packets >= before ? e.packets - before : e.packets
     if (delta <= 0) continue
     signals.push({
@@ -43,20 +54,34 @@ export function bypassSignals(prev: ReadonlyMap<string, number>, now: readonly B
       destination: { ip: e.ip, port: e.port, protocol: e.protocol },
       rule: where === 'namespace' ? 'netns-egress-drop' : 'netns-host-drop',
       reason: where === 'namespace'
-        ? `the provider sent ${delta} packet(s) to ${e.ip}:${e.port}/${e.protocol}, around its sidecar; nftables in its network namespace refused them`
-        : `the provider sent ${delta} packet(s) to ${e.ip}:${e.port}/${e.protocol} on the host, which is not a sidecar listener; the host's nftables dropped them`,
+        ? `the provider sent ${delta} packet(s) to ${e.ip.includes(':') ? `[${e.ip}]` : e.ip}:${e.port}/${e.protocol}, around its sidecar; nftables in its network namespace refused them`
+        : `the provider sent ${delta} packet(s) to ${e.ip.includes(':') ? `[${e.ip}]` : e.ip}:${e.port}/${e.protocol} on the host, which is not a sidecar listener; the host's nftables dropped them`,
       details: { packets: delta, bytes: e.bytes, where },
     })
   }
   return { signals, seen }
 }
 
-/** Polls both sets until stopped. */
+/** Pure: the signal for packets a full drop set could not record, or undefined when none. */
+export function overflowSignal(delta: number, where: Where, mode: SignalInput['enforcement_mode']): SignalInput | undefined {
+  if (delta <= 0) return undefined
+  return {
+    kind: 'violation',
+    type: 'egress_bypass_attempt',
+    action: 'blocked',
+    enforcement_mode: mode,
+    rule: where === 'namespace' ? 'netns-egress-drop' : 'netns-host-drop',
+    reason: `the provider sent ${delta} tcp/udp packet(s) around its sidecar to more distinct destinations than the drop set holds (${BYPASS_SET_SIZE}) between two polls; nftables ${where === 'namespace' ? 'refused' : 'dropped'} them, their destinations were not recorded`,
+    details: { overflow: true, packets: delta, where },
+  }
+}
+
+/** Polls both sides until stopped. */
 export class BypassMonitor {
   readonly #o: BypassMonitorOptions
   #timer: NodeJS.Timeout | undefined
-  #ns = new Map<string, number>()
-  #host = new Map<string, number>()
+  readonly #seen: Record<Where, Map<string, number>> = { namespace: new Map(), host: new Map() }
+  readonly #overflow: Record<Where, number> = { namespace: 0, host: 0 }
   #failed = false
 
   constructor(o: BypassMonitorOptions) {
@@ -73,17 +98,32 @@ export class BypassMonitor {
   poll(): void {
     const read = this.#o.read ?? readBypassSet
     try {
-      const ns = bypassSignals(this.#ns, read(NS_TABLE, this.#o.netns), 'namespace', this.#o.enforcementMode)
-      const host = bypassSignals(this.#host, read(this.#o.hostTable), 'host', this.#o.enforcementMode)
-      this.#ns = ns.seen
-      this.#host = host.seen
-      for (const s of [...ns.signals, ...host.signals]) this.#o.emit(s)
+      this.#side('namespace', read(NS_TABLE, this.#o.netns), NS_TABLE, this.#o.netns)
+      this.#side('host', read(this.#o.hostTable), this.#o.hostTable)
       if (this.#failed) this.#o.log.info('nftables drop counters readable again')
       this.#failed = false
     } catch (err) {
       if (!this.#failed) this.#o.log.warn({ err: (err as Error).message }, 'cannot read the nftables drop counters; egress_bypass_attempt is not reported until they are readable')
       this.#failed = true
     }
+  }
+
+  #side(where: Where, r: BypassRead, table: string, netns?: string): void {
+    const { signals, seen } = bypassSignals(this.#seen[where], r.entries, where, this.#o.enforcementMode)
+    const over = overflowSignal(r.overflowPackets - this.#overflow[where], where, this.#o.enforcementMode)
+    if (over) this.#o.overflowMetric?.inc({ provider: this.#o.provider ?? '', where }, r.overflowPackets - this.#overflow[where])
+    this.#overflow[where] = Math.max(this.#overflow[where], r.overflowPackets)
+    for (const s of signals) this.#o.emit(s)
+    if (over) this.#o.emit(over)
+    // Reported elements leave the set; if the delete fails they stay, and `seen` keeps their counts.
+    const reported = r.entries.filter((e) => e.packets > 0)
+    try {
+      ;(this.#o.remove ?? deleteBypassElements)(table, reported, netns)
+      for (const e of reported) seen.delete(key(e))
+    } catch (err) {
+      this.#o.log.debug({ err: (err as Error).message }, 'cannot delete reported drop-set elements')
+    }
+    this.#seen[where] = seen
   }
 
   stop(): void {

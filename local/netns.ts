@@ -4,7 +4,7 @@
  * command line and its stderr. Setup is all-or-nothing: a failure removes what was made.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { HangarError, ERROR_CODES } from '../core/errors.js'
 import { hostRuleset, namespaceRuleset, resolvConf, type NetnsPlan } from './plan.js'
 
@@ -75,10 +75,17 @@ export function setupNetns(plan: NetnsPlan): void {
     run('ip', ['-n', ns, 'link', 'set', 'hgnull0', 'up'])
     run('ip', ['-n', ns, 'link', 'set', 'hgnull1', 'up'])
     run('ip', ['-n', ns, 'route', 'add', 'default', 'dev', 'hgnull0'])
+    // IPv6 too, so an IPv6 connect meets nftables (refused and reported) instead of "no route".
+    // Where the kernel has IPv6 switched off there is no IPv6 to refuse, and nothing to add.
+    if (ipv6On(ns)) run('ip', ['-n', ns, '-6', 'route', 'add', 'default', 'dev', 'hgnull0'])
     if (plan.steering !== plan.hostIp) run('ip', ['-n', ns, 'route', 'add', `${plan.steering}/32`, 'via', plan.hostIp, 'dev', plan.vethNs])
+    // Readable by the provider (whatever the umask): it resolves names through them.
     mkdirSync(`/etc/netns/${ns}`, { recursive: true })
+    chmodSync(`/etc/netns/${ns}`, 0o755)
     writeFileSync(`/etc/netns/${ns}/resolv.conf`, resolvConf(plan))
     writeFileSync(`/etc/netns/${ns}/hosts`, '127.0.0.1 localhost\n::1 localhost\n')
+    chmodSync(`/etc/netns/${ns}/resolv.conf`, 0o644)
+    chmodSync(`/etc/netns/${ns}/hosts`, 0o644)
     run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], namespaceRuleset(plan))
     run('nft', ['-f', '-'], hostRuleset(plan))
   } catch (err) {
@@ -95,7 +102,16 @@ export function teardownNetns(plan: NetnsPlan): void {
   rmSync(`/etc/netns/${plan.netns}`, { recursive: true, force: true })
 }
 
-/** One element of a `bypass4` set: a dropped destination and its counters. */
+/** True when IPv6 is enabled on the namespace's dead-end link. */
+function ipv6On(ns: string): boolean {
+  try {
+    return run('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv6/conf/hgnull0/disable_ipv6']).trim() === '0'
+  } catch {
+    return false
+  }
+}
+
+/** One element of a `bypass4` or `bypass6` set: a dropped destination and its counters. */
 export interface BypassEntry {
   ip: string
   protocol: 'tcp' | 'udp'
@@ -104,21 +120,62 @@ export interface BypassEntry {
   bytes: number
 }
 
-/**
- * Reads a `bypass4` set (`nft -j list set`), in the namespace (`netns` given) or on the host.
- * @throws IsolationError when nft fails (the table is gone)
- */
-export function readBypassSet(table: string, netns?: string): BypassEntry[] {
-  const args = ['-j', 'list', 'set', 'inet', table, 'bypass4']
-  const text = netns ? run('ip', ['netns', 'exec', netns, 'nft', ...args]) : run('nft', args)
-  return parseBypassSet(text)
+/** One read of a table's drop sets and its `overflow` counter. */
+export interface BypassRead {
+  entries: BypassEntry[]
+  /** Packets counted in `overflow` (a full set could not take them), since the table was made. */
+  overflowPackets: number
 }
 
-/** Pure: the elements of `nft -j list set … bypass4` output. */
+/**
+ * Reads the `bypass4` and `bypass6` sets and the `overflow` counter of a table in one `nft -j
+ * list table`, in the namespace (`netns` given) or on the host.
+ * @throws IsolationError when nft fails (the table is gone)
+ */
+export function readBypassSet(table: string, netns?: string): BypassRead {
+  const args = ['-j', 'list', 'table', 'inet', table]
+  const text = netns ? run('ip', ['netns', 'exec', netns, 'nft', ...args]) : run('nft', args)
+  return { entries: parseBypassSet(text), overflowPackets: parseCounter(text, 'overflow') }
+}
+
+/**
+ * Deletes the given elements from the table's drop sets (those already reported), so the sets
+ * never fill up with old destinations: a new one always finds room, and one seen again is
+ * reported again. Elements gone meanwhile (timed out) are skipped: each is its own command of
+ * one `nft -f` batch, so one missing element does not keep the others.
+ * @throws IsolationError when nft fails as a whole
+ */
+export function deleteBypassElements(table: string, entries: readonly BypassEntry[], netns?: string): void {
+  if (!entries.length) return
+  const lines = entries.map((e) => `delete element inet ${table} ${e.ip.includes(':') ? 'bypass6' : 'bypass4'} { ${e.ip} . ${e.protocol} . ${e.port} }`)
+  const cmd = netns ? ['ip', ['netns', 'exec', netns, 'nft', '-f', '-']] as const : ['nft', ['-f', '-']] as const
+  try {
+    run(cmd[0], cmd[1], `${lines.join('\n')}\n`)
+  } catch {
+    // A batch is all-or-nothing: when an element timed out meanwhile, delete one by one.
+    for (const l of lines) {
+      try {
+        run(cmd[0], cmd[1], `${l}\n`)
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+/** Pure: the packets of the named counter in `nft -j list table` output (0 when absent). */
+export function parseCounter(text: string, name: string): number {
+  const doc = JSON.parse(text) as { nftables?: Array<{ counter?: { name?: string; packets?: number } }> }
+  for (const item of doc.nftables ?? []) if (item.counter?.name === name) return item.counter.packets ?? 0
+  return 0
+}
+
+/** Pure: the elements of the `bypass4` and `bypass6` sets in `nft -j list set|table …` output. */
 export function parseBypassSet(text: string): BypassEntry[] {
-  const doc = JSON.parse(text) as { nftables?: Array<{ set?: { elem?: unknown[] } }> }
+  const doc = JSON.parse(text) as { nftables?: Array<{ set?: { name?: string; elem?: unknown[] } }> }
   const out: BypassEntry[] = []
   for (const item of doc.nftables ?? []) {
+    if (item.set?.name !== undefined && item.set.name !== 'bypass4' && item.set.name !== 'bypass6') continue
     for (const el of item.set?.elem ?? []) {
       // {"elem": {"val": {"concat": [ip, proto, port]}, "counter": {...}, ...}} (counters on) or a bare concat.
       const e = el as { elem?: { val?: { concat?: unknown[] }; counter?: { packets?: number; bytes?: number } }; concat?: unknown[] }
@@ -131,4 +188,3 @@ export function parseBypassSet(text: string): BypassEntry[] {
   }
   return out
 }
-

@@ -88,26 +88,59 @@ function tcpPortSet(plan: NetnsPlan): string {
   return `{ ${[...new Set(ports)].sort((a, b) => a - b).join(', ')} }`
 }
 
+/** Most destinations a drop set holds; past it, drops are counted in the `overflow` counter (the monitor then rotates the set). */
+export const BYPASS_SET_SIZE = 4096
+
+/** The two drop sets and the counters every table has. */
+function dropSets(): string[] {
+  const set = (name: string, addr: string) => [
+    `  set ${name} {`,
+    `    type ${addr} . inet_proto . inet_service`,
+    `    size ${BYPASS_SET_SIZE}`,
+    '    flags dynamic,timeout',
+    `    timeout ${BYPASS_SET_TIMEOUT_S}s`,
+    '    counter',
+    '  }',
+  ]
+  return [...set('bypass4', 'ipv4_addr'), ...set('bypass6', 'ipv6_addr'), '  counter dropped { }', '  counter overflow { }']
+}
+
+/**
+ * The rules that record a dropped tcp/udp packet in `bypass4`/`bypass6` and end it. When a set is
+ * full its `update` fails and the rule does not match (nft_dynset), so the next rules count the
+ * packet in `overflow`: nothing goes unreported. `refuse` (the namespace side) makes the connect
+ * fail at once: IPv4 with ICMP administratively prohibited, tcp over IPv6 (and any tcp overflow)
+ * with a reset, since an ICMPv6 error to a socket without a source address is only seen after the
+ * SYN's retransmit (~1 s); else the packet is dropped (the host side).
+ */
+function dropRules(prefix: string, refuse: boolean): string[] {
+  const icmp = refuse ? 'reject with icmpx admin-prohibited' : 'drop'
+  const reset = refuse ? 'reject with tcp reset' : 'drop'
+  return [
+    `    ${prefix}meta nfproto ipv4 meta l4proto { tcp, udp } update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" ${icmp}`,
+    `    ${prefix}meta nfproto ipv6 meta l4proto tcp update @bypass6 { ip6 daddr . meta l4proto . th dport } counter name "dropped" ${reset}`,
+    `    ${prefix}meta nfproto ipv6 meta l4proto udp update @bypass6 { ip6 daddr . meta l4proto . th dport } counter name "dropped" ${icmp}`,
+    `    ${prefix}meta l4proto tcp counter name "overflow" ${reset}`,
+    `    ${prefix}meta l4proto udp counter name "overflow" ${icmp}`,
+    `    ${prefix}counter name "dropped" ${icmp}`,
+  ]
+}
+
 /**
  * The ruleset loaded into the provider's namespace (`nft -f -`): output policy drop; allowed are
- * `lo`, DNS (udp+tcp 53) and the sidecar's tcp ports on `hostIp`; everything else is added to the
- * `bypass4` set (destination, protocol, port, with counters) and refused (ICMP administratively
- * prohibited, so the connect fails at once rather than after SYN retries), so the sidecar can
- * report it. IPv6 is dropped whole (the sidecar has no IPv6 address on the link). When the
- * steering address differs, a nat output chain DNATs it to `hostIp`.
+ * `lo`, DNS (udp+tcp 53) and the sidecar's tcp ports on `hostIp`; every other tcp/udp packet is
+ * added to `bypass4` or `bypass6` (destination, protocol, port, with counters) and refused at once
+ * (IPv4: ICMP administratively prohibited; IPv6 tcp: a reset, since an ICMPv6 error to an address
+ * without a route is only seen after the SYN's retransmit, ~1 s; IPv6 udp: ICMPv6), so the
+ * provider's connect fails immediately and the sidecar can report it. The sidecar has no IPv6
+ * address on the link: no IPv6 packet is accepted. When the steering address differs, a nat
+ * output chain DNATs it to `hostIp`.
  */
 export function namespaceRuleset(plan: NetnsPlan): string {
   const steer = plan.steering !== plan.hostIp
   return [
     `table inet ${NS_TABLE} {`,
-    '  set bypass4 {',
-    '    type ipv4_addr . inet_proto . inet_service',
-    '    size 4096',
-    '    flags dynamic,timeout',
-    `    timeout ${BYPASS_SET_TIMEOUT_S}s`,
-    '    counter',
-    '  }',
-    '  counter dropped { }',
+    ...dropSets(),
     ...(steer
       ? [
           '  chain steer {',
@@ -121,9 +154,7 @@ export function namespaceRuleset(plan: NetnsPlan): string {
     '    oif "lo" accept',
     `    ip daddr ${plan.hostIp} udp dport ${NETNS_PORTS.dns} accept`,
     `    ip daddr ${plan.hostIp} tcp dport ${tcpPortSet(plan)} accept`,
-    // Rejected rather than silently dropped: the provider's connect fails at once instead of hanging.
-    '    meta l4proto { tcp, udp } update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" reject with icmpx admin-prohibited',
-    '    counter name "dropped" reject with icmpx admin-prohibited',
+    ...dropRules('', true),
     '  }',
     '}',
     '',
@@ -134,26 +165,18 @@ export function namespaceRuleset(plan: NetnsPlan): string {
  * The host-side table for one provider: from its veth, only the sidecar's ports on `hostIp` are
  * admitted (so the provider reaches neither the aggregator nor any other host service, whatever
  * address it tries); nothing from or to the veth is forwarded. Dropped destinations go to
- * `bypass4` as in the namespace.
+ * `bypass4`/`bypass6` as in the namespace.
  */
 export function hostRuleset(plan: NetnsPlan): string {
   const v = `"${plan.vethHost}"`
   return [
     `table inet ${plan.hostTable} {`,
-    '  set bypass4 {',
-    '    type ipv4_addr . inet_proto . inet_service',
-    '    size 4096',
-    '    flags dynamic,timeout',
-    `    timeout ${BYPASS_SET_TIMEOUT_S}s`,
-    '    counter',
-    '  }',
-    '  counter dropped { }',
+    ...dropSets(),
     '  chain input {',
     '    type filter hook input priority -10; policy accept;',
     `    iifname ${v} ip daddr ${plan.hostIp} udp dport ${NETNS_PORTS.dns} accept`,
     `    iifname ${v} ip daddr ${plan.hostIp} tcp dport ${tcpPortSet(plan)} accept`,
-    `    iifname ${v} meta l4proto { tcp, udp } update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" drop`,
-    `    iifname ${v} counter name "dropped" drop`,
+    ...dropRules(`iifname ${v} `, false),
     '  }',
     '  chain forward {',
     '    type filter hook forward priority -10; policy accept;',

@@ -28,6 +28,13 @@ export interface ManagedProcessOptions {
   stopTimeoutMs?: number
   /** Called when the restart budget is spent. */
   onGiveUp: (why: string) => void
+  /**
+   * Run through `setpriv --pdeathsig KILL` (util-linux): the kernel SIGKILLs the process when
+   * `up` dies, even by SIGKILL (prctl(2) PR_SET_PDEATHSIG). Default false.
+   */
+  dieWithParent?: boolean
+  /** Called with the pid of each process started (the first and every restart). */
+  onSpawn?: (pid: number) => void
 }
 
 export class ManagedProcess {
@@ -50,8 +57,10 @@ export class ManagedProcess {
     const { o } = { o: this.#o }
     // Its own process group: a terminal's Ctrl-C reaches `up` alone, which then stops the
     // processes in order (sidecars before the aggregator that receives their last signals).
-    const child = spawn(o.command, o.args, { env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    const [command, args] = o.dieWithParent ? ['setpriv', ['--pdeathsig', 'KILL', '--', o.command, ...o.args]] : [o.command, o.args]
+    const child = spawn(command, args, { env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     this.#child = child
+    if (child.pid !== undefined) o.onSpawn?.(child.pid)
     const out = o.out ?? process.stderr
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => out.write(`[${o.name}] ${line}\n`))

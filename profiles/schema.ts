@@ -89,6 +89,20 @@ export const argumentsSchema = z
   })
   .strict()
 
+const fsPath = z.string().min(1).refine((p) => !p.includes('\0'), 'a path may not contain NUL')
+
+/**
+ * What a subprocess provider sees of the host's files under `mcp-hangar up` (isolation `netns`),
+ * besides the system directories and what its command names: paths exposed read-only and
+ * read-write, at the same place (relative paths against the current directory).
+ */
+export const filesystemSchema = z
+  .object({
+    read_paths: z.array(fsPath).default([]),
+    write_paths: z.array(fsPath).default([]),
+  })
+  .strict()
+
 /** The `capabilities` block. */
 export const capabilitiesSchema = z
   .object({
@@ -97,6 +111,7 @@ export const capabilitiesSchema = z
     network: networkSchema.default({}),
     tools: toolsSchema.default({}),
     arguments: argumentsSchema.default({}),
+    filesystem: filesystemSchema.default({}),
   })
   .strict()
 

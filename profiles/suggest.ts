@@ -368,6 +368,7 @@ function suggestOnce(b: Baseline, threshold: number, tldts: Tldts, yaml: Yaml): 
       network: { dns_allowed: dnsAllowed, dns_resolve_any: false, loopback_allowed: built.loopback.length > 0, egress: built.rules.map((r) => r.config) },
       tools: tools.tools,
       arguments: { secret_patterns: [...SECRET_PATTERN_NAMES], max_payload_bytes: capabilitiesSchema.parse({}).arguments.max_payload_bytes },
+      filesystem: { read_paths: [], write_paths: [] },
     }
     failures = checkStillWorks(b, profile)
     // A host a glob breaks (the DNS tunnelling heuristic, a tunnel meeting another rule first) gets its own rule.

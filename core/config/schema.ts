@@ -137,11 +137,17 @@ export const providerSchema = z
     image: z.string().optional(),
     /** `mode: container`: bind mounts, `host-path:container-path[:ro|rw]` (host paths relative to the config file). */
     volumes: z.array(z.string().regex(/^[^:]+:\/[^:]*(:(ro|rw))?$/, 'expected "host-path:/container/path[:ro|rw]"')).default([]),
-    /** `mode: container`: limits. `memory` like `256m`, `1g` (bytes when a bare number); `cpu` in cores (0.5 = half a core). */
+    /**
+     * Limits of a container provider, and of a subprocess provider under `mcp-hangar up` with
+     * isolation `netns` (its cgroup). `memory` like `256m`, `1g` (bytes when a bare number; `up`
+     * default 1g); `cpu` in cores (0.5 = half a core); `pids`: most processes and threads (`up`
+     * default 512).
+     */
     resources: z
       .object({
         memory: z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?[bkmg]?$/i, 'expected bytes or a size like 256m, 1g')]).optional(),
         cpu: num(z.number().positive().max(1024)).optional(),
+        pids: num(z.number().int().min(16).max(4_194_304)).optional(),
       })
       .strict()
       .default({}),
