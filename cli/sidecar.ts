@@ -155,7 +155,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     })
     monitor.start()
     // Stopped after the provider (which is stopped first), so its last drops are reported.
-    stops.push(async () => monitor.stop())
+    stops.push(() => monitor.stop())
   }
   await untilSignal(cmd.log, async () => {
     for (const s of stops) await s().catch((e: unknown) => cmd.log.error({ err: (e as Error).message }, 'stop failed'))

@@ -24,9 +24,9 @@ export interface BypassMonitorOptions {
   /** Poll period, ms. Default 2000. */
   intervalMs?: number
   /** The reader (tests may pass their own); default reads with `nft -j`. */
-  read?: (table: string, netns?: string) => BypassRead
+  read?: (table: string, netns?: string) => Promise<BypassRead>
   /** Deletes reported elements; default `nft delete element`. */
-  remove?: (table: string, entries: readonly BypassEntry[], netns?: string) => void
+  remove?: (table: string, entries: readonly BypassEntry[], netns?: string) => Promise<void>
   /** `egress_bypass_overflow_packets_total{provider,where}`, when given. */
   overflowMetric?: Counter<'provider' | 'where'>
   provider?: string
@@ -89,17 +89,25 @@ export class BypassMonitor {
   }
 
   start(): void {
-    this.poll()
-    this.#timer = setInterval(() => this.poll(), this.#o.intervalMs ?? 2000)
+    void this.poll()
+    this.#timer = setInterval(() => void this.poll(), this.#o.intervalMs ?? 2000)
     this.#timer.unref()
   }
 
-  /** One poll (also run once more by {@link stop}, so drops just before a stop are reported). */
-  poll(): void {
+  #running: Promise<void> | undefined
+
+  /** One poll (also run once more by {@link stop}, so drops just before a stop are reported); never two at once. */
+  poll(): Promise<void> {
+    if (this.#running) return this.#running
+    this.#running = this.#poll().finally(() => (this.#running = undefined))
+    return this.#running
+  }
+
+  async #poll(): Promise<void> {
     const read = this.#o.read ?? readBypassSet
     try {
-      this.#side('namespace', read(NS_TABLE, this.#o.netns), NS_TABLE, this.#o.netns)
-      this.#side('host', read(this.#o.hostTable), this.#o.hostTable)
+      await this.#side('namespace', await read(NS_TABLE, this.#o.netns), NS_TABLE, this.#o.netns)
+      await this.#side('host', await read(this.#o.hostTable), this.#o.hostTable)
       if (this.#failed) this.#o.log.info('nftables drop counters readable again')
       this.#failed = false
     } catch (err) {
@@ -108,27 +116,29 @@ export class BypassMonitor {
     }
   }
 
-  #side(where: Where, r: BypassRead, table: string, netns?: string): void {
+  async #side(where: Where, r: BypassRead, table: string, netns?: string): Promise<void> {
     const { signals, seen } = bypassSignals(this.#seen[where], r.entries, where, this.#o.enforcementMode)
-    const over = overflowSignal(r.overflowPackets - this.#overflow[where], where, this.#o.enforcementMode)
-    if (over) this.#o.overflowMetric?.inc({ provider: this.#o.provider ?? '', where }, r.overflowPackets - this.#overflow[where])
+    const grown = r.overflowPackets - this.#overflow[where]
+    const over = overflowSignal(grown, where, this.#o.enforcementMode)
+    if (over) this.#o.overflowMetric?.inc({ provider: this.#o.provider ?? '', where }, grown)
     this.#overflow[where] = Math.max(this.#overflow[where], r.overflowPackets)
     for (const s of signals) this.#o.emit(s)
     if (over) this.#o.emit(over)
     // Reported elements leave the set; if the delete fails they stay, and `seen` keeps their counts.
     const reported = r.entries.filter((e) => e.packets > 0)
+    this.#seen[where] = seen
     try {
-      ;(this.#o.remove ?? deleteBypassElements)(table, reported, netns)
+      await (this.#o.remove ?? deleteBypassElements)(table, reported, netns)
       for (const e of reported) seen.delete(key(e))
     } catch (err) {
-      this.#o.log.debug({ err: (err as Error).message }, 'cannot delete reported drop-set elements')
+      this.#o.log.debug({ err: (err as Error).message }, 'cannot delete reported drop-set elements; the next poll retries')
     }
-    this.#seen[where] = seen
   }
 
-  stop(): void {
+  /** Stops polling after one last poll. */
+  async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = undefined
-    this.poll()
+    await this.poll()
   }
 }

@@ -3,7 +3,7 @@
  * Every command runs without a shell; a failing command throws {@link IsolationError} with the
  * command line and its stderr. Setup is all-or-nothing: a failure removes what was made.
  */
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { HangarError, ERROR_CODES } from '../core/errors.js'
 import { hostRuleset, namespaceRuleset, resolvConf, type NetnsPlan } from './plan.js'
@@ -127,40 +127,45 @@ export interface BypassRead {
   overflowPackets: number
 }
 
+/** Runs one command without blocking the event loop; stdout back. @throws IsolationError */
+async function runAsync(cmd: string, args: readonly string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { encoding: 'utf8', timeout: 15_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new IsolationError(`${cmd} ${args.join(' ')}: ${(stderr || err.message).trim()}`))
+      else resolve(stdout)
+    })
+    // nft may exit without reading its input (an error, or a command that reads none): a write
+    // to its closed stdin must not become an unhandled EPIPE that ends the sidecar.
+    child.stdin?.on('error', () => {})
+    child.stdin?.end(input ?? '')
+  })
+}
+
 /**
  * Reads the `bypass4` and `bypass6` sets and the `overflow` counter of a table in one `nft -j
- * list table`, in the namespace (`netns` given) or on the host.
+ * list table`, in the namespace (`netns` given) or on the host. Asynchronous: a full set is
+ * 2 × 4096 elements, and the sidecar keeps serving meanwhile.
  * @throws IsolationError when nft fails (the table is gone)
  */
-export function readBypassSet(table: string, netns?: string): BypassRead {
+export async function readBypassSet(table: string, netns?: string): Promise<BypassRead> {
   const args = ['-j', 'list', 'table', 'inet', table]
-  const text = netns ? run('ip', ['netns', 'exec', netns, 'nft', ...args]) : run('nft', args)
+  const text = netns ? await runAsync('ip', ['netns', 'exec', netns, 'nft', ...args]) : await runAsync('nft', args)
   return { entries: parseBypassSet(text), overflowPackets: parseCounter(text, 'overflow') }
 }
 
 /**
- * Deletes the given elements from the table's drop sets (those already reported), so the sets
- * never fill up with old destinations: a new one always finds room, and one seen again is
- * reported again. Elements gone meanwhile (timed out) are skipped: each is its own command of
- * one `nft -f` batch, so one missing element does not keep the others.
- * @throws IsolationError when nft fails as a whole
+ * Deletes the given elements from the table's drop sets (those already reported), in one `nft -f`
+ * batch, so the sets never fill up with old destinations: a new one always finds room, and one
+ * seen again is reported again. A batch is all-or-nothing: when one element has timed out
+ * meanwhile the batch fails, and the elements stay until the next poll deletes them.
+ * @throws IsolationError when nft fails
  */
-export function deleteBypassElements(table: string, entries: readonly BypassEntry[], netns?: string): void {
+export async function deleteBypassElements(table: string, entries: readonly BypassEntry[], netns?: string): Promise<void> {
   if (!entries.length) return
   const lines = entries.map((e) => `delete element inet ${table} ${e.ip.includes(':') ? 'bypass6' : 'bypass4'} { ${e.ip} . ${e.protocol} . ${e.port} }`)
-  const cmd = netns ? ['ip', ['netns', 'exec', netns, 'nft', '-f', '-']] as const : ['nft', ['-f', '-']] as const
-  try {
-    run(cmd[0], cmd[1], `${lines.join('\n')}\n`)
-  } catch {
-    // A batch is all-or-nothing: when an element timed out meanwhile, delete one by one.
-    for (const l of lines) {
-      try {
-        run(cmd[0], cmd[1], `${l}\n`)
-      } catch {
-        /* gone */
-      }
-    }
-  }
+  const input = `${lines.join('\n')}\n`
+  if (netns) await runAsync('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], input)
+  else await runAsync('nft', ['-f', '-'], input)
 }
 
 /** Pure: the packets of the named counter in `nft -j list table` output (0 when absent). */

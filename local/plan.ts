@@ -108,16 +108,19 @@ function dropSets(): string[] {
 /**
  * The rules that record a dropped tcp/udp packet in `bypass4`/`bypass6` and end it. When a set is
  * full its `update` fails and the rule does not match (nft_dynset), so the next rules count the
- * packet in `overflow`: nothing goes unreported. `refuse` (the namespace side) makes the connect
- * fail at once: IPv4 with ICMP administratively prohibited, tcp over IPv6 (and any tcp overflow)
- * with a reset, since an ICMPv6 error to a socket without a source address is only seen after the
- * SYN's retransmit (~1 s); else the packet is dropped (the host side).
+ * packet in `overflow`: nothing goes unreported. `refuse` (the namespace side) makes the attempt
+ * fail at once: tcp with a reset (ECONNREFUSED), udp with ICMP administratively prohibited. A
+ * reset, not an ICMP error, for tcp: the kernel rate-limits ICMP errors (icmp_ratelimit), so under
+ * a burst of connects most SYNs would go unanswered and each connect would wait for its
+ * retransmit (1 s and more), and over IPv6 the error reaches a socket without a source address
+ * only after that retransmit. Else (the host side) the packet is dropped.
  */
 function dropRules(prefix: string, refuse: boolean): string[] {
   const icmp = refuse ? 'reject with icmpx admin-prohibited' : 'drop'
   const reset = refuse ? 'reject with tcp reset' : 'drop'
   return [
-    `    ${prefix}meta nfproto ipv4 meta l4proto { tcp, udp } update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" ${icmp}`,
+    `    ${prefix}meta nfproto ipv4 meta l4proto tcp update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" ${reset}`,
+    `    ${prefix}meta nfproto ipv4 meta l4proto udp update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" ${icmp}`,
     `    ${prefix}meta nfproto ipv6 meta l4proto tcp update @bypass6 { ip6 daddr . meta l4proto . th dport } counter name "dropped" ${reset}`,
     `    ${prefix}meta nfproto ipv6 meta l4proto udp update @bypass6 { ip6 daddr . meta l4proto . th dport } counter name "dropped" ${icmp}`,
     `    ${prefix}meta l4proto tcp counter name "overflow" ${reset}`,
@@ -130,9 +133,7 @@ function dropRules(prefix: string, refuse: boolean): string[] {
  * The ruleset loaded into the provider's namespace (`nft -f -`): output policy drop; allowed are
  * `lo`, DNS (udp+tcp 53) and the sidecar's tcp ports on `hostIp`; every other tcp/udp packet is
  * added to `bypass4` or `bypass6` (destination, protocol, port, with counters) and refused at once
- * (IPv4: ICMP administratively prohibited; IPv6 tcp: a reset, since an ICMPv6 error to an address
- * without a route is only seen after the SYN's retransmit, ~1 s; IPv6 udp: ICMPv6), so the
- * provider's connect fails immediately and the sidecar can report it. The sidecar has no IPv6
+ * (see `dropRules`), so the provider's connect fails immediately and the sidecar can report it. The sidecar has no IPv6
  * address on the link: no IPv6 packet is accepted. When the steering address differs, a nat
  * output chain DNATs it to `hostIp`.
  */

@@ -168,11 +168,14 @@ export function sandboxArgv(s: SandboxSpec): string[] {
 /** Pure: the directories above every exposed path and the cwd that the sandbox's root lacks, parents first. */
 export function parentDirs(s: Pick<SandboxSpec, 'readPaths' | 'writePaths' | 'cwd' | 'system'>): string[] {
   const have = ['/etc', '/proc', '/dev', '/tmp', ...s.system.map((x) => x.path)]
+  const systemDirs = s.system.filter((x) => x.symlink === undefined).map((x) => x.path)
   const exposed = [...s.readPaths, ...s.writePaths]
   const out = new Set<string>()
   for (const p of [...exposed, s.cwd]) {
     for (let d = dirname(p); d !== '/' && d !== '.'; d = dirname(d)) {
-      if (isExposed(d, have) || exposed.includes(d)) break
+      // What exists already: the sandbox's own top directories, anything inside a bound system
+      // directory or another exposed path. A directory inside the private /tmp does not.
+      if (have.includes(d) || isExposed(d, systemDirs) || isExposed(d, exposed)) break
       out.add(d)
     }
   }

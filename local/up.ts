@@ -144,8 +144,10 @@ export class LocalStack {
     }
     const eff = effectiveConfig(config, runtime, this.#o.cwd)
     const agg = eff.aggregator as { listen: string; url: string; data_dir: string }
-    this.#runDir = join(agg.data_dir, 'run')
-    const cleaned = await this.#cleanLeftovers(this.#runDir)
+    const runDir = join(agg.data_dir, 'run')
+    // Before #runDir is set: when another run is still going, stop() must not touch its run dir.
+    const cleaned = await this.#cleanLeftovers(runDir)
+    this.#runDir = runDir
     const notes: string[] = []
     const effProviders = eff.providers as Record<string, { sidecar: { data_dir: string }; cwd?: string }>
     const uids = new Map<string, { uid: number; gid: number }>()

@@ -27,7 +27,10 @@ export interface Up {
  * @throws Error with its output when it exits or is not ready within 90 s
  */
 export async function startUp(t: Test, cfg: string, cwd: string, extra: string[] = []): Promise<Up> {
-  const proc = spawn(process.execPath, [BUNDLE, 'up', '-c', cfg, ...extra], { cwd, env: { ...process.env, MCP_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  // Without NODE_OPTIONS: tap's process-info loader puts itself into the environment of every
+  // child a test spawns, then into theirs, and a sandboxed provider that cannot see this
+  // repository's node_modules would fail to start. `env -u` execs node without it.
+  const proc = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BUNDLE, 'up', '-c', cfg, ...extra], { cwd, env: { ...process.env, MCP_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
   const up: Up = { proc, out: '', netns: '', exited: new Promise((r) => proc.once('exit', (code) => r(code))) }
   proc.stdout!.on('data', (d: Buffer) => (up.out += d.toString()))
   proc.stderr!.on('data', (d: Buffer) => (up.out += d.toString()))
