@@ -14,6 +14,12 @@
 #
 # Find a Compose network's bridge: docker network inspect -f '{{.Id}}' <project>_hangar_<svc>_internal
 # gives the id; the bridge is br-<first 12 characters>.
+#
+# Traffic between the bridge's own ports is accepted here, but nftables runs every base chain of a
+# hook: on a host where br_netfilter passes bridged frames to iptables (bridge-nf-call-iptables=1,
+# set once dockerd has started) and the FORWARD policy is DROP (Docker's), that traffic also needs
+# an iptables FORWARD accept for the bridge. Docker adds one for each bridge it manages
+# (`-i br-… -o br-… -j ACCEPT`); on a bridge of your own, add it yourself.
 set -euo pipefail
 
 usage() { echo "usage: $0 add|remove|print BRIDGE" >&2; exit 2; }
