@@ -3,7 +3,7 @@
  * and wait for "ready", and run probe scripts inside a provider's namespace as the unprivileged
  * user the provider runs as.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 
@@ -34,8 +34,13 @@ export async function startUp(t: Test, cfg: string, cwd: string, extra: string[]
   const up: Up = { proc, out: '', netns: '', exited: new Promise((r) => proc.once('exit', (code) => r(code))) }
   proc.stdout!.on('data', (d: Buffer) => (up.out += d.toString()))
   proc.stderr!.on('data', (d: Buffer) => (up.out += d.toString()))
-  t.teardown(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL')
+  t.teardown(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL')
+      await up.exited
+    }
+    // Whatever a killed (or crashed) run left: namespaces, tables, cgroups, containers.
+    spawnSync(process.execPath, [BUNDLE, 'up', '--cleanup', '-c', cfg], { cwd, stdio: 'ignore', timeout: 60_000, env: { ...process.env, MCP_LOG_LEVEL: 'error' } })
   })
   const until = Date.now() + 90_000
   while (!/ready — Ctrl-C/.test(up.out)) {
