@@ -1,8 +1,8 @@
 /**
- * Which isolation `mcp-hangar up` can give on this machine (issue 5): `netns` needs root, `ip`
- * (iproute2) with `ip netns`, `nft` (nftables) and `setpriv` (util-linux, to run the provider as an
- * unprivileged user inside its namespace); without any of them `up` runs in `cooperative` mode and
- * says why. And the sink wrapper that marks every signal of a sidecar with its isolation.
+ * Which isolation `mcp-hangar up` can give on this machine: `netns` needs root, `ip` (iproute2)
+ * with `ip netns`, `nft` (nftables), `setpriv` (util-linux, to run the provider as its own
+ * unprivileged uid) and `bwrap` (bubblewrap, its private process and file view); without any of
+ * them `up` runs in `cooperative` mode and says why. And the sink wrapper that marks every signal of a sidecar with its isolation.
  */
 import { execFileSync } from 'node:child_process'
 import type { Signal, Isolation } from '../signals/types.js'
@@ -19,12 +19,13 @@ function has(cmd: string, args: string[]): boolean {
   }
 }
 
-/** Probes the machine (runs `ip netns list`, `nft --version`, `setpriv --version`). */
+/** Probes the machine (runs `ip netns list`, `nft --version`, `setpriv --version`, `bwrap --version`). */
 export function detectIsolation(uid = process.getuid?.()): IsolationCheck {
   if (uid !== 0) return { mode: 'cooperative', why: 'not running as root (network namespaces and nftables need root)' }
   if (!has('ip', ['netns', 'list'])) return { mode: 'cooperative', why: 'the `ip` command (iproute2) is missing or cannot list network namespaces' }
   if (!has('nft', ['--version'])) return { mode: 'cooperative', why: 'the `nft` command (nftables) is missing' }
   if (!has('setpriv', ['--version'])) return { mode: 'cooperative', why: 'the `setpriv` command (util-linux) is missing' }
+  if (!has('bwrap', ['--version'])) return { mode: 'cooperative', why: 'bubblewrap (`bwrap`) is missing, so providers cannot get a private process and file view (Debian: apt-get install bubblewrap)' }
   return { mode: 'netns' }
 }
 

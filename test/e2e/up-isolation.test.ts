@@ -13,7 +13,7 @@
  * - a `setsid -f` child of A is gone after Ctrl-C of `up`, and after `kill -9` of `up` (then the
  *   next `up`, and `up --cleanup`, remove every leftover), checked by uid, namespace inode and cgroup.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { randomBytes } from 'node:crypto'
