@@ -5,10 +5,22 @@
  *
  * Files (see audit-files.ts): `<dir>/audit.jsonl` is appended to; when a batch would take it past
  * `maxBytes` it is renamed to `audit-<first seq>.jsonl` (rename-and-create, the logrotate `create`
- * way, so a shipper tailing by name follows it) and a new `audit.jsonl` is started. Only the
- * newest `keepFiles` rotated files are kept; **deleting a rotated file loses its signals for the
- * SIEM and for the rebuild too**: after a restart the dedup set, the counters and the queries no
- * longer know them (a sidecar re-sending one of those ids would have it stored again).
+ * way, so a shipper tailing by name follows it) and a new `audit.jsonl` is started.
+ *
+ * Retention (docs/signals.md, "Retention"): the newest `keepFiles` rotated files are kept whole.
+ * An older one is compacted into `kept-<base>.jsonl` (audit-kept.ts): its violation records
+ * (`retain`, default signals/retention.ts `isRetained`) stay, its observations are rotated out. A
+ * kept file is deleted by the retention sweep (at open, after each rotation, hourly) once
+ * `retentionMs` has passed since its last line was received. Rotated-out observations are gone
+ * for the SIEM and for the rebuild too: after a restart the dedup set, the counters and the
+ * queries no longer know them.
+ *
+ * Size budget (`maxTotalBytes`, the whole directory): before a batch would pass it, expired kept
+ * files are swept, then rotated files are compacted oldest first (even inside `keepFiles`), then
+ * the current file is rotated and compacted. If the retained records alone still leave no room,
+ * the batch is refused with {@link AuditFullError} (`budget`; the API answers 507) and nothing
+ * retained is deleted. A write failing with ENOSPC or EDQUOT is undone and refused the same way
+ * (`disk_full`). Refusals are counted in {@link AuditLogStats}.
  *
  * Sequence numbers: every line has one, `seq` = the base of its file + its line index, starting
  * at 1. They are stable across restarts (a file's base is in its name, the current file's in
@@ -29,15 +41,23 @@ import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../core/log.js'
 import type { Signal } from '../../signals/types.js'
-import { CURRENT_FILE, fsyncDir, listRotated, readState, removeFile, rotatedFileName, saveTornBytes, writeState } from './audit-files.js'
+import { isRetained } from '../../signals/retention.js'
+import { CURRENT_FILE, fsyncDir, listRotated, readState, rotatedFileName, saveTornBytes, writeState } from './audit-files.js'
+import { compactRotated, listKept, readKeptHeader, replayKept, sweepKept, type KeptHeader } from './audit-kept.js'
 import { encodeLines, findTornTail, parseAuditLine } from './audit-lines.js'
-import { AuditOpenError, AuditWriteError, StoreClosedError } from './errors.js'
+import { AuditFullError, AuditOpenError, AuditWriteError, StoreClosedError } from './errors.js'
 import { countLines, readLineBatches } from './line-reader.js'
 
 /** Default `maxBytes`: 100 MiB. */
 export const DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 /** Default `keepFiles`: 10 rotated files. */
 export const DEFAULT_KEEP_FILES = 10
+/** Default `retentionMs`: 90 days. */
+export const DEFAULT_RETENTION_MS = 90 * 24 * 3600 * 1000
+/** How often the retention sweep runs besides rotations, ms (1 hour). */
+const SWEEP_INTERVAL_MS = 3600 * 1000
+/** After a failed attempt to make room, batches are refused at once for this long, ms. */
+const FULL_BACKOFF_MS = 1000
 /** One group commit writes at most this many bytes (more queued batches wait for the next). */
 const MAX_GROUP_BYTES = 8 * 1024 * 1024
 /** The torn-tail scan looks at most this far back from the end of the file. */
@@ -50,8 +70,18 @@ export interface AuditLogOptions {
   dir: string
   /** Rotate before a batch would take `audit.jsonl` past this many bytes (default 100 MiB). A single batch larger than this gets a file of its own. */
   maxBytes?: number
-  /** Rotated files kept, oldest deleted first (default 10; 0 keeps none). */
+  /** Rotated files kept whole (default 10; 0 keeps none); older ones keep only their violation records. */
   keepFiles?: number
+  /** Violation records are kept at least this long after they were received, ms (default 90 days). */
+  retentionMs?: number
+  /** Budget of the whole audit directory, bytes (default: no budget, only the disk); at least 2 × `maxBytes`. */
+  maxTotalBytes?: number
+  /** Which records outlive `keepFiles` (default signals/retention.ts `isRetained`). */
+  retain?: (s: Signal) => boolean
+  /** Wall clock of the retention sweep, ms since the epoch (tests). */
+  now?: () => number
+  /** Told how many records were rotated out (`dropped`) and expired by the retention sweep (`expired`). */
+  onRelease?: (r: { dropped: number; expired: number }) => void
   log: Logger
   /**
    * Called synchronously, in log order, once a batch is durable and before its
@@ -93,6 +123,16 @@ export interface AuditLogStats {
   corruptLines: number
   /** Bytes cut from a torn tail at open (0 when the file was clean). */
   tornBytes: number
+  /** Kept files on disk (violation records of compacted rotated files). */
+  keptFiles: number
+  /** Bytes of rotated and kept files (the current file is `currentBytes`). */
+  olderBytes: number
+  /** Records rotated out (observations, unreadable lines) since open. */
+  droppedLines: number
+  /** Retained records deleted by the retention sweep since open. */
+  expiredSignals: number
+  /** Batches refused for lack of room since open, by reason. */
+  refused: { budget: number; disk_full: number }
 }
 
 interface Pending {
@@ -109,6 +149,7 @@ export class AuditLog {
   readonly #keepFiles: number
   readonly #log: Logger
   readonly #onCommit: AuditLogOptions['onCommit']
+  readonly #onRelease: AuditLogOptions['onRelease']
   #fh: FileHandle
   #size: number
   #currentBase: number
@@ -119,7 +160,15 @@ export class AuditLog {
   #failed: Error | null = null
   #closed = false
   #rotated: number
-  readonly #stats = { batches: 0, commits: 0, bytesWritten: 0, failedBatches: 0, corruptLines: 0, tornBytes: 0 }
+  #kept = 0
+  #olderBytes = 0
+  #fullUntil = 0
+  readonly #retentionMs: number
+  readonly #maxTotalBytes: number
+  readonly #retain: (s: Signal) => boolean
+  readonly #now: () => number
+  readonly #sweepTimer: NodeJS.Timeout
+  readonly #stats = { batches: 0, commits: 0, bytesWritten: 0, failedBatches: 0, corruptLines: 0, tornBytes: 0, droppedLines: 0, expiredSignals: 0, refused: { budget: 0, disk_full: 0 } }
 
   private constructor(opts: AuditLogOptions, fh: FileHandle, size: number, currentBase: number, currentLines: number, rotated: number, tornBytes: number) {
     this.dir = opts.dir
@@ -127,12 +176,19 @@ export class AuditLog {
     this.#keepFiles = opts.keepFiles ?? DEFAULT_KEEP_FILES
     this.#log = opts.log
     this.#onCommit = opts.onCommit
+    this.#onRelease = opts.onRelease
     this.#fh = fh
     this.#size = size
     this.#currentBase = currentBase
     this.#nextSeq = currentBase + currentLines
     this.#rotated = rotated
     this.#stats.tornBytes = tornBytes
+    this.#retentionMs = opts.retentionMs ?? DEFAULT_RETENTION_MS
+    this.#maxTotalBytes = opts.maxTotalBytes ?? Infinity
+    this.#retain = opts.retain ?? isRetained
+    this.#now = opts.now ?? Date.now
+    this.#sweepTimer = setInterval(() => void this.#maintain(() => this.#sweep()), SWEEP_INTERVAL_MS)
+    this.#sweepTimer.unref()
   }
 
   /**
@@ -146,6 +202,8 @@ export class AuditLog {
     const keepFiles = opts.keepFiles ?? DEFAULT_KEEP_FILES
     if (!(Number.isSafeInteger(maxBytes) && maxBytes >= 1)) throw new RangeError(`maxBytes must be a whole number of bytes ≥ 1, got ${maxBytes}`)
     if (!(Number.isSafeInteger(keepFiles) && keepFiles >= 0)) throw new RangeError(`keepFiles must be a whole number ≥ 0, got ${keepFiles}`)
+    if (opts.retentionMs !== undefined && !(opts.retentionMs > 0)) throw new RangeError(`retentionMs must be > 0, got ${opts.retentionMs}`)
+    if (opts.maxTotalBytes !== undefined && !(opts.maxTotalBytes >= 2 * maxBytes)) throw new RangeError(`maxTotalBytes must be at least 2 × maxBytes (${2 * maxBytes}), got ${opts.maxTotalBytes}`)
     const path = join(opts.dir, CURRENT_FILE)
     let fh: FileHandle
     try {
@@ -163,7 +221,8 @@ export class AuditLog {
       const rotated = await listRotated(opts.dir)
       let base = (await readState(opts.dir)) ?? 1
       const newest = rotated.at(-1)
-      if (newest && newest.base >= base) {
+      const newestKept = (await listKept(opts.dir)).at(-1)
+      if (newest && newest.base >= base && !(newestKept && newestKept.base > newest.base)) {
         // state.json predates the newest rotation (a crash between the rename and the state
         // write, or state.json lost): the current file starts right after that rotated file.
         const rfh = await open(join(opts.dir, newest.name), 'r')
@@ -172,8 +231,13 @@ export class AuditLog {
         } finally {
           await rfh.close()
         }
+      } else if (newestKept && newestKept.base >= base) {
+        // The same, when the newest rotated file was already compacted: its header has its span.
+        const h = await readKeptHeader(join(opts.dir, newestKept.name))
+        base = h.base + h.lines
       }
       const log = new AuditLog(opts, fh, size, base, currentLines, rotated.length, torn)
+      await log.#recount()
       await log.#prune()
       return log
     } catch (err) {
@@ -194,7 +258,10 @@ export class AuditLog {
   }
 
   stats(): AuditLogStats {
-    return { nextSeq: this.#nextSeq, currentBytes: this.#size, rotatedFiles: this.#rotated, ...this.#stats }
+    return {
+      nextSeq: this.#nextSeq, currentBytes: this.#size, rotatedFiles: this.#rotated, keptFiles: this.#kept, olderBytes: this.#olderBytes,
+      ...this.#stats, refused: { ...this.#stats.refused },
+    }
   }
 
   /**
@@ -248,12 +315,18 @@ export class AuditLog {
       }
       const first = this.#queue[0]!
       if (this.#size > 0 && this.#size + first.bytes.length > this.#maxBytes) await this.#rotate()
-      // Take whole batches while they fit in this file (the first always goes).
+      if (!this.#fits(first.bytes.length) && !(await this.#makeRoom(first.bytes.length))) {
+        this.#queue.shift()
+        this.#stats.refused.budget++
+        first.reject(new AuditFullError('budget', `the audit log has no room for ${first.bytes.length} bytes: retained records fill audit_max_total_bytes (${this.#maxTotalBytes}); nothing was written`))
+        continue
+      }
+      // Take whole batches while they fit in this file and the budget (the first always goes).
       let n = 1
       let bytes = first.bytes.length
       while (n < this.#queue.length) {
         const next = this.#queue[n]!.bytes.length
-        if (this.#size + bytes + next > this.#maxBytes || bytes + next > MAX_GROUP_BYTES) break
+        if (this.#size + bytes + next > this.#maxBytes || bytes + next > MAX_GROUP_BYTES || !this.#fits(bytes + next)) break
         bytes += next
         n++
       }
@@ -265,7 +338,13 @@ export class AuditLog {
         await this.#fh.datasync()
       } catch (err) {
         await this.#undo(before, err)
-        const e = new AuditWriteError(`audit log write failed, the batch was not stored: ${(err as Error).message}`, { cause: err })
+        const code = (err as NodeJS.ErrnoException).code
+        // A full disk is a refusal (507) only when the undo worked; otherwise the log is failed.
+        const full = (code === 'ENOSPC' || code === 'EDQUOT') && this.#failed === null
+        if (full) this.#stats.refused.disk_full += group.length
+        const e = full
+          ? new AuditFullError('disk_full', `the disk under ${this.dir} is full (${code}); the batch was not stored`, { cause: err })
+          : new AuditWriteError(`audit log write failed, the batch was not stored: ${(err as Error).message}`, { cause: err })
         this.#stats.failedBatches += group.length
         for (const p of group) p.reject(e)
         continue
@@ -303,7 +382,7 @@ export class AuditLog {
     }
   }
 
-  /** Renames `audit.jsonl` to `audit-<base>.jsonl` and starts a new one. */
+  /** Renames `audit.jsonl` to `audit-<base>.jsonl` and starts a new one, then prunes. */
   async #rotate(): Promise<void> {
     const current = join(this.dir, CURRENT_FILE)
     const rotatedName = rotatedFileName(this.#currentBase)
@@ -329,19 +408,88 @@ export class AuditLog {
     await this.#prune()
   }
 
+  /** Compacts rotated files beyond `keepFiles`, then sweeps expired kept files. Never throws. */
   async #prune(): Promise<void> {
-    try {
+    await this.#maintain(async () => {
       const rotated = await listRotated(this.dir)
-      const drop = rotated.slice(0, Math.max(0, rotated.length - this.#keepFiles))
-      for (const f of drop) {
-        await removeFile(join(this.dir, f.name))
-        this.#log.info({ file: join(this.dir, f.name), keep_files: this.#keepFiles }, 'audit log: deleted the oldest rotated file (its signals are gone from the store too)')
-      }
-      if (drop.length) await fsyncDir(this.dir)
-      this.#rotated = rotated.length - drop.length
+      for (const f of rotated.slice(0, Math.max(0, rotated.length - this.#keepFiles))) await this.#compact(f.name, f.base)
+      await this.#sweep()
+    })
+  }
+
+  /** Runs a maintenance step, logging (never throwing) its error, then recounts the files. */
+  async #maintain(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn()
     } catch (err) {
-      this.#log.error({ err }, 'audit log: pruning rotated files failed')
+      this.#log.error({ err }, 'audit log: retention maintenance failed')
     }
+    await this.#recount().catch((err: unknown) => this.#log.error({ err }, 'audit log: could not size its files'))
+  }
+
+  /** Compacts one rotated file into a kept file (audit-kept.ts). */
+  async #compact(name: string, base: number): Promise<void> {
+    const c = await compactRotated(this.dir, name, base, this.#retain)
+    this.#stats.droppedLines += c.dropped
+    this.#released(c.dropped, 0)
+    this.#log.info({ file: join(this.dir, name), kept: c.kept, rotated_out: c.dropped, bytes_before: c.bytesBefore, bytes_after: c.bytesAfter }, 'audit log: observations rotated out, violation records kept')
+  }
+
+  /** Deletes kept files past the retention. */
+  async #sweep(): Promise<void> {
+    const r = await sweepKept(this.dir, this.#retentionMs, this.#now(), (file, err) => this.#log.error({ err, file }, 'audit log: unreadable kept file left in place'))
+    if (r.files === 0) return
+    this.#stats.expiredSignals += r.signals
+    this.#released(0, r.signals)
+    this.#log.info({ files: r.files, signals: r.signals, bytes: r.bytes, retention_ms: this.#retentionMs }, 'audit log: retention sweep deleted expired violation records')
+  }
+
+  #released(dropped: number, expired: number): void {
+    if (!this.#onRelease || (dropped === 0 && expired === 0)) return
+    try {
+      this.#onRelease({ dropped, expired })
+    } catch (err) {
+      this.#log.error({ err }, 'audit log: release hook failed')
+    }
+  }
+
+  /** Re-reads the number and size of the rotated and kept files. */
+  async #recount(): Promise<void> {
+    const rotated = await listRotated(this.dir)
+    const kept = await listKept(this.dir)
+    let bytes = 0
+    for (const f of [...rotated, ...kept]) bytes += await stat(join(this.dir, f.name)).then((s) => s.size, () => 0)
+    this.#rotated = rotated.length
+    this.#kept = kept.length
+    this.#olderBytes = bytes
+  }
+
+  /** True when `n` more bytes keep the directory within `maxTotalBytes`. */
+  #fits(n: number): boolean {
+    return this.#size + this.#olderBytes + n <= this.#maxTotalBytes
+  }
+
+  /**
+   * Makes room for `n` bytes (rules at the top of this file): expired kept files, then rotated
+   * files oldest first, then the current file are given up, never a retained record within the
+   * retention. @returns whether `n` bytes fit now.
+   */
+  async #makeRoom(n: number): Promise<boolean> {
+    if (this.#now() < this.#fullUntil) return false
+    await this.#maintain(() => this.#sweep())
+    for (const f of await listRotated(this.dir).catch(() => [])) {
+      if (this.#fits(n)) return true
+      await this.#maintain(() => this.#compact(f.name, f.base))
+    }
+    if (!this.#fits(n) && this.#size > 0) {
+      const base = this.#currentBase
+      await this.#rotate()
+      if (this.#currentBase !== base) await this.#maintain(() => this.#compact(rotatedFileName(base), base))
+    }
+    if (this.#fits(n)) return true
+    this.#fullUntil = this.#now() + FULL_BACKOFF_MS
+    this.#log.error({ dir: this.dir, need: n, used: this.#size + this.#olderBytes, max_total_bytes: this.#maxTotalBytes }, 'audit log: retained records fill the size budget; refusing batches (507)')
+    return false
   }
 
   /**
@@ -351,11 +499,29 @@ export class AuditLog {
    * Meant for the rebuild at start-up, before appends.
    */
   async *replayBatches(): AsyncGenerator<ReplayedSignal[]> {
-    const files = (await listRotated(this.dir)).map((f) => ({ path: join(this.dir, f.name), base: f.base, end: undefined as number | undefined }))
+    type Source = { path: string; base: number; end?: number; kept?: KeptHeader }
+    const rotated = await listRotated(this.dir)
+    const bases = new Set(rotated.map((f) => f.base))
+    const files: Source[] = rotated.map((f) => ({ path: join(this.dir, f.name), base: f.base }))
+    for (const k of await listKept(this.dir)) {
+      // A crash between writing a kept file and deleting its rotated file leaves both: the rotated one is complete.
+      if (bases.has(k.base)) continue
+      const path = join(this.dir, k.name)
+      try {
+        files.push({ path, base: k.base, kept: await readKeptHeader(path) })
+      } catch (err) {
+        this.#log.error({ err, file: path }, 'audit log: unreadable kept file skipped by the rebuild')
+      }
+    }
+    files.sort((a, b) => a.base - b.base)
     files.push({ path: join(this.dir, CURRENT_FILE), base: this.#currentBase, end: this.#size })
     let logged = 0
     let corrupt = 0
     for (const f of files) {
+      if (f.kept) {
+        yield* replayKept(f.path, f.kept)
+        continue
+      }
       let index = 0
       try {
         for await (const lines of readLineBatches(f.path, f.end)) {
@@ -390,6 +556,7 @@ export class AuditLog {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    clearInterval(this.#sweepTimer)
     while (this.#writing) await this.#drain
     await this.#fh.close()
   }

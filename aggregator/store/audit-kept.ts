@@ -1,0 +1,185 @@
+/**
+ * Kept files: what is left of a rotated audit file once its observations were rotated out.
+ *
+ * A rotated file `audit-<base>.jsonl` that leaves the `keepFiles` window (or must make room under
+ * the size budget) is compacted into `kept-<base, 12 digits>.jsonl`:
+ * - line 1, the header: `{"schema":"hangar.audit-kept/v1","base":B,"lines":N,"received_until":T,"seqs":[…]}`:
+ *   `base` and `lines` the rotated file's first sequence number and line count (so sequence
+ *   numbers stay stable and are never reused), `received_until` the rotated file's last write
+ *   (RFC 3339, the aggregator's clock: every line in it was received no later), `seqs` the sequence
+ *   number of each kept line, in order;
+ * - then the kept signal lines, byte for byte as they were in the audit log (the same JSON a SIEM read).
+ *
+ * The compaction writes `<name>.tmp`, fsyncs it, renames it into place, fsyncs the directory and
+ * only then deletes the rotated file: a crash leaves either the rotated file or both (the replay
+ * reads a base once, from the complete rotated file; the next prune compacts it again), never
+ * neither.
+ *
+ * The retention sweep deletes a kept file once `received_until` + retention has passed: the
+ * retention runs on the aggregator's clock, so a sidecar with a skewed clock can neither shorten
+ * nor stretch it.
+ */
+import { open, readdir, rename, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Signal } from '../../signals/types.js'
+import { fsyncDir, removeFile } from './audit-files.js'
+import { parseAuditLine } from './audit-lines.js'
+import { readLineBatches } from './line-reader.js'
+
+export const KEPT_SCHEMA = 'hangar.audit-kept/v1'
+const KEPT = /^kept-(\d{1,15})\.jsonl$/
+
+/** The header of a kept file. */
+export interface KeptHeader {
+  schema: typeof KEPT_SCHEMA
+  /** Sequence number of the rotated file's first line. */
+  base: number
+  /** Lines the rotated file had (kept or not). */
+  lines: number
+  /** RFC 3339: the rotated file's last write; every kept line was received no later. */
+  received_until: string
+  /** Sequence number of each kept line, ascending. */
+  seqs: number[]
+}
+
+/** A kept file on disk. */
+export interface KeptFile {
+  name: string
+  base: number
+}
+
+/** `kept-000000000001.jsonl` for base 1. */
+export function keptFileName(base: number): string {
+  return `kept-${String(base).padStart(12, '0')}.jsonl`
+}
+
+/** The kept files in `dir`, lowest base first. */
+export async function listKept(dir: string): Promise<KeptFile[]> {
+  const out: KeptFile[] = []
+  for (const name of await readdir(dir)) {
+    const m = KEPT.exec(name)
+    if (m) out.push({ name, base: Number(m[1]) })
+  }
+  return out.sort((a, b) => a.base - b.base)
+}
+
+/**
+ * Reads the header of a kept file.
+ * @throws Error naming the file when line 1 is not a {@link KeptHeader}.
+ */
+export async function readKeptHeader(path: string): Promise<KeptHeader> {
+  for await (const lines of readLineBatches(path)) {
+    const first = lines[0]
+    if (!first) break
+    let h: Partial<KeptHeader>
+    try {
+      h = JSON.parse(first.text) as Partial<KeptHeader>
+    } catch {
+      break
+    }
+    if (h.schema === KEPT_SCHEMA && Number.isSafeInteger(h.base) && Number.isSafeInteger(h.lines) && typeof h.received_until === 'string' && Array.isArray(h.seqs)) return h as KeptHeader
+    break
+  }
+  throw new Error(`${path}: not a kept audit file (line 1 is not a ${KEPT_SCHEMA} header)`)
+}
+
+/** The signals of a kept file with their sequence numbers, in batches (header skipped). */
+export async function* replayKept(path: string, header: KeptHeader): AsyncGenerator<Array<{ seq: number; signal: Signal }>> {
+  let i = -1
+  for await (const lines of readLineBatches(path)) {
+    const out: Array<{ seq: number; signal: Signal }> = []
+    for (const line of lines) {
+      if (i++ < 0) continue
+      const signal = parseAuditLine(line.text)
+      const seq = header.seqs[i - 1]
+      if (signal && seq !== undefined) out.push({ seq, signal })
+    }
+    if (out.length) yield out
+  }
+}
+
+/** What a compaction did. */
+export interface Compaction {
+  /** Signal lines kept (violations). */
+  kept: number
+  /** Lines rotated out (observations and unreadable lines). */
+  dropped: number
+  /** Bytes of the rotated file before. */
+  bytesBefore: number
+  /** Bytes of the kept file (0 when nothing was kept and no file was written). */
+  bytesAfter: number
+}
+
+/**
+ * Compacts the rotated file `name` (first sequence number `base`) in `dir`: keeps the lines
+ * `retain` accepts in a kept file, deletes the rotated file. Nothing kept → no kept file.
+ * @throws the fs error when writing or renaming fails (the rotated file is then left as it was).
+ */
+export async function compactRotated(dir: string, name: string, base: number, retain: (s: Signal) => boolean): Promise<Compaction> {
+  const path = join(dir, name)
+  const st = await stat(path)
+  const seqs: number[] = []
+  const kept: string[] = []
+  let index = 0
+  for await (const lines of readLineBatches(path)) {
+    for (const line of lines) {
+      const seq = base + index++
+      const s = parseAuditLine(line.text)
+      if (s && retain(s)) {
+        seqs.push(seq)
+        kept.push(line.text)
+      }
+    }
+  }
+  let bytesAfter = 0
+  if (kept.length > 0) {
+    const header: KeptHeader = { schema: KEPT_SCHEMA, base, lines: index, received_until: new Date(st.mtimeMs).toISOString(), seqs }
+    const body = JSON.stringify(header) + '\n' + kept.join('\n') + '\n'
+    const target = join(dir, keptFileName(base))
+    const tmp = target + '.tmp'
+    const fh = await open(tmp, 'w')
+    try {
+      await fh.writeFile(body)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, target)
+    await fsyncDir(dir)
+    bytesAfter = Buffer.byteLength(body)
+  }
+  await removeFile(path)
+  await fsyncDir(dir)
+  return { kept: kept.length, dropped: index - kept.length, bytesBefore: st.size, bytesAfter }
+}
+
+/** What a retention sweep deleted. */
+export interface Sweep {
+  files: number
+  signals: number
+  bytes: number
+}
+
+/**
+ * Deletes the kept files whose `received_until` is more than `retentionMs` before `nowMs`.
+ * Unreadable kept files are left alone (reported by `onError`).
+ */
+export async function sweepKept(dir: string, retentionMs: number, nowMs: number, onError: (file: string, err: unknown) => void): Promise<Sweep> {
+  const out: Sweep = { files: 0, signals: 0, bytes: 0 }
+  for (const f of await listKept(dir)) {
+    const path = join(dir, f.name)
+    try {
+      const h = await readKeptHeader(path)
+      if (Date.parse(h.received_until) + retentionMs >= nowMs) continue
+      const size = (await stat(path)).size
+      await removeFile(path)
+      out.files++
+      out.signals += h.seqs.length
+      out.bytes += size
+    } catch (err) {
+      onError(path, err)
+    }
+  }
+  if (out.files) await fsyncDir(dir)
+  return out
+}
