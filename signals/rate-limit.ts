@@ -200,8 +200,9 @@ export class RateLimitedSink implements SignalSink {
   }
 
   /**
-   * Ends the window: emits the pending roll-up (when anything was folded) and resets the
-   * per-key counts. Called by the timer every `intervalMs`; `cause` goes into the roll-up.
+   * Emits the pending roll-up (when anything was folded) and starts a new one. With `cause`
+   * `interval` (the timer, every `intervalMs`) it also ends the per-key window; a flush or close
+   * does not. `cause` goes into the roll-up.
    */
   rollUp(cause: SuppressedDetails['cause'] = 'flush'): void {
     const endMono = this.#mono()
@@ -211,7 +212,8 @@ export class RateLimitedSink implements SignalSink {
     } catch (err) {
       this.#o.log.error({ err }, 'signal rate limit: roll-up failed')
     }
-    this.#passed.clear()
+    // Only the timer ends a per-key window: a flush must not hand every key a fresh allowance.
+    if (cause === 'interval') this.#passed.clear()
     this.#folded = new Map()
     this.#byType = new Map()
     this.#other = { count: 0, keys: new Set(), firstMs: 0, lastMs: 0 }

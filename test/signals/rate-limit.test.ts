@@ -221,3 +221,18 @@ t.test('the timer rolls up on its own every intervalMs', async (t) => {
   t.equal((roll.details as SuppressedDetails).total, 19)
   t.equal((roll.details as SuppressedDetails).cause, 'interval')
 })
+
+t.test('a flush emits the pending roll-up but does not reset the per-key allowance (only the window does)', async (t) => {
+  const r = rig({ perKey: 2, burst: 1000 })
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 10; i++) r.sink.emit(dnsDenied('evil.example'))
+    await r.sink.flush()
+  }
+  t.equal(r.passed().length, 2, 'two per window, however often flushed')
+  t.equal(r.rollups().length, 5)
+  t.equal(r.rollups().reduce((n, s) => n + s.details.total, 0), 48)
+  r.step(1000)
+  r.sink.rollUp('interval')
+  r.sink.emit(dnsDenied('evil.example'))
+  t.equal(r.passed().length, 3, 'a new window grants the key again (control)')
+})

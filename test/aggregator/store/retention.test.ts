@@ -10,6 +10,7 @@ import t from 'tap'
 import { AuditLog, type ReplayedSignal } from '../../../aggregator/store/audit-log.js'
 import { encodeLines } from '../../../aggregator/store/audit-lines.js'
 import { keptFileName } from '../../../aggregator/store/audit-kept.js'
+import { SignalIndex } from '../../../aggregator/store/index.js'
 import { openStore } from '../../../aggregator/store/store.js'
 import { isRetained } from '../../../signals/retention.js'
 import type { Signal } from '../../../signals/types.js'
@@ -175,4 +176,28 @@ t.test('a real full disk (tmpfs): ENOSPC is refused as disk_full, undone, and ap
   rmSync(join(mnt, 'ballast'))
   t.same(await log.appendBatch([mixed(n * 10)]), { firstSeq: n - 1, count: 1 }, 'room again: the next batch is stored with the next number')
   await log.close()
+})
+
+t.test('the index keeps evicted violations queryable (archive below the window); evicted observations are not (control)', async (t) => {
+  const index = new SignalIndex({ maxSignals: 100 })
+  let seq = 0
+  for (let n = 1; n <= 2000; n++) index.add(++seq, mixed(n)) // violations every 10th: 200 of them
+  t.equal(index.inMemory, 100)
+  t.equal(index.archived, 100, 'the archive is bounded by maxSignals too')
+  const first = index.query({ type: 'egress_denied', limit: 1 })
+  t.equal(first.signals[0]?.id, mixed(910).id, 'oldest archived violation: the 100 newest evicted ones (910..1900) are kept')
+  t.equal(index.query({ type: 'egress_allowed', limit: 1 }).signals[0]?.id, mixed(1901).id, 'control: evicted observations are gone from memory')
+  // Paging through archive + window, both orders: every violation in memory once, in order.
+  for (const order of ['asc', 'desc'] as const) {
+    const ids: string[] = []
+    let cursor: number | undefined
+    for (let page = 0; page < 100; page++) {
+      const r = index.query({ type: 'egress_denied', order, limit: 7, ...(cursor !== undefined && (order === 'asc' ? { after: cursor } : { before: cursor })) })
+      ids.push(...r.signals.map((s) => s.id))
+      if (!r.has_more || r.next_cursor === null) break
+      cursor = r.next_cursor
+    }
+    const want = Array.from({ length: 110 }, (_, i) => mixed(910 + i * 10).id)
+    t.same(ids, order === 'asc' ? want : [...want].reverse(), `${order}: 100 archived + 10 in the window, no gap, no duplicate`)
+  }
 })
