@@ -41,7 +41,7 @@ export function openSignalOutput(o: { config: HangarConfig; providerName: string
   const mode = o.provider.capabilities.enforcement_mode
   const l = sc.signal_limits
   const limited = (inner: SignalSink): SignalSink => new RateLimitedSink({
-    inner, origin, mode, log: o.log, suppressed: o.metrics.shipper.signalsSuppressed,
+    inner, origin, mode, log: o.log, suppressed: o.metrics.shipper.signalsSuppressed, stateFile: join(resolve(sc.data_dir), 'signal-rollup.json'),
     limits: { ratePerS: l.rate_per_s, burst: l.burst, perKey: l.per_destination, intervalMs: l.rollup_interval_ms, maxEntries: l.rollup_max_entries },
   })
   if (!url) {

@@ -26,15 +26,21 @@
  * Times: `first_seen`/`last_seen` come from a monotonic clock anchored to the wall clock at the
  * start of each window, and a window never starts before the previous one ended, so a wall-clock
  * step backwards cannot produce a `last_seen` before `first_seen` or overlapping windows.
- * Losses: the counts of the current window live in memory; a SIGKILL loses at most one window's
- * roll-up (a graceful stop emits it).
+ * Losses: with `stateFile`, the pending roll-up is saved every {@link STATE_SAVE_MS} while it
+ * changes, and the next start emits it (`cause: recovered`) under the id it was going to have, so
+ * a roll-up emitted just before a crash and recovered after it is one record at the aggregator.
+ * A SIGKILL loses at most the folds of the last {@link STATE_SAVE_MS}; a graceful stop loses none.
  */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import type { Counter } from 'prom-client'
+import { v7 as uuidv7 } from 'uuid'
 import type { Logger } from '../core/log.js'
 import { buildSignal, type SignalOrigin } from './build.js'
 import type { SignalSink } from './sink.js'
 import { MAX_ROLLUP_ENTRIES, MAX_ROLLUP_SUBJECT, MAX_ROLLUP_TYPES, type SuppressedDetails, type SuppressedEntry } from './suppressed.js'
 import type { EnforcementMode, Severity, Signal } from './types.js'
+import { validateSignal } from './validate.js'
 
 /** Types that always pass: sidecar lifecycle, quarantine switches, the audit trail's own accounting. */
 export const UNLIMITED_TYPES: ReadonlySet<string> = new Set(['sidecar_started', 'sidecar_stopped', 'quarantine_triggered', 'quarantine_released', 'signals_dropped', 'signals_suppressed'])
@@ -78,7 +84,15 @@ export interface RateLimitedSinkOptions {
   mono?: () => number
   /** False: no timer, roll-ups only on {@link RateLimitedSink.rollUp}, flush and close (tests). */
   timer?: boolean
+  /**
+   * Where the pending roll-up is saved (every {@link STATE_SAVE_MS} while it changes) so that a
+   * killed sidecar's next start emits it (`cause: recovered`, same id). Unset: memory only.
+   */
+  stateFile?: string
 }
+
+/** How often a changed pending roll-up is saved to the state file, ms. */
+export const STATE_SAVE_MS = 200
 
 interface Folded {
   entry: SuppressedEntry
@@ -109,6 +123,9 @@ export class RateLimitedSink implements SignalSink {
   #rollups = 0
   #suppressedAll = 0
   #timer: NodeJS.Timeout | undefined
+  #saver: NodeJS.Timeout | undefined
+  #windowId = uuidv7()
+  #dirty = false
   #closed = false
 
   /** @throws RangeError when a limit is out of range (rate/burst/perKey/interval ≥ 1, maxEntries 1–200). */
@@ -125,10 +142,27 @@ export class RateLimitedSink implements SignalSink {
     this.#mode = o.mode
     this.#windowWall = this.#now()
     this.#windowMono = this.#mono()
+    if (o.stateFile) {
+      try {
+        mkdirSync(dirname(o.stateFile), { recursive: true })
+      } catch (err) {
+        o.log.error({ err, file: o.stateFile }, 'signal rate limit: cannot create the directory of its state file')
+      }
+    }
+    this.#recover()
     if (o.timer !== false) {
       this.#timer = setInterval(() => this.rollUp('interval'), l.intervalMs)
       this.#timer.unref()
+      if (o.stateFile) {
+        this.#saver = setInterval(() => this.#saveState(), STATE_SAVE_MS)
+        this.#saver.unref()
+      }
     }
+  }
+
+  /** Saves the pending roll-up now (the timer does it every {@link STATE_SAVE_MS}; tests). */
+  saveState(): void {
+    this.#saveState()
   }
 
   /** Signals folded since start (all roll-ups emitted and pending). */
@@ -171,6 +205,7 @@ export class RateLimitedSink implements SignalSink {
   }
 
   #fold(s: Signal, key: string, atMs: number): void {
+    this.#dirty = true
     this.#total++
     this.#suppressedAll++
     this.#o.suppressed?.inc({ provider: this.#o.origin.provider, type: s.type })
@@ -219,47 +254,113 @@ export class RateLimitedSink implements SignalSink {
     this.#other = { count: 0, keys: new Set(), firstMs: 0, lastMs: 0 }
     this.#total = 0
     this.#severity = 'info'
+    this.#dirty = false
+    this.#windowId = uuidv7()
     // The next window starts no earlier than this one ended, whatever the wall clock says.
     this.#windowWall = Math.max(this.#now(), end)
     this.#windowMono = endMono
   }
 
-  #emitRollup(endMs: number, cause: SuppressedDetails['cause']): void {
-    const sorted = [...this.#folded.entries()].sort((a, b) => b[1].entry.count - a[1].entry.count)
+  /** The pending roll-up's details and reason sentence, without changing any state. */
+  #snapshot(endMs: number, cause: SuppressedDetails['cause']): { details: SuppressedDetails; reason: string } {
+    const sorted = [...this.#folded.values()].sort((a, b) => b.entry.count - a.entry.count)
     const listed = sorted.slice(0, this.limits.maxEntries)
-    for (const [key, f] of sorted.slice(this.limits.maxEntries)) this.#addOther(key, f.entry.count, f.firstMs, f.lastMs)
+    const other = { count: this.#other.count, keys: this.#other.keys.size, firstMs: this.#other.firstMs, lastMs: this.#other.lastMs }
+    const toOther = (f: Folded): void => {
+      if (other.count === 0 || f.firstMs < other.firstMs) other.firstMs = f.firstMs
+      if (other.count === 0 || f.lastMs > other.lastMs) other.lastMs = f.lastMs
+      other.count += f.entry.count
+      other.keys = Math.min(MAX_TRACKED_KEYS, other.keys + 1)
+    }
+    for (const f of sorted.slice(this.limits.maxEntries)) toOther(f)
     const iso = (ms: number): string => new Date(ms).toISOString()
     const build = (): SuppressedDetails => ({
       window_start: iso(this.#windowWall),
       window_end: iso(endMs),
       total: this.#total,
       by_type: Object.fromEntries(this.#byType),
-      entries: listed.map(([, f]) => ({ ...f.entry, first_seen: iso(f.firstMs), last_seen: iso(f.lastMs) })),
-      other: {
-        count: this.#other.count,
-        keys: this.#other.keys.size,
-        ...(this.#other.count > 0 && { first_seen: iso(this.#other.firstMs), last_seen: iso(this.#other.lastMs) }),
-      },
+      entries: listed.map((f) => ({ ...f.entry, first_seen: iso(f.firstMs), last_seen: iso(f.lastMs) })),
+      other: { count: other.count, keys: other.keys, ...(other.count > 0 && { first_seen: iso(other.firstMs), last_seen: iso(other.lastMs) }) },
       rollup_seq: this.#rollups,
       cause,
     })
     let details = build()
     // Long subjects can make many entries too big for one signal: move the tail into `other`.
     while (listed.length > 0 && Buffer.byteLength(JSON.stringify(details)) > ROLLUP_DETAILS_BUDGET) {
-      const [key, f] = listed.pop()!
-      this.#addOther(key, f.entry.count, f.firstMs, f.lastMs)
+      toOther(listed.pop()!)
       details = build()
     }
-    const top = listed.slice(0, 3).map(([, f]) => `${f.entry.type} ${subjectText(f.entry)} ×${f.entry.count}`).join(', ')
+    const top = listed.slice(0, 3).map((f) => `${f.entry.type} ${subjectText(f.entry)} ×${f.entry.count}`).join(', ')
     const reason = `${this.#total} signals were folded by the signal rate limit between ${details.window_start} and ${details.window_end}${top ? ` (most: ${top})` : ''}; every decision was enforced`
+    return { details, reason }
+  }
+
+  #rollupSignal(endMs: number, cause: SuppressedDetails['cause']): Signal {
+    const { details, reason } = this.#snapshot(endMs, cause)
     const s = buildSignal(this.#o.origin, {
       kind: 'lifecycle', type: 'signals_suppressed', action: 'allowed', enforcement_mode: this.#mode,
       severity: SEVERITY_RANK[this.#severity] < SEVERITY_RANK.medium ? 'medium' : this.#severity,
       reason, details,
     }, new Date(Math.max(endMs, this.#now())))
+    // The id was chosen when the window opened, so a roll-up recovered after a crash (state file)
+    // and the same roll-up emitted just before it are one record at the aggregator (id dedup).
+    return { ...s, id: this.#windowId }
+  }
+
+  #emitRollup(endMs: number, cause: SuppressedDetails['cause']): void {
+    const s = this.#rollupSignal(endMs, cause)
+    const details = s.details as SuppressedDetails
     this.#rollups++
     this.#o.log.warn({ provider: this.#o.origin.provider, total: this.#total, by_type: details.by_type, other: details.other.count }, 'signals folded by the signal rate limit')
     this.#o.inner.emit(s)
+    this.#dropState()
+  }
+
+  /** Writes the pending roll-up to the state file (atomic replace, no fsync: it must survive SIGKILL, not power loss). */
+  #saveState(): void {
+    if (!this.#o.stateFile || !this.#dirty) return
+    this.#dirty = false
+    try {
+      const endMs = this.#windowWall + Math.max(0, this.#mono() - this.#windowMono)
+      const tmp = this.#o.stateFile + '.tmp'
+      writeFileSync(tmp, JSON.stringify(this.#rollupSignal(endMs, 'recovered')))
+      renameSync(tmp, this.#o.stateFile)
+    } catch (err) {
+      this.#o.log.error({ err, file: this.#o.stateFile }, 'signal rate limit: could not save the pending roll-up')
+    }
+  }
+
+  #dropState(): void {
+    if (!this.#o.stateFile) return
+    try {
+      rmSync(this.#o.stateFile, { force: true })
+    } catch (err) {
+      this.#o.log.error({ err, file: this.#o.stateFile }, 'signal rate limit: could not remove the saved roll-up')
+    }
+  }
+
+  /** Emits the roll-up a previous run saved and did not emit (it was killed), if any. */
+  #recover(): void {
+    const file = this.#o.stateFile
+    if (!file) return
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      return // none saved
+    }
+    const v = (() => {
+      try {
+        return validateSignal(JSON.parse(text))
+      } catch (err) {
+        return { ok: false as const, error: (err as Error).message }
+      }
+    })()
+    if (v.ok && v.signal.type === 'signals_suppressed') {
+      this.#o.log.warn({ file, total: (v.signal.details as SuppressedDetails).total }, 'signal rate limit: emitting the roll-up of a run that did not stop cleanly')
+      this.#o.inner.emit(v.signal)
+    } else this.#o.log.error({ file, error: v.ok ? 'not a signals_suppressed signal' : v.error }, 'signal rate limit: unreadable saved roll-up discarded')
+    this.#dropState()
   }
 
   /** Emits the pending roll-up, then flushes the inner sink. */
@@ -274,6 +375,7 @@ export class RateLimitedSink implements SignalSink {
       this.rollUp('close')
       this.#closed = true
       if (this.#timer) clearInterval(this.#timer)
+      if (this.#saver) clearInterval(this.#saver)
     }
     await this.#o.inner.close()
   }

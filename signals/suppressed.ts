@@ -61,8 +61,8 @@ export const suppressedDetailsSchema = z
       .strict(),
     /** Roll-ups this sidecar run emitted before this one (0, 1, 2, …): a gap means a lost roll-up. */
     rollup_seq: z.number().int().min(0),
-    /** Why the roll-up was emitted now: the window ended, a flush, or the sidecar stopping. */
-    cause: z.enum(['interval', 'flush', 'close']),
+    /** Why the roll-up was emitted now: the window ended, a flush, the sidecar stopping, or recovered at start from a run that was killed. */
+    cause: z.enum(['interval', 'flush', 'close', 'recovered']),
   })
   .strict()
 
