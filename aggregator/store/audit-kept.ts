@@ -160,26 +160,42 @@ export interface Sweep {
   bytes: number
 }
 
+/** What the sweep needs of a kept file's header: `received_until` in ms and the kept line count. */
+export interface KeptMeta {
+  receivedUntilMs: number
+  kept: number
+}
+
 /**
  * Deletes the kept files whose `received_until` is more than `retentionMs` before `nowMs`.
- * Unreadable kept files are left alone (reported by `onError`).
+ * `cache` (file name → {@link KeptMeta}) spares re-reading headers on every sweep; it is filled
+ * and pruned here. Unreadable kept files are left alone (reported by `onError`).
  */
-export async function sweepKept(dir: string, retentionMs: number, nowMs: number, onError: (file: string, err: unknown) => void): Promise<Sweep> {
+export async function sweepKept(dir: string, retentionMs: number, nowMs: number, onError: (file: string, err: unknown) => void, cache: Map<string, KeptMeta> = new Map()): Promise<Sweep> {
   const out: Sweep = { files: 0, signals: 0, bytes: 0 }
+  const present = new Set<string>()
   for (const f of await listKept(dir)) {
+    present.add(f.name)
     const path = join(dir, f.name)
     try {
-      const h = await readKeptHeader(path)
-      if (Date.parse(h.received_until) + retentionMs >= nowMs) continue
+      let meta = cache.get(f.name)
+      if (!meta) {
+        const h = await readKeptHeader(path)
+        meta = { receivedUntilMs: Date.parse(h.received_until), kept: h.seqs.length }
+        cache.set(f.name, meta)
+      }
+      if (!(meta.receivedUntilMs + retentionMs < nowMs)) continue
       const size = (await stat(path)).size
       await removeFile(path)
+      cache.delete(f.name)
       out.files++
-      out.signals += h.seqs.length
+      out.signals += meta.kept
       out.bytes += size
     } catch (err) {
       onError(path, err)
     }
   }
+  for (const name of cache.keys()) if (!present.has(name)) cache.delete(name)
   if (out.files) await fsyncDir(dir)
   return out
 }

@@ -43,7 +43,7 @@ import type { Logger } from '../../core/log.js'
 import type { Signal } from '../../signals/types.js'
 import { isRetained } from '../../signals/retention.js'
 import { CURRENT_FILE, fsyncDir, listRotated, readState, rotatedFileName, saveTornBytes, writeState } from './audit-files.js'
-import { compactRotated, listKept, readKeptHeader, replayKept, sweepKept, type KeptHeader } from './audit-kept.js'
+import { compactRotated, keptFileName, listKept, readKeptHeader, replayKept, sweepKept, type KeptHeader, type KeptMeta } from './audit-kept.js'
 import { encodeLines, findTornTail, parseAuditLine } from './audit-lines.js'
 import { AuditFullError, AuditOpenError, AuditWriteError, StoreClosedError } from './errors.js'
 import { countLines, readLineBatches } from './line-reader.js'
@@ -161,6 +161,7 @@ export class AuditLog {
   #closed = false
   #rotated: number
   #kept = 0
+  readonly #keptMeta = new Map<string, KeptMeta>()
   #olderBytes = 0
   #fullUntil = 0
   readonly #retentionMs: number
@@ -430,6 +431,7 @@ export class AuditLog {
   /** Compacts one rotated file into a kept file (audit-kept.ts). */
   async #compact(name: string, base: number): Promise<void> {
     const c = await compactRotated(this.dir, name, base, this.#retain)
+    this.#keptMeta.delete(keptFileName(base))
     this.#stats.droppedLines += c.dropped
     this.#released(c.dropped, 0)
     this.#log.info({ file: join(this.dir, name), kept: c.kept, rotated_out: c.dropped, bytes_before: c.bytesBefore, bytes_after: c.bytesAfter }, 'audit log: observations rotated out, violation records kept')
@@ -437,7 +439,7 @@ export class AuditLog {
 
   /** Deletes kept files past the retention. */
   async #sweep(): Promise<void> {
-    const r = await sweepKept(this.dir, this.#retentionMs, this.#now(), (file, err) => this.#log.error({ err, file }, 'audit log: unreadable kept file left in place'))
+    const r = await sweepKept(this.dir, this.#retentionMs, this.#now(), (file, err) => this.#log.error({ err, file }, 'audit log: unreadable kept file left in place'), this.#keptMeta)
     if (r.files === 0) return
     this.#stats.expiredSignals += r.signals
     this.#released(0, r.signals)
