@@ -43,7 +43,8 @@ import type { Logger } from '../../core/log.js'
 import type { Signal } from '../../signals/types.js'
 import { isRetained } from '../../signals/retention.js'
 import { CURRENT_FILE, fsyncDir, listRotated, readState, rotatedFileName, saveTornBytes, writeState } from './audit-files.js'
-import { compactRotated, keptFileName, listKept, readKeptHeader, replayKept, sweepKept, type KeptHeader, type KeptMeta } from './audit-kept.js'
+import { listKept, readKeptHeader, replayKept, type KeptHeader } from './audit-kept.js'
+import { AuditRetention, DEFAULT_RETENTION_MS } from './audit-retention.js'
 import { encodeLines, findTornTail, parseAuditLine } from './audit-lines.js'
 import { AuditFullError, AuditOpenError, AuditWriteError, StoreClosedError } from './errors.js'
 import { countLines, readLineBatches } from './line-reader.js'
@@ -52,12 +53,7 @@ import { countLines, readLineBatches } from './line-reader.js'
 export const DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 /** Default `keepFiles`: 10 rotated files. */
 export const DEFAULT_KEEP_FILES = 10
-/** Default `retentionMs`: 90 days. */
-export const DEFAULT_RETENTION_MS = 90 * 24 * 3600 * 1000
-/** How often the retention sweep runs besides rotations, ms (1 hour). */
-const SWEEP_INTERVAL_MS = 3600 * 1000
-/** After a failed attempt to make room, batches are refused at once for this long, ms. */
-const FULL_BACKOFF_MS = 1000
+export { DEFAULT_RETENTION_MS } from './audit-retention.js'
 /** One group commit writes at most this many bytes (more queued batches wait for the next). */
 const MAX_GROUP_BYTES = 8 * 1024 * 1024
 /** The torn-tail scan looks at most this far back from the end of the file. */
@@ -149,7 +145,6 @@ export class AuditLog {
   readonly #keepFiles: number
   readonly #log: Logger
   readonly #onCommit: AuditLogOptions['onCommit']
-  readonly #onRelease: AuditLogOptions['onRelease']
   #fh: FileHandle
   #size: number
   #currentBase: number
@@ -159,37 +154,26 @@ export class AuditLog {
   #drain: Promise<void> = Promise.resolve()
   #failed: Error | null = null
   #closed = false
-  #rotated: number
-  #kept = 0
-  readonly #keptMeta = new Map<string, KeptMeta>()
-  #olderBytes = 0
-  #fullUntil = 0
-  readonly #retentionMs: number
+  readonly #retention: AuditRetention
   readonly #maxTotalBytes: number
-  readonly #retain: (s: Signal) => boolean
-  readonly #now: () => number
-  readonly #sweepTimer: NodeJS.Timeout
-  readonly #stats = { batches: 0, commits: 0, bytesWritten: 0, failedBatches: 0, corruptLines: 0, tornBytes: 0, droppedLines: 0, expiredSignals: 0, refused: { budget: 0, disk_full: 0 } }
+  readonly #stats = { batches: 0, commits: 0, bytesWritten: 0, failedBatches: 0, corruptLines: 0, tornBytes: 0, refused: { budget: 0, disk_full: 0 } }
 
-  private constructor(opts: AuditLogOptions, fh: FileHandle, size: number, currentBase: number, currentLines: number, rotated: number, tornBytes: number) {
+  private constructor(opts: AuditLogOptions, fh: FileHandle, size: number, currentBase: number, currentLines: number, tornBytes: number) {
     this.dir = opts.dir
     this.#maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES
     this.#keepFiles = opts.keepFiles ?? DEFAULT_KEEP_FILES
     this.#log = opts.log
     this.#onCommit = opts.onCommit
-    this.#onRelease = opts.onRelease
     this.#fh = fh
     this.#size = size
     this.#currentBase = currentBase
     this.#nextSeq = currentBase + currentLines
-    this.#rotated = rotated
     this.#stats.tornBytes = tornBytes
-    this.#retentionMs = opts.retentionMs ?? DEFAULT_RETENTION_MS
     this.#maxTotalBytes = opts.maxTotalBytes ?? Infinity
-    this.#retain = opts.retain ?? isRetained
-    this.#now = opts.now ?? Date.now
-    this.#sweepTimer = setInterval(() => void this.#maintain(() => this.#sweep()), SWEEP_INTERVAL_MS)
-    this.#sweepTimer.unref()
+    this.#retention = new AuditRetention({
+      dir: opts.dir, keepFiles: this.#keepFiles, retentionMs: opts.retentionMs ?? DEFAULT_RETENTION_MS, maxTotalBytes: this.#maxTotalBytes,
+      retain: opts.retain ?? isRetained, now: opts.now ?? Date.now, log: opts.log, ...(opts.onRelease && { onRelease: opts.onRelease }),
+    })
   }
 
   /**
@@ -237,9 +221,9 @@ export class AuditLog {
         const h = await readKeptHeader(join(opts.dir, newestKept.name))
         base = h.base + h.lines
       }
-      const log = new AuditLog(opts, fh, size, base, currentLines, rotated.length, torn)
-      await log.#recount()
-      await log.#prune()
+      const log = new AuditLog(opts, fh, size, base, currentLines, torn)
+      await log.#retention.recount()
+      await log.#retention.prune()
       return log
     } catch (err) {
       await fh.close().catch(() => {})
@@ -259,10 +243,7 @@ export class AuditLog {
   }
 
   stats(): AuditLogStats {
-    return {
-      nextSeq: this.#nextSeq, currentBytes: this.#size, rotatedFiles: this.#rotated, keptFiles: this.#kept, olderBytes: this.#olderBytes,
-      ...this.#stats, refused: { ...this.#stats.refused },
-    }
+    return { nextSeq: this.#nextSeq, currentBytes: this.#size, ...this.#retention.stats(), ...this.#stats, refused: { ...this.#stats.refused } }
   }
 
   /**
@@ -316,7 +297,7 @@ export class AuditLog {
       }
       const first = this.#queue[0]!
       if (this.#size > 0 && this.#size + first.bytes.length > this.#maxBytes) await this.#rotate()
-      if (!this.#fits(first.bytes.length) && !(await this.#makeRoom(first.bytes.length))) {
+      if (!this.#fits(first.bytes.length) && !(await this.#retention.makeRoom(first.bytes.length, () => this.#size, () => this.#rotateForRoom()))) {
         this.#queue.shift()
         this.#stats.refused.budget++
         first.reject(new AuditFullError('budget', `the audit log has no room for ${first.bytes.length} bytes: retained records fill audit_max_total_bytes (${this.#maxTotalBytes}); nothing was written`))
@@ -383,6 +364,18 @@ export class AuditLog {
     }
   }
 
+  /** True when `n` more bytes keep the directory within `maxTotalBytes`. */
+  #fits(n: number): boolean {
+    return this.#retention.fits(this.#size, n)
+  }
+
+  /** Rotates for the size budget: @returns the base of the file rotated out, or null when it was not. */
+  async #rotateForRoom(): Promise<number | null> {
+    const base = this.#currentBase
+    await this.#rotate()
+    return this.#currentBase !== base ? base : null
+  }
+
   /** Renames `audit.jsonl` to `audit-<base>.jsonl` and starts a new one, then prunes. */
   async #rotate(): Promise<void> {
     const current = join(this.dir, CURRENT_FILE)
@@ -399,99 +392,13 @@ export class AuditLog {
     this.#fh = await open(current, 'a+')
     this.#size = 0
     this.#currentBase = this.#nextSeq
-    this.#rotated++
     try {
       await writeState(this.dir, this.#currentBase) // also fsyncs the directory (rename + create)
     } catch (err) {
       this.#log.error({ err }, 'audit log: could not write state.json; the next open derives the base from the rotated file')
     }
     this.#log.info({ file: join(this.dir, rotatedName), next_seq: this.#nextSeq }, 'audit log rotated')
-    await this.#prune()
-  }
-
-  /** Compacts rotated files beyond `keepFiles`, then sweeps expired kept files. Never throws. */
-  async #prune(): Promise<void> {
-    await this.#maintain(async () => {
-      const rotated = await listRotated(this.dir)
-      for (const f of rotated.slice(0, Math.max(0, rotated.length - this.#keepFiles))) await this.#compact(f.name, f.base)
-      await this.#sweep()
-    })
-  }
-
-  /** Runs a maintenance step, logging (never throwing) its error, then recounts the files. */
-  async #maintain(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn()
-    } catch (err) {
-      this.#log.error({ err }, 'audit log: retention maintenance failed')
-    }
-    await this.#recount().catch((err: unknown) => this.#log.error({ err }, 'audit log: could not size its files'))
-  }
-
-  /** Compacts one rotated file into a kept file (audit-kept.ts). */
-  async #compact(name: string, base: number): Promise<void> {
-    const c = await compactRotated(this.dir, name, base, this.#retain)
-    this.#keptMeta.delete(keptFileName(base))
-    this.#stats.droppedLines += c.dropped
-    this.#released(c.dropped, 0)
-    this.#log.info({ file: join(this.dir, name), kept: c.kept, rotated_out: c.dropped, bytes_before: c.bytesBefore, bytes_after: c.bytesAfter }, 'audit log: observations rotated out, violation records kept')
-  }
-
-  /** Deletes kept files past the retention. */
-  async #sweep(): Promise<void> {
-    const r = await sweepKept(this.dir, this.#retentionMs, this.#now(), (file, err) => this.#log.error({ err, file }, 'audit log: unreadable kept file left in place'), this.#keptMeta)
-    if (r.files === 0) return
-    this.#stats.expiredSignals += r.signals
-    this.#released(0, r.signals)
-    this.#log.info({ files: r.files, signals: r.signals, bytes: r.bytes, retention_ms: this.#retentionMs }, 'audit log: retention sweep deleted expired violation records')
-  }
-
-  #released(dropped: number, expired: number): void {
-    if (!this.#onRelease || (dropped === 0 && expired === 0)) return
-    try {
-      this.#onRelease({ dropped, expired })
-    } catch (err) {
-      this.#log.error({ err }, 'audit log: release hook failed')
-    }
-  }
-
-  /** Re-reads the number and size of the rotated and kept files. */
-  async #recount(): Promise<void> {
-    const rotated = await listRotated(this.dir)
-    const kept = await listKept(this.dir)
-    let bytes = 0
-    for (const f of [...rotated, ...kept]) bytes += await stat(join(this.dir, f.name)).then((s) => s.size, () => 0)
-    this.#rotated = rotated.length
-    this.#kept = kept.length
-    this.#olderBytes = bytes
-  }
-
-  /** True when `n` more bytes keep the directory within `maxTotalBytes`. */
-  #fits(n: number): boolean {
-    return this.#size + this.#olderBytes + n <= this.#maxTotalBytes
-  }
-
-  /**
-   * Makes room for `n` bytes (rules at the top of this file): expired kept files, then rotated
-   * files oldest first, then the current file are given up, never a retained record within the
-   * retention. @returns whether `n` bytes fit now.
-   */
-  async #makeRoom(n: number): Promise<boolean> {
-    if (this.#now() < this.#fullUntil) return false
-    await this.#maintain(() => this.#sweep())
-    for (const f of await listRotated(this.dir).catch(() => [])) {
-      if (this.#fits(n)) return true
-      await this.#maintain(() => this.#compact(f.name, f.base))
-    }
-    if (!this.#fits(n) && this.#size > 0) {
-      const base = this.#currentBase
-      await this.#rotate()
-      if (this.#currentBase !== base) await this.#maintain(() => this.#compact(rotatedFileName(base), base))
-    }
-    if (this.#fits(n)) return true
-    this.#fullUntil = this.#now() + FULL_BACKOFF_MS
-    this.#log.error({ dir: this.dir, need: n, used: this.#size + this.#olderBytes, max_total_bytes: this.#maxTotalBytes }, 'audit log: retained records fill the size budget; refusing batches (507)')
-    return false
+    await this.#retention.prune()
   }
 
   /**
@@ -558,7 +465,7 @@ export class AuditLog {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearInterval(this.#sweepTimer)
+    this.#retention.close()
     while (this.#writing) await this.#drain
     await this.#fh.close()
   }
