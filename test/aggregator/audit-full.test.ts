@@ -132,3 +132,13 @@ t.test('a heartbeat flood writes nothing to the audit log and the aggregator kee
   t.equal((await call('POST', '/v1/signals', { signals: [signal(1)] })).status, 202, 'ingest still works (control: the audit log is writable)')
   t.equal(readFileSync(join(dir, 'audit', 'audit.jsonl'), 'utf8').trim().split('\n').length, 1)
 })
+
+t.test('aggregator retention keys: defaults, and a budget below 2 × audit_max_bytes is an error naming the path', async (t) => {
+  const ok = hangarConfigSchema.parse({ aggregator: {} }).aggregator!
+  t.equal(ok.audit_retention_days, 90)
+  t.equal(ok.audit_max_total_bytes, 10 * 1024 * 1024 * 1024)
+  const small = hangarConfigSchema.safeParse({ aggregator: { audit_max_bytes: 1024 * 1024, audit_max_total_bytes: 1024 * 1024 } })
+  t.equal(small.success, false)
+  t.match(JSON.stringify(small.error?.issues), /"path":\["aggregator","audit_max_total_bytes"\].*at least 2 × audit_max_bytes/)
+  t.equal(hangarConfigSchema.safeParse({ aggregator: { audit_retention_days: 0 } }).success, false)
+})

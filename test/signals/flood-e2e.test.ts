@@ -4,7 +4,7 @@
 // audit limits. The first violation stays queryable, the roll-ups account for every folded
 // signal, the flood costs a bounded number of audit records, the aggregator answers throughout,
 // and the same holds over several sidecar restarts on one spool.
-import { readdirSync } from 'node:fs'
+import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
@@ -220,4 +220,23 @@ t.test('control: with limits that never bite, a flood is one record per query, a
   const rebuilt = await all(again.base, 'provider=fetch&type=dns_denied')
   t.equal(rebuilt[0]?.destination?.host, 'first.evil.example', 'the first violation survived rotation (kept file)')
   t.equal(rebuilt.length, N + 1)
+})
+
+t.test('aggregator unreachable during a flood: the sidecar spool holds only the bounded records', async (t) => {
+  const upstream = new TestDnsServer({ records: {} })
+  await upstream.listen()
+  t.teardown(() => upstream.close())
+  const dataDir = tempDir(t, 'hangar-flood-sc-')
+  // Port 9 on loopback: nothing listens, every delivery attempt fails and the spool keeps all.
+  const sc = await startSidecar('http://127.0.0.1:9', dataDir, upstream.address)
+  const N = 20_000
+  const started = performance.now()
+  await flood(sc.port, (i) => `n${i}.evil.example`, N)
+  const ms = performance.now() - started
+  const spooled = (await sc.metrics.shipper.signalsSpooled.get()).values[0]?.value ?? 0
+  const bound = 200 + 50 * (ms / 1000 + 1) + 10
+  t.ok(spooled > 0 && spooled <= bound, `${spooled} signals spooled for ${N} denied queries (bound ${Math.round(bound)})`)
+  const bytes = readdirSync(join(dataDir, 'spool')).reduce((n, f) => n + statSync(join(dataDir, 'spool', f)).size, 0)
+  t.ok(bytes < 1024 * 1024, `spool on disk: ${bytes} bytes`)
+  await sc.close()
 })

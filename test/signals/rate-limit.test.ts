@@ -236,3 +236,19 @@ t.test('a flush emits the pending roll-up but does not reset the per-key allowan
   r.sink.emit(dnsDenied('evil.example'))
   t.equal(r.passed().length, 3, 'a new window grants the key again (control)')
 })
+
+t.test('sidecar.signal_limits: defaults, bounds and unknown keys are errors naming the path', async (t) => {
+  const { hangarConfigSchema } = await import('../../core/config/schema.js')
+  const parse = (signal_limits: unknown) => hangarConfigSchema.safeParse({ providers: { p: { mode: 'remote', endpoint: 'http://127.0.0.1:9/mcp', sidecar: { signal_limits } } } })
+  const ok = parse({})
+  t.ok(ok.success)
+  if (ok.success) t.same(ok.data.providers.p!.sidecar.signal_limits, { rate_per_s: 50, burst: 500, per_destination: 10, rollup_interval_ms: 10_000, rollup_max_entries: 100 })
+  for (const [bad, path] of [
+    [{ rate_per_s: 0 }, 'rate_per_s'], [{ burst: 0.5 }, 'burst'], [{ per_destination: -1 }, 'per_destination'],
+    [{ rollup_interval_ms: 10 }, 'rollup_interval_ms'], [{ rollup_max_entries: 500 }, 'rollup_max_entries'], [{ rate_limit: 5 }, ''],
+  ] as const) {
+    const r = parse(bad)
+    t.equal(r.success, false, JSON.stringify(bad))
+    t.match(JSON.stringify(r.error?.issues), `"providers","p","sidecar","signal_limits"${path ? `,"${path}"` : ''}`, `${JSON.stringify(bad)} names its path`)
+  }
+})
