@@ -44,7 +44,7 @@ export class Aggregator {
   port = 0
 
   constructor(private readonly o: AggregatorOptions) {
-    this.registry = new SidecarRegistry(o.clock)
+    this.registry = new SidecarRegistry(o.clock, Object.keys(o.config.providers))
   }
 
   /** Opens the store (replaying the audit log), then listens. @returns the bound port. */

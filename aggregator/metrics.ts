@@ -10,7 +10,7 @@ export interface AggregatorMetrics {
   batches: Counter<'outcome'>
   /** `aggregator_signals_total{outcome}`: `accepted`, `duplicate`, `rejected`. */
   signals: Counter<'outcome'>
-  /** `aggregator_heartbeats_total{outcome}`: `accepted`, `bad_request`. */
+  /** `aggregator_heartbeats_total{outcome}`: `accepted`, `bad_request`, `too_many_providers`. */
   heartbeats: Counter<'outcome'>
   /** `aggregator_signal_streams`: open `GET /v1/signals/stream` readers. */
   streams: Gauge

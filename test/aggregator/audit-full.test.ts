@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { Aggregator } from '../../aggregator/aggregator.js'
+import { MAX_UNCONFIGURED_PROVIDERS } from '../../aggregator/registry.js'
 import { hangarConfigSchema } from '../../core/config/schema.js'
 import { buildSignal } from '../../signals/build.js'
 import type { Signal } from '../../signals/types.js'
@@ -141,4 +142,21 @@ t.test('aggregator retention keys: defaults, and a budget below 2 × audit_max_b
   t.equal(small.success, false)
   t.match(JSON.stringify(small.error?.issues), /"path":\["aggregator","audit_max_total_bytes"\].*at least 2 × audit_max_bytes/)
   t.equal(hangarConfigSchema.safeParse({ aggregator: { audit_retention_days: 0 } }).success, false)
+})
+
+t.test('heartbeats inventing provider names: bounded (429 too_many_providers), configured providers always accepted', async (t) => {
+  const dir = tempDir(t, 'hangar-full-')
+  const { call } = await start(t, dir)
+  const hb = (provider: string) => ({ provider, sidecar_id: 'sc-x', version: '0.1.0', state: 'ready' })
+  const statuses: number[] = []
+  for (let i = 0; i < MAX_UNCONFIGURED_PROVIDERS + 20; i++) statuses.push((await call('POST', '/v1/sidecars/heartbeat', hb(`fake-${i}`))).status)
+  t.equal(statuses.filter((s) => s === 204).length, MAX_UNCONFIGURED_PROVIDERS, 'unconfigured names accepted up to the limit')
+  const refused = await call('POST', '/v1/sidecars/heartbeat', hb('fake-more'))
+  t.equal(refused.status, 429)
+  t.equal(refused.json?.error.code, 'too_many_providers')
+  t.equal((await call('POST', '/v1/sidecars/heartbeat', hb('fake-0'))).status, 204, 'a known one keeps beating')
+  t.equal((await call('POST', '/v1/sidecars/heartbeat', hb('fetch'))).status, 204, 'the configured provider is never refused')
+  const providers = (await call('GET', '/v1/providers')).json!.providers as unknown[]
+  t.equal(providers.length, MAX_UNCONFIGURED_PROVIDERS + 1, 'the registry stays bounded')
+  t.match((await call('GET', '/metrics')).text, /heartbeats_total\{outcome="too_many_providers"\} 21/)
 })
