@@ -21,7 +21,8 @@
  * `entries` with `count`, `first_seen`, `last_seen`, and the long tail as `other {count, keys}`.
  * So a flood costs at most `burst + ratePerS × intervalMs / 1000 + 1` records per window, and
  * the roll-ups account for every folded signal (their totals add up to
- * `signals_suppressed_total`). A roll-up's severity is the highest of the signals it folded.
+ * `signals_suppressed_total`). A roll-up's severity is the highest of the signals it folded (at
+ * least `medium`); its `isolation` is theirs (the sidecar marks signals before they get here).
  *
  * Times: `first_seen`/`last_seen` come from a monotonic clock anchored to the wall clock at the
  * start of each window, and a window never starts before the previous one ended, so a wall-clock
@@ -39,7 +40,7 @@ import type { Logger } from '../core/log.js'
 import { buildSignal, type SignalOrigin } from './build.js'
 import type { SignalSink } from './sink.js'
 import { MAX_ROLLUP_ENTRIES, MAX_ROLLUP_SUBJECT, MAX_ROLLUP_TYPES, type SuppressedDetails, type SuppressedEntry } from './suppressed.js'
-import type { EnforcementMode, Severity, Signal } from './types.js'
+import type { EnforcementMode, Isolation, Severity, Signal } from './types.js'
 import { validateSignal } from './validate.js'
 
 /** Types that always pass: sidecar lifecycle, quarantine switches, the audit trail's own accounting. */
@@ -118,6 +119,7 @@ export class RateLimitedSink implements SignalSink {
   #total = 0
   #severity: Severity = 'info'
   #mode: EnforcementMode
+  #isolation: Isolation | undefined
   #windowWall: number
   #windowMono: number
   #rollups = 0
@@ -211,6 +213,7 @@ export class RateLimitedSink implements SignalSink {
     this.#o.suppressed?.inc({ provider: this.#o.origin.provider, type: s.type })
     if (SEVERITY_RANK[s.severity] > SEVERITY_RANK[this.#severity]) this.#severity = s.severity
     this.#mode = s.enforcement_mode
+    if (s.isolation) this.#isolation = s.isolation
     const typeKey = this.#byType.has(s.type) || this.#byType.size < MAX_ROLLUP_TYPES - 1 ? s.type : 'other'
     this.#byType.set(typeKey, (this.#byType.get(typeKey) ?? 0) + 1)
     const f = this.#folded.get(key)
@@ -300,7 +303,7 @@ export class RateLimitedSink implements SignalSink {
     const s = buildSignal(this.#o.origin, {
       kind: 'lifecycle', type: 'signals_suppressed', action: 'allowed', enforcement_mode: this.#mode,
       severity: SEVERITY_RANK[this.#severity] < SEVERITY_RANK.medium ? 'medium' : this.#severity,
-      reason, details,
+      reason, details, ...(this.#isolation && { isolation: this.#isolation }),
     }, new Date(Math.max(endMs, this.#now())))
     // The id was chosen when the window opened, so a roll-up recovered after a crash (state file)
     // and the same roll-up emitted just before it are one record at the aggregator (id dedup).

@@ -252,3 +252,14 @@ t.test('sidecar.signal_limits: defaults, bounds and unknown keys are errors nami
     t.match(JSON.stringify(r.error?.issues), `"providers","p","sidecar","signal_limits"${path ? `,"${path}"` : ''}`, `${JSON.stringify(bad)} names its path`)
   }
 })
+
+t.test('a roll-up carries the isolation of the signals it folded', async (t) => {
+  const r = rig({ perKey: 1 })
+  for (let i = 0; i < 5; i++) r.sink.emit({ ...dnsDenied('evil.example'), isolation: 'netns' })
+  r.sink.rollUp('interval')
+  t.equal(r.rollups()[0]?.isolation, 'netns')
+  const plain = rig({ perKey: 1 })
+  for (let i = 0; i < 5; i++) plain.sink.emit(dnsDenied('evil.example'))
+  plain.sink.rollUp('interval')
+  t.equal(plain.rollups()[0]?.isolation, undefined, 'control: none when the sidecar was not told')
+})
