@@ -11,9 +11,15 @@
  * - then the kept signal lines, byte for byte as they were in the audit log (the same JSON a SIEM read).
  *
  * The compaction writes `<name>.tmp`, fsyncs it, renames it into place, fsyncs the directory and
- * only then deletes the rotated file: a crash leaves either the rotated file or both (the replay
- * reads a base once, from the complete rotated file; the next prune compacts it again), never
- * neither.
+ * only then deletes the rotated file: a crash leaves either the rotated file or both, never
+ * neither. The replay reads each sequence number once: a kept file with the rotated file's own
+ * base is skipped for the complete rotated file (the next prune compacts it again); a rotated
+ * file inside an older kept file's span (merged, see {@link compactRotated}) is skipped for the
+ * kept file (the next prune deletes it).
+ *
+ * Consecutive compactions merge into the newest kept file while it stays within a size (the
+ * audit log passes `maxBytes`), so the number of kept files grows with the retained bytes, not
+ * with the number of rotations.
  *
  * The retention sweep deletes a kept file once `received_until` + retention has passed: the
  * retention runs on the aggregator's clock, so a sidecar with a skewed clock can neither shorten
@@ -106,16 +112,22 @@ export interface Compaction {
   dropped: number
   /** Bytes of the rotated file before. */
   bytesBefore: number
-  /** Bytes of the kept file (0 when nothing was kept and no file was written). */
+  /** Bytes of the kept file written (0 when none was). */
   bytesAfter: number
+  /** The kept file written (new or merged into), if any. */
+  keptFile?: string
 }
 
 /**
  * Compacts the rotated file `name` (first sequence number `base`) in `dir`: keeps the lines
- * `retain` accepts in a kept file, deletes the rotated file. Nothing kept → no kept file.
+ * `retain` accepts, deletes the rotated file. The kept lines go into the newest kept file when
+ * it ends right where this file starts and the result stays within `mergeBytes` (so a long
+ * history is a few large kept files, not one per rotation); else into a new kept file; nothing
+ * kept and nothing to extend → no kept file. A rotated file already inside a kept file's span (a
+ * crash after the merge, before the deletion) is just deleted.
  * @throws the fs error when writing or renaming fails (the rotated file is then left as it was).
  */
-export async function compactRotated(dir: string, name: string, base: number, retain: (s: Signal) => boolean): Promise<Compaction> {
+export async function compactRotated(dir: string, name: string, base: number, retain: (s: Signal) => boolean, mergeBytes = 0): Promise<Compaction> {
   const path = join(dir, name)
   const st = await stat(path)
   const seqs: number[] = []
@@ -131,12 +143,37 @@ export async function compactRotated(dir: string, name: string, base: number, re
       }
     }
   }
+  const receivedUntil = new Date(st.mtimeMs).toISOString()
+  let target: { base: number; header: KeptHeader; lines: string[] } | undefined
+  const prev = (await listKept(dir)).filter((k) => k.base < base).at(-1)
+  if (prev) {
+    const prevPath = join(dir, prev.name)
+    const h = await readKeptHeader(prevPath)
+    if (h.base + h.lines >= base + index) {
+      await removeFile(path) // merged before a crash: the kept file has it already
+      await fsyncDir(dir)
+      return { kept: 0, dropped: 0, bytesBefore: st.size, bytesAfter: 0 }
+    }
+    const prevBytes = (await stat(prevPath)).size
+    const addBytes = kept.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0) + 16 * seqs.length
+    if (h.base + h.lines === base && prevBytes + addBytes <= mergeBytes) {
+      const old: string[] = []
+      for await (const batch of readLineBatches(prevPath)) for (const l of batch) old.push(l.text)
+      old.shift() // the header
+      target = {
+        base: h.base,
+        header: { ...h, lines: h.lines + index, received_until: receivedUntil > h.received_until ? receivedUntil : h.received_until, seqs: [...h.seqs, ...seqs] },
+        lines: [...old, ...kept],
+      }
+    }
+  }
+  if (!target && kept.length > 0) target = { base, header: { schema: KEPT_SCHEMA, base, lines: index, received_until: receivedUntil, seqs }, lines: kept }
   let bytesAfter = 0
-  if (kept.length > 0) {
-    const header: KeptHeader = { schema: KEPT_SCHEMA, base, lines: index, received_until: new Date(st.mtimeMs).toISOString(), seqs }
-    const body = JSON.stringify(header) + '\n' + kept.join('\n') + '\n'
-    const target = join(dir, keptFileName(base))
-    const tmp = target + '.tmp'
+  let keptFile: string | undefined
+  if (target) {
+    const body = JSON.stringify(target.header) + '\n' + target.lines.map((l) => l + '\n').join('')
+    const file = join(dir, keptFileName(target.base))
+    const tmp = file + '.tmp'
     const fh = await open(tmp, 'w')
     try {
       await fh.writeFile(body)
@@ -144,13 +181,14 @@ export async function compactRotated(dir: string, name: string, base: number, re
     } finally {
       await fh.close()
     }
-    await rename(tmp, target)
+    await rename(tmp, file)
     await fsyncDir(dir)
     bytesAfter = Buffer.byteLength(body)
+    keptFile = keptFileName(target.base)
   }
   await removeFile(path)
   await fsyncDir(dir)
-  return { kept: kept.length, dropped: index - kept.length, bytesBefore: st.size, bytesAfter }
+  return { kept: kept.length, dropped: index - kept.length, bytesBefore: st.size, bytesAfter, ...(keptFile && { keptFile }) }
 }
 
 /** What a retention sweep deleted. */

@@ -171,7 +171,7 @@ export class AuditLog {
     this.#stats.tornBytes = tornBytes
     this.#maxTotalBytes = opts.maxTotalBytes ?? Infinity
     this.#retention = new AuditRetention({
-      dir: opts.dir, keepFiles: this.#keepFiles, retentionMs: opts.retentionMs ?? DEFAULT_RETENTION_MS, maxTotalBytes: this.#maxTotalBytes,
+      dir: opts.dir, keepFiles: this.#keepFiles, mergeBytes: this.#maxBytes, retentionMs: opts.retentionMs ?? DEFAULT_RETENTION_MS, maxTotalBytes: this.#maxTotalBytes,
       retain: opts.retain ?? isRetained, now: opts.now ?? Date.now, log: opts.log, ...(opts.onRelease && { onRelease: opts.onRelease }),
     })
   }
@@ -409,19 +409,22 @@ export class AuditLog {
    */
   async *replayBatches(): AsyncGenerator<ReplayedSignal[]> {
     type Source = { path: string; base: number; end?: number; kept?: KeptHeader }
+    // A crash during a compaction can leave a rotated file beside the kept file that has its
+    // lines (audit-kept.ts): each sequence number is read once.
     const rotated = await listRotated(this.dir)
     const bases = new Set(rotated.map((f) => f.base))
-    const files: Source[] = rotated.map((f) => ({ path: join(this.dir, f.name), base: f.base }))
+    const kept: Source[] = []
     for (const k of await listKept(this.dir)) {
-      // A crash between writing a kept file and deleting its rotated file leaves both: the rotated one is complete.
-      if (bases.has(k.base)) continue
+      if (bases.has(k.base)) continue // the rotated file with the same base is complete
       const path = join(this.dir, k.name)
       try {
-        files.push({ path, base: k.base, kept: await readKeptHeader(path) })
+        kept.push({ path, base: k.base, kept: await readKeptHeader(path) })
       } catch (err) {
         this.#log.error({ err, file: path }, 'audit log: unreadable kept file skipped by the rebuild')
       }
     }
+    const merged = (base: number): boolean => kept.some((k) => k.base < base && base < k.base + k.kept!.lines)
+    const files: Source[] = [...rotated.filter((f) => !merged(f.base)).map((f) => ({ path: join(this.dir, f.name), base: f.base })), ...kept]
     files.sort((a, b) => a.base - b.base)
     files.push({ path: join(this.dir, CURRENT_FILE), base: this.#currentBase, end: this.#size })
     let logged = 0

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { Logger } from '../../core/log.js'
 import type { Signal } from '../../signals/types.js'
 import { listRotated, rotatedFileName } from './audit-files.js'
-import { compactRotated, keptFileName, listKept, sweepKept, type KeptMeta } from './audit-kept.js'
+import { compactRotated, listKept, sweepKept, type KeptMeta } from './audit-kept.js'
 
 /** Default `retentionMs`: 90 days. */
 export const DEFAULT_RETENTION_MS = 90 * 24 * 3600 * 1000
@@ -21,6 +21,8 @@ const FULL_BACKOFF_MS = 1000
 export interface RetentionOptions {
   dir: string
   keepFiles: number
+  /** Kept files grow by merging up to this size, bytes (the audit log's `maxBytes`). */
+  mergeBytes: number
   retentionMs: number
   maxTotalBytes: number
   retain: (s: Signal) => boolean
@@ -122,8 +124,8 @@ export class AuditRetention {
 
   /** Compacts one rotated file into a kept file (audit-kept.ts). */
   async #compact(name: string, base: number): Promise<void> {
-    const c = await compactRotated(this.#o.dir, name, base, this.#o.retain)
-    this.#keptMeta.delete(keptFileName(base))
+    const c = await compactRotated(this.#o.dir, name, base, this.#o.retain, this.#o.mergeBytes)
+    if (c.keptFile) this.#keptMeta.delete(c.keptFile)
     this.#stats.droppedLines += c.dropped
     this.#released(c.dropped, 0)
     this.#o.log.info({ file: join(this.#o.dir, name), kept: c.kept, rotated_out: c.dropped, bytes_before: c.bytesBefore, bytes_after: c.bytesAfter }, 'audit log: observations rotated out, violation records kept')
