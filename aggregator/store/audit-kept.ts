@@ -18,8 +18,9 @@
  * kept file (the next prune deletes it).
  *
  * Consecutive compactions merge into the newest kept file while it stays within a size (the
- * audit log passes `maxBytes`), so the number of kept files grows with the retained bytes, not
- * with the number of rotations.
+ * audit log passes `maxBytes`) and spans at most {@link MERGE_SPAN_MS} of receipt times
+ * (`received_from` … `received_until`), so the number of kept files grows with the retained bytes
+ * and days, not with the number of rotations, and a merged record expires at most a day late.
  *
  * The retention sweep deletes a kept file once `received_until` + retention has passed: the
  * retention runs on the aggregator's clock, so a sidecar with a skewed clock can neither shorten
@@ -33,6 +34,8 @@ import { parseAuditLine } from './audit-lines.js'
 import { readLineBatches } from './line-reader.js'
 
 export const KEPT_SCHEMA = 'hangar.audit-kept/v1'
+/** Receipt times one kept file may span when compactions merge into it, ms (1 day). */
+export const MERGE_SPAN_MS = 24 * 3600 * 1000
 const KEPT = /^kept-(\d{1,15})\.jsonl$/
 
 /** The header of a kept file. */
@@ -44,6 +47,8 @@ export interface KeptHeader {
   lines: number
   /** RFC 3339: the rotated file's last write; every kept line was received no later. */
   received_until: string
+  /** RFC 3339: `received_until` of the first rotated file merged into this one (absent: the same). */
+  received_from?: string
   /** Sequence number of each kept line, ascending. */
   seqs: number[]
 }
@@ -156,13 +161,15 @@ export async function compactRotated(dir: string, name: string, base: number, re
     }
     const prevBytes = (await stat(prevPath)).size
     const addBytes = kept.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0) + 16 * seqs.length
-    if (h.base + h.lines === base && prevBytes + addBytes <= mergeBytes) {
+    // A kept file spans at most MERGE_SPAN_MS of receipt times, so merging delays its expiry by at most that.
+    const from = Date.parse(h.received_from ?? h.received_until)
+    if (h.base + h.lines === base && prevBytes + addBytes <= mergeBytes && st.mtimeMs - from <= MERGE_SPAN_MS) {
       const old: string[] = []
       for await (const batch of readLineBatches(prevPath)) for (const l of batch) old.push(l.text)
       old.shift() // the header
       target = {
         base: h.base,
-        header: { ...h, lines: h.lines + index, received_until: receivedUntil > h.received_until ? receivedUntil : h.received_until, seqs: [...h.seqs, ...seqs] },
+        header: { ...h, lines: h.lines + index, received_from: h.received_from ?? h.received_until, received_until: receivedUntil > h.received_until ? receivedUntil : h.received_until, seqs: [...h.seqs, ...seqs] },
         lines: [...old, ...kept],
       }
     }

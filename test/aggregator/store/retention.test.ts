@@ -4,7 +4,7 @@
 // when violations alone fill it, a real full disk (a tmpfs the test mounts) is refused the same
 // way, and a restart rebuilds the same history and queries.
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { AuditLog, type ReplayedSignal } from '../../../aggregator/store/audit-log.js'
@@ -227,5 +227,29 @@ t.test('merged kept files: a crash after the merge and before the rotated file i
   log = await AuditLog.open({ dir, maxBytes, keepFiles: 0, log: silent() })
   t.same(readdirSync(dir).filter((f) => /^audit-\d+\.jsonl$/.test(f)), [], 'the next prune deletes the already-merged rotated file')
   t.same((await replayAll(log)).filter((r) => r.signal.type === 'egress_denied').map((r) => r.seq), [10, 20, 30, 40, 50, 60])
+  await log.close()
+})
+
+t.test('a kept file spans at most a day of receipts, so old violations expire on time next to fresh ones', async (t) => {
+  const dir = tempDir(t)
+  const maxBytes = lineBytes * 10
+  let log = await AuditLog.open({ dir, maxBytes, keepFiles: 10, log: silent() })
+  for (let b = 0; b < 5; b++) await log.appendBatch(mixedRange(b * 10 + 1, b * 10 + 11))
+  await log.close()
+  const rotated = readdirSync(dir).filter((f) => /^audit-\d+\.jsonl$/.test(f)).sort()
+  t.equal(rotated.length, 4)
+  const old = new Date(Date.now() - 3 * DAY)
+  for (const f of rotated.slice(0, 2)) utimesSync(join(dir, f), old, old) // received three days ago
+  const clock = { now: Date.now() }
+  const open = () => AuditLog.open({ dir, maxBytes: lineBytes * 100, keepFiles: 0, retentionMs: 90 * DAY, now: () => clock.now, log: silent() })
+  log = await open()
+  await log.close()
+  const kept = readdirSync(dir).filter((f) => f.startsWith('kept-')).sort()
+  t.equal(kept.length, 2, `two kept files: the old receipts and the fresh ones (${kept.join(' ')})`)
+  clock.now = Date.now() + 89 * DAY // the old ones are past 90 days, the fresh ones are not
+  log = await open()
+  const left = (await replayAll(log)).filter((r) => r.signal.type === 'egress_denied').map((r) => r.seq)
+  t.same(left, [30, 40, 50], 'the violations received three days earlier expired, the others stay')
+  t.equal(log.stats().expiredSignals, 2)
   await log.close()
 })
