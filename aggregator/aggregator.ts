@@ -44,7 +44,7 @@ export class Aggregator {
   port = 0
 
   constructor(private readonly o: AggregatorOptions) {
-    this.registry = new SidecarRegistry(o.clock)
+    this.registry = new SidecarRegistry(o.clock, Object.keys(o.config.providers))
   }
 
   /** Opens the store (replaying the audit log), then listens. @returns the bound port. */
@@ -54,6 +54,7 @@ export class Aggregator {
       listen: a?.listen ?? '127.0.0.1:8000', data_dir: a?.data_dir ?? './data',
       signal_tokens: a?.signal_tokens ?? [], admin_tokens: a?.admin_tokens ?? [], mcp_tokens: a?.mcp_tokens ?? [],
       audit_max_bytes: a?.audit_max_bytes, audit_keep_files: a?.audit_keep_files, memory_signals: a?.memory_signals,
+      audit_retention_days: a?.audit_retention_days, audit_max_total_bytes: a?.audit_max_total_bytes,
     }
     const dir = resolve(cfg.data_dir)
     const started = Date.now()
@@ -62,6 +63,12 @@ export class Aggregator {
       ...(cfg.audit_max_bytes !== undefined && { maxBytes: cfg.audit_max_bytes }),
       ...(cfg.audit_keep_files !== undefined && { keepFiles: cfg.audit_keep_files }),
       ...(cfg.memory_signals !== undefined && { maxSignals: cfg.memory_signals }),
+      ...(cfg.audit_retention_days !== undefined && { retentionMs: cfg.audit_retention_days * 24 * 3600 * 1000 }),
+      ...(cfg.audit_max_total_bytes !== undefined && { maxTotalBytes: cfg.audit_max_total_bytes }),
+      onRelease: (r) => {
+        if (r.dropped) this.metrics.auditReleased.inc({ reason: 'rotated_out' }, r.dropped)
+        if (r.expired) this.metrics.auditReleased.inc({ reason: 'expired' }, r.expired)
+      },
     })
     this.o.log.info({ signals: this.#store.lastSeq, ms: Date.now() - started, dir }, 'audit log replayed')
     this.policy = new PolicyBook({ file: join(dir, 'policy.json') })

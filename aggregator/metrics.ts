@@ -6,11 +6,11 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 
 export interface AggregatorMetrics {
   registry: Registry
-  /** `aggregator_signal_batches_total{outcome}`: `accepted`, `too_large`, `bad_request`, `unsupported_media_type`, `unauthorized`, `unavailable` (audit write failed). */
+  /** `aggregator_signal_batches_total{outcome}`: `accepted`, `too_large`, `bad_request`, `unsupported_media_type`, `unauthorized`, `unavailable` (audit write failed), `insufficient_storage` (507: no room). */
   batches: Counter<'outcome'>
   /** `aggregator_signals_total{outcome}`: `accepted`, `duplicate`, `rejected`. */
   signals: Counter<'outcome'>
-  /** `aggregator_heartbeats_total{outcome}`: `accepted`, `bad_request`. */
+  /** `aggregator_heartbeats_total{outcome}`: `accepted`, `bad_request`, `too_many_providers`. */
   heartbeats: Counter<'outcome'>
   /** `aggregator_signal_streams`: open `GET /v1/signals/stream` readers. */
   streams: Gauge
@@ -20,6 +20,17 @@ export interface AggregatorMetrics {
   providers: Gauge<'state'>
   /** `aggregator_quarantines_total{by}`: quarantines issued (`api`, `mcp`, `violation`). */
   quarantines: Counter<'by'>
+  /**
+   * `aggregator_audit_refusals_total{reason}`: signal batches refused with 507 for lack of room:
+   * `budget` (retained records fill `audit_max_total_bytes`) or `disk_full` (ENOSPC/EDQUOT).
+   */
+  auditRefusals: Counter<'reason'>
+  /**
+   * `aggregator_audit_released_total{reason}`: audit records given up on purpose: `rotated_out`
+   * (observations, and unreadable lines, of files beyond `audit_keep_files` or the budget) and
+   * `expired` (violation records past `audit_retention_days`).
+   */
+  auditReleased: Counter<'reason'>
 }
 
 const P = 'mcp_hangar_aggregator_'
@@ -38,5 +49,7 @@ export function createAggregatorMetrics(): AggregatorMetrics {
     policyPolls: new Gauge({ name: `${P}policy_polls`, help: 'Sidecar policy long polls waiting.', registers: r }),
     providers: new Gauge({ name: `${P}providers`, help: 'Providers by derived state.', labelNames: ['state'], registers: r }),
     quarantines: new Counter({ name: `${P}quarantines_total`, help: 'Quarantines issued, by origin.', labelNames: ['by'], registers: r }),
+    auditRefusals: new Counter({ name: `${P}audit_refusals_total`, help: 'Signal batches refused with 507 for lack of audit room, by reason.', labelNames: ['reason'], registers: r }),
+    auditReleased: new Counter({ name: `${P}audit_released_total`, help: 'Audit records given up on purpose: observations rotated out, violation records expired.', labelNames: ['reason'], registers: r }),
   }
 }

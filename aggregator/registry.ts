@@ -69,22 +69,40 @@ export function deriveState(entry: { heartbeat: Heartbeat; at: number } | undefi
   return entry.heartbeat.state
 }
 
+/** Providers the registry tracks that are not in the config (a flood of invented names stops here). */
+export const MAX_UNCONFIGURED_PROVIDERS = 256
+
 /** Last heartbeat per provider (the newest sidecar wins when two report the same provider). */
 export class SidecarRegistry {
   readonly #entries = new Map<string, Entry>()
   readonly #clock: () => number
+  readonly #configured: ReadonlySet<string>
+  #unconfigured = 0
 
-  constructor(clock: () => number = Date.now) {
+  /**
+   * @param configured provider names of the config: always accepted; other names only while
+   *   fewer than {@link MAX_UNCONFIGURED_PROVIDERS} of them are known.
+   */
+  constructor(clock: () => number = Date.now, configured: readonly string[] = []) {
     this.#clock = clock
+    this.#configured = new Set(configured)
   }
 
   /**
    * Records a heartbeat (already validated with {@link heartbeatSchema}). Its `baseline`, if
    * any, is not kept here (the BaselineBook keeps the latest one).
+   * @returns false, recording nothing, for a new unconfigured provider beyond
+   *   {@link MAX_UNCONFIGURED_PROVIDERS} (the caller answers 429).
    */
-  beat(hb: Heartbeat): void {
+  beat(hb: Heartbeat): boolean {
+    const known = this.#entries.has(hb.provider)
+    if (!known && !this.#configured.has(hb.provider)) {
+      if (this.#unconfigured >= MAX_UNCONFIGURED_PROVIDERS) return false
+      this.#unconfigured++
+    }
     const { baseline: _baseline, ...rest } = hb
     this.#entries.set(hb.provider, { heartbeat: rest, at: this.#clock() })
+    return true
   }
 
   /** The last heartbeat of a provider and when it came (ms), if any. */

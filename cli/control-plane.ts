@@ -7,6 +7,8 @@
  *   `<sidecar.data_dir>/spool`, the first `aggregator.signal_tokens` entry as bearer token);
  *   an explicit `--signal-log` or `sidecar.signal_log` additionally writes JSON lines;
  * - otherwise → JSON lines (`--signal-log`, `sidecar.signal_log`, `<data_dir>/signals.jsonl`).
+ * Either way the signal rate limit (`sidecar.signal_limits`, signals/rate-limit.ts) sits in
+ * front: a flood of signals costs a bounded number of records plus `signals_suppressed` roll-ups.
  */
 import { createHash } from 'node:crypto'
 import { join, resolve } from 'node:path'
@@ -17,6 +19,7 @@ import type { EnforcementController } from '../egress/enforcement.js'
 import { SidecarLink } from '../aggregator/sidecar-link.js'
 import type { Heartbeat } from '../aggregator/registry.js'
 import type { Baseline } from '../profiles/baseline/types.js'
+import { RateLimitedSink } from '../signals/rate-limit.js'
 import { AggregatorShipper } from '../signals/shipper.js'
 import { JsonLinesSink, TeeSink, type SignalSink } from '../signals/sink.js'
 
@@ -34,23 +37,30 @@ export function openSignalOutput(o: { config: HangarConfig; providerName: string
   const sc = o.provider.sidecar
   const url = o.config.aggregator?.url
   const explicitLog = o.signalLog ?? sc.signal_log
+  const origin = { provider: o.providerName, sidecar_id: o.sidecarId }
+  const mode = o.provider.capabilities.enforcement_mode
+  const l = sc.signal_limits
+  const limited = (inner: SignalSink): SignalSink => new RateLimitedSink({
+    inner, origin, mode, log: o.log, suppressed: o.metrics.shipper.signalsSuppressed, stateFile: join(resolve(sc.data_dir), 'signal-rollup.json'),
+    limits: { ratePerS: l.rate_per_s, burst: l.burst, perKey: l.per_destination, intervalMs: l.rollup_interval_ms, maxEntries: l.rollup_max_entries },
+  })
   if (!url) {
     const path = explicitLog ?? join(resolve(sc.data_dir), 'signals.jsonl')
-    return { sink: new JsonLinesSink(path), describe: path }
+    return { sink: limited(new JsonLinesSink(path)), describe: path }
   }
   const token = o.config.aggregator?.signal_tokens[0]
   const shipper = new AggregatorShipper({
     url,
     ...(token !== undefined && { token }),
     spoolDir: join(resolve(sc.data_dir), 'spool'),
-    origin: { provider: o.providerName, sidecar_id: o.sidecarId },
-    mode: o.provider.capabilities.enforcement_mode,
+    origin,
+    mode,
     log: o.log,
     metrics: o.metrics.shipper,
     lingerMs: 250,
   })
-  if (!explicitLog) return { sink: shipper, describe: `aggregator ${url}` }
-  return { sink: new TeeSink([shipper, new JsonLinesSink(explicitLog)]), describe: `aggregator ${url} and ${explicitLog}` }
+  if (!explicitLog) return { sink: limited(shipper), describe: `aggregator ${url}` }
+  return { sink: limited(new TeeSink([shipper, new JsonLinesSink(explicitLog)])), describe: `aggregator ${url} and ${explicitLog}` }
 }
 
 /** `sha256:<hex>` over a JSON value (tools and profile digests in heartbeats). */

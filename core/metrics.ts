@@ -94,6 +94,12 @@ export interface ShipperMetrics {
    * `shutdown` (closed while the spool could not take them) | `closed` (emitted after close).
    */
   signalsDropped: Counter<'reason'>
+  /**
+   * `signals_suppressed_total{provider,type}`: signals folded by the signal rate limit
+   * (signals/rate-limit.ts) into `signals_suppressed` roll-ups instead of being sent one by one;
+   * the roll-ups' `total`s add up to it.
+   */
+  signalsSuppressed: Counter<'provider' | 'type'>
 }
 
 /** A registry with the process's default metrics and the egress metrics registered on it. */
@@ -142,6 +148,7 @@ export function createMetrics(opts: { processMetrics?: boolean; defaultMetrics?:
     signalsSpooled: new GaugeImpl({ name: `${P}signals_spooled`, help: 'Signals waiting for delivery (disk spool and memory fallback).', registers: r }),
     signalDeliveryFailures: new CounterImpl({ name: `${P}signal_delivery_failures_total`, help: 'Failed signal deliveries by reason (per attempt, or per signal for rejected/invalid/disk).', labelNames: ['reason'], registers: r }),
     signalsDropped: new CounterImpl({ name: `${P}signals_dropped_total`, help: 'Signals lost by the shipper, by reason.', labelNames: ['reason'], registers: r }),
+    signalsSuppressed: new CounterImpl({ name: `${P}signals_suppressed_total`, help: 'Signals folded into signals_suppressed roll-ups by the signal rate limit.', labelNames: ['provider', 'type'], registers: r }),
   }
   return { registry, egress, proxy, shipper }
 }

@@ -14,6 +14,8 @@
  *   it (`2025-01-02T03:04:05.678Z`), and a real calendar instant.
  * - `type` is a snake_case name (≤ 64); types outside the catalogue (`SIGNAL_TYPES`) are accepted
  *   so a newer sidecar's signals are kept by an older aggregator.
+ * - `signals_suppressed` must carry consistent roll-up `details` (signals/suppressed.ts): counts
+ *   that add up, times inside the window; other types' `details` are free-form.
  * - Strings are bounded ({@link SIGNAL_LIMITS}); `details` is a plain JSON object of at most
  *   {@link SIGNAL_LIMITS}.detailsBytes bytes serialized. A valid signal is therefore far below the
  *   aggregator's 1 MiB request limit, so one signal always fits a batch.
@@ -22,6 +24,7 @@
 // ~8 MB of resident memory to every sidecar, whose idle budget is 60 MB; v3 does > 70 000
 // signals/s on one core, several times the aggregator's ingest target.
 import { z } from 'zod'
+import { checkSuppressedDetails } from './suppressed.js'
 import { SIGNAL_SCHEMA, type Signal } from './types.js'
 
 /** Bounds of the validator (characters unless named bytes). */
@@ -180,7 +183,11 @@ export type SignalValidation = { ok: true; signal: Signal } | { ok: false; error
  */
 export function validateSignal(x: unknown): SignalValidation {
   const r = signalSchema.safeParse(x)
-  if (r.success) return { ok: true, signal: r.data as Signal }
+  if (r.success) {
+    // Types whose details the aggregator relies on are checked beyond the common fields.
+    const typed = r.data.type === 'signals_suppressed' ? checkSuppressedDetails(r.data.details) : null
+    return typed === null ? { ok: true, signal: r.data as Signal } : { ok: false, error: typed }
+  }
   return { ok: false, error: r.error.issues.flatMap((i) => describe(i, x)).join('; ') }
 }
 

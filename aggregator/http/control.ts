@@ -64,7 +64,9 @@ async function jsonObject(req: IncomingMessage, res: ServerResponse, allowEmpty:
 /**
  * `POST /v1/sidecars/heartbeat`: records the heartbeat; its `baseline`, if any, is offered to
  * the baseline book (a stale one is ignored and still answered 204). Nothing is recorded when
- * the body is refused (400 naming the first bad field, e.g. `baseline.egress.0.port`; 413).
+ * the body is refused (400 naming the first bad field, e.g. `baseline.egress.0.port`; 413), nor
+ * for a new provider outside the config once the registry holds its limit of those (429
+ * `too_many_providers`: a flood of invented names costs bounded memory and baseline files).
  */
 export async function heartbeat(req: IncomingMessage, res: ServerResponse, registry: SidecarRegistry, baselines: BaselineBook, metrics: AggregatorMetrics): Promise<void> {
   const body = await jsonObject(req, res, false, MAX_HEARTBEAT_BODY_BYTES)
@@ -75,7 +77,10 @@ export async function heartbeat(req: IncomingMessage, res: ServerResponse, regis
     const i = hb.error.issues[0]!
     return sendError(res, 400, 'bad_request', `${i.path.join('.') || '(body)'}: ${i.message}`)
   }
-  registry.beat(hb.data)
+  if (!registry.beat(hb.data)) {
+    metrics.heartbeats.inc({ outcome: 'too_many_providers' })
+    return sendError(res, 429, 'too_many_providers', `provider "${hb.data.provider}" is not configured and the aggregator already tracks its limit of unconfigured providers; add it under providers:`, {}, { 'Retry-After': '60' })
+  }
   if (hb.data.baseline) baselines.offer(hb.data.baseline)
   metrics.heartbeats.inc({ outcome: 'accepted' })
   res.writeHead(204, { 'Cache-Control': 'no-store' }).end()

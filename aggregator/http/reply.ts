@@ -16,9 +16,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  * Machine codes of the aggregator's HTTP errors (the `error.code` field): `unauthorized` (401),
  * `not_found` (404), `method_not_allowed` (405), `unsupported_media_type` (415),
  * `payload_too_large` (413), `bad_request` (400: malformed JSON, a wrong envelope, bad query),
- * `unavailable` (503: shutting down), `internal` (500: a bug; logged).
+ * `unavailable` (503: shutting down), `insufficient_storage` (507: the audit log has no room),
+ * `too_many_providers` (429: a heartbeat of one more unconfigured provider than the registry keeps),
+ * `internal` (500: a bug; logged).
  */
-export type ApiErrorCode = 'internal' | 'unauthorized' | 'not_found' | 'method_not_allowed' | 'unsupported_media_type' | 'payload_too_large' | 'bad_request' | 'unavailable'
+export type ApiErrorCode = 'internal' | 'unauthorized' | 'not_found' | 'method_not_allowed' | 'unsupported_media_type' | 'payload_too_large' | 'bad_request' | 'unavailable' | 'insufficient_storage' | 'too_many_providers'
 
 /** Writes `{error: {code, message, ...extra}}`. */
 export function sendError(res: ServerResponse, status: number, code: ApiErrorCode, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): void {

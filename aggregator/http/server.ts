@@ -4,14 +4,18 @@
  *
  * | route | token |
  * |---|---|
- * | `POST /v1/signals`, `POST /v1/sidecars/heartbeat`, `GET /v1/policy/{name}` | signal token (admin tokens also accepted) |
- * | `GET /v1/signals[/stream]`, `GET /v1/providers[/{name}]`, `GET /v1/providers/{name}/baseline`, `POST /v1/providers/{name}/quarantine\|approve` | admin token |
+ * | `POST /v1/signals`, `POST /v1/sidecars/heartbeat`, `GET /v1/policy/{name}` | signal token only |
+ * | `GET /v1/signals[/stream]`, `GET /v1/providers[/{name}]`, `GET /v1/providers/{name}/baseline`, `POST /v1/providers/{name}/quarantine\|approve` | admin token only |
  * | `/mcp` | admin token (or `aggregator.mcp_tokens`) |
  * | `GET /health`, `/ready`, `/metrics` | none |
  *
+ * The classes do not overlap: an admin token is refused on the ingest endpoints (an admin must not
+ * be able to forge audit records a SIEM trusts as sidecar output), and a signal token is refused
+ * on queries, control and `/mcp` (a sidecar, or a provider that stole its token, must not read
+ * the audit trail or lift its own quarantine). The config refuses a token listed in two classes.
  * An empty token list opens that class of endpoints (a loopback-only development setup; the
- * CLI warns when the listener is not loopback). A wrong or missing token → 401 and nothing is
- * read or written.
+ * CLI warns when the listener is not loopback). A wrong or missing token, or one of the other
+ * class → 401 and nothing is read or written.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { ERROR_CODES, HangarError } from '../../core/errors.js'
@@ -57,8 +61,7 @@ export class AggregatorHttp {
   constructor(o: AggregatorHttpOptions) {
     this.#o = o
     this.#admin = compileTokens(o.adminTokens)
-    // Admin tokens are accepted wherever a signal token is; an empty signal list stays open.
-    this.#signal = o.signalTokens.length ? compileTokens([...o.signalTokens, ...o.adminTokens]) : compileTokens([])
+    this.#signal = compileTokens(o.signalTokens)
     this.#mcp = o.adminTokens.length || o.mcpTokens?.length ? compileTokens([...o.adminTokens, ...(o.mcpTokens ?? [])]) : compileTokens([])
     this.server = createServer((req, res) => {
       this.#route(req, res).catch((err: Error) => {

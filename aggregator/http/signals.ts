@@ -5,7 +5,10 @@
  *   envelope (else 400, nothing written); each signal is validated (signals/validate.ts), the
  *   valid ones are deduplicated by id and appended to the audit log and fsynced, and only then
  *   the answer is `202 {accepted, duplicates, rejected: [{index, error}]}`. A batch the audit log
- *   could not make durable → 503 with `Retry-After` (the sidecar keeps it spooled).
+ *   could not make durable → 503 with `Retry-After` (the sidecar keeps it spooled); a batch the
+ *   audit log has no room for (retained records fill `audit_max_total_bytes`, or the disk is
+ *   full) → 507 `insufficient_storage` with `Retry-After`, counted in
+ *   `aggregator_audit_refusals_total{reason}`; nothing is ever dropped silently.
  * - `GET /v1/signals?provider=&type=&kind=&severity=&since=&cursor=&limit=` (admin token): one page
  *   and `next_cursor`.
  * - `GET /v1/signals/stream` (admin token): SSE, one event per signal (`id:` = its sequence
@@ -19,7 +22,7 @@ import { SseWriter } from '../../proxy/http/sse.js'
 import { validateBatch } from '../../signals/validate.js'
 import type { Signal } from '../../signals/types.js'
 import type { AggregatorMetrics } from '../metrics.js'
-import { AuditWriteError, QueryError } from '../store/errors.js'
+import { AuditFullError, AuditWriteError, QueryError } from '../store/errors.js'
 import type { AggregatorService } from '../service.js'
 import type { QueryFilter } from '../store-api.js'
 import { sendError, sendJson } from './reply.js'
@@ -66,6 +69,12 @@ export async function postSignals(req: IncomingMessage, res: ServerResponse, svc
   try {
     r = await svc.ingest(v.signals)
   } catch (err) {
+    if (err instanceof AuditFullError) {
+      metrics.batches.inc({ outcome: 'insufficient_storage' })
+      metrics.auditRefusals.inc({ reason: err.reason })
+      log.error({ err: err.message, reason: err.reason }, 'signal batch refused: the audit log has no room; answered 507 so the sidecar keeps it spooled')
+      return sendError(res, 507, 'insufficient_storage', err.message, { reason: err.reason }, { 'Retry-After': '30' })
+    }
     if (err instanceof AuditWriteError) {
       metrics.batches.inc({ outcome: 'unavailable' })
       log.error({ err: err.message }, 'signal batch not stored; answered 503 so the sidecar retries')

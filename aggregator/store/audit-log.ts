@@ -5,10 +5,22 @@
  *
  * Files (see audit-files.ts): `<dir>/audit.jsonl` is appended to; when a batch would take it past
  * `maxBytes` it is renamed to `audit-<first seq>.jsonl` (rename-and-create, the logrotate `create`
- * way, so a shipper tailing by name follows it) and a new `audit.jsonl` is started. Only the
- * newest `keepFiles` rotated files are kept; **deleting a rotated file loses its signals for the
- * SIEM and for the rebuild too**: after a restart the dedup set, the counters and the queries no
- * longer know them (a sidecar re-sending one of those ids would have it stored again).
+ * way, so a shipper tailing by name follows it) and a new `audit.jsonl` is started.
+ *
+ * Retention (docs/signals.md, "Retention"): the newest `keepFiles` rotated files are kept whole.
+ * An older one is compacted into `kept-<base>.jsonl` (audit-kept.ts): its violation records
+ * (`retain`, default signals/retention.ts `isRetained`) stay, its observations are rotated out. A
+ * kept file is deleted by the retention sweep (at open, after each rotation, hourly) once
+ * `retentionMs` has passed since its last line was received. Rotated-out observations are gone
+ * for the SIEM and for the rebuild too: after a restart the dedup set, the counters and the
+ * queries no longer know them.
+ *
+ * Size budget (`maxTotalBytes`, the whole directory): before a batch would pass it, expired kept
+ * files are swept, then rotated files are compacted oldest first (even inside `keepFiles`), then
+ * the current file is rotated and compacted. If the retained records alone still leave no room,
+ * the batch is refused with {@link AuditFullError} (`budget`; the API answers 507) and nothing
+ * retained is deleted. A write failing with ENOSPC or EDQUOT is undone and refused the same way
+ * (`disk_full`). Refusals are counted in {@link AuditLogStats}.
  *
  * Sequence numbers: every line has one, `seq` = the base of its file + its line index, starting
  * at 1. They are stable across restarts (a file's base is in its name, the current file's in
@@ -29,15 +41,19 @@ import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../core/log.js'
 import type { Signal } from '../../signals/types.js'
-import { CURRENT_FILE, fsyncDir, listRotated, readState, removeFile, rotatedFileName, saveTornBytes, writeState } from './audit-files.js'
+import { isRetained } from '../../signals/retention.js'
+import { CURRENT_FILE, fsyncDir, listRotated, readState, rotatedFileName, saveTornBytes, writeState } from './audit-files.js'
+import { listKept, readKeptHeader, replayKept, type KeptHeader } from './audit-kept.js'
+import { AuditRetention, DEFAULT_RETENTION_MS } from './audit-retention.js'
 import { encodeLines, findTornTail, parseAuditLine } from './audit-lines.js'
-import { AuditOpenError, AuditWriteError, StoreClosedError } from './errors.js'
+import { AuditFullError, AuditOpenError, AuditWriteError, StoreClosedError } from './errors.js'
 import { countLines, readLineBatches } from './line-reader.js'
 
 /** Default `maxBytes`: 100 MiB. */
 export const DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 /** Default `keepFiles`: 10 rotated files. */
 export const DEFAULT_KEEP_FILES = 10
+export { DEFAULT_RETENTION_MS } from './audit-retention.js'
 /** One group commit writes at most this many bytes (more queued batches wait for the next). */
 const MAX_GROUP_BYTES = 8 * 1024 * 1024
 /** The torn-tail scan looks at most this far back from the end of the file. */
@@ -50,8 +66,18 @@ export interface AuditLogOptions {
   dir: string
   /** Rotate before a batch would take `audit.jsonl` past this many bytes (default 100 MiB). A single batch larger than this gets a file of its own. */
   maxBytes?: number
-  /** Rotated files kept, oldest deleted first (default 10; 0 keeps none). */
+  /** Rotated files kept whole (default 10; 0 keeps none); older ones keep only their violation records. */
   keepFiles?: number
+  /** Violation records are kept at least this long after they were received, ms (default 90 days). */
+  retentionMs?: number
+  /** Budget of the whole audit directory, bytes (default: no budget, only the disk); at least 2 × `maxBytes`. */
+  maxTotalBytes?: number
+  /** Which records outlive `keepFiles` (default signals/retention.ts `isRetained`). */
+  retain?: (s: Signal) => boolean
+  /** Wall clock of the retention sweep, ms since the epoch (tests). */
+  now?: () => number
+  /** Told how many records were rotated out (`dropped`) and expired by the retention sweep (`expired`). */
+  onRelease?: (r: { dropped: number; expired: number }) => void
   log: Logger
   /**
    * Called synchronously, in log order, once a batch is durable and before its
@@ -93,6 +119,16 @@ export interface AuditLogStats {
   corruptLines: number
   /** Bytes cut from a torn tail at open (0 when the file was clean). */
   tornBytes: number
+  /** Kept files on disk (violation records of compacted rotated files). */
+  keptFiles: number
+  /** Bytes of rotated and kept files (the current file is `currentBytes`). */
+  olderBytes: number
+  /** Records rotated out (observations, unreadable lines) since open. */
+  droppedLines: number
+  /** Retained records deleted by the retention sweep since open. */
+  expiredSignals: number
+  /** Batches refused for lack of room since open, by reason. */
+  refused: { budget: number; disk_full: number }
 }
 
 interface Pending {
@@ -118,10 +154,11 @@ export class AuditLog {
   #drain: Promise<void> = Promise.resolve()
   #failed: Error | null = null
   #closed = false
-  #rotated: number
-  readonly #stats = { batches: 0, commits: 0, bytesWritten: 0, failedBatches: 0, corruptLines: 0, tornBytes: 0 }
+  readonly #retention: AuditRetention
+  readonly #maxTotalBytes: number
+  readonly #stats = { batches: 0, commits: 0, bytesWritten: 0, failedBatches: 0, corruptLines: 0, tornBytes: 0, refused: { budget: 0, disk_full: 0 } }
 
-  private constructor(opts: AuditLogOptions, fh: FileHandle, size: number, currentBase: number, currentLines: number, rotated: number, tornBytes: number) {
+  private constructor(opts: AuditLogOptions, fh: FileHandle, size: number, currentBase: number, currentLines: number, tornBytes: number) {
     this.dir = opts.dir
     this.#maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES
     this.#keepFiles = opts.keepFiles ?? DEFAULT_KEEP_FILES
@@ -131,8 +168,12 @@ export class AuditLog {
     this.#size = size
     this.#currentBase = currentBase
     this.#nextSeq = currentBase + currentLines
-    this.#rotated = rotated
     this.#stats.tornBytes = tornBytes
+    this.#maxTotalBytes = opts.maxTotalBytes ?? Infinity
+    this.#retention = new AuditRetention({
+      dir: opts.dir, keepFiles: this.#keepFiles, mergeBytes: this.#maxBytes, retentionMs: opts.retentionMs ?? DEFAULT_RETENTION_MS, maxTotalBytes: this.#maxTotalBytes,
+      retain: opts.retain ?? isRetained, now: opts.now ?? Date.now, log: opts.log, ...(opts.onRelease && { onRelease: opts.onRelease }),
+    })
   }
 
   /**
@@ -146,6 +187,8 @@ export class AuditLog {
     const keepFiles = opts.keepFiles ?? DEFAULT_KEEP_FILES
     if (!(Number.isSafeInteger(maxBytes) && maxBytes >= 1)) throw new RangeError(`maxBytes must be a whole number of bytes ≥ 1, got ${maxBytes}`)
     if (!(Number.isSafeInteger(keepFiles) && keepFiles >= 0)) throw new RangeError(`keepFiles must be a whole number ≥ 0, got ${keepFiles}`)
+    if (opts.retentionMs !== undefined && !(opts.retentionMs > 0)) throw new RangeError(`retentionMs must be > 0, got ${opts.retentionMs}`)
+    if (opts.maxTotalBytes !== undefined && !(opts.maxTotalBytes >= 2 * maxBytes)) throw new RangeError(`maxTotalBytes must be at least 2 × maxBytes (${2 * maxBytes}), got ${opts.maxTotalBytes}`)
     const path = join(opts.dir, CURRENT_FILE)
     let fh: FileHandle
     try {
@@ -163,7 +206,8 @@ export class AuditLog {
       const rotated = await listRotated(opts.dir)
       let base = (await readState(opts.dir)) ?? 1
       const newest = rotated.at(-1)
-      if (newest && newest.base >= base) {
+      const newestKept = (await listKept(opts.dir)).at(-1)
+      if (newest && newest.base >= base && !(newestKept && newestKept.base > newest.base)) {
         // state.json predates the newest rotation (a crash between the rename and the state
         // write, or state.json lost): the current file starts right after that rotated file.
         const rfh = await open(join(opts.dir, newest.name), 'r')
@@ -172,9 +216,14 @@ export class AuditLog {
         } finally {
           await rfh.close()
         }
+      } else if (newestKept && newestKept.base >= base) {
+        // The same, when the newest rotated file was already compacted: its header has its span.
+        const h = await readKeptHeader(join(opts.dir, newestKept.name))
+        base = h.base + h.lines
       }
-      const log = new AuditLog(opts, fh, size, base, currentLines, rotated.length, torn)
-      await log.#prune()
+      const log = new AuditLog(opts, fh, size, base, currentLines, torn)
+      await log.#retention.recount()
+      await log.#retention.prune()
       return log
     } catch (err) {
       await fh.close().catch(() => {})
@@ -194,7 +243,7 @@ export class AuditLog {
   }
 
   stats(): AuditLogStats {
-    return { nextSeq: this.#nextSeq, currentBytes: this.#size, rotatedFiles: this.#rotated, ...this.#stats }
+    return { nextSeq: this.#nextSeq, currentBytes: this.#size, ...this.#retention.stats(), ...this.#stats, refused: { ...this.#stats.refused } }
   }
 
   /**
@@ -248,12 +297,18 @@ export class AuditLog {
       }
       const first = this.#queue[0]!
       if (this.#size > 0 && this.#size + first.bytes.length > this.#maxBytes) await this.#rotate()
-      // Take whole batches while they fit in this file (the first always goes).
+      if (!this.#fits(first.bytes.length) && !(await this.#retention.makeRoom(first.bytes.length, () => this.#size, () => this.#rotateForRoom()))) {
+        this.#queue.shift()
+        this.#stats.refused.budget++
+        first.reject(new AuditFullError('budget', `the audit log has no room for ${first.bytes.length} bytes: retained records fill audit_max_total_bytes (${this.#maxTotalBytes}); nothing was written`))
+        continue
+      }
+      // Take whole batches while they fit in this file and the budget (the first always goes).
       let n = 1
       let bytes = first.bytes.length
       while (n < this.#queue.length) {
         const next = this.#queue[n]!.bytes.length
-        if (this.#size + bytes + next > this.#maxBytes || bytes + next > MAX_GROUP_BYTES) break
+        if (this.#size + bytes + next > this.#maxBytes || bytes + next > MAX_GROUP_BYTES || !this.#fits(bytes + next)) break
         bytes += next
         n++
       }
@@ -265,7 +320,13 @@ export class AuditLog {
         await this.#fh.datasync()
       } catch (err) {
         await this.#undo(before, err)
-        const e = new AuditWriteError(`audit log write failed, the batch was not stored: ${(err as Error).message}`, { cause: err })
+        const code = (err as NodeJS.ErrnoException).code
+        // A full disk is a refusal (507) only when the undo worked; otherwise the log is failed.
+        const full = (code === 'ENOSPC' || code === 'EDQUOT') && this.#failed === null
+        if (full) this.#stats.refused.disk_full += group.length
+        const e = full
+          ? new AuditFullError('disk_full', `the disk under ${this.dir} is full (${code}); the batch was not stored`, { cause: err })
+          : new AuditWriteError(`audit log write failed, the batch was not stored: ${(err as Error).message}`, { cause: err })
         this.#stats.failedBatches += group.length
         for (const p of group) p.reject(e)
         continue
@@ -303,7 +364,19 @@ export class AuditLog {
     }
   }
 
-  /** Renames `audit.jsonl` to `audit-<base>.jsonl` and starts a new one. */
+  /** True when `n` more bytes keep the directory within `maxTotalBytes`. */
+  #fits(n: number): boolean {
+    return this.#retention.fits(this.#size, n)
+  }
+
+  /** Rotates for the size budget: @returns the base of the file rotated out, or null when it was not. */
+  async #rotateForRoom(): Promise<number | null> {
+    const base = this.#currentBase
+    await this.#rotate()
+    return this.#currentBase !== base ? base : null
+  }
+
+  /** Renames `audit.jsonl` to `audit-<base>.jsonl` and starts a new one, then prunes. */
   async #rotate(): Promise<void> {
     const current = join(this.dir, CURRENT_FILE)
     const rotatedName = rotatedFileName(this.#currentBase)
@@ -319,29 +392,13 @@ export class AuditLog {
     this.#fh = await open(current, 'a+')
     this.#size = 0
     this.#currentBase = this.#nextSeq
-    this.#rotated++
     try {
       await writeState(this.dir, this.#currentBase) // also fsyncs the directory (rename + create)
     } catch (err) {
       this.#log.error({ err }, 'audit log: could not write state.json; the next open derives the base from the rotated file')
     }
     this.#log.info({ file: join(this.dir, rotatedName), next_seq: this.#nextSeq }, 'audit log rotated')
-    await this.#prune()
-  }
-
-  async #prune(): Promise<void> {
-    try {
-      const rotated = await listRotated(this.dir)
-      const drop = rotated.slice(0, Math.max(0, rotated.length - this.#keepFiles))
-      for (const f of drop) {
-        await removeFile(join(this.dir, f.name))
-        this.#log.info({ file: join(this.dir, f.name), keep_files: this.#keepFiles }, 'audit log: deleted the oldest rotated file (its signals are gone from the store too)')
-      }
-      if (drop.length) await fsyncDir(this.dir)
-      this.#rotated = rotated.length - drop.length
-    } catch (err) {
-      this.#log.error({ err }, 'audit log: pruning rotated files failed')
-    }
+    await this.#retention.prune()
   }
 
   /**
@@ -351,11 +408,32 @@ export class AuditLog {
    * Meant for the rebuild at start-up, before appends.
    */
   async *replayBatches(): AsyncGenerator<ReplayedSignal[]> {
-    const files = (await listRotated(this.dir)).map((f) => ({ path: join(this.dir, f.name), base: f.base, end: undefined as number | undefined }))
+    type Source = { path: string; base: number; end?: number; kept?: KeptHeader }
+    // A crash during a compaction can leave a rotated file beside the kept file that has its
+    // lines (audit-kept.ts): each sequence number is read once.
+    const rotated = await listRotated(this.dir)
+    const bases = new Set(rotated.map((f) => f.base))
+    const kept: Source[] = []
+    for (const k of await listKept(this.dir)) {
+      if (bases.has(k.base)) continue // the rotated file with the same base is complete
+      const path = join(this.dir, k.name)
+      try {
+        kept.push({ path, base: k.base, kept: await readKeptHeader(path) })
+      } catch (err) {
+        this.#log.error({ err, file: path }, 'audit log: unreadable kept file skipped by the rebuild')
+      }
+    }
+    const merged = (base: number): boolean => kept.some((k) => k.base < base && base < k.base + k.kept!.lines)
+    const files: Source[] = [...rotated.filter((f) => !merged(f.base)).map((f) => ({ path: join(this.dir, f.name), base: f.base })), ...kept]
+    files.sort((a, b) => a.base - b.base)
     files.push({ path: join(this.dir, CURRENT_FILE), base: this.#currentBase, end: this.#size })
     let logged = 0
     let corrupt = 0
     for (const f of files) {
+      if (f.kept) {
+        yield* replayKept(f.path, f.kept)
+        continue
+      }
       let index = 0
       try {
         for await (const lines of readLineBatches(f.path, f.end)) {
@@ -390,6 +468,7 @@ export class AuditLog {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#retention.close()
     while (this.#writing) await this.#drain
     await this.#fh.close()
   }

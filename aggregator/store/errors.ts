@@ -9,6 +9,8 @@ import { ERROR_CODES, HangarError, type ErrorCode } from '../../core/errors.js'
 export const STORE_ERROR_CODES = {
   /** A batch could not be written and fsynced to the audit log; nothing of it was kept. */
   AUDIT_WRITE_FAILED: ERROR_CODES.AUDIT_WRITE_FAILED,
+  /** The audit log has no room: retained records fill its size budget, or the disk is full. */
+  AUDIT_FULL: ERROR_CODES.AUDIT_FULL,
   /** The audit log directory or file could not be opened. */
   AUDIT_OPEN_FAILED: ERROR_CODES.AUDIT_OPEN_FAILED,
   /** The store (or its audit log) was closed. */
@@ -25,6 +27,18 @@ const asCode = (code: StoreErrorCode): ErrorCode => code
 export class AuditWriteError extends HangarError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(asCode(STORE_ERROR_CODES.AUDIT_WRITE_FAILED), message, options)
+  }
+}
+
+/**
+ * A batch was refused for lack of room (answer 507): `reason` `budget` (retained records fill
+ * `maxTotalBytes`) or `disk_full` (ENOSPC/EDQUOT). Nothing of the batch was written.
+ */
+export class AuditFullError extends HangarError {
+  readonly reason: 'budget' | 'disk_full'
+  constructor(reason: 'budget' | 'disk_full', message: string, options?: { cause?: unknown }) {
+    super(asCode(STORE_ERROR_CODES.AUDIT_FULL), message, options)
+    this.reason = reason
   }
 }
 

@@ -11,10 +11,15 @@
  *   parsed signal costs ≈ 1.3× its JSON line on the heap (measured: 605 bytes for a typical
  *   460-byte egress_denied line), so the default window is ≈ 60 MB; lower `maxSignals` on small
  *   hosts, or raise it for longer SSE resumption and query reach.
+ * - the violation archive: violation records (signals/retention.ts) evicted from the window stay
+ *   queryable here, the newest `maxSignals` of them, so a flood of observations cannot push the
+ *   first violation out of reach of `GET /v1/signals`. Queries read the archive and the window as
+ *   one sequence (the archive holds only sequence numbers below the window's).
  * - per-provider counters (provider-stats.ts) over the whole retained history.
  * - `lastSeq`: the highest sequence number assigned.
  * Filtering and paging are the pure functions of query.ts.
  */
+import { isRetained } from '../../signals/retention.js'
 import type { Signal } from '../../signals/types.js'
 import { IdSet } from './id-set.js'
 import { ProviderCounters, type ProviderStats } from './provider-stats.js'
@@ -47,6 +52,9 @@ export class SignalIndex {
   #from = 0
   #lastSeq = 0
   readonly #evicted: Evicted = { throughSeq: 0, maxTimeMs: -Infinity }
+  // Violation records evicted from the window: archive[archFrom..], ascending seq.
+  #archive: IndexedSignal[] = []
+  #archFrom = 0
 
   /** @throws RangeError when `maxSignals` is not a whole number ≥ 1. */
   constructor(opts: SignalIndexOptions = {}) {
@@ -105,8 +113,23 @@ export class SignalIndex {
     if (seq > this.#lastSeq) this.#lastSeq = seq
   }
 
+  /** Violation records kept in the archive below the window. */
+  get archived(): number {
+    return this.#archive.length - this.#archFrom
+  }
+
   #evictOne(): void {
     const e = this.#entries[this.#from]!
+    if (isRetained(e.signal)) {
+      this.#archive.push(e)
+      if (this.#archive.length - this.#archFrom > this.#maxSignals) {
+        this.#archive[this.#archFrom++] = undefined as unknown as IndexedSignal
+        if (this.#archFrom >= this.#maxSignals) {
+          this.#archive = this.#archive.slice(this.#archFrom)
+          this.#archFrom = 0
+        }
+      }
+    }
     this.#evicted.throughSeq = e.seq
     if (e.timeMs > this.#evicted.maxTimeMs) this.#evicted.maxTimeMs = e.timeMs
     this.#entries[this.#from] = undefined as unknown as IndexedSignal // let it be collected before compaction
@@ -122,7 +145,24 @@ export class SignalIndex {
    * @throws QueryError (`HANGAR_QUERY_INVALID`) for invalid parameters.
    */
   query(q: SignalQuery): QueryResult {
-    return selectPage(this.#entries, this.#from, normalizeQuery(q), this.#lastSeq, this.#evicted)
+    const n = normalizeQuery(q)
+    if (this.archived === 0) return selectPage(this.#entries, this.#from, n, this.#lastSeq, this.#evicted)
+    // The archive and the window as one sequence: archive seqs are all below `floor`.
+    const floor = this.oldestInMemory ?? this.#lastSeq + 1
+    const below = { ...n, before: Math.min(n.before, floor) }
+    const window = (over: typeof n) => selectPage(this.#entries, this.#from, over, this.#lastSeq, this.#evicted)
+    const archive = (over: typeof n) => selectPage(this.#archive, this.#archFrom, over, floor - 1, this.#evicted)
+    if (n.order === 'asc') {
+      const a = n.after < floor - 1 ? archive(below) : { signals: [], seqs: [], next_cursor: n.after, has_more: false, partial: false }
+      if (a.signals.length >= n.limit) return { ...a, next_cursor: a.seqs[a.seqs.length - 1]!, has_more: true }
+      const w = window({ ...n, limit: n.limit - a.signals.length })
+      return { signals: [...a.signals, ...w.signals], seqs: [...a.seqs, ...w.seqs], next_cursor: w.next_cursor, has_more: w.has_more, partial: a.partial || w.partial }
+    }
+    const w = n.before > floor ? window(n) : { signals: [], seqs: [], next_cursor: null, has_more: false, partial: false }
+    if (w.has_more) return w
+    if (w.signals.length >= n.limit) return { ...w, next_cursor: w.seqs[w.seqs.length - 1]!, has_more: true }
+    const a = archive({ ...below, limit: n.limit - w.signals.length })
+    return { signals: [...w.signals, ...a.signals], seqs: [...w.seqs, ...a.seqs], next_cursor: a.next_cursor, has_more: a.has_more, partial: a.partial }
   }
 
   /** Up to `max` entries with `seq` above `seq`, in order, and the highest evicted seq (for gap detection). */

@@ -27,8 +27,14 @@ export interface StoreOptions {
   dir: string
   /** Rotation size of `audit.jsonl` in bytes (default 100 MiB). */
   maxBytes?: number
-  /** Rotated audit files kept (default 10); older ones are deleted and leave the store too. */
+  /** Rotated audit files kept whole (default 10); older ones keep only their violation records (audit-log.ts). */
   keepFiles?: number
+  /** Violation records are kept at least this long after they were received, ms (default 90 days). */
+  retentionMs?: number
+  /** Budget of the audit directory, bytes (default: none); beyond it batches are refused (AuditFullError). */
+  maxTotalBytes?: number
+  /** Told how many records were rotated out and how many expired (metrics). */
+  onRelease?: (r: { dropped: number; expired: number }) => void
   /** Signals kept in memory for queries and SSE backlogs (default 100,000). */
   maxSignals?: number
   log: Logger
@@ -87,6 +93,9 @@ export class SignalStore {
       dir: join(opts.dir, 'audit'),
       maxBytes: opts.maxBytes,
       keepFiles: opts.keepFiles,
+      ...(opts.retentionMs !== undefined && { retentionMs: opts.retentionMs }),
+      ...(opts.maxTotalBytes !== undefined && { maxTotalBytes: opts.maxTotalBytes }),
+      ...(opts.onRelease && { onRelease: opts.onRelease }),
       log: opts.log,
       onCommit: (firstSeq, signals) => {
         const st = opened.store
@@ -134,7 +143,8 @@ export class SignalStore {
    * Stores the signals that are new: resolves once they are in the audit log and fsynced (answer
    * 202 after it), with how many were new and how many duplicates. Order within the batch is kept.
    * @throws AuditWriteError (`HANGAR_AUDIT_WRITE_FAILED`) when the append failed: none of this
-   *   call's new signals was kept, the sender should retry (answer 503); StoreClosedError after
+   *   call's new signals was kept, the sender should retry (answer 503); AuditFullError
+   *   (`HANGAR_AUDIT_FULL`) when the audit log has no room (answer 507); StoreClosedError after
    *   {@link close}.
    */
   async ingest(signals: readonly Signal[]): Promise<IngestResult> {

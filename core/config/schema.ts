@@ -101,6 +101,25 @@ export const sidecarSchema = z
     signal_log: z.string().optional(),
     /** An allowed destination emits an `egress_allowed` observation at most once per this window. Default 60000. */
     observation_window_ms: num(z.number().int().min(0)).default(60000),
+    /**
+     * The signal rate limit (signals/rate-limit.ts, docs/signals.md "Rate limit and roll-ups"):
+     * signals beyond it are folded into `signals_suppressed` roll-ups; decisions are never skipped.
+     */
+    signal_limits: z
+      .object({
+        /** Steady signals per second per provider. Default 50. */
+        rate_per_s: num(z.number().min(1).max(1_000_000)).default(50),
+        /** Signals a provider may emit at once before the steady rate applies. Default 500. */
+        burst: num(z.number().int().min(1).max(1_000_000)).default(500),
+        /** Signals per (type, destination or tool) per roll-up window that pass. Default 10. */
+        per_destination: num(z.number().int().min(1).max(1_000_000)).default(10),
+        /** Roll-up window, ms: folded signals go out as one `signals_suppressed` this often. Default 10000. */
+        rollup_interval_ms: num(z.number().int().min(100).max(3_600_000)).default(10_000),
+        /** (type, destination) keys listed one by one in a roll-up; the rest are counted as `other`. Default 100. */
+        rollup_max_entries: num(z.number().int().min(1).max(200)).default(100),
+      })
+      .strict()
+      .default({}),
     /** The behavioral baseline (docs/baseline.md): recorded, kept in `<data_dir>/baseline.json`, shipped with heartbeats. */
     baseline: baselineConfigSchema.default({}),
     limits: sidecarLimitsSchema.default({}),
@@ -221,8 +240,31 @@ export const aggregatorSchema = z
     audit_keep_files: num(z.number().int().min(1)).default(10),
     /** Signals kept in memory for queries and streams (older ones stay in the audit files). Default 100000. */
     memory_signals: num(z.number().int().min(1000)).default(100_000),
+    /**
+     * Violation records (signals/retention.ts) are kept at least this many days after they were
+     * received, even once their rotated file is beyond `audit_keep_files`. Default 90.
+     */
+    audit_retention_days: num(z.number().int().min(1).max(36_500)).default(90),
+    /**
+     * The whole audit directory's size budget, bytes. Near it, observations are rotated out
+     * first; when violations alone fill it, batches are refused with 507. At least
+     * 2 × `audit_max_bytes`. Default 10 GiB.
+     */
+    audit_max_total_bytes: num(z.number().int().min(4096)).default(10 * 1024 * 1024 * 1024),
   })
   .passthrough()
+  .superRefine((a, ctx) => {
+    if (a.audit_max_total_bytes < 2 * a.audit_max_bytes)
+      ctx.addIssue({ code: 'custom', path: ['audit_max_total_bytes'], message: `must be at least 2 × audit_max_bytes (${2 * a.audit_max_bytes}): the current file and one rotated file must fit` })
+    const admin = new Set(a.admin_tokens)
+    a.signal_tokens.forEach((tok, i) => {
+      if (admin.has(tok)) ctx.addIssue({ code: 'custom', path: ['signal_tokens', i], message: 'is also in admin_tokens: a token has one class (signal tokens ingest, admin tokens query and control)' })
+    })
+    const signal = new Set(a.signal_tokens)
+    a.mcp_tokens.forEach((tok, i) => {
+      if (signal.has(tok)) ctx.addIssue({ code: 'custom', path: ['mcp_tokens', i], message: 'is also in signal_tokens: a sidecar\'s signal token must not open /mcp' })
+    })
+  })
 
 export const hangarConfigSchema = z
   .object({

@@ -66,11 +66,13 @@ t.test('tokens: wrong or missing → 401 and nothing written; each class has its
   t.equal((await call('GET', '/v1/signals', undefined, SIGNAL)).status, 401, 'a signal token cannot query')
   t.equal((await call('GET', '/v1/providers', undefined, SIGNAL)).status, 401, 'a signal token cannot list providers')
   t.equal((await call('POST', '/v1/providers/fetch/quarantine', { reason: 'x' }, SIGNAL)).status, 401, 'a signal token cannot quarantine')
-  t.equal((await call('POST', '/v1/signals', batch, ADMIN)).status, 202, 'an admin token may also ship signals')
+  t.equal((await call('POST', '/v1/signals', batch, ADMIN)).status, 401, 'an admin token cannot ship (forge) signals')
+  t.same(auditLines(dir), [], 'still nothing written')
+  t.equal((await call('POST', '/v1/signals', batch, SIGNAL)).status, 202, 'the signal token ships them (control)')
   t.equal((await call('GET', '/health')).status, 200, '/health is open')
   t.equal((await call('GET', '/ready')).status, 200, '/ready is open')
   const metrics = await call('GET', '/metrics')
-  t.match(metrics.text, /mcp_hangar_aggregator_signal_batches_total\{outcome="unauthorized"\} 3/)
+  t.match(metrics.text, /mcp_hangar_aggregator_signal_batches_total\{outcome="unauthorized"\} 4/)
 })
 
 t.test('ingest: 202 only after the audit log holds the batch; dedup; per-signal rejections with index and error', async (t) => {

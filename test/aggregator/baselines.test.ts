@@ -305,7 +305,7 @@ function spy(agg: Aggregator) {
   const beat = agg.registry.beat.bind(agg.registry)
   agg.registry.beat = (hb) => {
     beats++
-    beat(hb)
+    return beat(hb)
   }
   return { offered, beats: () => beats }
 }

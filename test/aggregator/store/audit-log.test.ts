@@ -71,11 +71,12 @@ t.test('concurrent appends: committed in call order, several per fsync, hook bef
   await log.close()
 })
 
-t.test('rotation at maxBytes never splits a batch; names carry the first seq; keepFiles prunes', async (t) => {
+t.test('rotation at maxBytes never splits a batch; names carry the first seq; keepFiles rotates observations out', async (t) => {
   const dir = tempDir(t)
   const { log: logger, lines } = captureLog()
   const maxBytes = lineBytes * 10 + 5 // three 3-line batches fit, a fourth does not
-  const log = await AuditLog.open({ dir, maxBytes, keepFiles: 3, log: logger })
+  // Every record counts as an observation here: nothing outlives keepFiles.
+  const log = await AuditLog.open({ dir, maxBytes, keepFiles: 3, log: logger, retain: () => false })
   for (let b = 0; b < 20; b++) await log.appendBatch(signals(b * 3, b * 3 + 3))
   const rotated = readdirSync(dir).filter((f) => /^audit-\d+\.jsonl$/.test(f)).sort()
   t.equal(rotated.length, 3, 'keepFiles rotated files remain')
@@ -88,13 +89,16 @@ t.test('rotation at maxBytes never splits a batch; names carry the first seq; ke
   t.same(rotated, ['audit-000000000028.jsonl', 'audit-000000000037.jsonl', 'audit-000000000046.jsonl'])
   t.same(readJsonLines(join(dir, 'audit-000000000028.jsonl'))[0]!.id, signal(27).id, 'the name is the seq of the first line')
   t.same(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')), { current_base: 55 })
-  const deletions = lines.filter((l) => /deleted the oldest rotated file/.test(String(l.msg)))
-  t.equal(deletions.length, 3, 'each deletion logged')
+  const deletions = lines.filter((l) => /observations rotated out/.test(String(l.msg)))
+  t.equal(deletions.length, 3, 'each rotation-out logged')
+  t.same(deletions.map((l) => [l.kept, l.rotated_out]), [[0, 9], [0, 9], [0, 9]])
+  t.same(readdirSync(dir).filter((f) => f.startsWith('kept-')), [], 'nothing retained, no kept file')
+  t.equal(log.stats().droppedLines, 27)
   const replayed = await replayAll(log)
   t.same(replayed.map((r) => r.seq), Array.from({ length: 33 }, (_, i) => 28 + i), 'pruned history is gone, numbers of the rest unchanged')
   t.same(replayed.map((r) => r.signal.id), signals(27, 60).map((s) => s.id))
   await log.close()
-  const again = await AuditLog.open({ dir, maxBytes, keepFiles: 3, log: silent() })
+  const again = await AuditLog.open({ dir, maxBytes, keepFiles: 3, log: silent(), retain: () => false })
   t.equal(again.nextSeq, 61)
   await again.close()
 })
@@ -128,14 +132,21 @@ t.test('the current base survives a stale or missing state.json and keepFiles 0'
   t.equal(log.nextSeq, 9, 'unreadable state.json: derived too')
   await log.appendBatch(signals(8, 10))
   await log.close()
-  // keepFiles 0: every rotated file goes; state.json still knows where the numbers stand.
+  // keepFiles 0: every rotated file is compacted; these signals are violations, so they stay in
+  // kept files with their numbers; state.json still knows where the numbers stand.
   log = await AuditLog.open({ dir, maxBytes, keepFiles: 0, log: silent() })
   await log.appendBatch(signals(10, 12))
   await log.close()
-  t.same(readdirSync(dir).filter((f) => f.startsWith('audit-')), [], 'no rotated file kept')
+  t.same(readdirSync(dir).filter((f) => f.startsWith('audit-')), [], 'no rotated file left')
+  t.ok(readdirSync(dir).some((f) => f.startsWith('kept-')), 'kept files instead')
   log = await AuditLog.open({ dir, maxBytes, keepFiles: 0, log: silent() })
   t.equal(log.nextSeq, 13)
-  t.same((await replayAll(log)).map((r) => r.seq), [11, 12])
+  t.same((await replayAll(log)).map((r) => r.seq), Array.from({ length: 12 }, (_, i) => i + 1), 'violations outlive keepFiles 0')
+  await log.close()
+  // With state.json gone too, the base comes from the newest kept file's header.
+  writeFileSync(join(dir, 'state.json'), 'garbage')
+  log = await AuditLog.open({ dir, maxBytes, keepFiles: 0, log: silent() })
+  t.equal(log.nextSeq, 13, 'derived from the kept header')
   await log.close()
 })
 

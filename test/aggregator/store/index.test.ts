@@ -23,7 +23,8 @@ t.test('add: in seq order, duplicates refused but their seq still counts', async
 
 t.test('the window keeps the newest maxSignals; older ids still dedup; queries say partial', async (t) => {
   const ix = new SignalIndex({ maxSignals: 100 })
-  for (let n = 1; n <= 1000; n++) ix.add(n, signal(n))
+  // Observations: evicted violations would stay queryable in the archive (retention.test.ts).
+  for (let n = 1; n <= 1000; n++) ix.add(n, signal(n, { kind: 'observation', type: 'egress_allowed', severity: 'info', action: 'allowed' }))
   t.equal(ix.inMemory, 100)
   t.equal(ix.oldestInMemory, 901)
   t.equal(ix.ids, 1000, 'the dedup set keeps every id')

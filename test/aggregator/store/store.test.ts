@@ -154,7 +154,8 @@ t.test('paging through GET /v1/signals while signals keep arriving: each once, i
 t.test('memory window: queries see the newest maxSignals, dedup sees everything, also after a restart', async (t) => {
   const dir = tempDir(t)
   let store = await SignalStore.open({ dir, maxSignals: 50, log: silent() })
-  await store.ingest(signals(0, 200))
+  // Observations: evicted violations would stay queryable in the index's archive (retention.test.ts).
+  await store.ingest(signals(0, 200, { kind: 'observation', type: 'egress_allowed', severity: 'info', action: 'allowed' }))
   let q = store.query({ limit: 1000 })
   t.equal(q.signals.length, 50)
   t.equal(q.partial, true)
