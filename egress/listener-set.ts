@@ -2,7 +2,7 @@
  * Shared listen/close plumbing for the egress listeners: bind with a typed error, track open
  * sockets, and close everything (server + live connections) on shutdown.
  */
-import type { Server as NetServer, Socket } from 'node:net'
+import type { DropArgument, Server as NetServer, Socket } from 'node:net'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 
 /** Base of a listener that owns one or more servers and their connections. */
@@ -12,10 +12,13 @@ export class ListenerSet {
 
   /**
    * Follows a server's connections so close() can end them.
-   * @param maxConnections accept at most this many at once (`limits.max_connections`)
+   * @param maxConnections accept at most this many at once (`limits.max_connections`); Node
+   *   closes a connection beyond it at accept and emits `drop`
+   * @param onDrop called once per connection closed at accept (for the `rate_limited` signal)
    */
-  protected track(server: NetServer, maxConnections?: number): void {
+  protected track(server: NetServer, maxConnections?: number, onDrop?: (d: DropArgument | undefined) => void): void {
     if (maxConnections !== undefined) server.maxConnections = maxConnections
+    if (onDrop) server.on('drop', onDrop)
     this.#servers.add(server)
     server.on('connection', (s: Socket) => {
       this.#sockets.add(s)
