@@ -109,7 +109,7 @@ export class EgressConnector {
    * @param client the provider's address as seen by the listener (for signals)
    */
   async open(req: EgressRequest, client?: string, opts: { reader?: boolean } = {}): Promise<ConnectSuccess | ConnectRefusal> {
-    const { policy, enforcement, signals, limits } = this.ctx
+    const { policy, signals, limits } = this.ctx
     const started = performance.now()
     const attempt: AttemptInfo = { host: req.host, port: req.port, protocol: req.protocol, via: req.via, ...(client && { client }) }
     if (this.#active >= limits.max_tunnels) {
