@@ -8,49 +8,16 @@
  * upstream is a test DNS server on 127.0.0.1 that logs what reached it.
  */
 import t from 'tap'
-import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import * as dnsPacket from 'dns-packet'
 import { silentLogger } from '../../core/log.js'
 import { DnsServer } from '../../egress/dns/server.js'
 import { BUDGET_MAX_DOMAINS, budgetKey, letterPairCost, SubdomainBudget, tunnelSuspicion } from '../../egress/tunnel.js'
+import { base26, base32Lower, hexLetters, wordLabel } from './tunnel-names.js'
 import { answersOf, dnsRig, makeQuery, rcodeOf, tcpExchange, udpExchange, type DnsRig, type DnsRigOptions, type TestRecord } from '../helpers/dns-server.js'
 
 const GLOBAL = '93.184.216.34'
 type Tap = { teardown(fn: () => unknown): void }
-
-/** Deterministic bytes from a seed (sha256 chain). */
-function bytes(seed: string, n: number): Buffer {
-  const out: Buffer[] = []
-  let h = Buffer.from(seed)
-  for (let len = 0; len < n; len += 32) out.push((h = createHash('sha256').update(h).digest()))
-  return Buffer.concat(out).subarray(0, n)
-}
-/** Hex with the digits mapped to letters: 0→a … f→p (a letters-only encoding). */
-const hexLetters = (seed: string, n: number) => [...bytes(seed, n).toString('hex').slice(0, n)].map((c) => String.fromCharCode(97 + parseInt(c, 16))).join('')
-/** RFC 4648 base32, lowercase, without padding. */
-function base32Lower(seed: string, n: number): string {
-  const A = 'abcdefghijklmnopqrstuvwxyz234567'
-  const b = bytes(seed, n)
-  let bits = 0
-  let v = 0
-  let s = ''
-  for (const x of b) {
-    v = (v << 8) | x
-    bits += 8
-    while (bits >= 5 && s.length < n) {
-      s += A[(v >>> (bits - 5)) & 31]
-      bits -= 5
-    }
-  }
-  return s
-}
-/** Letters a–z only (base26). */
-const base26 = (seed: string, n: number) => [...bytes(seed, n)].map((x) => String.fromCharCode(97 + (x % 26))).join('')
-
-/** Compound, word-like labels of the kind real hosts under a wildcard have. */
-const WORDS = ['production', 'backups', 'europe', 'west', 'static', 'assets', 'images', 'storage', 'analytics', 'dashboard', 'customer', 'portal', 'payments', 'gateway', 'release', 'artifacts', 'mirror', 'download', 'service', 'account', 'internal', 'staging', 'metrics', 'telemetry', 'notifications']
-const wordLabel = (i: number, n: number) => Array.from({ length: n }, (_, k) => WORDS[(i * 7 + k * 3) % WORDS.length]).join('')
 
 async function serve(t: Tap, opts: Partial<DnsRigOptions> = {}): Promise<{ rig: DnsRig; port: number }> {
   const rig = await dnsRig({ capabilities: { network: { egress: [{ host: '*.wild.test' }, { host: '*.other.test' }] } }, ...opts, sidecar: { dns_mode: 'passthrough', ...opts.sidecar } })
