@@ -41,7 +41,7 @@ function records(): Record<string, TestRecord[]> {
   return r
 }
 
-async function sidecar(t: Tap, maxNames = 64) {
+async function sidecar(t: Tap, maxNames = 64, mode = 'block') {
   const echo = await echoServer()
   t.teardown(() => close(echo.server))
   const dns = new TestDnsServer({ records: records() })
@@ -55,7 +55,7 @@ async function sidecar(t: Tap, maxNames = 64) {
       proxy: '127.0.0.1:0', dns: '127.0.0.1:0', transparent_http: null, transparent_tls: null, admin: '127.0.0.1:0',
       address: '127.0.0.1', dns_mode: 'passthrough', upstream_dns: [dns.address], observation_window_ms: 0,
     },
-    capabilities: { network: { loopback_allowed: true, subdomain_budget: { max_names: maxNames }, egress: [{ host: '*.wild.test', port: 0, protocol: 'any' }] } },
+    capabilities: { enforcement_mode: mode, network: { loopback_allowed: true, subdomain_budget: { max_names: maxNames }, egress: [{ host: '*.wild.test', port: 0, protocol: 'any' }] } },
   })
   const sc = new EgressSidecar({ provider: 'p', config, sink, log: silentLogger() })
   const ports = await sc.start()
@@ -109,6 +109,18 @@ t.test('the tunnel name as the SNI or Host inside an allowed CONNECT is refused 
   t.same(s.denied('sni_mismatch').length, 1)
   t.same(s.denied('host_mismatch').length, 1)
   t.equal(s.dns.queriesFor(name).length, 0)
+})
+
+t.test('alert mode lets the tunnel name through on every path, signalled alerted', async (t) => {
+  const s = await sidecar(t, 64, 'alert')
+  const name = TUNNELS[1]!
+  t.equal(rcodeOf(dnsPacket.decode(await udpQuery(s.ports.dns, makeQuery(name)))), 'NXDOMAIN', 'DNS: forwarded (the test upstream does not know it)')
+  const c = await rawExchange(s.ports.proxy, `CONNECT ${name}:${s.echo.port} HTTP/1.1\r\n\r\n`)
+  c.socket.destroy()
+  t.equal(c.status, 502, 'CONNECT: let through, then NXDOMAIN from upstream → 502')
+  t.ok(s.dns.queriesFor(name).length >= 2, 'both paths asked upstream (alert mode forwards)')
+  const sus = s.denied('dns_tunnel_suspected')
+  t.same(sus.map((x) => `${x.type}:${x.action}`), ['dns_tunnel_suspected:alerted', 'egress_denied:alerted'])
 })
 
 t.test('one subdomain budget for DNS and CONNECT', async (t) => {
