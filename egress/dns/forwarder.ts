@@ -442,13 +442,26 @@ export class DnsForwarder implements DnsHandler {
     const stripped: Array<{ ip: string; cls: string }> = []
     let strippedTtl: number | undefined
     const asked = packetTypeName(p.qtype)
-    // Per section, the record types a reply to this question needs; anything else could carry data.
-    const answerType = (t: string) => t === asked || t === 'CNAME' || t === 'DNAME'
-    const authorityType = (t: string) => t === 'SOA'
-    const keep = (rrs: dnsPacket.Answer[] | undefined, wanted: (t: string) => boolean): dnsPacket.Answer[] =>
+    // Per section, the records a reply to this question needs; anything else could carry data:
+    // answers of the asked type or CNAME owned by the name or its CNAME chain (RFC 1034 §3.6.2),
+    // DNAMEs owned by an ancestor of the chain (RFC 6672), and one SOA in authority (negative
+    // caching, RFC 2308; its owner is not checked: servers differ on it).
+    const chain = cnameChain(msg.answers ?? [], p.qname)
+    const above = (owner: string) => {
+      for (const c of chain) if (owner === '' || c === owner || c.endsWith('.' + owner)) return true
+      return false
+    }
+    const inAnswer = (rr: dnsPacket.Answer) => {
+      const t = rr.type as string
+      if (t === asked || t === 'CNAME') return chain.has(ownerName(rr))
+      return t === 'DNAME' && above(ownerName(rr))
+    }
+    let soa = 0
+    const inAuthority = (rr: dnsPacket.Answer) => rr.type === 'SOA' && soa++ === 0
+    const keep = (rrs: dnsPacket.Answer[] | undefined, wanted: (rr: dnsPacket.Answer) => boolean): dnsPacket.Answer[] =>
       (rrs ?? []).filter((rr) => {
         const t = rr.type as string
-        if (!wanted(t)) return false
+        if (!wanted(rr)) return false
         if (t !== 'A' && t !== 'AAAA') return true
         const a = parseIpLiteral((rr as dnsPacket.StringAnswer).data)
         if (a === null) {
@@ -462,8 +475,8 @@ export class DnsForwarder implements DnsHandler {
         strippedTtl = Math.min(strippedTtl ?? Infinity, (rr as dnsPacket.StringAnswer).ttl ?? 0)
         return false
       })
-    let answers = keep(msg.answers, answerType)
-    const authorities = keep(msg.authorities, authorityType)
+    let answers = keep(msg.answers, inAnswer)
+    const authorities = keep(msg.authorities, inAuthority)
     const additionals: dnsPacket.Answer[] = []
     if (stripped.length > 0) {
       if ((p.qtype === QType.A || p.qtype === QType.AAAA) && !answers.some((a) => a.type === 'A' || a.type === 'AAAA')) answers = []
@@ -495,6 +508,32 @@ export class DnsForwarder implements DnsHandler {
 }
 
 const ALLOWED: Enforcement = Object.freeze({ permit: true, action: 'allowed', triggersQuarantine: false })
+
+/** A record's owner name, lowercase, without the trailing dot (`''` for the root). */
+function ownerName(rr: dnsPacket.Answer): string {
+  const n = rr.name.toLowerCase()
+  return n.endsWith('.') ? n.slice(0, -1) : n
+}
+
+/** Longest CNAME chain followed in an answer section. */
+const MAX_CHAIN = 16
+
+/** The question name and the names its CNAME records lead to within `answers` (lowercase). */
+function cnameChain(answers: readonly dnsPacket.Answer[], qname: string): Set<string> {
+  const chain = new Set([qname])
+  for (let i = 0, grew = true; grew && i < MAX_CHAIN; i++) {
+    grew = false
+    for (const rr of answers) {
+      if (rr.type !== 'CNAME' || !chain.has(ownerName(rr))) continue
+      const target = String(rr.data).toLowerCase().replace(/\.$/, '')
+      if (!chain.has(target)) {
+        chain.add(target)
+        grew = true
+      }
+    }
+  }
+  return chain
+}
 
 /** Types answered here and never forwarded (ANY: RFC 8482; HTTPS/SVCB: NODATA). */
 const LOCAL_TYPES: ReadonlySet<number> = new Set([QType.ANY, QType.HTTPS, QType.SVCB])

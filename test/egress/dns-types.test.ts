@@ -153,12 +153,18 @@ async function stuffingUpstream(t: Tap): Promise<{ address: string; port: number
     const answers: dnsPacket.Answer[] = [
       { name, type: 'TXT', ttl: 60, data: 'stuffed-answer-txt' },
       { name, type: 'NULL', ttl: 60, data: Buffer.from('stuffed-null') },
+      // The asked type, but owned by names outside the question's CNAME chain: data in the owner.
+      { name: 'c2VjcmV0LWRhdGE.exfil.example', type: question.type as 'A', ttl: 60, data: question.type === 'TXT' ? 'stuffed-owner' : GLOBAL } as dnsPacket.Answer,
+      { name: 'unrelated.exfil.example', type: 'CNAME', ttl: 60, data: 'bW9yZS1kYXRh.exfil.example' },
     ]
     if (question.type === 'A') answers.unshift({ name, type: 'A', ttl: 60, data: GLOBAL })
     if (question.type === 'TXT') answers.unshift({ name, type: 'TXT', ttl: 60, data: 'asked-for-txt' })
     sock.send(dnsPacket.encode({
       id: q.id ?? 0, type: 'response', flags: dnsPacket.RECURSION_AVAILABLE | dnsPacket.RECURSION_DESIRED, questions: [question], answers,
-      authorities: [{ name, type: 'NS', ttl: 60, data: 'stuffed-ns.exfil.example' }, { name, type: 'TXT', ttl: 60, data: 'stuffed-authority' }],
+      authorities: [
+        { name, type: 'NS', ttl: 60, data: 'stuffed-ns.exfil.example' }, { name, type: 'TXT', ttl: 60, data: 'stuffed-authority' },
+        ...[1, 2].map((i) => ({ name: 'example.com', type: 'SOA' as const, ttl: 60, data: { mname: `ns${i}.example.com`, rname: 'h.example.com', serial: i, refresh: 1, retry: 1, expire: 1, minimum: 60 } })),
+      ],
       additionals: [{ name: 'stuffed-ns.exfil.example', type: 'A', ttl: 60, data: GLOBAL }, { name, type: 'TXT', ttl: 60, data: 'stuffed-additional' }],
     }), rinfo.port, rinfo.address)
   })
@@ -172,21 +178,21 @@ t.test('records of other types stuffed into a reply are removed from every secti
   const up = await stuffingUpstream(t)
   // Control: the upstream does stuff its replies.
   const direct = dnsPacket.decode(await udpQuery(up.port, makeQuery('api.example.com', 'A', { id: 7 })))
-  t.same(direct.answers?.map((a) => a.type), ['A', 'TXT', 'NULL'], 'control: the raw reply carries TXT and NULL answers')
-  t.same(direct.authorities?.map((a) => a.type), ['NS', 'TXT'])
+  t.same(direct.answers?.map((a) => a.type), ['A', 'TXT', 'NULL', 'A', 'CNAME'], 'control: the raw reply carries TXT, NULL and foreign-owner answers')
+  t.same(direct.authorities?.map((a) => a.type), ['NS', 'TXT', 'SOA', 'SOA'])
   t.same(direct.additionals?.map((a) => a.type), ['A', 'TXT'])
   up.raw.length = 0
 
   const { port } = await serve(t, { sidecar: { upstream_dns: [up.address] } })
   const a = await udp(port, 'api.example.com', 'A')
-  t.same(a.answers?.map((x) => x.type), ['A'], 'A question: only the A record')
-  t.same(a.authorities, [], 'no NS or TXT in authority')
+  t.same(a.answers?.map((x) => `${x.name} ${x.type}`), ['api.example.com A'], 'A question: only the A record the name owns')
+  t.same(a.authorities?.map((x) => x.type), ['SOA'], 'authority: one SOA, no NS or TXT')
   t.same(a.additionals, [], 'nothing in additional')
   const viaTcp = await tcp(port, 'api.example.com', 'A')
   t.same(viaTcp.answers?.map((x) => x.type), ['A'], 'the same over TCP')
   // A type the rule lists keeps only that type.
   const txt = await udp(port, 'in.mail.example.net', 'TXT')
-  t.same(answersOf(txt, 'TXT'), ['asked-for-txt', 'stuffed-answer-txt'], 'TXT question (listed): TXT records only')
+  t.same(answersOf(txt, 'TXT'), ['asked-for-txt', 'stuffed-answer-txt'], 'TXT question (listed): the name\'s TXT records only')
   t.same(txt.answers?.filter((x) => x.type !== 'TXT'), [], 'no NULL record')
 })
 
