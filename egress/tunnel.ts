@@ -150,6 +150,12 @@ export interface SubdomainBudgetLimits {
   windowMs: number
 }
 
+/** A name's place in the budget ({@link SubdomainBudget.keyOf}): its domain and its subdomain's hash. */
+export interface BudgetKey {
+  readonly domain: string
+  readonly hash: number
+}
+
 /** Outcome of {@link SubdomainBudget.admit} for a name that is over budget. */
 export interface BudgetExceeded {
   /** The registrable domain (or private public suffix) the name counts against. */
@@ -222,8 +228,25 @@ export class SubdomainBudget {
    * @returns null when admitted (or not budgeted: see {@link budgetKey}), else why not
    */
   admit(name: string): BudgetExceeded | null {
+    const k = this.keyOf(name)
+    return k === null ? null : this.admitKey(k)
+  }
+
+  /**
+   * The budget key of a name (a public-suffix lookup, about a microsecond), for callers that
+   * keep it with a memoised decision and call {@link admitKey} per request (a map and a set lookup).
+   * @returns null when the name is not budgeted ({@link budgetKey})
+   */
+  keyOf(name: string): BudgetKey | null {
     const k = budgetKey(name)
-    if (k === null) return null
+    return k === null ? null : { domain: k.domain, hash: hash32(k.sub) }
+  }
+
+  /**
+   * Counts a key from {@link keyOf} in the current window of its domain.
+   * @returns null when admitted (new, or already admitted in this window), else why not
+   */
+  admitKey(k: BudgetKey): BudgetExceeded | null {
     const now = this.#clock()
     const { maxNames, windowMs } = this.limits
     let w = this.#windows.get(k.domain)
@@ -238,7 +261,7 @@ export class SubdomainBudget {
       w = { start: now, names: new Set() }
       this.#windows.set(k.domain, w)
     }
-    const h = hash32(k.sub)
+    const h = k.hash
     if (w.names.has(h)) return null
     if (w.names.size >= maxNames) {
       return { domain: k.domain, reason: `more than ${maxNames} unique subdomains of ${k.domain} within ${windowMs / 1000} s (network.subdomain_budget)` }

@@ -9,9 +9,9 @@
  *     Never throws.
  *  2. decideDnsName + enforce (memoised per name, the memo dropped on every quarantine switch);
  *     a name a wildcard (or `dns_resolve_any`) admitted is then counted against the subdomain
- *     budget (egress/tunnel.ts; shared with the connector), and over budget it is a
- *     `dns_tunnel_suspected` denial (not memoised: the window ends). Denied → NXDOMAIN, or
- *     REFUSED with `dns_denied_rcode: refused`.
+ *     budget on every query that takes this path (egress/tunnel.ts; shared with the connector;
+ *     the memo keeps only its budget key), and over budget it is a `dns_tunnel_suspected`
+ *     denial. Denied → NXDOMAIN, or REFUSED with `dns_denied_rcode: refused`.
  *  3. Record type: an allowed name is forwarded for A and AAAA, and for the types its rules list
  *     in `dns_types`; any other type is a `dns_type_not_allowed` denial answered NOERROR without
  *     records (NODATA: the name exists, so no NXDOMAIN that would hide its other types, RFC 8020).
@@ -54,7 +54,7 @@ import type { EgressPolicy, Resolver } from '../types.js'
 import type { BaselineRecorder, DnsHandle } from '../../profiles/baseline/recorder.js'
 import { DnsCache, type CachedResponse } from './cache.js'
 import { decideDnsName, dnsTypeAllowed, type DnsDecision } from './policy.js'
-import { SubdomainBudget } from '../tunnel.js'
+import { SubdomainBudget, type BudgetKey } from '../tunnel.js'
 import { DnsUpstream } from './upstream.js'
 import {
   addressBytes, buildResponse, CLASS_IN, hashQuestion, HEADER_BYTES, packetTypeName, parseQuery, questionEndOf, questionKey, questionRecord, quick,
@@ -116,6 +116,8 @@ const HOT_MAX = 8192
 interface Verdict {
   d: DnsDecision
   enf: Enforcement
+  /** Allowed names a wildcard admitted: their subdomain-budget key, checked on every full-path query. */
+  bk?: BudgetKey
   /** Allowed names: when EgressSignals.dns last saw this name per QTYPE (cache clock, ms). */
   seen?: Map<number, number>
 }
@@ -299,21 +301,22 @@ export class DnsForwarder implements DnsHandler {
     const now = this.cache.clock()
     let v = this.#memo.get(p.qname)
     if (v === undefined) {
-      let d = decideDnsName(p.qname, this.#policy, ctx.enforcement.state)
-      const over = d.verdict === 'allow' && d.budgeted ? this.#budget.admit(d.name) : null
-      if (over !== null) d = { verdict: 'deny', code: 'dns_tunnel_suspected', rule: d.rule, reason: `${d.name} looks like DNS tunnelling: ${over.reason}`, name: d.name }
-      const enf: Enforcement = d.verdict === 'allow' ? ALLOWED : enforce(d, this.#policy.mode)
-      v = { d, enf }
-      // A budget denial lasts until its window ends: it is decided again on every query.
-      if (over === null) {
-        if (this.#memo.size >= MEMO_MAX) this.#memo.clear()
-        this.#memo.set(p.qname, v)
-      }
+      const d = decideDnsName(p.qname, this.#policy, ctx.enforcement.state)
+      v = { d, enf: d.verdict === 'allow' ? ALLOWED : enforce(d, this.#policy.mode) }
+      const bk = d.verdict === 'allow' && d.budgeted ? this.#budget.keyOf(d.name) : null
+      if (bk !== null) v.bk = bk
+      if (this.#memo.size >= MEMO_MAX) this.#memo.clear()
+      this.#memo.set(p.qname, v)
     }
     const qtype = p.qtype
     let d = v.d
     let enf = v.enf
-    if (d.verdict === 'allow' && !dnsTypeAllowed(d, qtype) && !LOCAL_TYPES.has(qtype)) {
+    // The budget is counted per query (the memo keeps only its key): windows end, counts change.
+    const over = v.bk === undefined ? null : this.#budget.admitKey(v.bk)
+    if (over !== null) {
+      d = { verdict: 'deny', code: 'dns_tunnel_suspected', rule: d.rule, reason: `${d.name} looks like DNS tunnelling: ${over.reason}`, name: d.name }
+      enf = enforce(d, this.#policy.mode)
+    } else if (d.verdict === 'allow' && !dnsTypeAllowed(d, qtype) && !LOCAL_TYPES.has(qtype)) {
       d = {
         verdict: 'deny', code: 'dns_type_not_allowed', rule: d.rule, name: d.name,
         reason: `${typeName(qtype)} queries for ${d.name} are not forwarded: only A and AAAA are, unless ${d.rule}.dns_types lists the type`,

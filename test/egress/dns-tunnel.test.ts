@@ -128,6 +128,7 @@ t.test('budget: past max_names new subdomains per registrable domain, word-like 
   const later = await ask(port, hosts('wild.test', 20, 30), 'A', 'udp')
   t.ok(later.every((r) => answersOf(r, 'A')[0] === GLOBAL), 'after the window: 10 more')
   t.equal(rcodeOf((await ask(port, ['host-30.wild.test'], 'A', 'udp'))[0]!), 'NXDOMAIN', 'and the budget holds again')
+  t.equal(rcodeOf((await ask(port, ['host-3.wild.test'], 'A', 'udp'))[0]!), 'NXDOMAIN', 'a name of the last window counts anew (memoised or not): over budget now, as it is on CONNECT')
 })
 
 t.test('budget in alert mode: forwarded and signalled alerted, each time, cached answers too', async (t) => {
