@@ -60,8 +60,11 @@ async function start(t: Tap, limits: Record<string, number>, names: number, dnsD
   return { hold, dns, sink, sidecar, ports }
 }
 
-/** Opens one CONNECT and resolves with its status (0: closed without an answer); the socket stays open. */
-function connectOnce(port: number, target: string, keep: Socket[]): Promise<number> {
+/**
+ * Opens one CONNECT and resolves with its status, or with the client socket's error code when
+ * it failed before an answer (`closed` if it just closed); the socket stays open.
+ */
+function connectOnce(port: number, target: string, keep: Socket[]): Promise<number | string> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1')
     keep.push(s)
@@ -72,8 +75,8 @@ function connectOnce(port: number, target: string, keep: Socket[]): Promise<numb
       const m = /^HTTP\/1\.1 (\d{3})/.exec(buf)
       if (m) resolve(Number(m[1]))
     })
-    s.on('error', () => resolve(0))
-    s.on('close', () => resolve(0))
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'))
+    s.on('close', () => resolve('closed'))
     s.write(`CONNECT ${target} HTTP/1.1\r\n\r\n`)
   })
 }
@@ -89,16 +92,22 @@ t.test('5,000 concurrent CONNECTs, cold and slow DNS: never more than max_tunnel
     clearInterval(probe)
     for (const x of sockets) x.destroy()
   })
+  // All 5,000 at once: every attempt after the first MAX arrives while those still wait on DNS.
   const statuses = await Promise.all(Array.from({ length: N }, (_, i) => connectOnce(s.ports.proxy, `s${i}.storm.test:${s.hold.port}`, sockets)))
   clearInterval(probe)
-  const count = (st: number) => statuses.filter((x) => x === st).length
-  t.equal(count(200), MAX, `exactly max_tunnels (${MAX}) tunnels opened: the limit is reached, not undershot`)
-  t.equal(count(429), N - MAX, 'every other CONNECT: 429')
+  const count = (st: number | string) => statuses.filter((x) => x === st).length
+  const dist = JSON.stringify(Object.fromEntries([...new Set(statuses)].map((x) => [x, count(x)])))
+  t.equal(count(200), MAX, `exactly max_tunnels (${MAX}) tunnels opened: the limit is reached, not undershot (${dist})`)
+  // The sidecar answers every CONNECT that reaches it. A host whose net.core.somaxconn is below
+  // the listeners' backlog may still reset a few connects in the kernel: those are not refusals.
+  const clientSide = statuses.filter((x) => typeof x === 'string').length
+  t.equal(count(429) + clientSide, N - MAX, `every other CONNECT: 429 (${dist})`)
+  t.ok(clientSide <= N / 20, `client-side connect failures stay rare (${clientSide})`)
   t.ok(s.hold.max() <= MAX, `upstream saw at most ${MAX} connections at once (saw ${s.hold.max()})`)
   t.ok(peak <= MAX, `connector slots never above ${MAX} (peak ${peak})`)
   t.equal(s.sidecar.connector.active, MAX, 'the open tunnels hold their slots')
   const limited = s.sink.signals.filter((x) => x.type === 'rate_limited')
-  t.equal(limited.length, N - MAX, 'one rate_limited signal per refusal')
+  t.equal(limited.length, count(429), 'one rate_limited signal per 429')
   t.match(limited[0], { kind: 'enforcement', action: 'blocked', rule: 'limits.max_tunnels', destination: { port: s.hold.port }, details: { limit: MAX, via: 'connect' } })
   t.ok(s.dns.queries.length <= 2 * MAX, `only slot holders resolved (${s.dns.queries.length} upstream questions)`)
   // Slots come back when tunnels close.
