@@ -5,16 +5,17 @@
  * Every outcome is signalled once. Failures map to the answers of DESIGN.md §4
  * (403 denied, 502 DNS failure, 504 upstream timeout, 429 tunnel limit).
  */
-import type { Socket } from 'node:net'
+import type { DropArgument, Socket } from 'node:net'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 import type { HangarMetrics } from '../core/metrics.js'
 import type { SidecarLimits } from '../core/config/schema.js'
-import { decideAddresses, decideRequest, enforce, type Enforcement } from './decide.js'
+import { decideAddresses, decideRequest, enforce, wildcardPart, type Enforcement } from './decide.js'
 import { dial, type UpstreamReader } from './dial.js'
 import type { EnforcementController } from './enforcement.js'
 import { splice, type FirstBytesGate, type TunnelStats } from './pipe.js'
 import type { AttemptInfo, EgressSignals } from './signals.js'
+import { SubdomainBudget } from './tunnel.js'
 import type { Decision, EgressPolicy, EgressRequest, IpAddress, Resolver, Target } from './types.js'
 
 /** Everything the egress listeners of one provider share. */
@@ -26,6 +27,11 @@ export interface EgressContext {
   metrics: HangarMetrics
   limits: SidecarLimits
   log: Logger
+  /**
+   * The provider's subdomain budget (egress/tunnel.ts), shared by the connector and the DNS
+   * forwarder so a name is counted once whichever path it takes. Default: one of the connector's own.
+   */
+  budget?: SubdomainBudget
 }
 
 /** A refused or failed attempt, with the HTTP status a proxy answers. */
@@ -67,39 +73,81 @@ export function decisionHeader(d: Decision): string {
   return `${d.verdict === 'deny' ? 'denied' : 'allowed'}; rule=${d.rule}; reason=${code}`
 }
 
+/**
+ * The `drop` handler of a listener's server: one `rate_limited` signal (rule
+ * `limits.max_connections`) per connection Node closed at accept because the listener was full.
+ * @param listener the listener's name in the signal (`forward_proxy`, `transparent_tls`, …)
+ */
+export function dropSignal(connector: EgressConnector, listener: string): (d: DropArgument | undefined) => void {
+  const { signals, limits } = connector.ctx
+  return (d) => signals.limited('max_connections', limits.max_connections, { listener, ...(d?.localPort !== undefined && { port: d.localPort }), ...(d?.remoteAddress && { client: d.remoteAddress }) })
+}
+
 /** Opens egress connections for one provider, under its policy and tunnel limit. */
 export class EgressConnector {
   #active = 0
   readonly #gauge: { inc(): void; dec(): void }
   readonly #connectDuration: { observe(v: number): void }
+  readonly #budget: SubdomainBudget
+  #lastLimitWarn = 0
 
   constructor(readonly ctx: EgressContext) {
     this.#gauge = ctx.metrics.egress.egressActiveTunnels.labels({ provider: ctx.policy.provider })
     this.#connectDuration = ctx.metrics.egress.egressConnectDuration.labels({ provider: ctx.policy.provider })
+    this.#budget = ctx.budget ?? new SubdomainBudget(ctx.policy.subdomainBudget)
   }
 
-  /** Open tunnels and forwarded connections. */
+  /** Tunnel slots in use: open tunnels and forwarded connections, and attempts still deciding, resolving or dialling. */
   get active(): number {
     return this.#active
   }
 
   /**
    * Decides, resolves and dials. Never throws: every failure is a {@link ConnectRefusal}.
+   * The tunnel slot (`limits.max_tunnels`) is taken before the first await and given back on
+   * every refusal, so concurrent attempts waiting on DNS or a dial can never exceed the limit.
    * @param client the provider's address as seen by the listener (for signals)
    */
   async open(req: EgressRequest, client?: string, opts: { reader?: boolean } = {}): Promise<ConnectSuccess | ConnectRefusal> {
-    const { policy, enforcement, signals, limits } = this.ctx
+    const { policy, signals, limits } = this.ctx
     const started = performance.now()
     const attempt: AttemptInfo = { host: req.host, port: req.port, protocol: req.protocol, via: req.via, ...(client && { client }) }
     if (this.#active >= limits.max_tunnels) {
       signals.requestCounter(req.protocol === 'tunnel' ? 'tcp' : req.protocol, 'limited').inc()
-      this.ctx.log.warn({ provider: policy.provider, limit: limits.max_tunnels, host: req.host, port: req.port }, 'egress tunnel limit reached')
+      signals.limited('max_tunnels', limits.max_tunnels, { attempt })
+      const now = Date.now()
+      if (now - this.#lastLimitWarn >= 10_000) {
+        this.#lastLimitWarn = now
+        this.ctx.log.warn({ provider: policy.provider, limit: limits.max_tunnels, host: req.host, port: req.port }, 'egress tunnel limit reached')
+      }
       return { ok: false, status: 429, message: `too many open tunnels (limit ${limits.max_tunnels})` }
     }
+    // Reserve the slot now: everything below may await (DNS, dial).
+    this.#active++
+    this.#gauge.inc()
+    let released = false
+    const release = () => {
+      if (released) return
+      released = true
+      this.#active--
+      this.#gauge.dec()
+    }
+    const r = await this.#openReserved(req, attempt, started, release, opts)
+    if (!r.ok) release()
+    return r
+  }
+
+  async #openReserved(req: EgressRequest, attempt: AttemptInfo, started: number, release: () => void, opts: { reader?: boolean }): Promise<ConnectSuccess | ConnectRefusal> {
+    const { policy, enforcement, signals, limits } = this.ctx
     let decision = decideRequest(req, policy, enforcement.state)
     if (decision.target) {
       attempt.host = decision.target.kind === 'name' ? decision.target.host : undefined
       if (decision.target.kind === 'ip') attempt.ip = decision.target.host
+    }
+    // A name a wildcard admitted counts against the subdomain budget, as it does in DNS.
+    if (decision.verdict === 'allow' && decision.target.kind === 'name' && wildcardPart(decision.matched, decision.target.host) !== '') {
+      const over = this.#budget.admit(decision.target.host)
+      if (over) decision = { verdict: 'deny', code: 'dns_tunnel_suspected', rule: decision.rule, reason: `${decision.target.host} looks like DNS tunnelling: ${over.reason}`, target: decision.target }
     }
     let enf = enforce(decision, policy.mode)
     if (!enf.permit) {
@@ -132,15 +180,6 @@ export class EgressConnector {
       }
       addresses = v.allowed
     }
-    this.#active++
-    this.#gauge.inc()
-    let released = false
-    const release = () => {
-      if (released) return
-      released = true
-      this.#active--
-      this.#gauge.dec()
-    }
     try {
       const d = await dial(addresses, req.port, limits.connect_timeout_ms, opts)
       attempt.ip = d.address.ip
@@ -148,7 +187,6 @@ export class EgressConnector {
       signals.egress(decision, enf, attempt)
       return { ok: true, socket: d.socket, address: d.address, decision, enforcement: enf, attempt, release, ...(d.reader && { reader: d.reader }) }
     } catch (err) {
-      release()
       const e = err as HangarError
       signals.egress(decision, enf, attempt, { dial_error: e.message })
       return { ok: false, status: e.code === ERROR_CODES.DIAL_TIMEOUT ? 504 : 502, message: e.message, decision }

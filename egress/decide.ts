@@ -7,9 +7,11 @@
  *  2. malformed target (non-canonical IPv4, bad IDN, bad characters) → deny (`malformed_host`)
  *  3. IP literal: a `cidr` rule with matching port/protocol allows (overrides the always-denied
  *     list); else an always-denied address → deny; else → deny (`no_matching_rule`)
- *  4. host name: the first host rule whose glob, port and protocol match allows; a glob match with
- *     the wrong port or protocol gives `port_not_allowed` / `protocol_not_allowed`; else
- *     `no_matching_rule` (rule `default-deny`)
+ *  4. host name: the first host rule whose glob, port and protocol match allows, unless the part
+ *     its wildcard leaves free looks like DNS tunnelling (`dns_tunnel_suspected`: the same shape
+ *     check as the DNS forwarder's, egress/tunnel.ts, so a name gets one verdict on every path);
+ *     a glob match with the wrong port or protocol gives `port_not_allowed` /
+ *     `protocol_not_allowed`; else `no_matching_rule` (rule `default-deny`)
  *  5. after resolution ({@link decideAddresses}): every answer classified; answers in the
  *     always-denied set are dropped unless a cidr rule names them; none left → deny
  *     (`no_allowed_address`: the rebinding defence); self-connections always denied.
@@ -17,6 +19,7 @@
 import { ADDRESS_CLASS_TEXT, classifyAddress } from './classify-address.js'
 import { matchHost } from './glob.js'
 import { parseTarget } from './host.js'
+import { tunnelSuspicion } from './tunnel.js'
 import type {
   AddressClass, Decision, DenyReason, EgressPolicy, EgressProtocol, EgressRequest, EgressRule,
   EnforcementState, IpAddress, RuleProtocol, Target,
@@ -77,9 +80,22 @@ export function decideRequest(req: EgressRequest, policy: EgressPolicy, state: E
       near ??= deny('protocol_not_allowed', `${req.protocol} is not allowed for ${target.host}:${req.port} (${r.id} allows ${r.protocol})`, r.id, target)
       continue
     }
+    const free = wildcardPart(r, target.host)
+    const why = free === '' ? null : tunnelSuspicion(free)
+    if (why) return deny('dns_tunnel_suspected', `${target.host} looks like DNS tunnelling: ${why} under ${r.host.base}`, r.id, target)
     return { verdict: 'allow', rule: r.id, reason: `${target.host} matches ${r.host.source}`, matched: r, target }
   }
   return near ?? deny('no_matching_rule', `no egress rule allows ${target.host}`, DEFAULT_DENY, target)
+}
+
+/**
+ * The labels of `host` a rule's wildcard left free (`a.b` for `a.b.x.com` under `*.x.com`), or
+ * `''` when the rule names the host exactly (an exact rule, or the apex of a `.x.com` rule).
+ * @param host a normalised name the rule's glob matches
+ */
+export function wildcardPart(rule: EgressRule, host: string): string {
+  if (!rule.host || rule.host.kind === 'exact' || host === rule.host.base) return ''
+  return host.slice(0, host.length - rule.host.base.length - 1)
 }
 
 /** Result of {@link decideAddresses}: the answers that may be dialled, and those dropped with their class. */

@@ -15,7 +15,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { decideTunnelContent, enforce } from './decide.js'
-import { refusalHeaders, type EgressConnector } from './connector.js'
+import { dropSignal, refusalHeaders, type EgressConnector } from './connector.js'
 import { answer, createForwardingHttpServer, forwardHttp, rawAnswer } from './http-forward.js'
 import { splitHostPort } from './host.js'
 import { parseHttpHead, sniffTunnel } from './sniff.js'
@@ -35,7 +35,7 @@ export class ForwardProxy extends ListenerSet {
     const limits = connector.ctx.limits
     // Half-open sockets: a client may shut down its sending side and still read the answer.
     this.front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#onSocket(socket))
-    this.track(this.front, limits.max_connections)
+    this.track(this.front, limits.max_connections, dropSignal(connector, 'forward_proxy'))
     this.server = createForwardingHttpServer(limits)
     this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.#tunnel(req.url ?? '', socket, head))
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest(req, res))

@@ -3,8 +3,9 @@
  * The policy is read-only afterwards; run-time changes (quarantine) live in EnforcementState.
  */
 import type { CapabilitiesConfig } from '../profiles/schema.js'
-import { DEFAULT_RULE_PORT } from '../profiles/schema.js'
+import { DEFAULT_RULE_PORT, DEFAULT_SUBDOMAIN_BUDGET } from '../profiles/schema.js'
 import { compileCidr } from './cidr.js'
+import { parseDnsTypeName } from './dns/wire.js'
 import { compileHostGlob } from './glob.js'
 import { parseIpLiteral } from './ip.js'
 import type { EgressPolicy, EgressRule, ProtectedEndpoints } from './types.js'
@@ -33,8 +34,10 @@ export function compilePolicy(
     // A host rule that names an IP literal is a single-address CIDR.
     const ip = host.kind === 'exact' ? parseIpLiteral(host.base) : null
     if (ip) return { id, cidr: compileCidr(`${ip.ip}/${ip.family === 4 ? 32 : 128}`), port, protocol }
-    return { id, host, port, protocol }
+    const dnsTypes = compileDnsTypes(r.dns_types)
+    return { id, host, port, protocol, ...(dnsTypes && { dnsTypes }) }
   })
+  const budget = caps.network.subdomain_budget ?? DEFAULT_SUBDOMAIN_BUDGET
   return Object.freeze({
     provider,
     mode: caps.enforcement_mode,
@@ -42,8 +45,20 @@ export function compilePolicy(
     dnsAllowed: caps.network.dns_allowed,
     dnsResolveAny: caps.network.dns_resolve_any,
     rules: Object.freeze(rules),
+    subdomainBudget: { maxNames: budget.max_names, windowMs: budget.window_s * 1000 },
     protectedEndpoints,
   })
+}
+
+/** QTYPE numbers of a rule's `dns_types` (validated at load; an unparseable entry is skipped). */
+function compileDnsTypes(names: readonly string[] | undefined): ReadonlySet<number> | undefined {
+  if (!names || names.length === 0) return undefined
+  const out = new Set<number>()
+  for (const n of names) {
+    const p = parseDnsTypeName(n)
+    if ('qtype' in p) out.add(p.qtype)
+  }
+  return out
 }
 
 /** The tcp rules that become transparent tcp forwards: exact host, a port, protocol tcp. */

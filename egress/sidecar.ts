@@ -24,6 +24,7 @@ import { compilePolicy } from './policy.js'
 import { DnsResolver } from './resolve.js'
 import { EgressSignals } from './signals.js'
 import { TcpForwards } from './tcp-forward.js'
+import { SubdomainBudget } from './tunnel.js'
 import { TransparentHttpListener } from './transparent/http.js'
 import { TransparentTlsListener } from './transparent/tls.js'
 import type { EgressPolicy, Resolver } from './types.js'
@@ -112,7 +113,9 @@ export class EgressSidecar {
     this.signals = new EgressSignals(
       { provider: opts.provider, sidecar_id: this.sidecarId }, this.policy, opts.sink, this.metrics, this.enforcement, opts.log, sc.observation_window_ms, opts.baseline,
     )
-    const ctx: EgressContext = { policy: this.policy, enforcement: this.enforcement, resolver: this.#resolver, signals: this.signals, metrics: this.metrics, limits: sc.limits, log: opts.log }
+    // One subdomain budget for DNS and connections: a name counts once whichever path it takes.
+    const budget = new SubdomainBudget(this.policy.subdomainBudget)
+    const ctx: EgressContext = { policy: this.policy, enforcement: this.enforcement, resolver: this.#resolver, signals: this.signals, metrics: this.metrics, limits: sc.limits, log: opts.log, budget }
     this.connector = new EgressConnector(ctx)
     if (opts.config.capabilities.enforcement_mode === 'quarantine') {
       opts.log.info({ provider: opts.provider }, 'enforcement_mode quarantine: the first violation quarantines the provider')

@@ -116,6 +116,31 @@ export class EgressSignals {
     this.#violation(type, d, enf, destination, { qtype, ...(client && { client }) })
   }
 
+  /**
+   * Records a refusal at a connection limit: `rate_limited` (kind enforcement, action blocked in
+   * every mode), rule `limits.max_tunnels` or `limits.max_connections`. One signal per refusal,
+   * built without lookups (the signal path rolls floods up).
+   * @param limit the limit's value
+   * @param where the attempt (max_tunnels), or the listener that dropped a connection at accept
+   *   (max_connections: no request was read, so there is no destination)
+   */
+  limited(kind: 'max_tunnels' | 'max_connections', limit: number, where: { attempt: AttemptInfo } | { listener: string; port?: number; client?: string }): void {
+    const a = 'attempt' in where ? where.attempt : undefined
+    const client = a ? a.client : 'listener' in where ? where.client : undefined
+    this.#emit({
+      kind: 'enforcement', type: 'rate_limited', action: 'blocked', enforcement_mode: this.policy.mode,
+      // The raw target (not yet parsed when refused): kept only when it fits a host name.
+      ...(a && { destination: destinationOf(a.host !== undefined && a.host.length > 253 ? { ...a, host: undefined } : a) }),
+      rule: `limits.${kind}`,
+      reason: kind === 'max_tunnels' ? `too many open tunnels (limit ${limit}); answered 429` : `too many open connections on a listener (limit ${limit}); closed at accept`,
+      details: {
+        limit,
+        ...(a ? { via: a.via } : 'listener' in where && { listener: where.listener, ...(where.port !== undefined && { port: where.port }) }),
+        ...(client && { client }),
+      },
+    })
+  }
+
   /** Records answers stripped from an upstream DNS response (rebinding defence). */
   dnsStripped(name: string, rule: string, stripped: Array<{ ip: string; cls: string }>): void {
     this.#emit({

@@ -12,7 +12,7 @@
  */
 import { createServer, type Socket } from 'node:net'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
-import type { EgressConnector } from './connector.js'
+import { dropSignal, type EgressConnector } from './connector.js'
 import { ListenerSet } from './listener-set.js'
 import { tcpForwardRules } from './policy.js'
 import type { EgressRule } from './types.js'
@@ -75,7 +75,7 @@ export class TcpForwards extends ListenerSet {
     try {
       for (const [port, rule] of byPort) {
         const server = createServer({ noDelay: true, allowHalfOpen: true }, (s) => void this.#onConnection(s, rule))
-        this.track(server, this.connector.ctx.limits.max_connections)
+        this.track(server, this.connector.ctx.limits.max_connections, dropSignal(this.connector, 'tcp_forward'))
         const listenPort = await this.listenServer(server, this.opts.host, this.opts.portOverride?.get(port) ?? port)
         bound.set(port, listenPort)
         this.#forwards.push({ rule: rule.id, host: rule.host!.base, port, listenPort })

@@ -38,6 +38,11 @@ export interface EgressRule {
   /** Port; 0 = any port. */
   port: number
   protocol: RuleProtocol
+  /**
+   * `dns_types`: DNS QTYPEs (numbers) the forwarder forwards for names this rule matches, on
+   * top of A and AAAA. Absent when the rule lists none.
+   */
+  dnsTypes?: ReadonlySet<number>
 }
 
 /** A compiled host glob (egress/glob.ts). */
@@ -68,6 +73,8 @@ export interface EgressPolicy {
   /** `network.dns_resolve_any`: forward every name (answers still filtered), not only rule names. */
   dnsResolveAny: boolean
   rules: readonly EgressRule[]
+  /** `network.subdomain_budget`: unique subdomains per registrable domain per window (egress/tunnel.ts). */
+  subdomainBudget: { maxNames: number; windowMs: number }
   /** The sidecar's own endpoints (listeners, aggregator): never a destination (self-connection). */
   protectedEndpoints: ProtectedEndpoints
 }
@@ -99,6 +106,7 @@ export type DenyReason =
   | 'host_mismatch'
   | 'dns_not_allowed'
   | 'dns_tunnel_suspected'
+  | 'dns_type_not_allowed'
   | 'doh_canary'
   | 'self_connection'
 

@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import { bool, num } from '../core/config/coerce.js'
 import { compileCidr } from '../egress/cidr.js'
+import { parseDnsTypeName } from '../egress/dns/wire.js'
 import { compileHostGlob } from '../egress/glob.js'
 import { SECRET_PATTERN_NAMES } from '../proxy/secret-patterns.js'
 
@@ -13,6 +14,9 @@ const port = num(z.number().int().min(0).max(65535))
 
 /** Default port of a rule by protocol: https 443, http 80, any 0 (any port); tcp must name one. */
 export const DEFAULT_RULE_PORT = { https: 443, http: 80, any: 0 } as const
+
+/** `network.subdomain_budget` when absent: 64 new subdomains per registrable domain per 60 s. */
+export const DEFAULT_SUBDOMAIN_BUDGET = { max_names: 64, window_s: 60 } as const
 
 /** One `network.egress[i]` rule: exactly one of `host` (a glob) or `cidr`. */
 export const egressRuleSchema = z
@@ -25,6 +29,11 @@ export const egressRuleSchema = z
     port: port.optional(),
     /** `http` | `https` | `tcp` | `any`. Default `https` for host rules, `any` for cidr rules. */
     protocol: z.enum(['http', 'https', 'tcp', 'any']).optional(),
+    /**
+     * DNS record types forwarded for names this rule matches, besides A and AAAA (always
+     * forwarded): `TXT`, `MX`, `SRV`, … or `TYPE<n>`. Other types get NOERROR without records.
+     */
+    dns_types: z.array(z.string()).optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -46,6 +55,13 @@ export const egressRuleSchema = z
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cidr'], message: (e as Error).message })
       }
     }
+    if (r.dns_types !== undefined) {
+      if (r.cidr !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['dns_types'], message: 'a cidr rule names no DNS name; put dns_types on a host rule' })
+      r.dns_types.forEach((t, i) => {
+        const p = parseDnsTypeName(t)
+        if ('error' in p) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['dns_types', i], message: p.error })
+      })
+    }
     if (r.protocol === 'tcp' && r.port === undefined) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['port'], message: 'a tcp rule must name its port (0 = any port)' })
     }
@@ -59,6 +75,21 @@ export const networkSchema = z
     dns_resolve_any: bool(z.boolean()).default(false),
     /** Allow loopback destinations (tests, same-host services). Default false: loopback is always-denied. */
     loopback_allowed: bool(z.boolean()).default(false),
+    /**
+     * DNS tunnelling budget: new unique subdomains admitted per registrable domain (public
+     * suffix list, private entries included) per window, on every egress path. Past it a name
+     * is a `dns_tunnel_suspected` violation. Names already admitted in the window stay allowed.
+     * Absent: {@link DEFAULT_SUBDOMAIN_BUDGET}.
+     */
+    subdomain_budget: z
+      .object({
+        /** Unique subdomains per registrable domain per window. Default 64. */
+        max_names: num(z.number().int().min(1).max(1_000_000)).default(DEFAULT_SUBDOMAIN_BUDGET.max_names),
+        /** Window length, seconds. Default 60. */
+        window_s: num(z.number().int().min(1).max(86_400)).default(DEFAULT_SUBDOMAIN_BUDGET.window_s),
+      })
+      .strict()
+      .optional(),
     egress: z.array(egressRuleSchema).default([]),
   })
   .strict()

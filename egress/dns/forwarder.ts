@@ -8,17 +8,28 @@
  *     NOTIMP; EDNS version ≠ 0 → BADVERS; class ≠ IN → REFUSED; AXFR/IXFR/MAILA/MAILB → NOTIMP.
  *     Never throws.
  *  2. decideDnsName + enforce (memoised per name, the memo dropped on every quarantine switch);
- *     every decision goes to EgressSignals.dns. Denied → NXDOMAIN, or REFUSED with
- *     `dns_denied_rcode: refused`. Alert mode lets non-hard denials through (forwarded, signalled).
- *  3. ANY → the RFC 8482 minimal answer; HTTPS/SVCB → NODATA (their address hints would bypass
- *     the filter and steering).
- *  4. `dns_mode: steering` and a steerable name: A / AAAA are synthesized with `sidecar.address`
+ *     a name a wildcard (or `dns_resolve_any`) admitted is then counted against the subdomain
+ *     budget on every query that takes this path (egress/tunnel.ts; shared with the connector;
+ *     the memo keeps only its budget key), and over budget it is a `dns_tunnel_suspected`
+ *     denial. Denied → NXDOMAIN, or REFUSED with `dns_denied_rcode: refused`.
+ *  3. Record type: an allowed name is forwarded for A and AAAA, and for the types its rules list
+ *     in `dns_types`; any other type is a `dns_type_not_allowed` denial answered NOERROR without
+ *     records (NODATA: the name exists, so no NXDOMAIN that would hide its other types, RFC 8020).
+ *     Every decision goes to EgressSignals.dns. Alert mode lets non-hard denials through
+ *     (forwarded, signalled).
+ *  4. ANY → the RFC 8482 minimal answer; HTTPS/SVCB → NODATA (their address hints would bypass
+ *     the filter and steering). Both are answered here, never forwarded, and not signalled as
+ *     denials (clients send HTTPS queries on their own).
+ *  5. `dns_mode: steering` and a steerable name: A / AAAA are synthesized with `sidecar.address`
  *     (the other family → NODATA), TTL `dns_steering_ttl_s`, no upstream query.
- *  5. otherwise: the cache, else the upstream (one query per key in flight); the answer is
- *     filtered before caching: A/AAAA records in the always-denied set are removed unless
+ *  6. otherwise: the cache, else the upstream (one query per key in flight; only the question
+ *     goes upstream, never the client's EDNS options); the answer is filtered before caching:
+ *     the answer section keeps records of the asked type and the CNAME/DNAME chain, the
+ *     authority section its SOA, the additional section nothing (records of other types are a
+ *     channel back to the provider); A/AAAA records in the always-denied set are removed unless
  *     `loopback_allowed` covers them or a `cidr` rule contains them (rebinding defence), then
  *     EgressSignals.dnsStripped; an address question left without addresses → NOERROR, no
- *     answers; HTTPS/SVCB records and OPT removed. Upstream failure → SERVFAIL.
+ *     answers. Upstream failure → SERVFAIL.
  * The reply's question echoes the client's bytes (0x20 letter case).
  *
  * Hot path (cached answers, the bulk of the traffic): a question served from the cache is
@@ -42,10 +53,11 @@ import { DnsResolver } from '../resolve.js'
 import type { EgressPolicy, Resolver } from '../types.js'
 import type { BaselineRecorder, DnsHandle } from '../../profiles/baseline/recorder.js'
 import { DnsCache, type CachedResponse } from './cache.js'
-import { decideDnsName, type DnsDecision } from './policy.js'
+import { decideDnsName, dnsTypeAllowed, type DnsDecision } from './policy.js'
+import { SubdomainBudget, type BudgetKey } from '../tunnel.js'
 import { DnsUpstream } from './upstream.js'
 import {
-  addressBytes, buildResponse, CLASS_IN, hashQuestion, HEADER_BYTES, parseQuery, questionEndOf, questionKey, questionRecord, quick,
+  addressBytes, buildResponse, CLASS_IN, hashQuestion, HEADER_BYTES, packetTypeName, parseQuery, questionEndOf, questionKey, questionRecord, quick,
   QType, Rcode, rfc8482Record, sameQuestionKey, typeName, type ParsedQuery,
 } from './wire.js'
 
@@ -67,7 +79,7 @@ export interface DnsHandler {
 /** Options of {@link DnsForwarder}. */
 export interface DnsForwarderOptions {
   /** The provider's egress context: policy, enforcement state, signals, metrics, log. */
-  ctx: Pick<EgressContext, 'policy' | 'enforcement' | 'signals' | 'metrics' | 'log'>
+  ctx: Pick<EgressContext, 'policy' | 'enforcement' | 'signals' | 'metrics' | 'log'> & Partial<Pick<EgressContext, 'budget'>>
   /**
    * The provider's `sidecar` block: `address` (what steering answers with), `dns_mode`,
    * `dns_denied_rcode`, `upstream_dns`, `limits` (dns_timeout_ms, dns_steering_ttl_s, dns_cache_*).
@@ -104,6 +116,8 @@ const HOT_MAX = 8192
 interface Verdict {
   d: DnsDecision
   enf: Enforcement
+  /** Allowed names a wildcard admitted: their subdomain-budget key, checked on every full-path query. */
+  bk?: BudgetKey
   /** Allowed names: when EgressSignals.dns last saw this name per QTYPE (cache clock, ms). */
   seen?: Map<number, number>
 }
@@ -146,6 +160,7 @@ export class DnsForwarder implements DnsHandler {
   readonly #hot = new Map<number, HotEntry>()
   readonly #baseline: BaselineRecorder | undefined
   readonly #alertSteering: boolean
+  readonly #budget: SubdomainBudget
   /** Hot entries with cached answers the baseline has not counted yet. */
   #pendingBaseline: HotEntry[] = []
   /** Wall-clock ms minus the cache clock (performance.now()-based): the baseline keeps epoch times. */
@@ -171,6 +186,8 @@ export class DnsForwarder implements DnsHandler {
     this.#alertSteering = this.#steering && ctx.policy.mode === 'alert'
     this.cache = opts.cache ?? new DnsCache({ maxEntries: limits.dns_cache_entries, maxTtlS: limits.dns_cache_max_ttl_s })
     this.#epochOffset = Date.now() - this.cache.clock()
+    // Shared with the connector when given (one name, one count on every path).
+    this.#budget = ctx.budget ?? new SubdomainBudget(ctx.policy.subdomainBudget, this.cache.clock)
     const shared = opts.upstream ?? (opts.resolver instanceof DnsResolver ? opts.resolver.upstream : undefined)
     this.#upstream = shared ?? DnsUpstream.fromConfig(sidecar.upstream_dns, limits.dns_timeout_ms, opts.resolvConfPath)
     this.#ownsUpstream = shared === undefined
@@ -285,12 +302,28 @@ export class DnsForwarder implements DnsHandler {
     let v = this.#memo.get(p.qname)
     if (v === undefined) {
       const d = decideDnsName(p.qname, this.#policy, ctx.enforcement.state)
-      const enf: Enforcement = d.verdict === 'allow' ? ALLOWED : enforce(d, this.#policy.mode)
-      v = { d, enf }
+      v = { d, enf: d.verdict === 'allow' ? ALLOWED : enforce(d, this.#policy.mode) }
+      const bk = d.verdict === 'allow' && d.budgeted ? this.#budget.keyOf(d.name) : null
+      if (bk !== null) v.bk = bk
       if (this.#memo.size >= MEMO_MAX) this.#memo.clear()
       this.#memo.set(p.qname, v)
     }
-    if (v.d.verdict === 'allow' && this.#signalIntervalMs > 0) {
+    const qtype = p.qtype
+    let d = v.d
+    let enf = v.enf
+    // The budget is counted per query (the memo keeps only its key): windows end, counts change.
+    const over = v.bk === undefined ? null : this.#budget.admitKey(v.bk)
+    if (over !== null) {
+      d = { verdict: 'deny', code: 'dns_tunnel_suspected', rule: d.rule, reason: `${d.name} looks like DNS tunnelling: ${over.reason}`, name: d.name }
+      enf = enforce(d, this.#policy.mode)
+    } else if (d.verdict === 'allow' && !dnsTypeAllowed(d, qtype) && !LOCAL_TYPES.has(qtype)) {
+      d = {
+        verdict: 'deny', code: 'dns_type_not_allowed', rule: d.rule, name: d.name,
+        reason: `${typeName(qtype)} queries for ${d.name} are not forwarded: only A and AAAA are, unless ${d.rule}.dns_types lists the type`,
+      }
+      enf = enforce(d, this.#policy.mode)
+    }
+    if (d === v.d && d.verdict === 'allow' && this.#signalIntervalMs > 0) {
       // Allowed queries only feed a counter and a sampled observation (once per
       // observation_window_ms): hand them to EgressSignals at most once a second per
       // (name, QTYPE) and count the rest here, in batches (hot path of cached answers).
@@ -299,20 +332,23 @@ export class DnsForwarder implements DnsHandler {
       const last = seen.get(p.qtype)
       if (last === undefined || now - last >= this.#signalIntervalMs) {
         seen.set(p.qtype, now)
-        ctx.signals.dns(v.d, v.enf, typeName(p.qtype), client)
+        ctx.signals.dns(d, enf, typeName(p.qtype), client)
       } else {
         this.#pendingAllowed++
         this.#scheduleFlush()
       }
-    } else ctx.signals.dns(v.d, v.enf, typeName(p.qtype), client)
+    } else ctx.signals.dns(d, enf, typeName(p.qtype), client)
     const b = this.#baseline
-    const rec = b?.dnsQuery(v.d.name, typeName(p.qtype), v.enf.action)
-    if (!v.enf.permit) {
+    const rec = b?.dnsQuery(d.name, typeName(p.qtype), enf.action)
+    if (!enf.permit) {
+      if (d.verdict === 'deny' && d.code === 'dns_type_not_allowed') {
+        if (rec) b!.dnsAnswer(rec.name, ['NODATA'])
+        return buildResponse(query, p.questionEnd, Rcode.NOERROR, edns)
+      }
       if (rec) b!.dnsAnswer(rec.name, [this.#denyRcode === Rcode.REFUSED ? 'REFUSED' : 'NXDOMAIN'])
       return buildResponse(query, p.questionEnd, this.#denyRcode, edns)
     }
 
-    const qtype = p.qtype
     if (qtype === QType.ANY) return buildResponse(query, p.questionEnd, Rcode.NOERROR, edns, this.#any, 1)
     if (qtype === QType.HTTPS || qtype === QType.SVCB) return buildResponse(query, p.questionEnd, Rcode.NOERROR, edns)
     if ((this.#steering && v.d.verdict === 'allow' && v.d.steerable) || (this.#alertSteering && v.enf.action === 'alerted')) {
@@ -325,7 +361,8 @@ export class DnsForwarder implements DnsHandler {
 
     const hit = this.cache.get(p.qname, qtype, p.qclass, now)
     if (hit !== undefined) {
-      if (h >= 0 && v.d.verdict === 'allow' && this.#signalIntervalMs > 0 && this.#hot.get(h)?.e !== hit) {
+      // Hot entries only for questions allowed outright (an alerted type is decided each time).
+      if (h >= 0 && d === v.d && d.verdict === 'allow' && this.#signalIntervalMs > 0 && this.#hot.get(h)?.e !== hit) {
         if (this.#hot.size >= HOT_MAX) this.#hot.clear()
         this.#hot.set(h, { key: questionKey(query, p.questionEnd), v, e: hit, qtype, qtypeName: typeName(qtype), pending: 0, ...(rec && { rec }) })
       }
@@ -407,10 +444,27 @@ export class DnsForwarder implements DnsHandler {
     }
     const stripped: Array<{ ip: string; cls: string }> = []
     let strippedTtl: number | undefined
-    const keep = (rrs: dnsPacket.Answer[] | undefined): dnsPacket.Answer[] =>
+    const asked = packetTypeName(p.qtype)
+    // Per section, the records a reply to this question needs; anything else could carry data:
+    // answers of the asked type or CNAME owned by the name or its CNAME chain (RFC 1034 §3.6.2),
+    // DNAMEs owned by an ancestor of the chain (RFC 6672), and one SOA in authority (negative
+    // caching, RFC 2308; its owner is not checked: servers differ on it).
+    const chain = cnameChain(msg.answers ?? [], p.qname)
+    const above = (owner: string) => {
+      for (const c of chain) if (owner === '' || c === owner || c.endsWith('.' + owner)) return true
+      return false
+    }
+    const inAnswer = (rr: dnsPacket.Answer) => {
+      const t = rr.type as string
+      if (t === asked || t === 'CNAME') return chain.has(ownerName(rr))
+      return t === 'DNAME' && above(ownerName(rr))
+    }
+    let soa = 0
+    const inAuthority = (rr: dnsPacket.Answer) => rr.type === 'SOA' && soa++ === 0
+    const keep = (rrs: dnsPacket.Answer[] | undefined, wanted: (rr: dnsPacket.Answer) => boolean): dnsPacket.Answer[] =>
       (rrs ?? []).filter((rr) => {
         const t = rr.type as string
-        if (t === 'OPT' || t === 'UNKNOWN_64' || t === 'UNKNOWN_65') return false
+        if (!wanted(rr)) return false
         if (t !== 'A' && t !== 'AAAA') return true
         const a = parseIpLiteral((rr as dnsPacket.StringAnswer).data)
         if (a === null) {
@@ -424,9 +478,9 @@ export class DnsForwarder implements DnsHandler {
         strippedTtl = Math.min(strippedTtl ?? Infinity, (rr as dnsPacket.StringAnswer).ttl ?? 0)
         return false
       })
-    let answers = keep(msg.answers)
-    const authorities = keep(msg.authorities)
-    const additionals = keep(msg.additionals)
+    let answers = keep(msg.answers, inAnswer)
+    const authorities = keep(msg.authorities, inAuthority)
+    const additionals: dnsPacket.Answer[] = []
     if (stripped.length > 0) {
       if ((p.qtype === QType.A || p.qtype === QType.AAAA) && !answers.some((a) => a.type === 'A' || a.type === 'AAAA')) answers = []
       this.#ctx.signals.dnsStripped(d.name, d.rule, stripped)
@@ -457,6 +511,35 @@ export class DnsForwarder implements DnsHandler {
 }
 
 const ALLOWED: Enforcement = Object.freeze({ permit: true, action: 'allowed', triggersQuarantine: false })
+
+/** A record's owner name, lowercase, without the trailing dot (`''` for the root). */
+function ownerName(rr: dnsPacket.Answer): string {
+  const n = rr.name.toLowerCase()
+  return n.endsWith('.') ? n.slice(0, -1) : n
+}
+
+/** Longest CNAME chain followed in an answer section. */
+const MAX_CHAIN = 16
+
+/** The question name and the names its CNAME records lead to within `answers` (lowercase). */
+function cnameChain(answers: readonly dnsPacket.Answer[], qname: string): Set<string> {
+  const chain = new Set([qname])
+  for (let i = 0, grew = true; grew && i < MAX_CHAIN; i++) {
+    grew = false
+    for (const rr of answers) {
+      if (rr.type !== 'CNAME' || !chain.has(ownerName(rr))) continue
+      const target = String(rr.data).toLowerCase().replace(/\.$/, '')
+      if (!chain.has(target)) {
+        chain.add(target)
+        grew = true
+      }
+    }
+  }
+  return chain
+}
+
+/** Types answered here and never forwarded (ANY: RFC 8482; HTTPS/SVCB: NODATA). */
+const LOCAL_TYPES: ReadonlySet<number> = new Set([QType.ANY, QType.HTTPS, QType.SVCB])
 
 const RCODE_NAMES: Readonly<Record<number, string>> = { 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED' }
 

@@ -7,7 +7,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { enforce } from '../decide.js'
-import type { EgressConnector } from '../connector.js'
+import { dropSignal, type EgressConnector } from '../connector.js'
 import { answer, createForwardingHttpServer, forwardHttp } from '../http-forward.js'
 import { splitHostPort } from '../host.js'
 import { ListenerSet } from '../listener-set.js'
@@ -21,7 +21,7 @@ export class TransparentHttpListener extends ListenerSet {
     super()
     const limits = connector.ctx.limits
     this.server = createForwardingHttpServer(limits)
-    this.track(this.server, limits.max_connections)
+    this.track(this.server, limits.max_connections, dropSignal(connector, 'transparent_http'))
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest(req, res))
     this.server.on('upgrade', (_req: IncomingMessage, socket: Socket) => socket.destroy())
   }

@@ -13,7 +13,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { decideRequest, enforce } from '../decide.js'
-import type { EgressConnector } from '../connector.js'
+import { dropSignal, type EgressConnector } from '../connector.js'
 import { ListenerSet } from '../listener-set.js'
 import { parseClientHello } from '../sniff.js'
 import type { Decision, DenyReason } from '../types.js'
@@ -36,7 +36,7 @@ export class TransparentTlsListener extends ListenerSet {
     super()
     this.logicalPort = opts.logicalPort ?? 443
     this.server = createServer({ noDelay: true, allowHalfOpen: true }, (s) => this.#onConnection(s))
-    this.track(this.server, this.connector.ctx.limits.max_connections)
+    this.track(this.server, this.connector.ctx.limits.max_connections, dropSignal(connector, 'transparent_tls'))
   }
 
   /**

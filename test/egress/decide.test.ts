@@ -326,3 +326,30 @@ t.test('alert mode never lets a mixed rebinding answer reach metadata', async (t
     t.equal(enforce(v.decision, 'alert').permit, false, `answers ${order.join(', ')}: not permitted in alert mode`)
   }
 })
+
+t.test('decideRequest: the tunnel shape check of the DNS forwarder, on every via', async (t) => {
+  const hex40 = '7231866cc34e6462dd10370632d0a8df55023bbe'
+  const letters = 'hcdbiggmmddoegjcnnbbdhaggdcnakinffacdllo' // the same kind of payload, hex mapped to a–p
+  const vias: Array<[EgressVia, EgressProtocol]> = [['connect', 'tunnel'], ['http_proxy', 'http'], ['transparent_http', 'http'], ['transparent_tls', 'https'], ['tcp_forward', 'tcp']]
+  const ANY = makePolicy([{ host: '*.example.com', port: 0, protocol: 'any' }])
+  for (const [via, protocol] of vias) {
+    for (const host of [`${hex40}.example.com`, `${letters}.${letters}.example.com`, `${hex40.toUpperCase()}.example.com.`]) {
+      const d = decideRequest({ host, port: 443, protocol, via }, ANY, OPEN)
+      t.equal(d.verdict === 'deny' && d.code, 'dns_tunnel_suspected', `${via} ${host.slice(0, 12)}…`)
+      t.equal(d.rule, 'egress[0]')
+      t.match(d.reason, /looks like DNS tunnelling: .* under example\.com/)
+    }
+    // Controls: real names under the same wildcard are allowed on the same via.
+    for (const host of ['www.example.com', 'eu-west-1.api.example.com', 'static-assets.example.com']) {
+      t.equal(decideRequest({ host, port: 443, protocol, via }, ANY, OPEN).verdict, 'allow', `${via} ${host}`)
+    }
+  }
+  t.equal(decideRequest({ host: `${hex40}.example.com`, port: 443, protocol: 'tunnel', via: 'connect' }, P, OPEN).rule, 'egress[8]', 'the rule that matched is named')
+  t.equal(decideRequest({ host: 'example.org', port: 1, protocol: 'tcp', via: 'connect' }, P, OPEN).verdict, 'allow', 'apex of a leading-dot rule: nothing free')
+  const exact = makePolicy([{ host: `${hex40}.example.com` }])
+  t.equal(decideRequest({ host: `${hex40}.example.com`, port: 443, protocol: 'tunnel', via: 'connect' }, exact, OPEN).verdict, 'allow', 'an exact rule names the whole name: no free part')
+  // Alert mode relaxes it (forwarded and signalled); block denies.
+  const d = decideRequest({ host: `${hex40}.example.com`, port: 443, protocol: 'tunnel', via: 'connect' }, P, OPEN)
+  t.same(enforce(d, 'alert'), { permit: true, action: 'alerted', triggersQuarantine: false })
+  t.same(enforce(d, 'block'), { permit: false, action: 'blocked', triggersQuarantine: false })
+})

@@ -11,7 +11,9 @@ import { answersOf, dnsRig, makeQuery, rcodeOf, tcpExchange, udpExchange, udpQue
 
 const GLOBAL = '93.184.216.34'
 
-const CAPS = { network: { egress: [{ host: 'api.example.com' }, { host: '*.cdn.example.net' }] } }
+// TXT is forwarded for the wildcard (the truncation test needs big answers); the subdomain budget
+// is raised for the 1000-distinct-names test (test/egress/dns-tunnel.test.ts covers the budget).
+const CAPS = { network: { subdomain_budget: { max_names: 5000 }, egress: [{ host: 'api.example.com' }, { host: '*.cdn.example.net', dns_types: ['TXT'] }] } }
 
 async function serve(t: { teardown(fn: () => unknown): void }, opts: Partial<DnsRigOptions> = {}, serverOpts: { maxTcpConnections?: number; tcpIdleTimeoutMs?: number } = {}): Promise<{ rig: DnsRig; server: DnsServer; port: number }> {
   const rig = await dnsRig({
