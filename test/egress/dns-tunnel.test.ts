@@ -13,7 +13,7 @@ import * as dnsPacket from 'dns-packet'
 import { silentLogger } from '../../core/log.js'
 import { DnsServer } from '../../egress/dns/server.js'
 import { BUDGET_MAX_DOMAINS, budgetKey, letterPairCost, SubdomainBudget, tunnelSuspicion } from '../../egress/tunnel.js'
-import { base26, base32Lower, hexLetters, wordLabel } from './tunnel-names.js'
+import { base26, base32Lower, hexLetters, wordLabel } from '../helpers/tunnel-names.js'
 import { answersOf, dnsRig, makeQuery, rcodeOf, tcpExchange, udpExchange, type DnsRig, type DnsRigOptions, type TestRecord } from '../helpers/dns-server.js'
 
 const GLOBAL = '93.184.216.34'

@@ -24,7 +24,7 @@ import { makeQuery, rcodeOf, TestDnsServer, udpQuery, type TestRecord } from '..
 import { makeEgressContext } from '../helpers/egress-context.js'
 import { close, closed, echoServer, rawExchange, recordingHttpServer, roundTrip } from '../helpers/net.js'
 import { buildClientHello, makeTestPki, startTlsServer } from '../helpers/tls.js'
-import { base32Lower, hexLetters } from './tunnel-names.js'
+import { base32Lower, hexLetters } from '../helpers/tunnel-names.js'
 
 type Tap = { teardown(fn: () => unknown): void }
 
