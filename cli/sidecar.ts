@@ -166,7 +166,7 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
 }
 
 /**
- * The provider's baseline recorder (issue 7), continued from `<data_dir>/baseline.json`, and the
+ * The provider's baseline recorder, continued from `<data_dir>/baseline.json`, and the
  * keeper that writes it back every `sidecar.baseline.flush_interval_ms`. Undefined when
  * `sidecar.baseline.enabled` is false.
  */

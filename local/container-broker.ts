@@ -1,5 +1,5 @@
 /**
- * The container broker of `mcp-hangar up` (issue 6): for one `mode: container` provider, a Unix
+ * The container broker of `mcp-hangar up`: for one `mode: container` provider, a Unix
  * socket that the provider's sidecar (itself in a container, with the socket mounted) connects to
  * whenever its lifecycle starts the provider. Each connection is one provider container, created
  * through the Docker API (dockerode) from {@link ProviderContainerSpec}, attached to its stdio, and

@@ -1,5 +1,5 @@
 /**
- * One `mode: container` provider under `mcp-hangar up` (issue 6): the topology `compose inject`
+ * One `mode: container` provider under `mcp-hangar up`: the topology `compose inject`
  * writes, made at run time through the Docker API (dockerode).
  *
  * - network `hangar-<key>-internal`: `internal`, a /28 (compose/subnet.ts), no address on the host

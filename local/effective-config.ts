@@ -1,6 +1,6 @@
 /**
  * The config every process of `mcp-hangar up` reads: the user's validated hangar.yaml with what
- * `up` decides filled in (issue 5). Pure: ports and plans come in as arguments.
+ * `up` decides filled in. Pure: ports and plans come in as arguments.
  *
  * - The aggregator: `aggregator` is added when missing (127.0.0.1:8000), `url` derived from
  *   `listen`, data dirs made absolute.

@@ -1,7 +1,6 @@
 /**
- * The network plan of one provider under `mcp-hangar up` with isolation `netns` (DESIGN.md §1,
- * issue 5): the names of its namespace and links, its /30, the sidecar's listener ports and the
- * nftables rulesets of both sides. Pure: no I/O; local/netns.ts carries it out.
+ * The network plan of one provider under `mcp-hangar up` with isolation `netns`: the names of its
+ * namespace and links, its /30, the sidecar's listener ports and the nftables rulesets of both sides. Pure: no I/O; local/netns.ts carries it out.
  *
  * The provider's namespace holds one veth end (`nsIp`/30) and `lo`. Its only routes are the /30
  * to the sidecar (`hostIp`), the steering address when it differs from `hostIp` (DNATed to
@@ -12,7 +11,7 @@
  */
 import { createHash } from 'node:crypto'
 
-/** The sidecar's fixed listener ports on the veth address (the provider's view of DESIGN.md §3). */
+/** The sidecar's fixed listener ports on the veth address (the provider's view of them). */
 export const NETNS_PORTS = Object.freeze({ dns: 53, proxy: 3128, http: 80, tls: 443 })
 
 
