@@ -387,3 +387,32 @@ t.test('a second up of a running config is refused, the first keeps running', { 
   first.proc.kill('SIGTERM')
   t.equal(await first.exited, 0)
 })
+
+t.test('--run-as: one explicit identity for every provider, still a private PID view each', { skip }, async (t) => {
+  const dir = mkdtempSync('/tmp/hangar-isoR-')
+  chmodSync(dir, 0o755)
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const aggPort = await freePort()
+  const ports = { a: await freePort(), b: await freePort(), fs: await freePort() }
+  const cfg = layout(dir, aggPort, ports)
+  const up = await startUp(t, cfg, dir, ['--run-as', '65534:65534'])
+  t.equal(printed(up, 'a').uid, 65534, 'up prints the explicit uid')
+  const a = await connectClient(new URL(`http://127.0.0.1:${ports.a}/mcp`))
+  const b = await connectClient(new URL(`http://127.0.0.1:${ports.b}/mcp`))
+  t.teardown(() => Promise.all([a.close(), b.close()]).catch(() => {}))
+  const ids = await js<{ uid: number; gid: number }>(a, 'return { uid: process.getuid(), gid: process.getgid() }')
+  t.same(ids, { uid: 65534, gid: 65534 }, 'A runs as the given identity')
+  await js(b, 'return null')
+  const bHost = providerProcess(65534, 'b/hostile.mjs')
+  t.ok(bHost, 'B runs as the same uid')
+  const r = await js<{ kill: string; list: string }>(a, `
+    const fs = require('fs')
+    let kill; try { process.kill(${bHost!.pid}, 0); kill = 'alive' } catch (e) { kill = e.code }
+    return { kill, list: fs.readdirSync('/proc').filter((n) => /^\\d+$/.test(n)).map((p) => { try { return fs.readFileSync('/proc/' + p + '/cmdline', 'utf8') } catch { return '' } }).join('\\n') }`)
+  t.equal(r.kill, 'ESRCH', 'even with the same uid, A cannot signal B: B is not in its PID namespace')
+  t.notMatch(r.list, /b\/hostile\.mjs/, "nor list it")
+  const refused = spawnSync(process.execPath, [BUNDLE, 'up', '--cleanup', '-c', cfg], { encoding: 'utf8' })
+  t.equal(refused.status, 2, '--cleanup refuses while the run goes on')
+  up.proc.kill('SIGTERM')
+  t.equal(await up.exited, 0)
+})
