@@ -35,14 +35,25 @@ const PY_FALSE = /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/
 
 type Tag = { tag: string; default?: unknown; identify?: (v: unknown) => boolean; test?: RegExp }
 
-/** The yaml package's YAML 1.1 tags with PyYAML's boolean spellings. */
+/**
+ * The yaml package's YAML 1.1 tags with PyYAML's boolean spellings, and timestamps always implicit
+ * as in PyYAML (another user of the yaml package in the same process may have turned them off on
+ * the shared tag): so a string like `2001-01-01` is quoted when written, as PyYAML would read a date.
+ */
 function pyyamlTags<T extends Tag>(tags: T[]): T[] {
-  return tags.map((t) => (t.tag === 'tag:yaml.org,2002:bool' && t.default ? { ...t, test: t.identify?.(true) ? PY_TRUE : PY_FALSE } : t))
+  return tags.map((t) => {
+    if (t.tag === 'tag:yaml.org,2002:bool' && t.default) return { ...t, test: t.identify?.(true) ? PY_TRUE : PY_FALSE }
+    if (t.tag === 'tag:yaml.org,2002:timestamp') return { ...t, default: true }
+    // only a merge key itself is written as a plain <<; the string "<<" is quoted (PyYAML reads a
+    // plain << anywhere as a merge key and refuses one that is a value)
+    if (t.tag === 'tag:yaml.org,2002:merge') return { ...t, identify: (v: unknown) => typeof v === 'symbol' && v.description === '<<' }
+    return t
+  })
 }
 
 /** yaml parse options that read YAML as docker-compose does (YAML 1.1, merge keys, PyYAML booleans). */
 export function composeYamlOptions(): Record<string, unknown> {
-  return { version: '1.1', merge: true, uniqueKeys: true, prettyErrors: true, customTags: pyyamlTags }
+  return { version: '1.1', uniqueKeys: true, prettyErrors: true, customTags: pyyamlTags }
 }
 
 function firstLine(s: string): string {

@@ -346,14 +346,17 @@ t.test('merge keys and anchors: labels and settings are seen as Compose sees the
     refused(tt, 'services:\n  p:\n    image: i\n    privileged: !reset true\n', '(yaml)', /tag/)
   })
   await t.test('the output means what the input meant (Compose reads both)', async (tt) => {
-    const text = `x-env: &env\n  A: "on"\n  B: "0755"\n  C: "1:30"\nx-base: &base\n  image: i\n  environment: *env\nservices:\n  web:\n    <<: *base\n    command: ["echo", "yes"]\n  p:\n    <<: *base\n    expose: [8080]\n    labels: {mcp.hangar.enabled: "true"}\n`
+    // D and E, and the provider's command, are regressions the fuzz test found: a date-like string and
+    // "<<" as a value were written unquoted, which PyYAML reads as a date and a merge key
+    const text = `x-env: &env\n  A: "on"\n  B: "0755"\n  C: "1:30"\n  D: "2001-01-01"\n  E: "<<"\nx-base: &base\n  image: i\n  environment: *env\nservices:\n  web:\n    <<: *base\n    command: ["echo", "yes"]\n  p:\n    <<: *base\n    command: ["<<", "2001-01-01"]\n    expose: [8080]\n    labels: {mcp.hangar.enabled: "true"}\n`
     const r = injected(tt, text)
     const before = composeSees(tt, text)
     const after = composeSees(tt, r!.text)
     if (before && after) {
       tt.same(after.services.web, before.services.web, 'an untouched service reads the same')
       tt.same(after['x-mcp-hangar'], undefined)
-      for (const k of ['A', 'B', 'C']) tt.equal(after.services.p.environment[k], before.services.p.environment[k], `the provider's ${k} keeps its string value`)
+      for (const k of ['A', 'B', 'C', 'D', 'E']) tt.equal(after.services.p.environment[k], before.services.p.environment[k], `the provider's ${k} keeps its string value`)
+      tt.same(after.services.p.command, ['<<', '2001-01-01'], 'and its command')
     }
   })
 })
