@@ -1,6 +1,10 @@
 /**
  * `mcp-hangar compose inject`: rewrites a Compose file so that every service labelled
- * `mcp.hangar.enabled: "true"` runs behind its own sidecar (issue 6, DESIGN.md §1 "Docker / Compose"):
+ * `mcp.hangar.enabled: "true"` runs behind its own sidecar (docs/compose.md). The file is first
+ * read as docker-compose reads it (compose/resolve.ts: YAML 1.1, anchors and merge keys expanded),
+ * so every check below sees what Compose will run; a labelled service with a setting that would
+ * undo its isolation or reach the host is refused (compose/refusals.ts), and a service name that
+ * is not a provider name is mapped to one (compose/provider-name.ts). Per labelled service:
  *
  * - network `hangar_<svc>_internal` (`internal: true`, its own /28, compose/subnet.ts): the
  *   provider's only network; the sidecar has the static address `.2` on it;
@@ -18,7 +22,8 @@
  * Compose specification file (no `version:`), which docker-compose ≥ 1.27 (Debian's 1.29) and
  * Compose v2 both read.
  *
- * Pure apart from reading profile files (the `mcp.hangar.profile` label).
+ * Pure apart from reading profile files (the `mcp.hangar.profile` label), files named by `extends`,
+ * and following symbolic links of host paths (compose/refusals.ts).
  */
 import { createHash } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
@@ -389,7 +394,7 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
       const ingressPort = SIDECAR_RESERVED_PORTS.includes(p.port) ? FALLBACK_INGRESS_PORT : p.port
       if (ingressPort !== p.port) notes.push(`${p.name}: its MCP port ${p.port} is one the sidecar's egress listeners use; the sidecar serves MCP on ${ingressPort} instead (callers on the Compose network must use that port)`)
       if (p.provider !== p.name) notes.push(`${p.name}: not a valid provider name (letters, digits, "-", "_", at most 63); its provider name is ${p.provider} (recorded in ${EXTENSION_KEY}.providers and on its sidecar)`)
-      for (const g of p.hostAccess) notes.push(`${p.name}: host access granted by ${LABEL.hostAccess} (${g.grant}): ${g.path}; its sidecar reports it at start`)
+      for (const g of p.hostAccess) notes.push(`${p.name}: host access granted by ${LABEL.hostAccess} (${g.grant}): ${g.path}; recorded on its sidecar (${HOST_ACCESS_ENV})`)
       const path = p.labels[LABEL.path]?.trim() || '/mcp'
       const endpoint = `http://hangar-provider-${p.provider}:${p.port}${path.startsWith('/') ? path : `/${path}`}`
 

@@ -25,7 +25,7 @@ export const LABEL = Object.freeze({
   /**
    * Host access the provider is allowed to keep, comma-separated (compose/refusals.ts, `HOST_ACCESS_GRANTS`):
    * `pid`, `ipc`, `uts`, `userns`, `cgroup`, `devices`, `sysctls`, `unconfined`, `path:/host/path`.
-   * The sidecar reports each grant at start.
+   * Each grant in effect is recorded on the sidecar (`HANGAR_HOST_ACCESS`).
    */
   hostAccess: 'mcp.hangar.host-access',
 })

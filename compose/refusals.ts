@@ -295,7 +295,7 @@ function grantRefusals(r: Reader, label: string | undefined): Refusal[] {
   const out: Refusal[] = bad.map((b) => ({ path: at, message: `"${b}" is not a host-access grant (known: pid, ipc, uts, userns, cgroup, devices, sysctls, unconfined, path:/absolute/host/path)` }))
   for (const u of r.uses) {
     if (!grants.includes(u.grant)) {
-      out.push({ path: u.path, message: `${u.setting}; this gives the provider access to the host around its sidecar: remove it, or, if the provider truly needs it, grant it with the label ${LABEL.hostAccess}: "${u.grant}" (the sidecar reports the grant at start)` })
+      out.push({ path: u.path, message: `${u.setting}; this gives the provider access to the host around its sidecar: remove it, or, if the provider truly needs it, grant it with the label ${LABEL.hostAccess}: "${u.grant}" (the grant is recorded on its sidecar)` })
     }
   }
   for (const g of grants) {

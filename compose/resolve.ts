@@ -15,7 +15,8 @@
  * Refused, because the two loaders would disagree or one of them fails: two `<<` keys in one
  * mapping (PyYAML lets the later win, the YAML merge rules the earlier), duplicate keys (PyYAML
  * keeps the last silently), an anchor defined twice (which copy an alias names depends on where
- * it stands), tags PyYAML's safe loader does not know, several documents, and
+ * it stands), a plain `<<` as a value (PyYAML reads it as a merge key and fails), tags PyYAML's
+ * safe loader does not know, several documents, and
  * alias expansion past a bound (the "billion laughs" resource attack).
  */
 import type { Document, Node, Pair, Scalar, YAMLMap } from 'yaml'
@@ -137,6 +138,8 @@ class Flattener {
       cur.items = cur.items.map((it, i) => this.node(it, `${path}[${i}]`))
       return cur
     }
+    const s = cur as Scalar
+    if (this.Y.isScalar(cur) && s.value === '<<' && (!s.type || s.type === 'PLAIN')) this.fail(path, 'a plain << is a merge key, which PyYAML refuses as a value; quote it ("<<")')
     return cur
   }
 

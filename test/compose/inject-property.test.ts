@@ -73,6 +73,10 @@ const DANGERS: ReadonlyArray<readonly [string, Obj]> = [
   ['sysctls', { sysctls: { 'net.ipv4.ip_forward': 1 } }],
   ['env_file', { env_file: '/etc/environment' }],
   ['volumes_from', { volumes_from: ['other'] }],
+  ['volumes', { volumes: ['hostrun:/r'] }],
+  ['volumes', { volumes: [`${'../'.repeat(16)}var/run/docker.sock:/s`] }],
+  ['secrets', { secrets: ['hostsecret'] }],
+  ['configs', { configs: [{ source: 'hostconfig', target: '/c' }] }],
 ]
 
 interface ServicePlan {
@@ -129,6 +133,8 @@ function serviceArb(name: string, labelled: boolean): fc.Arbitrary<ServicePlan> 
     networks: fc.constantFrom<unknown>(['front'], ['front', 'back'], { front: { aliases: ['tool-alias'] } }, { back: {} }),
     depends_on: fc.constantFrom<unknown>(['other'], { other: { condition: 'service_started' } }),
     sysctls: fc.constant({ 'net.core.somaxconn': 1024 }),
+    secrets: fc.constantFrom<unknown>(['appsecret'], [{ source: 'appsecret', target: 'token' }]),
+    configs: fc.constant(['appconfig']),
   }, { requiredKeys: ['image'] })
   return fc
     .record({
@@ -220,7 +226,9 @@ function buildCase(plans: ServicePlan[]): Case {
   for (const a of anchors) top[a.key] = a.value
   top.services = services
   top.networks = { front: {}, back: { internal: false } }
-  top.volumes = { named: {} }
+  top.volumes = { named: {}, hostrun: { driver: 'local', driver_opts: { type: 'none', o: 'bind', device: '/var/run' } } }
+  top.secrets = { appsecret: { file: './app.env' }, hostsecret: { file: '/etc/shadow' } }
+  top.configs = { appconfig: { file: './app.env' }, hostconfig: { file: '/proc/self/environ' } }
   doc.contents = doc.createNode(top) as typeof doc.contents
   for (const [service, anchorNames] of plannedMerges) {
     const node = doc.getIn(['services', service], true) as Y.YAMLMap

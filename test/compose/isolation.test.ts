@@ -20,6 +20,8 @@ import { composePython, composeRead, type ComposeResult, type ComposeView } from
 const root = new URL('../../', import.meta.url).pathname
 const dir = mkdtempSync(join(tmpdir(), 'hangar-isolation-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+// about 25 s alone; more when the machine is shared
+t.setTimeout(300_000)
 const python = composePython()
 if (!python && process.env.CI) t.fail('docker-compose is not installed (CI installs the Debian package)')
 
@@ -439,4 +441,52 @@ t.test('profiles: the sidecar starts with its provider', (tt) => {
   const seen = composeSees(tt, r.text)
   if (seen) tt.same(seen.services['hangar-sidecar-p'].profiles, ['tools'], 'docker-compose accepts it')
   tt.end()
+})
+
+t.test('an override file Compose merges over the output may not touch a provider', async (tt) => {
+  const { runComposeInject } = await import('../../cli/compose.js')
+  const { execFileSync } = await import('node:child_process')
+  const { mkdirSync, existsSync, readFileSync } = await import('node:fs')
+  const proj = join(dir, 'override-project')
+  mkdirSync(proj)
+  const main = join(proj, 'docker-compose.yml')
+  const source = 'services:\n  p:\n    image: i\n    expose: [8080]\n    labels: {mcp.hangar.enabled: "true"}\n  web: {image: nginx}\n'
+  writeFileSync(main, source)
+  writeFileSync(join(proj, 'docker-compose.override.yml'), 'services:\n  p:\n    network_mode: host\n')
+  const cmd = { file: main, sidecarImage: 's', aggregatorImage: 'a', seccomp: join(root, 'security/seccomp/mcp-provider.json'), projectName: 'ov' }
+  if (python) {
+    const merged = execFileSync('docker-compose', ['config'], { cwd: proj, encoding: 'utf8' })
+    tt.match(merged, /network_mode: host/, 'control: docker-compose without -f merges the override over the provider')
+  }
+  const e = tt.throws(() => runComposeInject(cmd, () => {})) as ConfigError
+  tt.match(e.issues?.[0], { path: 'services.p', message: /merges this over the isolated provider/ })
+  tt.match(e.message, /docker-compose\.override\.yml/, 'names the override file')
+  tt.equal(readFileSync(main, 'utf8'), source, 'nothing was written')
+  writeFileSync(join(proj, 'docker-compose.override.yml'), 'services:\n  web:\n    labels: {mcp.hangar.enabled: "true"}\n')
+  const e2 = tt.throws(() => runComposeInject(cmd, () => {})) as ConfigError
+  tt.match(e2.issues?.[0], { path: 'services.web.labels', message: /mcp\.hangar\.enabled/ })
+  // control: written under another name, the override is not merged, and an unrelated override is fine
+  const out = join(proj, 'docker-compose.hangar.yml')
+  runComposeInject({ ...cmd, out }, () => {})
+  tt.ok(existsSync(out), 'written with -o')
+  writeFileSync(join(proj, 'docker-compose.override.yml'), 'services:\n  web:\n    environment: {A: "1"}\n')
+  const lines: string[] = []
+  runComposeInject(cmd, (l) => lines.push(l))
+  tt.match(readFileSync(main, 'utf8'), /hangar-sidecar-p/, 'an override of another service is fine')
+  tt.ok(lines.some((l) => /^p: behind hangar-sidecar-p/.test(l)), 'and the summary says what was done')
+})
+
+t.test('a plain << as a value is refused, as PyYAML refuses it', (tt) => {
+  const text = 'services:\n  p:\n    image: i\n    command: [<<]\n'
+  const seen = python ? composeRead(python, [(writeFileSync(join(dir, 'plain-merge.yml'), text), join(dir, 'plain-merge.yml'))])[0] : undefined
+  if (seen) tt.notOk(seen.ok, 'control: docker-compose refuses it')
+  refused(tt, text, 'services.p.command[0]', /quote it/)
+  tt.end()
+})
+
+t.test('the grant summary: the CLI prints each host-access grant', async (tt) => {
+  const { formatInjectSummary } = await import('../../cli/compose.js')
+  const r = injectCompose(file(`volumes: ["${SOCK}:${SOCK}"]`, { labels: [`mcp.hangar.host-access: "path:${SOCK}"`] }), opts())
+  const lines = formatInjectSummary(r, 'out.yml')
+  tt.ok(lines.some((l) => l.includes(`HOST ACCESS granted (path:${SOCK}): services.p.volumes[0]`)), lines.join('\n'))
 })

@@ -1,0 +1,45 @@
+/**
+ * Compose's override file. Run without `-f`, Compose reads the project's file under its default
+ * name (`compose.yaml`, `compose.yml`, `docker-compose.yaml`, `docker-compose.yml`) and merges
+ * the override file beside it (`compose.override.yaml`, …, `docker-compose.override.yml`) over it
+ * (Compose specification, "Merge and override"; docker-compose v1 `config.find`). An override that
+ * touches an isolated provider (a `network_mode`, a bind, a port) or labels another service would
+ * change at `up` what inject checked, so when inject writes a file under a default name, such an
+ * override is refused.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { ConfigError, type ConfigIssue } from '../core/errors.js'
+import { readLabels } from './labels.js'
+import { parseComposeDocument } from './resolve.js'
+
+type Yaml = typeof import('yaml')
+
+/** File names Compose reads without `-f`. */
+export const DEFAULT_COMPOSE_FILES = Object.freeze(['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'])
+/** Override files Compose merges over a default-named file. */
+export const OVERRIDE_FILES = Object.freeze(['compose.override.yaml', 'compose.override.yml', 'docker-compose.override.yaml', 'docker-compose.override.yml'])
+
+/**
+ * Checks the override files beside `out` when `out` has a default name: none may name one of
+ * `providers` (the isolated Compose services) or give a service an `mcp.hangar.*` label.
+ * @throws ConfigError naming the override file and `services.<name>`, with the fix.
+ */
+export function checkOverrides(Y: Yaml, out: string, providers: readonly string[]): void {
+  if (!DEFAULT_COMPOSE_FILES.includes(basename(out))) return
+  for (const name of OVERRIDE_FILES) {
+    const path = join(dirname(out), name)
+    if (!existsSync(path)) continue
+    const js = parseComposeDocument(Y, readFileSync(path, 'utf8'), path).toJS() as { services?: Record<string, { labels?: unknown } | null> } | null
+    const issues: ConfigIssue[] = []
+    for (const [svc, def] of Object.entries(js?.services ?? {})) {
+      const ours = Object.keys(readLabels(def?.labels)).filter((k) => /^\s*mcp[\s._-]*hangar/i.test(k))
+      if (providers.includes(svc)) {
+        issues.push({ path: `services.${svc}`, message: `Compose merges this over the isolated provider ${svc} when it runs ${basename(out)} without -f; move the settings into the file inject reads, or write the output under another name (-o) and run it with -f` })
+      } else if (ours.length) {
+        issues.push({ path: `services.${svc}.labels`, message: `${ours.join(', ')}: Compose merges these labels at up, after inject ran; set them in the file inject reads` })
+      }
+    }
+    if (issues.length) throw new ConfigError(path, issues)
+  }
+}
