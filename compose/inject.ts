@@ -35,10 +35,11 @@ import { isBuiltinProfile } from '../profiles/builtin.js'
 import { AGGREGATOR_PORT, CONFIG_ENV, CONTAINER_DATA_DIR, CONTAINER_PORTS, aggregatorConfig, containerProxy, sidecarConfig } from './generated-config.js'
 import { extendedLabels } from './extends.js'
 import { harden, type HardeningChange } from './hardening.js'
-import { GENERATED, LABEL, isEnabled, isGenerated, labelIssues, readLabels } from './labels.js'
+import { GENERATED, LABEL, isEnabled, isGenerated, isOurLabel, labelIssues, readLabels } from './labels.js'
+import { labelFileIssues } from './overrides.js'
 import { readExpose, readPort, retargetPort } from './ports.js'
 import { providerNames } from './provider-name.js'
-import { checkIsolation, sharingRefusals, type HostAccessUse } from './refusals.js'
+import { checkIsolation, reservedRefusals, sharingRefusals, type HostAccessUse } from './refusals.js'
 import { parseComposeDocument } from './resolve.js'
 import { DEFAULT_SUBNET_POOL, overlaps, ownSubnet, parseIpv4Cidr, pickInternalSubnet, type InternalSubnet, type Ipv4Net } from './subnet.js'
 
@@ -313,6 +314,11 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
       continue
     }
     issues.push(...labelIssues(n, svc.labels))
+    for (const where of ['deploy', 'build'] as const) {
+      const misplaced = Object.keys(readLabels(isObj(svc[where]) ? (svc[where] as Obj).labels : undefined)).filter(isOurLabel)
+      if (misplaced.length) issues.push({ path: `services.${n}.${where}.labels`, message: `${misplaced.join(', ')}: mcp-hangar reads its labels from the service's own labels; move them there` })
+    }
+    if (svc.label_file !== undefined) issues.push(...labelFileIssues(n, svc.label_file, baseDir))
     if (svc.extends === undefined || isEnabled(readLabels(svc.labels))) continue
     try {
       const inherited = Object.keys(extendedLabels(Y, n, services, resolve(o.source), extendsCache)).filter((k) => k.startsWith('mcp.hangar.') && !(k in readLabels(svc.labels)))
@@ -327,7 +333,7 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
   for (const reserved of [AGGREGATOR_SERVICE, ...names.map((n) => `hangar-sidecar-${providerOf.get(n)!}`)]) {
     if (reserved in services) issues.push({ path: `services.${reserved}`, message: 'this name is reserved for a service mcp-hangar generates; rename the service' })
   }
-  issues.push(...sharingRefusals(services, new Set(names)))
+  issues.push(...sharingRefusals(services, new Set(names)), ...reservedRefusals(file))
   const planned: Planned[] = []
   // Own subnets first, so that pool picks avoid them.
   const ownNets = new Map<string, InternalSubnet>()

@@ -95,6 +95,14 @@ export function readLabels(labels: unknown): Record<string, string> {
 
 /** Label keys that look like ours: `mcp.hangar.…` in any case, spacing or separator. */
 const OURS = /^\s*mcp[\s._-]*hangar/i
+
+/** True for a label key that looks like an `mcp.hangar.*` label (any case, spacing or separator). */
+export function isOurLabel(key: string): boolean {
+  return OURS.test(key)
+}
+
+/** `mcp.hangar.path`: an absolute or relative URL path, without query, fragment or spaces (RFC 3986 `path-abempty` characters). */
+const URL_PATH = /^\/?[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/
 const KNOWN: ReadonlySet<string> = new Set(Object.values(LABEL))
 const TRUE = /^(true|1|yes|on)$/i
 const FALSE = /^(false|0|no|off|)$/i
@@ -128,6 +136,9 @@ export function labelIssues(name: string, labels: unknown): ConfigIssue[] {
     }
     if (l.key === LABEL.enabled && !TRUE.test(l.value.trim()) && !FALSE.test(l.value.trim())) {
       issues.push({ path: `${at}.${l.key}`, message: `"${l.value}": expected "true" or "false"` })
+    }
+    if (l.key === LABEL.path && !URL_PATH.test(l.value.trim())) {
+      issues.push({ path: `${at}.${l.key}`, message: `"${l.value}": expected a URL path such as /mcp (no spaces, query or fragment)` })
     }
   }
   return issues

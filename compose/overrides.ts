@@ -1,4 +1,6 @@
 /**
+ * Files Compose reads when it runs, beside the one inject checks.
+ *
  * Compose's override file. Run without `-f`, Compose reads the project's file under its default
  * name (`compose.yaml`, `compose.yml`, `docker-compose.yaml`, `docker-compose.yml`) and merges
  * the override file beside it (`compose.override.yaml`, …, `docker-compose.override.yml`) over it
@@ -10,7 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { ConfigError, type ConfigIssue } from '../core/errors.js'
-import { readLabels } from './labels.js'
+import { isOurLabel, readLabels } from './labels.js'
 import { parseComposeDocument } from './resolve.js'
 
 type Yaml = typeof import('yaml')
@@ -33,7 +35,7 @@ export function checkOverrides(Y: Yaml, out: string, providers: readonly string[
     const js = parseComposeDocument(Y, readFileSync(path, 'utf8'), path).toJS() as { services?: Record<string, { labels?: unknown } | null> } | null
     const issues: ConfigIssue[] = []
     for (const [svc, def] of Object.entries(js?.services ?? {})) {
-      const ours = Object.keys(readLabels(def?.labels)).filter((k) => /^\s*mcp[\s._-]*hangar/i.test(k))
+      const ours = Object.keys(readLabels(def?.labels)).filter(isOurLabel)
       if (providers.includes(svc)) {
         issues.push({ path: `services.${svc}`, message: `Compose merges this over the isolated provider ${svc} when it runs ${basename(out)} without -f; move the settings into the file inject reads, or write the output under another name (-o) and run it with -f` })
       } else if (ours.length) {
@@ -42,4 +44,28 @@ export function checkOverrides(Y: Yaml, out: string, providers: readonly string[
     }
     if (issues.length) throw new ConfigError(path, issues)
   }
+}
+
+/**
+ * `label_file` (Compose v2): labels Compose reads from files (`KEY=VALUE` lines, relative to the
+ * Compose file) when it runs. An `mcp.hangar.*` label there would label a service inject did not
+ * see labelled, so it is refused, as is a label file that cannot be read here.
+ */
+export function labelFileIssues(name: string, labelFile: unknown, baseDir: string): ConfigIssue[] {
+  const files = typeof labelFile === 'string' ? [labelFile] : Array.isArray(labelFile) ? labelFile : [labelFile]
+  const issues: ConfigIssue[] = []
+  files.forEach((f, i) => {
+    const at = `services.${name}.label_file${typeof labelFile === 'string' ? '' : `[${i}]`}`
+    if (typeof f !== 'string' || f.includes('$')) return issues.push({ path: at, message: 'a label file must be a path written out' })
+    let text: string
+    try {
+      text = readFileSync(f.startsWith('/') ? f : join(baseDir, f), 'utf8')
+    } catch (err) {
+      return issues.push({ path: at, message: `cannot read ${f}: ${(err as Error).message}` })
+    }
+    const ours = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => l.split('=')[0]!).filter(isOurLabel)
+    if (ours.length) issues.push({ path: at, message: `${ours.join(', ')}: mcp-hangar labels must be written under labels, where inject reads them` })
+    return undefined
+  })
+  return issues
 }

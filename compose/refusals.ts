@@ -242,6 +242,9 @@ export function checkIsolation(name: string, service: Obj, labels: Record<string
     if (service[k] !== undefined) r.refuse(k, "links would cross the provider's internal network, where only its sidecar is reachable; remove them")
   }
   if (service.volumes_from !== undefined) r.refuse('volumes_from', "it mounts another container's volumes, which inject cannot check; declare the volumes on this service")
+  if (service.use_api_socket !== undefined && service.use_api_socket !== false && service.use_api_socket !== null) {
+    r.use('path:/var/run/docker.sock', 'use_api_socket', 'use_api_socket: Compose mounts the Docker engine\'s socket, whose holder controls the host')
+  }
   if (service.extends !== undefined) r.refuse('extends', 'Compose merges the extended service into this one (labels, privileges, mounts), which inject does not see; write the settings into this service')
 
   for (const ns of NAMESPACES) {
@@ -334,5 +337,44 @@ export function sharingRefusals(services: Record<string, unknown>, providers: Re
       else if (literal(v) === undefined) out.push({ path: `services.${name}.${key}`, message: `"${v}": a variable here could make this service join a provider isolated behind a sidecar; write the value` })
     }
   }
+  return out
+}
+
+/**
+ * Names inject generates, used by the user's own services, networks or volumes: a service on a
+ * provider's internal network (`hangar_<provider>_internal`) would be a neighbour the provider can
+ * reach around its sidecar; one on `hangar_control` reaches the aggregator's side; a volume
+ * `hangar_<provider>_data` holds the sidecar's pins and spool; and a service, container name or
+ * network alias `hangar-provider-<provider>` (or `hangar-sidecar-…`, `hangar-aggregator`) on a
+ * network the sidecar shares would answer for the provider when the sidecar resolves its upstream.
+ * `file` is the Compose file after an earlier injection was undone (generated objects removed).
+ */
+export function reservedRefusals(file: Record<string, unknown>): Refusal[] {
+  const out: Refusal[] = []
+  const reservedNet = (n: string) => n === 'hangar_control' || /^hangar_.*_internal$/.test(n)
+  const reservedVol = (n: string) => /^hangar_.*_data$/.test(n)
+  const reservedHost = (n: string) => /^hangar-(provider|sidecar)-/i.test(n) || n.toLowerCase() === 'hangar-aggregator'
+  for (const [section, reserved] of [['networks', reservedNet], ['volumes', reservedVol]] as const) {
+    const defs = isObj(file[section]) ? (file[section] as Obj) : {}
+    for (const n of Object.keys(defs)) if (reserved(n)) out.push({ path: `${section}.${n}`, message: 'this name is reserved for what mcp-hangar generates; rename it' })
+  }
+  const services = isObj(file.services) ? (file.services as Obj) : {}
+  for (const [name, svc] of Object.entries(services)) {
+    if (!isObj(svc)) continue
+    if (/^hangar-provider-/i.test(name)) out.push({ path: `services.${name}`, message: 'this name is reserved for the name a sidecar reaches its provider by; rename the service' })
+    if (typeof svc.container_name === 'string' && reservedHost(svc.container_name)) out.push({ path: `services.${name}.container_name`, message: 'this name is reserved for what mcp-hangar generates; choose another' })
+    const nets = svc.networks
+    const entries: Array<[string, unknown]> = Array.isArray(nets) ? nets.map((n) => [String(n), undefined]) : isObj(nets) ? Object.entries(nets) : []
+    for (const [n, cfg] of entries) {
+      if (reservedNet(n)) out.push({ path: `services.${name}.networks.${n}`, message: 'only mcp-hangar\'s generated services may join this network: on a provider\'s internal network a service is a neighbour the provider reaches around its sidecar; rename the network or leave it' })
+      const aliases = isObj(cfg) && Array.isArray(cfg.aliases) ? cfg.aliases.map(String) : []
+      for (const a of aliases.filter(reservedHost)) out.push({ path: `services.${name}.networks.${n}.aliases`, message: `"${a}" is reserved: a sidecar resolving its provider could reach this service instead; choose another alias` })
+    }
+    for (const v of Array.isArray(svc.volumes) ? svc.volumes : []) {
+      const src = typeof v === 'string' ? v.split(':')[0]! : isObj(v) && typeof v.source === 'string' ? v.source : ''
+      if (reservedVol(src)) out.push({ path: `services.${name}.volumes`, message: `${src} is reserved for a sidecar's data (pins, spool); mount another volume` })
+    }
+  }
+  if (file.include !== undefined) out.push({ path: 'include', message: 'Compose adds the services of included files when it runs, which inject does not see; merge them first (docker compose config) and inject the result' })
   return out
 }

@@ -490,3 +490,52 @@ t.test('the grant summary: the CLI prints each host-access grant', async (tt) =>
   const lines = formatInjectSummary(r, 'out.yml')
   tt.ok(lines.some((l) => l.includes(`HOST ACCESS granted (path:${SOCK}): services.p.volumes[0]`)), lines.join('\n'))
 })
+
+t.test('generated names are not the user\'s: neighbours on the internal network, impostors, the sidecar\'s data', async (t) => {
+  const cases: Array<[string, string, string]> = [
+    ['a service on the provider\'s internal network', file('', { services: '  evil: {image: i, networks: [hangar_p_internal]}\n', more: 'networks:\n  hangar_p_internal: {}\n' }), 'services.evil.networks.hangar_p_internal'],
+    ['a user network under that name', file('', { more: 'networks:\n  hangar_p_internal: {internal: false}\n' }), 'networks.hangar_p_internal'],
+    ['a service on the control network', file('', { services: '  evil: {image: i, networks: [hangar_control]}\n', more: 'networks:\n  hangar_control: {}\n' }), 'services.evil.networks.hangar_control'],
+    ['an alias the sidecar resolves as its provider', file('networks: [front]', { services: '  evil: {image: i, networks: {front: {aliases: [hangar-provider-p]}}}\n', more: 'networks:\n  front: {}\n' }), 'services.evil.networks.front.aliases'],
+    ['a service named as the provider\'s upstream', file('', { services: '  hangar-provider-p: {image: i}\n' }), 'services.hangar-provider-p'],
+    ['a container_name the sidecar would resolve', file('', { services: '  evil: {image: i, container_name: hangar-provider-p}\n' }), 'services.evil.container_name'],
+    ['the sidecar\'s data volume mounted elsewhere', file('', { services: '  evil: {image: i, volumes: ["hangar_p_data:/steal"]}\n', more: 'volumes:\n  hangar_p_data: {}\n' }), 'services.evil.volumes'],
+    ['include (Compose v2)', `include: [other.yml]\n${file('')}`, 'include'],
+  ]
+  for (const [name, text, path] of cases) {
+    await t.test(name, async (tt) => {
+      refused(tt, text, path, /reserved|only mcp-hangar|included/)
+    })
+  }
+  await t.test('control: docker-compose itself puts the neighbour on that network', async (tt) => {
+    const seen = composeSees(tt, file('', { services: '  evil: {image: i, networks: [hangar_p_internal]}\n', more: 'networks:\n  hangar_p_internal: {}\n' }))
+    if (seen) tt.ok(seen.services.evil.networks.hangar_p_internal !== undefined || Object.keys(seen.services.evil.networks).includes('hangar_p_internal'))
+  })
+})
+
+t.test('use_api_socket (Compose v2) is the Docker socket', (tt) => {
+  refused(tt, file('use_api_socket: true'), 'services.p.use_api_socket', /path:\/var\/run\/docker\.sock/)
+  const r = injectCompose(file('use_api_socket: true', { labels: ['mcp.hangar.host-access: "path:/var/run/docker.sock"'] }), opts())
+  tt.equal(r.providers[0]!.hostAccess[0]?.path, 'services.p.use_api_socket', 'granted by name')
+  tt.end()
+})
+
+t.test('labels where inject does not read them are refused: deploy, build, label_file', (tt) => {
+  writeFileSync(join(dir, 'ours.labels'), '# labels\ncom.example.x=1\nmcp.hangar.enabled=true\n')
+  writeFileSync(join(dir, 'plain.labels'), 'com.example.x=1\n')
+  refused(tt, 'services:\n  q:\n    image: i\n    deploy: {labels: {mcp.hangar.enabled: "true"}}\n', 'services.q.deploy.labels', /move them/)
+  refused(tt, 'services:\n  q:\n    image: i\n    build: {context: ., labels: ["mcp.hangar.enabled=true"]}\n', 'services.q.build.labels')
+  refused(tt, 'services:\n  q:\n    image: i\n    label_file: ./ours.labels\n', 'services.q.label_file', /mcp\.hangar\.enabled/)
+  refused(tt, 'services:\n  q:\n    image: i\n    label_file: [./plain.labels, ./missing.labels]\n', 'services.q.label_file[1]', /cannot read/)
+  tt.equal(injectCompose('services:\n  q:\n    image: i\n    label_file: ./plain.labels\n', opts()).providers.length, 0, 'control: a label file without ours is fine')
+  tt.end()
+})
+
+t.test('label values inject turns into configuration are checked', (tt) => {
+  refused(tt, file('', { labels: ['mcp.hangar.path: "/mcp?x=1 #"'] }), 'services.p.labels.mcp.hangar.path', /URL path/)
+  for (const subnet of ['127.0.0.0/28', '169.254.1.0/28', '0.0.0.0/16', '224.0.0.0/28']) {
+    refused(tt, file('', { labels: [`mcp.hangar.subnet: ${subnet}`] }), 'services.p.labels.mcp.hangar.subnet', /loopback|link-local|multicast/)
+  }
+  tt.equal(injectCompose(file('', { labels: ['mcp.hangar.path: /v1/mcp', 'mcp.hangar.subnet: 10.99.0.0/28'] }), opts()).providers[0]!.endpoint, 'http://hangar-provider-p:8080/v1/mcp', 'control: a plain path and subnet')
+  tt.end()
+})
