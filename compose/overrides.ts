@@ -10,7 +10,7 @@
  * override is refused.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { ConfigError, type ConfigIssue } from '../core/errors.js'
 import { isOurLabel, readLabels } from './labels.js'
 import { parseComposeDocument } from './resolve.js'
@@ -23,21 +23,46 @@ export const DEFAULT_COMPOSE_FILES = Object.freeze(['compose.yaml', 'compose.yml
 export const OVERRIDE_FILES = Object.freeze(['compose.override.yaml', 'compose.override.yml', 'docker-compose.override.yaml', 'docker-compose.override.yml'])
 
 /**
- * Checks the override files beside `out` when `out` has a default name: none may name one of
- * `providers` (the isolated Compose services) or give a service an `mcp.hangar.*` label.
+ * The other files `COMPOSE_FILE` in the project's `.env` makes Compose merge with `out` when it runs
+ * without `-f` (Compose CLI environment variables; `COMPOSE_PATH_SEPARATOR`, default `:`), or none
+ * when it does not list `out`.
+ */
+function composeFileList(projectDir: string, out: string): string[] {
+  let env: string
+  try {
+    env = readFileSync(join(projectDir, '.env'), 'utf8')
+  } catch {
+    return []
+  }
+  const vars = new Map<string, string>()
+  for (const line of env.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line)
+    if (m) vars.set(m[1]!, m[2]!.replace(/^(['"])(.*)\1$/, '$2'))
+  }
+  const list = vars.get('COMPOSE_FILE')
+  if (!list) return []
+  const files = list.split(vars.get('COMPOSE_PATH_SEPARATOR') || ':').filter(Boolean).map((f) => resolve(projectDir, f))
+  return files.includes(out) ? files.filter((f) => f !== out) : []
+}
+
+/**
+ * Checks the files Compose would merge with `out` when run without `-f`: the override files beside
+ * it when it has a default name, and the other files of `COMPOSE_FILE` in the project's `.env` when
+ * that lists it. None may name one of `providers` (the isolated Compose services) or give a service
+ * an `mcp.hangar.*` label.
  * @throws ConfigError naming the override file and `services.<name>`, with the fix.
  */
 export function checkOverrides(Y: Yaml, out: string, providers: readonly string[]): void {
-  if (!DEFAULT_COMPOSE_FILES.includes(basename(out))) return
-  for (const name of OVERRIDE_FILES) {
-    const path = join(dirname(out), name)
+  const merged = DEFAULT_COMPOSE_FILES.includes(basename(out)) ? OVERRIDE_FILES.map((n) => join(dirname(out), n)) : []
+  merged.push(...composeFileList(dirname(out), out))
+  for (const path of merged) {
     if (!existsSync(path)) continue
     const js = parseComposeDocument(Y, readFileSync(path, 'utf8'), path).toJS() as { services?: Record<string, { labels?: unknown } | null> } | null
     const issues: ConfigIssue[] = []
     for (const [svc, def] of Object.entries(js?.services ?? {})) {
       const ours = Object.keys(readLabels(def?.labels)).filter(isOurLabel)
       if (providers.includes(svc)) {
-        issues.push({ path: `services.${svc}`, message: `Compose merges this over the isolated provider ${svc} when it runs ${basename(out)} without -f; move the settings into the file inject reads, or write the output under another name (-o) and run it with -f` })
+        issues.push({ path: `services.${svc}`, message: `Compose merges this over the isolated provider ${svc} when it runs ${basename(out)} without -f; move the settings into the file inject reads, or write the output under another name (-o, outside COMPOSE_FILE) and run it with -f` })
       } else if (ours.length) {
         issues.push({ path: `services.${svc}.labels`, message: `${ours.join(', ')}: Compose merges these labels at up, after inject ran; set them in the file inject reads` })
       }

@@ -539,3 +539,22 @@ t.test('label values inject turns into configuration are checked', (tt) => {
   tt.equal(injectCompose(file('', { labels: ['mcp.hangar.path: /v1/mcp', 'mcp.hangar.subnet: 10.99.0.0/28'] }), opts()).providers[0]!.endpoint, 'http://hangar-provider-p:8080/v1/mcp', 'control: a plain path and subnet')
   tt.end()
 })
+
+t.test('COMPOSE_FILE in the project .env: the files it merges with the output are checked too', async (tt) => {
+  const { runComposeInject } = await import('../../cli/compose.js')
+  const { mkdirSync, readFileSync } = await import('node:fs')
+  const proj = join(dir, 'compose-file-project')
+  mkdirSync(proj)
+  const main = join(proj, 'app.yml')
+  writeFileSync(main, 'services:\n  p:\n    image: i\n    expose: [8080]\n    labels: {mcp.hangar.enabled: "true"}\n')
+  writeFileSync(join(proj, 'extra.yml'), 'services:\n  p:\n    privileged: true\n')
+  writeFileSync(join(proj, '.env'), 'COMPOSE_FILE="hangar.yml:extra.yml"\n')
+  const cmd = { file: main, out: join(proj, 'hangar.yml'), sidecarImage: 's', aggregatorImage: 'a', seccomp: join(root, 'security/seccomp/mcp-provider.json'), projectName: 'cf' }
+  const e = tt.throws(() => runComposeInject(cmd, () => {})) as ConfigError
+  tt.match(e.message, /extra\.yml/, 'the merged file is named')
+  tt.match(e.issues?.[0], { path: 'services.p' })
+  writeFileSync(join(proj, '.env'), 'COMPOSE_FILE=other.yml:extra.yml\n')
+  const r = runComposeInject(cmd, () => {})
+  tt.equal(r.providers.length, 1, 'control: a COMPOSE_FILE that does not list the output does not matter')
+  tt.match(readFileSync(cmd.out, 'utf8'), /hangar-sidecar-p/, 'and the output is written')
+})
