@@ -2,12 +2,18 @@
  * Provider names for Compose services. Compose accepts service names of `[a-zA-Z0-9._-]+`
  * (Compose specification schema, `services` pattern); a provider name is 1 to 63 letters, digits,
  * `-` and `_`, starting with a letter or digit (the `providers` keys of hangar.yaml). A service
- * whose name is a valid provider name keeps it; another (`mcp.server`, `_x`, a 70-character name)
- * gets its name with each run of other characters replaced by `-`, leading `-`/`_` dropped, cut to
- * fit, and a short digest of the service name appended when that collides with another service
+ * whose name is a valid provider name keeps it (unless it is one of {@link RESERVED_PROVIDER_NAMES});
+ * another (`mcp.server`, `_x`, a 70-character name) gets its name with each run of other
+ * characters replaced by `-`, leading `-`/`_` dropped, cut to fit, and a short digest of the service name appended when that collides with another service
  * or provider name (compared without case, as DNS compares names).
  */
 import { createHash } from 'node:crypto'
+
+/**
+ * Provider names that would make a generated name collide with another generated object:
+ * `aggregator` (its sidecar's volume `hangar_aggregator_data` is the aggregator's).
+ */
+export const RESERVED_PROVIDER_NAMES: readonly string[] = Object.freeze(['aggregator'])
 
 /** The pattern of a provider name (hangar.yaml `providers` keys). */
 export const PROVIDER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/i
@@ -19,9 +25,9 @@ export const PROVIDER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/i
  */
 export function providerNames(labelled: readonly string[], allServices: readonly string[]): Map<string, string> {
   const out = new Map<string, string>()
-  const taken = new Set(allServices.map((s) => s.toLowerCase()))
+  const taken = new Set([...allServices.map((s) => s.toLowerCase()), ...RESERVED_PROVIDER_NAMES])
   // valid names first, so that a mapped name never takes one a service already has
-  for (const s of labelled) if (PROVIDER_NAME.test(s)) out.set(s, s)
+  for (const s of labelled) if (PROVIDER_NAME.test(s) && !RESERVED_PROVIDER_NAMES.includes(s.toLowerCase())) out.set(s, s)
   const used = new Set([...out.values()].map((v) => v.toLowerCase()))
   for (const s of labelled) {
     if (out.has(s)) continue

@@ -10,7 +10,8 @@
  *   {@link HOST_ACCESS_GRANTS}): sharing a host or another container's namespace (`pid`, `ipc`,
  *   `uts`, `userns_mode`, `cgroup`), devices (`devices`, `device_cgroup_rules`, `gpus`, device
  *   reservations), `sysctls`, `security_opt` that switch a confinement off (`seccomp=unconfined`,
- *   `apparmor=unconfined`, `label=disable`, `label=type:spc_t`, `systempaths=unconfined`), and host
+ *   `apparmor=unconfined`, `label=disable`, `label=type:spc_t`, `systempaths=unconfined`, a seccomp
+ *   profile file here whose default action allows), and host
  *   paths that hand over the host: container-runtime sockets (Docker, containerd, Podman, CRI-O,
  *   BuildKit) wherever they are, `/`, `/proc`, `/sys`, `/dev`, `/etc`, `/run`, `/var/run`, `/boot`,
  *   `/var/lib/docker`, `/var/lib/containerd`, and any directory holding one of these. Host paths
@@ -20,9 +21,10 @@
  *   and `configs` read from a `file:`, and `env_file` (Compose reads it on the host and hands its
  *   lines to the container).
  *
- * Pure apart from following symbolic links of host paths that exist on this machine.
+ * Pure apart from following symbolic links of host paths that exist on this machine and reading
+ * seccomp profile files named in `security_opt`.
  */
-import { realpathSync } from 'node:fs'
+import { readFileSync, realpathSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { posix } from 'node:path'
 import { literal } from './interpolate.js'
@@ -270,9 +272,26 @@ export function checkIsolation(name: string, service: Obj, labels: Record<string
     if (s === undefined) return
     const norm = s.replace(/\s/g, '').toLowerCase().replace(/^([a-z-]+):/, '$1=').replace(/^label=type:/, 'label=type=')
     if (UNCONFINED.test(norm)) r.use('unconfined', `security_opt[${i}]`, `security_opt ${s}`)
+    else if (norm.startsWith('seccomp=') && permissiveSeccomp(s.replace(/^\s*seccomp\s*[=:]\s*/i, ''), ctx.baseDir)) {
+      r.use('unconfined', `security_opt[${i}]`, `security_opt ${s}: the profile allows every system call it does not name`)
+    }
   })
   checkVolumes(r, service, ctx)
   return { refusals: [...r.refusals, ...grantRefusals(r, labels[LABEL.hostAccess])], granted: grantedUses(r, labels[LABEL.hostAccess]) }
+}
+
+/**
+ * True when the seccomp profile file `p` (relative to `baseDir`) exists here and allows by default
+ * (`defaultAction` `SCMP_ACT_ALLOW` or `SCMP_ACT_LOG`): as good as `seccomp=unconfined`. A file
+ * that is not here is judged where it is used.
+ */
+function permissiveSeccomp(p: string, baseDir: string): boolean {
+  try {
+    const profile = JSON.parse(readFileSync(posix.resolve(baseDir, p), 'utf8')) as { defaultAction?: unknown }
+    return profile.defaultAction === 'SCMP_ACT_ALLOW' || profile.defaultAction === 'SCMP_ACT_LOG'
+  } catch {
+    return false
+  }
 }
 
 /** Reads `mcp.hangar.host-access`: its grant tokens (paths normalised). */

@@ -558,3 +558,21 @@ t.test('COMPOSE_FILE in the project .env: the files it merges with the output ar
   tt.equal(r.providers.length, 1, 'control: a COMPOSE_FILE that does not list the output does not matter')
   tt.match(readFileSync(cmd.out, 'utf8'), /hangar-sidecar-p/, 'and the output is written')
 })
+
+t.test('a seccomp profile that allows by default is unconfined', (tt) => {
+  writeFileSync(join(dir, 'allow-all.json'), JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['reboot'], action: 'SCMP_ACT_ERRNO' }] }))
+  refused(tt, file('security_opt: ["seccomp=./allow-all.json"]'), 'services.p.security_opt[0]', /mcp\.hangar\.host-access: "unconfined"/)
+  refused(tt, file(`security_opt: ["seccomp:${join(dir, 'allow-all.json')}"]`), 'services.p.security_opt[0]')
+  const strict = injectCompose(file(`security_opt: ["seccomp=${join(root, 'security/seccomp/mcp-provider.json')}"]`), opts())
+  tt.same(strict.providers[0]!.hostAccess, [], 'control: the shipped allowlist profile needs no grant')
+  tt.end()
+})
+
+t.test('a service named aggregator does not share the aggregator\'s volume', (tt) => {
+  const r = injectCompose('services:\n  aggregator:\n    image: i\n    expose: [8080]\n    labels: {mcp.hangar.enabled: "true"}\n', opts())
+  const p = r.providers[0]!
+  tt.not(p.provider, 'aggregator', `mapped to ${p.provider}`)
+  const doc = parse(r.text) as Obj
+  tt.not(doc.services[p.sidecar].volumes[0].split(':')[0], doc.services['hangar-aggregator'].volumes[0].split(':')[0], 'separate data volumes')
+  tt.end()
+})
