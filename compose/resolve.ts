@@ -87,7 +87,12 @@ export function parseComposeDocument(Y: Yaml, text: string, source: string): Doc
     },
   })
   const walk = new Flattener(Y, anchors, source)
-  doc.contents = walk.node(doc.contents, '') as typeof doc.contents
+  try {
+    doc.contents = walk.node(doc.contents, '') as typeof doc.contents
+  } catch (err) {
+    if (err instanceof RangeError) throw new ConfigError(source, [{ path: '(yaml)', message: 'nested too deeply to read' }])
+    throw err
+  }
   Y.visit(doc, {
     Node(_key, n) {
       delete (n as { anchor?: string }).anchor

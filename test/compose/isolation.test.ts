@@ -334,6 +334,14 @@ t.test('merge keys and anchors: labels and settings are seen as Compose sees the
     const again = injectCompose(r!.text, opts())
     tt.equal(again.text, r!.text, 'and the output injects to itself')
   })
+  await t.test('services merged into the services mapping, and services as an alias', async (tt) => {
+    const merged = `x-more: &more\n  hidden:\n    image: i\n    expose: [8080]\n    privileged: true\n    labels: {mcp.hangar.enabled: "true"}\nservices:\n  <<: *more\n  web: {image: i}\n`
+    const seen = composeSees(tt, merged)
+    if (seen) tt.equal(seen.services.hidden.privileged, true, 'control: Compose runs the merged-in service')
+    refused(tt, merged, 'services.hidden.privileged')
+    const aliased = `x-svcs: &svcs\n  q:\n    image: i\n    expose: [8080]\n    labels: {mcp.hangar.enabled: "true"}\nservices: *svcs\n`
+    tt.same(injected(tt, aliased)?.providers.map((p) => p.service), ['q'])
+  })
   await t.test('two merge keys in one mapping are refused (the loaders disagree)', async (tt) => {
     const text = `x-a: &a {labels: {mcp.hangar.enabled: "false"}}\nx-b: &b {labels: {mcp.hangar.enabled: "true"}}\nservices:\n  p:\n    <<: *a\n    <<: *b\n    image: i\n    expose: [8080]\n`
     const seen = composeSees(tt, text)
