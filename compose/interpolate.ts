@@ -20,8 +20,3 @@ export function literal(s: string): string | undefined {
   })
   return variable ? undefined : out
 }
-
-/** True when the string (or, for any other value, nothing) refers to a Compose variable. */
-export function hasVariable(v: unknown): boolean {
-  return typeof v === 'string' && literal(v) === undefined
-}

@@ -338,3 +338,24 @@ t.test(`docker-compose reads the outputs of random files (seed ${SEED}, ${RUNS} 
   tt.ok(checked >= cases.length * 0.9, `${checked} of ${cases.length} clean files checked end to end`)
   tt.end()
 })
+
+t.test('provider names: any set of Compose service names maps to valid, distinct, stable provider names', async (tt) => {
+  const { providerNames, PROVIDER_NAME } = await import('../../compose/provider-name.js')
+  const composeName = fc.stringMatching(/^[a-zA-Z0-9._-]{1,80}$/)
+  tt.doesNotThrow(() => fc.assert(
+    fc.property(fc.uniqueArray(composeName, { minLength: 1, maxLength: 8 }), fc.uniqueArray(composeName, { maxLength: 4 }), (labelled, others) => {
+      const all = [...labelled, ...others.filter((o) => !labelled.includes(o))]
+      const m = providerNames(labelled, all)
+      const names = labelled.map((s) => m.get(s)!)
+      if (!names.every((n) => PROVIDER_NAME.test(n))) throw new Error(`invalid: ${names.join(', ')}`)
+      if (new Set(names.map((n) => n.toLowerCase())).size !== names.length && new Set(names).size !== names.length) throw new Error(`not distinct: ${names.join(', ')}`)
+      for (const s of labelled) {
+        const n = m.get(s)!
+        if (n !== s && all.some((o) => o !== s && o.toLowerCase() === n.toLowerCase())) throw new Error(`${s} → ${n} takes another service's name`)
+        if (PROVIDER_NAME.test(s) && s.toLowerCase() !== 'aggregator' && n !== s) throw new Error(`valid ${s} renamed to ${n}`)
+      }
+      if (JSON.stringify([...providerNames(labelled, all)]) !== JSON.stringify([...m])) throw new Error('not deterministic')
+    }),
+    { seed: SEED, numRuns: 500 },
+  ), 'valid, distinct, never another service\'s name, valid names kept, deterministic')
+})
