@@ -303,7 +303,7 @@ export function parseGrants(value: string | undefined): { grants: string[]; bad:
     if (!t) continue
     if (t.startsWith('path:')) {
       const p = t.slice(5).trim()
-      if (p.startsWith('/')) grants.push(`path:${posix.normalize(p)}`)
+      if (p.startsWith('/')) grants.push(`path:${posix.resolve(p)}`)
       else bad.push(t)
     } else if ((HOST_ACCESS_GRANTS as readonly string[]).includes(t)) grants.push(t)
     else bad.push(t)

@@ -214,6 +214,8 @@ t.test('grants: unknown, relative and unused ones are refused', (tt) => {
   tt.ok(e?.issues.some((i) => /"everything" is not a host-access grant/.test(i.message)))
   tt.ok(e?.issues.some((i) => /"path:var\/run" is not a host-access grant/.test(i.message)), 'a path grant must be absolute')
   tt.notOk(e?.issues.some((i) => i.path === 'services.p.pid'), 'pid itself was granted')
+  const spelt = injectCompose(file('volumes: ["/var/run/:/vr"]', { labels: ['mcp.hangar.host-access: " path:/var//run/ "'] }), opts())
+  tt.equal(spelt.providers[0]!.hostAccess[0]?.grant, 'path:/var/run', 'a path grant is normalised like the path it grants')
   const grantPath = file(`volumes: ["${SOCK}:/s"]`, { labels: ['mcp.hangar.host-access: "path:/var/run"'] })
   refused(tt, grantPath, 'services.p.volumes[0]', /path:\/var\/run\/docker\.sock/)
   tt.end()
