@@ -11,20 +11,21 @@
  *   `uts`, `userns_mode`, `cgroup`), devices (`devices`, `device_cgroup_rules`, `gpus`, device
  *   reservations), `sysctls`, `security_opt` that switch a confinement off (`seccomp=unconfined`,
  *   `apparmor=unconfined`, `label=disable`, `label=type:spc_t`, `systempaths=unconfined`, a seccomp
- *   profile file here whose default action allows), and host
- *   paths that hand over the host: container-runtime sockets (Docker, containerd, Podman, CRI-O,
- *   BuildKit) wherever they are, `/`, `/proc`, `/sys`, `/dev`, `/etc`, `/run`, `/var/run`, `/boot`,
- *   `/var/lib/docker`, `/var/lib/containerd`, and any directory holding one of these. Host paths
+ *   profile file here whose default action allows), and host paths that hand over the host:
+ *   container-runtime sockets (Docker, containerd, Podman, CRI-O, BuildKit) and other Unix sockets
+ *   wherever they are, `/`, `/proc`, `/sys`, `/dev`, `/etc`, `/run`, `/var/run`, `/boot`,
+ *   `/var/lib/docker`, `/var/lib/containerd`, `/tmp/.X11-unix`, anything under them, and any
+ *   directory holding one of these. Host paths
  *   are found in short and long `volumes` (relative paths and `~` resolved against the Compose
  *   file as docker-compose does, symbolic links followed where the path exists here), named
  *   volumes whose top-level definition binds a host directory (`driver_opts.device`), `secrets`
  *   and `configs` read from a `file:`, and `env_file` (Compose reads it on the host and hands its
  *   lines to the container).
  *
- * Pure apart from following symbolic links of host paths that exist on this machine and reading
- * seccomp profile files named in `security_opt`.
+ * Pure apart from looking at host paths that exist on this machine (symbolic links, sockets) and
+ * reading seccomp profile files named in `security_opt`.
  */
-import { readFileSync, realpathSync } from 'node:fs'
+import { readFileSync, realpathSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { posix } from 'node:path'
 import { literal } from './interpolate.js'
@@ -63,7 +64,7 @@ export const ISOLATION_BREAKING_CAPS = Object.freeze([
 ])
 
 /** Host directories that hand over the host when mounted into a container (and every directory above them). */
-export const SENSITIVE_HOST_PATHS = Object.freeze(['/', '/proc', '/sys', '/dev', '/etc', '/run', '/var/run', '/boot', '/var/lib/docker', '/var/lib/containerd'])
+export const SENSITIVE_HOST_PATHS = Object.freeze(['/', '/proc', '/sys', '/dev', '/etc', '/run', '/var/run', '/boot', '/var/lib/docker', '/var/lib/containerd', '/tmp/.X11-unix'])
 
 /** Socket file names of container runtimes (Docker, containerd, Podman, CRI-O, BuildKit, dockershim), wherever they are. */
 const RUNTIME_SOCKET = /^(docker|containerd|podman|crio|cri-dockerd|dockershim|buildkitd)(-[a-z]+)?\.sock$/i
@@ -105,8 +106,10 @@ export function hostPath(source: string, baseDir: string, home: string = homedir
 
 /**
  * Why mounting the host path `p` would hand over the host, or undefined when it would not: a
- * container-runtime socket, one of {@link SENSITIVE_HOST_PATHS} or a directory below it, or a
- * directory holding one of them. Symbolic links are followed where the path exists here.
+ * container-runtime socket, any other Unix socket (named `*.sock`/`*.socket`, or a socket here: a
+ * channel to a host service that bypasses the sidecar), one of {@link SENSITIVE_HOST_PATHS} or a
+ * directory below it, or a directory holding one of them. Symbolic links are followed where the
+ * path exists here.
  */
 export function sensitiveHostPath(p: string): string | undefined {
   const candidates = [posix.normalize(p)]
@@ -118,6 +121,7 @@ export function sensitiveHostPath(p: string): string | undefined {
   }
   for (const c of candidates) {
     if (RUNTIME_SOCKET.test(posix.basename(c))) return `${c} is a container runtime's socket: whoever can reach it controls the host`
+    if (/\.(sock|socket)$/i.test(c) || isSocket(c)) return `${c} is a Unix socket: the provider could talk to a host service around its sidecar`
     for (const s of SENSITIVE_HOST_PATHS) {
       const under = s === '/' ? c === '/' : c === s || c.startsWith(`${s}/`)
       const above = c === '/' || s.startsWith(`${c}/`)
@@ -125,6 +129,14 @@ export function sensitiveHostPath(p: string): string | undefined {
     }
   }
   return undefined
+}
+
+function isSocket(p: string): boolean {
+  try {
+    return statSync(p).isSocket()
+  } catch {
+    return false
+  }
 }
 
 /** Refusals and granted host access of one service. */

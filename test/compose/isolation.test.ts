@@ -586,3 +586,16 @@ t.test('a service named aggregator does not share the aggregator\'s volume', (tt
   tt.not(doc.services[p.sidecar].volumes[0].split(':')[0], doc.services['hangar-aggregator'].volumes[0].split(':')[0], 'separate data volumes')
   tt.end()
 })
+
+t.test('any Unix socket of the host is a channel around the sidecar', async (tt) => {
+  const { createServer } = await import('node:net')
+  const sock = join(dir, 'agent')
+  const server = createServer()
+  await new Promise<void>((res) => server.listen(sock, res))
+  tt.teardown(() => new Promise<void>((res) => server.close(() => res())))
+  refused(tt, file('volumes: ["./agent:/agent"]'), 'services.p.volumes[0]', /Unix socket/)
+  for (const v of ['/run/user/1000/ssh-agent.socket:/a', '/srv/mysql/mysqld.sock:/m', '/tmp/.X11-unix:/tmp/.X11-unix']) {
+    refused(tt, file(`volumes: ["${v}"]`), 'services.p.volumes[0]')
+  }
+  tt.same(injectCompose(file('volumes: ["./data:/data"]'), opts()).providers[0]!.hostAccess, [], 'control: a plain directory')
+})
