@@ -6,7 +6,7 @@
  * listed by its Compose path), or an option is invalid.
  */
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { rawEnv } from '../core/env.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
@@ -51,8 +51,11 @@ export function formatInjectSummary(r: InjectResult, out: string): string[] {
 export function runComposeInject(cmd: InjectCommand, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): InjectResult {
   const file = resolve(cmd.file)
   if (!existsSync(file)) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `compose file not found: ${file}`)
+  const out = cmd.out ?? file
   const result = injectCompose(readFileSync(file, 'utf8'), {
     source: file,
+    // stdout may go anywhere: the working directory stands for it
+    outputDir: out === '-' ? process.cwd() : dirname(resolve(out)),
     sidecarImage: cmd.sidecarImage,
     aggregatorImage: cmd.aggregatorImage,
     seccompProfile: cmd.seccomp ? resolve(cmd.seccomp) : securityFile(SECCOMP_PROFILE),
@@ -63,7 +66,9 @@ export function runComposeInject(cmd: InjectCommand, log: (line: string) => void
     ...(cmd.projectName && { projectName: cmd.projectName }),
     env: rawEnv(),
   })
-  const out = cmd.out ?? file
+  if (out !== '-' && dirname(resolve(out)) !== dirname(file)) {
+    log(`note: ${resolve(out)} is in another directory than ${file}: Compose resolves the relative paths in it (volumes, env_file, build, secrets) against its own directory`)
+  }
   if (out !== '-') {
     try {
       checkOverrides(loadTransient<typeof import('yaml')>('yaml'), resolve(out), result.providers.map((p) => p.service))

@@ -83,6 +83,11 @@ export interface InjectOptions {
   projectName?: string
   /** Environment for `${VAR}` in profile files. Default: none set. */
   env?: Readonly<Record<string, string | undefined>>
+  /**
+   * The directory the output is written to, when not the source's: Compose resolves relative host
+   * paths against the directory of the file it runs, so they are checked against both.
+   */
+  outputDir?: string
 }
 
 /** The environment variable of a generated sidecar that lists its provider's host-access grants (JSON). */
@@ -357,7 +362,7 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
   for (const name of names) {
     const s = services[name] as Obj
     const labels = readLabels(s.labels)
-    const isolation = checkIsolation(name, s, labels, { file, baseDir })
+    const isolation = checkIsolation(name, s, labels, { file, baseDir, ...(o.outputDir && { otherDirs: [resolve(o.outputDir)] }) })
     issues.push(...isolation.refusals)
     const port = mcpPort(name, s, labels, issues)
     if (port !== undefined) checkPorts(name, s, port, issues)

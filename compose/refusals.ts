@@ -91,6 +91,12 @@ export interface RefusalContext {
   file: Obj
   /** The directory relative host paths are resolved against (the Compose file's). */
   baseDir: string
+  /**
+   * Other directories Compose may resolve them against: the directory the output is written to
+   * (Compose resolves against the directory of the file it runs). A relative path that climbs
+   * (`../`) is also checked as if it climbed to `/`, where enough `../` lead from any directory.
+   */
+  otherDirs?: readonly string[]
   /** The home directory `~` stands for. Default: this user's. */
   home?: string
 }
@@ -173,11 +179,18 @@ class Reader {
   use(grant: string, k: string, setting: string): void {
     this.uses.push({ grant, path: this.at(k), setting })
   }
-  /** Records the host path `source` (as Compose resolves it) when it is sensitive. */
+  /** Records the host path `source` (as Compose may resolve it) when it is sensitive. */
   path(k: string, source: string, ctx: RefusalContext, what: string): void {
-    const p = hostPath(source, ctx.baseDir, ctx.home)
-    const why = sensitiveHostPath(p)
-    if (why) this.uses.push({ grant: `path:${p}`, path: this.at(k), setting: `${what} ${why}` })
+    const relative = !source.startsWith('/') && !source.startsWith('~')
+    const bases = relative ? [ctx.baseDir, ...(ctx.otherDirs ?? []), ...(source.startsWith('..') ? ['/'] : [])] : [ctx.baseDir]
+    for (const base of new Set(bases)) {
+      const p = hostPath(source, base, ctx.home)
+      const why = sensitiveHostPath(p)
+      if (why) {
+        this.uses.push({ grant: `path:${p}`, path: this.at(k), setting: `${what} ${why}${base === ctx.baseDir ? '' : ` (resolved from ${base})`}` })
+        return
+      }
+    }
   }
 }
 

@@ -599,3 +599,22 @@ t.test('any Unix socket of the host is a channel around the sidecar', async (tt)
   }
   tt.same(injectCompose(file('volumes: ["./data:/data"]'), opts()).providers[0]!.hostAccess, [], 'control: a plain directory')
 })
+
+t.test('relative paths are checked from where Compose may resolve them', (tt) => {
+  const deep = join(dir, 'd1', 'd2', 'd3', 'd4', 'd5', 'd6')
+  const src = { source: join(deep, 'docker-compose.yml') }
+  // harmless from the file's own directory, /etc from a shallower one: enough ../ reach / from anywhere
+  const climb = file('volumes: ["../../../../etc:/e"]')
+  let err: unknown
+  try {
+    injectCompose(climb, opts(src))
+  } catch (e) {
+    err = e
+  }
+  tt.ok(err instanceof ConfigError && err.issues.some((i) => i.path === 'services.p.volumes[0]' && /\/etc/.test(i.message)), 'a climbing path is checked as if it reached /')
+  // written to another directory, the output's relative paths resolve there
+  const e2 = tt.throws(() => injectCompose(file('volumes: ["./../docker:/d"]'), opts({ outputDir: '/var/lib/app' }))) as ConfigError
+  tt.match(e2.issues.find((i) => i.path === 'services.p.volumes[0]')?.message, /\/var\/lib\/docker.*resolved from \/var\/lib\/app/)
+  tt.same(injectCompose(file('volumes: ["./../docker:/d"]'), opts()).providers[0]!.hostAccess, [], 'control: from the file\'s own directory it is harmless')
+  tt.end()
+})
