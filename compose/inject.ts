@@ -108,7 +108,7 @@ export interface InjectedProvider {
   ingressPort: number
   profile: string | undefined
   hardening: HardeningChange[]
-  /** Host access the `mcp.hangar.host-access` label granted (reported by the sidecar at start). */
+  /** Host access the `mcp.hangar.host-access` label granted (recorded on its sidecar, `HANGAR_HOST_ACCESS`). */
   hostAccess: HostAccessUse[]
 }
 

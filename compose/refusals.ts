@@ -148,7 +148,7 @@ function isSocket(p: string): boolean {
 /** Refusals and granted host access of one service. */
 export interface IsolationCheck {
   refusals: Refusal[]
-  /** The host access the label granted and the service uses (reported by the sidecar at start). */
+  /** The host access the label granted and the service uses (recorded on its sidecar, `HANGAR_HOST_ACCESS`). */
   granted: HostAccessUse[]
 }
 
