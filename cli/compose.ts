@@ -6,12 +6,14 @@
  * listed by its Compose path), or an option is invalid.
  */
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { rawEnv } from '../core/env.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { injectCompose, type InjectResult } from '../compose/inject.js'
 import { DEFAULT_AGGREGATOR_IMAGE, DEFAULT_SIDECAR_IMAGE, SECCOMP_PROFILE, securityFile } from '../compose/images.js'
+import { checkOverrides } from '../compose/overrides.js'
+import { loadTransient, releaseTransient } from '../core/transient-module.js'
 
 /** Options of `compose inject`, as commander gives them. */
 export interface InjectCommand {
@@ -31,8 +33,9 @@ export interface InjectCommand {
 export function formatInjectSummary(r: InjectResult, out: string): string[] {
   const lines: string[] = []
   for (const p of r.providers) {
-    lines.push(`${p.service}: behind ${p.sidecar} on ${p.network} (${p.subnet}, sidecar ${p.sidecarAddress}); MCP ${p.endpoint} served on :${p.ingressPort}; profile ${p.profile ?? '(none: all egress denied)'}`)
+    lines.push(`${p.service}${p.provider !== p.service ? ` (provider ${p.provider})` : ''}: behind ${p.sidecar} on ${p.network} (${p.subnet}, sidecar ${p.sidecarAddress}); MCP ${p.endpoint} served on :${p.ingressPort}; profile ${p.profile ?? '(none: all egress denied)'}`)
     if (p.hardening.length) lines.push(`  hardening added: ${p.hardening.join(', ')}`)
+    for (const g of p.hostAccess) lines.push(`  HOST ACCESS granted (${g.grant}): ${g.path}: ${g.setting}`)
   }
   for (const n of r.notes) lines.push(`note: ${n}`)
   lines.push(`wrote ${out}`)
@@ -41,14 +44,18 @@ export function formatInjectSummary(r: InjectResult, out: string): string[] {
 
 /**
  * Runs `compose inject`: reads `file`, writes the result to `out` (default: the input file itself,
- * replaced atomically; `-` = stdout).
- * @throws ConfigError / HangarError from compose/inject.ts; HangarError `HANGAR_CONFIG_NOT_FOUND`.
+ * replaced atomically; `-` = stdout). Nothing is written when an override file Compose would merge
+ * over `out` touches an isolated provider (compose/overrides.ts).
+ * @throws ConfigError / HangarError from compose/inject.ts and compose/overrides.ts; HangarError `HANGAR_CONFIG_NOT_FOUND`.
  */
 export function runComposeInject(cmd: InjectCommand, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): InjectResult {
   const file = resolve(cmd.file)
   if (!existsSync(file)) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `compose file not found: ${file}`)
+  const out = cmd.out ?? file
   const result = injectCompose(readFileSync(file, 'utf8'), {
     source: file,
+    // stdout may go anywhere: the working directory stands for it
+    outputDir: out === '-' ? process.cwd() : dirname(resolve(out)),
     sidecarImage: cmd.sidecarImage,
     aggregatorImage: cmd.aggregatorImage,
     seccompProfile: cmd.seccomp ? resolve(cmd.seccomp) : securityFile(SECCOMP_PROFILE),
@@ -59,7 +66,16 @@ export function runComposeInject(cmd: InjectCommand, log: (line: string) => void
     ...(cmd.projectName && { projectName: cmd.projectName }),
     env: rawEnv(),
   })
-  const out = cmd.out ?? file
+  if (out !== '-' && dirname(resolve(out)) !== dirname(file)) {
+    log(`note: ${resolve(out)} is in another directory than ${file}: Compose resolves the relative paths in it (volumes, env_file, build, secrets) against its own directory`)
+  }
+  if (out !== '-') {
+    try {
+      checkOverrides(loadTransient<typeof import('yaml')>('yaml'), resolve(out), result.providers.map((p) => p.service))
+    } finally {
+      releaseTransient('yaml')
+    }
+  }
   if (out === '-') process.stdout.write(result.text)
   else {
     const target = resolve(out)

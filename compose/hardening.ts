@@ -1,6 +1,6 @@
 /**
- * Container hardening for an isolated provider, and the settings that would undo its isolation.
- * Pure: both take the Compose service as a plain object.
+ * Container hardening for an isolated provider (the settings that would undo its isolation are
+ * compose/refusals.ts). Pure: takes the Compose service as a plain object.
  *
  * Defaults follow the Docker/OWASP container hardening advice (drop every capability, read-only
  * root, no privilege gain, a syscall allowlist, bounded pids and memory, not root); each is added
@@ -78,37 +78,4 @@ export function harden(service: Record<string, unknown>, labels: Record<string, 
     added.push('user')
   }
   return { service: s, added }
-}
-
-/** Capabilities that would let a provider change its own network or leave its container. */
-export const ISOLATION_BREAKING_CAPS = Object.freeze(['ALL', 'NET_ADMIN', 'SYS_ADMIN', 'SYS_MODULE', 'SYS_PTRACE', 'BPF'])
-
-/** A reason the service cannot be isolated: the Compose path and what to change. */
-export interface Refusal {
-  path: string
-  message: string
-}
-
-/**
- * Why this service cannot be put behind a sidecar, if anything: a `network_mode` (host, none,
- * `service:`, `container:`: it would not be on its own network at all), `privileged`, capabilities
- * that undo the isolation, and `links`/`external_links` (they would cross the internal network).
- * Empty when it can.
- */
-export function refusals(name: string, service: Record<string, unknown>): Refusal[] {
-  const at = (k: string) => `services.${name}.${k}`
-  const out: Refusal[] = []
-  if (service.network_mode !== undefined) {
-    out.push({ path: at('network_mode'), message: `"${String(service.network_mode)}": a provider with a network_mode cannot be put on its own network behind a sidecar; remove network_mode` })
-  }
-  if (service.privileged === true || service.privileged === 'true') {
-    out.push({ path: at('privileged'), message: 'a privileged container can undo its network isolation; remove privileged' })
-  }
-  const capAdd = Array.isArray(service.cap_add) ? service.cap_add.map((c) => String(c).toUpperCase().replace(/^CAP_/, '')) : []
-  const bad = capAdd.filter((c) => ISOLATION_BREAKING_CAPS.includes(c))
-  if (bad.length) out.push({ path: at('cap_add'), message: `${bad.join(', ')}: these capabilities let a provider change its network or leave its container; remove them` })
-  for (const k of ['links', 'external_links']) {
-    if (service[k] !== undefined) out.push({ path: at(k), message: 'links would cross the provider\'s internal network, where only its sidecar is reachable; remove them' })
-  }
-  return out
 }

@@ -1,6 +1,10 @@
 /**
  * `mcp-hangar compose inject`: rewrites a Compose file so that every service labelled
- * `mcp.hangar.enabled: "true"` runs behind its own sidecar (issue 6, DESIGN.md §1 "Docker / Compose"):
+ * `mcp.hangar.enabled: "true"` runs behind its own sidecar (docs/compose.md). The file is first
+ * read as docker-compose reads it (compose/resolve.ts: YAML 1.1, anchors and merge keys expanded),
+ * so every check below sees what Compose will run; a labelled service with a setting that would
+ * undo its isolation or reach the host is refused (compose/refusals.ts), and a service name that
+ * is not a provider name is mapped to one (compose/provider-name.ts). Per labelled service:
  *
  * - network `hangar_<svc>_internal` (`internal: true`, its own /28, compose/subnet.ts): the
  *   provider's only network; the sidecar has the static address `.2` on it;
@@ -18,7 +22,8 @@
  * Compose specification file (no `version:`), which docker-compose ≥ 1.27 (Debian's 1.29) and
  * Compose v2 both read.
  *
- * Pure apart from reading profile files (the `mcp.hangar.profile` label).
+ * Pure apart from reading profile files (the `mcp.hangar.profile` label), files named by `extends`,
+ * and following symbolic links of host paths (compose/refusals.ts).
  */
 import { createHash } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
@@ -28,9 +33,14 @@ import { ConfigError, ERROR_CODES, HangarError, type ConfigIssue } from '../core
 import { loadTransient, releaseTransient } from '../core/transient-module.js'
 import { isBuiltinProfile } from '../profiles/builtin.js'
 import { AGGREGATOR_PORT, CONFIG_ENV, CONTAINER_DATA_DIR, CONTAINER_PORTS, aggregatorConfig, containerProxy, sidecarConfig } from './generated-config.js'
-import { harden, refusals, type HardeningChange } from './hardening.js'
-import { GENERATED, LABEL, isEnabled, isGenerated, readLabels } from './labels.js'
+import { extendedLabels } from './extends.js'
+import { harden, type HardeningChange } from './hardening.js'
+import { GENERATED, LABEL, isEnabled, isGenerated, isOurLabel, labelIssues, readLabels } from './labels.js'
+import { labelFileIssues } from './overrides.js'
 import { readExpose, readPort, retargetPort } from './ports.js'
+import { providerNames } from './provider-name.js'
+import { checkIsolation, reservedRefusals, sharingRefusals, type HostAccessUse } from './refusals.js'
+import { parseComposeDocument } from './resolve.js'
 import { DEFAULT_SUBNET_POOL, overlaps, ownSubnet, parseIpv4Cidr, pickInternalSubnet, type InternalSubnet, type Ipv4Net } from './subnet.js'
 
 type Yaml = typeof import('yaml')
@@ -73,11 +83,22 @@ export interface InjectOptions {
   projectName?: string
   /** Environment for `${VAR}` in profile files. Default: none set. */
   env?: Readonly<Record<string, string | undefined>>
+  /**
+   * The directory the output is written to, when not the source's: Compose resolves relative host
+   * paths against the directory of the file it runs, so they are checked against both.
+   */
+  outputDir?: string
 }
+
+/** The environment variable of a generated sidecar that lists its provider's host-access grants (JSON). */
+export const HOST_ACCESS_ENV = 'HANGAR_HOST_ACCESS'
 
 /** What inject did to one provider, for the summary the CLI prints. */
 export interface InjectedProvider {
+  /** The Compose service. */
   service: string
+  /** Its provider name: the service name, or a valid name mapped from it (compose/provider-name.ts). */
+  provider: string
   sidecar: string
   network: string
   subnet: string
@@ -87,6 +108,8 @@ export interface InjectedProvider {
   ingressPort: number
   profile: string | undefined
   hardening: HardeningChange[]
+  /** Host access the `mcp.hangar.host-access` label granted (recorded on its sidecar, `HANGAR_HOST_ACCESS`). */
+  hostAccess: HostAccessUse[]
 }
 
 /** The result of {@link injectCompose}. */
@@ -185,6 +208,8 @@ function checkPorts(name: string, service: Obj, port: number, issues: ConfigIssu
 
 interface Planned {
   name: string
+  provider: string
+  hostAccess: HostAccessUse[]
   original: Obj
   labels: Record<string, string>
   port: number
@@ -234,8 +259,8 @@ export function injectCompose(text: string, o: InjectOptions): InjectResult {
 }
 
 function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
-  const doc = Y.parseDocument(text, { uniqueKeys: true, prettyErrors: true })
-  if (doc.errors.length) throw new ConfigError(o.source, doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0] ?? e.message })))
+  // Aliases and merge keys expanded, YAML 1.1 scalars: what docker-compose reads.
+  const doc = parseComposeDocument(Y, text, o.source)
   const notes: string[] = []
   let js = doc.toJS() as unknown
   if (!isObj(js) || !isObj(js.services)) throw new ConfigError(o.source, [{ path: 'services', message: 'a Compose file needs a "services" mapping' }])
@@ -286,10 +311,34 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
       }
     }
   }
+  const baseDir = dirname(resolve(o.source))
+  const extendsCache = new Map<string, Obj>()
+  for (const [n, svc] of Object.entries(services)) {
+    if (!isObj(svc)) {
+      issues.push({ path: `services.${n}`, message: 'a service must be a mapping' })
+      continue
+    }
+    issues.push(...labelIssues(n, svc.labels))
+    for (const where of ['deploy', 'build'] as const) {
+      const misplaced = Object.keys(readLabels(isObj(svc[where]) ? (svc[where] as Obj).labels : undefined)).filter(isOurLabel)
+      if (misplaced.length) issues.push({ path: `services.${n}.${where}.labels`, message: `${misplaced.join(', ')}: mcp-hangar reads its labels from the service's own labels; move them there` })
+    }
+    if (svc.label_file !== undefined) issues.push(...labelFileIssues(n, svc.label_file, baseDir))
+    if (svc.extends === undefined || isEnabled(readLabels(svc.labels))) continue
+    try {
+      const inherited = Object.keys(extendedLabels(Y, n, services, resolve(o.source), extendsCache)).filter((k) => k.startsWith('mcp.hangar.') && !(k in readLabels(svc.labels)))
+      if (inherited.length) issues.push({ path: `services.${n}.extends`, message: `the extended service carries ${inherited.join(', ')}, which Compose merges into this one; write the settings into this service instead of extending` })
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      issues.push(...err.issues)
+    }
+  }
   const names = Object.keys(services).filter((n) => isObj(services[n]) && isEnabled(readLabels((services[n] as Obj).labels)))
-  for (const reserved of [AGGREGATOR_SERVICE, ...names.map((n) => `hangar-sidecar-${n}`)]) {
+  const providerOf = providerNames(names, Object.keys(services))
+  for (const reserved of [AGGREGATOR_SERVICE, ...names.map((n) => `hangar-sidecar-${providerOf.get(n)!}`)]) {
     if (reserved in services) issues.push({ path: `services.${reserved}`, message: 'this name is reserved for a service mcp-hangar generates; rename the service' })
   }
+  issues.push(...sharingRefusals(services, new Set(names)), ...reservedRefusals(file))
   const planned: Planned[] = []
   // Own subnets first, so that pool picks avoid them.
   const ownNets = new Map<string, InternalSubnet>()
@@ -313,7 +362,8 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
   for (const name of names) {
     const s = services[name] as Obj
     const labels = readLabels(s.labels)
-    issues.push(...refusals(name, s))
+    const isolation = checkIsolation(name, s, labels, { file, baseDir, ...(o.outputDir && { otherDirs: [resolve(o.outputDir)] }) })
+    issues.push(...isolation.refusals)
     const port = mcpPort(name, s, labels, issues)
     if (port !== undefined) checkPorts(name, s, port, issues)
     const prof = planProfile(name, labels, o, issues)
@@ -326,7 +376,7 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
         issues.push({ path: `services.${name}`, message: (err as Error).message })
       }
     }
-    if (port !== undefined && net) planned.push({ name, original: s, labels, port, net, ...prof })
+    if (port !== undefined && net) planned.push({ name, provider: providerOf.get(name)!, hostAccess: isolation.granted, original: s, labels, port, net, ...prof })
   }
   if (issues.length) throw new ConfigError(o.source, issues)
   if (!names.length) notes.push(`no service is labelled ${LABEL.enabled}: "true"; nothing to inject`)
@@ -337,6 +387,12 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
       doc.delete('version')
       notes.push(`dropped "version: ${String(file.version)}": the output is a Compose specification file (docker-compose ≥ 1.27, Compose v2)`)
     }
+    // Sections inject adds to are made plain mappings first (setIn would make a YAML 1.1 !!omap).
+    for (const section of ['networks', 'volumes']) {
+      const cur = doc.get(section, true)
+      if (cur === undefined || (Y.isScalar(cur) && cur.value === null)) doc.set(section, doc.createNode({}))
+      else if (!Y.isMap(cur)) throw new ConfigError(o.source, [{ path: section, message: 'must be a mapping' }])
+    }
     const originals: Obj = {}
     const digests: Obj = {}
     for (const p of planned) originals[p.name] = doc.getIn(['services', p.name], true)
@@ -344,19 +400,21 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
     const aggregatorUrl = o.aggregatorUrl ?? `http://${AGGREGATOR_SERVICE}:${AGGREGATOR_PORT}`
     const providers: InjectedProvider[] = []
     for (const p of planned) {
-      const sidecarName = `hangar-sidecar-${p.name}`
-      const network = `hangar_${p.name}_internal`
+      const sidecarName = `hangar-sidecar-${p.provider}`
+      const network = `hangar_${p.provider}_internal`
       const ingressPort = SIDECAR_RESERVED_PORTS.includes(p.port) ? FALLBACK_INGRESS_PORT : p.port
       if (ingressPort !== p.port) notes.push(`${p.name}: its MCP port ${p.port} is one the sidecar's egress listeners use; the sidecar serves MCP on ${ingressPort} instead (callers on the Compose network must use that port)`)
+      if (p.provider !== p.name) notes.push(`${p.name}: not a valid provider name (letters, digits, "-", "_", at most 63); its provider name is ${p.provider} (recorded in ${EXTENSION_KEY}.providers and on its sidecar)`)
+      for (const g of p.hostAccess) notes.push(`${p.name}: host access granted by ${LABEL.hostAccess} (${g.grant}): ${g.path}; recorded on its sidecar (${HOST_ACCESS_ENV})`)
       const path = p.labels[LABEL.path]?.trim() || '/mcp'
-      const endpoint = `http://hangar-provider-${p.name}:${p.port}${path.startsWith('/') ? path : `/${path}`}`
+      const endpoint = `http://hangar-provider-${p.provider}:${p.port}${path.startsWith('/') ? path : `/${path}`}`
 
       // the provider
       const { service: hardened, added } = harden(p.original, p.labels, { seccompProfile: o.seccompProfile, ...(o.apparmorProfile && { apparmorProfile: o.apparmorProfile }) })
       const provider: Obj = { ...hardened }
       delete provider.ports
       if (provider.dns !== undefined) notes.push(`${p.name}: its dns setting is replaced by the sidecar's address`)
-      provider.networks = { [network]: { aliases: [`hangar-provider-${p.name}`] } }
+      provider.networks = { [network]: { aliases: [`hangar-provider-${p.provider}`] } }
       provider.dns = [p.net.sidecar]
       provider.environment = withEnv(provider.environment, proxyEnv(containerProxy(p.net.sidecar)))
       provider.depends_on = withDependency(provider.depends_on, sidecarName, 'service_healthy')
@@ -364,8 +422,9 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
       digests[p.name] = digest(provider)
 
       // its sidecar
+      const hostAccess = p.hostAccess.length ? composeLiteral(JSON.stringify(p.hostAccess)) : undefined
       const config = sidecarConfig({
-        provider: p.name, endpoint, ingressPort, net: p.net, aggregatorUrl,
+        provider: p.provider, endpoint, ingressPort, net: p.net, aggregatorUrl,
         ...(p.profile !== undefined && { profile: p.profile }),
         ...(p.capabilities !== undefined && { capabilities: p.capabilities }),
       })
@@ -375,14 +434,16 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
       if (generateAggregator) sidecarNetworks[CONTROL_NETWORK] = {}
       const sidecar: Obj = {
         image: o.sidecarImage,
-        command: ['sidecar', '-c', `env:${CONFIG_ENV}`, '--provider', p.name],
+        command: ['sidecar', '-c', `env:${CONFIG_ENV}`, '--provider', p.provider],
         environment: {
           [CONFIG_ENV]: composeLiteral(Y.stringify(config, { lineWidth: 0 })),
           HANGAR_SIGNAL_TOKEN: '${HANGAR_SIGNAL_TOKEN:?set HANGAR_SIGNAL_TOKEN, the token sidecars present to the aggregator}',
+          ...(hostAccess && { [HOST_ACCESS_ENV]: hostAccess }),
         },
+        ...(p.original.profiles !== undefined && { profiles: p.original.profiles }),
         networks: sidecarNetworks,
         ...(Array.isArray(p.original.ports) && p.original.ports.length && { ports: p.original.ports.map((e) => retargetPort(e, ingressPort)) }),
-        volumes: [`hangar_${p.name}_data:${CONTAINER_DATA_DIR}`],
+        volumes: [`hangar_${p.provider}_data:${CONTAINER_DATA_DIR}`],
         ...ownHardening(o.seccompProfile),
         // binds 53, 80 and 443 as a non-root user without CAP_NET_BIND_SERVICE
         sysctls: { 'net.ipv4.ip_unprivileged_port_start': 0 },
@@ -390,7 +451,7 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
           test: ['CMD', 'node', '-e', "fetch('http://127.0.0.1:9901/health').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"],
           interval: '5s', timeout: '3s', retries: 12,
         },
-        labels: generatedLabels('sidecar', p.name),
+        labels: { ...generatedLabels('sidecar', p.provider), [GENERATED.service]: p.name, ...(hostAccess && { [GENERATED.hostAccess]: hostAccess }) },
       }
       doc.setIn(['services', sidecarName], doc.createNode(sidecar))
       doc.setIn(['networks', network], doc.createNode({
@@ -398,9 +459,9 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
         // no address on the host's end of the bridge: the provider cannot reach the host at all
         driver_opts: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
         ipam: { config: [{ subnet: p.net.subnet, ip_range: p.net.ipRange, gateway: p.net.gateway }] },
-        labels: generatedLabels('internal', p.name),
+        labels: generatedLabels('internal', p.provider),
       }))
-      doc.setIn(['volumes', `hangar_${p.name}_data`], doc.createNode({ labels: generatedLabels('data', p.name) }))
+      doc.setIn(['volumes', `hangar_${p.provider}_data`], doc.createNode({ labels: generatedLabels('data', p.provider) }))
       for (const n of egressNets) {
         if (n === 'default') continue
         const declared = (file.networks as Obj | undefined)?.[n]
@@ -408,7 +469,7 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
         else if (isObj(declared) && (declared.internal === true || declared.internal === 'true')) notes.push(`${p.name}: its network ${n} is internal; the sidecar's egress through it reaches only that network`)
       }
       providers.push({
-        service: p.name, sidecar: sidecarName, network, subnet: p.net.subnet, sidecarAddress: p.net.sidecar, endpoint, ingressPort,
+        service: p.name, provider: p.provider, hostAccess: p.hostAccess, sidecar: sidecarName, network, subnet: p.net.subnet, sidecarAddress: p.net.sidecar, endpoint, ingressPort,
         profile: p.labels[LABEL.profile], hardening: added,
       })
     }
@@ -432,7 +493,8 @@ function injectOnce(Y: Yaml, text: string, o: InjectOptions): InjectResult {
       doc.setIn(['networks', CONTROL_NETWORK], doc.createNode({ labels: generatedLabels('control') }))
       doc.setIn(['volumes', 'hangar_aggregator_data'], doc.createNode({ labels: generatedLabels('data') }))
     }
-    doc.set(EXTENSION_KEY, doc.createNode({ version: 1, originals, digests }))
+    const mapping = Object.fromEntries(planned.map((p) => [p.name, p.provider]))
+    doc.set(EXTENSION_KEY, doc.createNode({ version: 1, providers: mapping, originals, digests }))
     // The header of an earlier run comes back as the document's comment or, when another comment
     // follows it, as the first key's; either way it is replaced, not repeated.
     const strip = (c: string | null | undefined) => (c?.startsWith(HEADER) ? c.slice(HEADER.length).replace(/^\n+/, '') : c) || undefined

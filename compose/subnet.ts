@@ -79,12 +79,18 @@ export function internalAddresses(net: Ipv4Net): InternalSubnet {
 }
 
 /**
- * A service's own subnet (`mcp.hangar.subnet`): a /16 to /28, so that `.2` and a dynamic half exist.
+ * A service's own subnet (`mcp.hangar.subnet`): a /16 to /28, so that `.2` and a dynamic half exist,
+ * outside 0.0.0.0/8, loopback, link-local and multicast/reserved space (RFC 6890).
  * @throws Error naming the problem.
  */
 export function ownSubnet(cidr: string): InternalSubnet {
   const net = parseIpv4Cidr(cidr)
   if (net.prefix < 16 || net.prefix > 28) throw new Error(`"${cidr}": the subnet must be a /16 to /28`)
+  // a provider network there would make the sidecar's address the provider's own loopback (or one
+  // no host answers), leaving the provider's DNS and proxy to whatever the provider runs itself
+  for (const special of ['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/3']) {
+    if (overlaps(net, parseIpv4Cidr(special))) throw new Error(`"${cidr}" is in ${special} (this network, loopback, link-local or multicast); choose a private or unused range`)
+  }
   return internalAddresses(net)
 }
 

@@ -82,6 +82,7 @@ services:
       - mcp.hangar.enabled=true
       - mcp.hangar.path=rpc
       - mcp.hangar.enforcement=alert
+      - mcp.hangar.host-access=unconfined
     user: "1000"
     read_only: false
     cap_drop: [NET_RAW]
@@ -201,6 +202,11 @@ t.test('list forms, user settings kept, version dropped, path and enforcement la
   tt.equal(cfg.providers.mcp.endpoint, 'http://hangar-provider-mcp:9000/rpc', 'exposed port and path label')
   tt.same(cfg.providers.mcp.capabilities, { enforcement_mode: 'alert' })
   tt.equal(sc.ports, undefined, 'nothing published, nothing moved')
+  // seccomp=unconfined is kept only because the label grants it, and the sidecar is told
+  tt.same(r.providers[0]!.hostAccess, [{ grant: 'unconfined', path: 'services.mcp.security_opt[0]', setting: 'security_opt seccomp=unconfined' }])
+  tt.same(JSON.parse(sc.environment.HANGAR_HOST_ACCESS), r.providers[0]!.hostAccess, 'the grant is handed to the sidecar')
+  tt.equal(sc.labels['mcp.hangar.host-access'], sc.environment.HANGAR_HOST_ACCESS, 'and shown on its container')
+  tt.ok(r.notes.some((n) => /host access granted .*unconfined/.test(n)), 'and in the summary')
   composeConfig(tt, r.text, 'rich')
   tt.end()
 })
