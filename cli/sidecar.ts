@@ -25,6 +25,7 @@ import { IsolationMarkingSink, netnsWrap } from '../local/isolation.js'
 import { readSandboxSpec, sandboxArgv } from '../local/sandbox.js'
 import { proxyEnv } from '../core/proxy-env.js'
 import { buildSignal } from '../signals/build.js'
+import { hostAccessSignal, parseHostAccess } from '../signals/host-access.js'
 import { BaselineRecorder } from '../profiles/baseline/recorder.js'
 import { BaselineKeeper, loadBaselineFile } from '../profiles/baseline/store.js'
 import type { Isolation } from '../signals/types.js'
@@ -79,7 +80,10 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     extraStatus: () => late.mcp?.status() ?? {},
     ...(recorder && { baseline: recorder.recorder }),
   })
-  const traceConfig = traceConfigFromEnv((cmd.env ?? readEnv()).otel, (message) => cmd.log.warn(message))
+  const hangarEnv = cmd.env ?? readEnv()
+  // Fails closed: host access the sidecar cannot read must not run unreported.
+  const hostAccess = parseHostAccess(hangarEnv.hostAccess)
+  const traceConfig = traceConfigFromEnv(hangarEnv.otel, (message) => cmd.log.warn(message))
   let tracing: OtlpTracing | undefined
   if (traceConfig) {
     const { startOtlpTracing } = await import('../proxy/trace/otlp.js')
@@ -121,6 +125,11 @@ export async function runSidecar(cmd: SidecarCommand): Promise<void> {
     const port = await mcp.start()
     stops.unshift(() => mcp.stop())
     ready = true
+    const granted = hostAccessSignal(hostAccess, provider.capabilities.enforcement_mode)
+    if (granted) {
+      sink.emit(buildSignal({ provider: cmd.provider, sidecar_id: sidecarId }, granted))
+      cmd.log.warn({ grants: hostAccess }, granted.reason)
+    }
     cmd.log.info({ config: source, signals: out.describe, mcp_port: port, admin_port: adminPort ?? egress.ports.admin }, 'ready')
   } catch (err) {
     for (const s of stops) await s()

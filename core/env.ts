@@ -18,6 +18,8 @@ export interface HangarEnv {
   licenseKey: string | undefined
   /** `CI`: true under continuous integration (tests needing root/Docker must run, not skip). */
   ci: boolean
+  /** `HANGAR_HOST_ACCESS`: host access a Compose file granted the sidecar's provider (JSON, written by `compose inject`). */
+  hostAccess: string | undefined
   /** OpenTelemetry trace export (docs/configuration.md "OpenTelemetry traces"); raw values, parsed by proxy/trace/config.ts. */
   otel: OtelEnv
 }
@@ -61,6 +63,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): HangarEnv {
     jsonLogs: truthy(env.MCP_JSON_LOGS),
     licenseKey: env.MCP_LICENSE_KEY || undefined,
     ci: truthy(env.CI),
+    hostAccess: env.HANGAR_HOST_ACCESS || undefined,
     otel: {
       endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || undefined,
       tracesEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || undefined,

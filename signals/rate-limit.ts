@@ -44,7 +44,7 @@ import type { EnforcementMode, Isolation, Severity, Signal } from './types.js'
 import { validateSignal } from './validate.js'
 
 /** Types that always pass: sidecar lifecycle, quarantine switches, the audit trail's own accounting. */
-export const UNLIMITED_TYPES: ReadonlySet<string> = new Set(['sidecar_started', 'sidecar_stopped', 'quarantine_triggered', 'quarantine_released', 'signals_dropped', 'signals_suppressed'])
+export const UNLIMITED_TYPES: ReadonlySet<string> = new Set(['sidecar_started', 'sidecar_stopped', 'host_access_granted', 'quarantine_triggered', 'quarantine_released', 'signals_dropped', 'signals_suppressed'])
 /** Keys whose per-window pass count is tracked (memory bound: ≈ 150 bytes each). */
 export const MAX_TRACKED_KEYS = 10_000
 /** Bytes of `details` a roll-up aims below (the validator's limit is 64 KiB). */
