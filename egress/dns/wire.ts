@@ -8,8 +8,8 @@
  * (forwarder.ts, resolve.ts). Nothing here throws on malformed input: parsers return a problem
  * or null.
  */
-import { createRequire } from 'node:module'
 import { isIPv4, isIPv6 } from 'node:net'
+import { toString as packetTypeToString, toType as packetTypeToType } from 'dns-packet/types.js'
 
 /** Bytes of the fixed DNS header (RFC 1035 §4.1.1). */
 export const HEADER_BYTES = 12
@@ -81,7 +81,8 @@ const TYPE_NAMES: Readonly<Record<number, string>> = {
   65: 'HTTPS', 99: 'SPF', 251: 'IXFR', 252: 'AXFR', 255: 'ANY', 257: 'CAA', 10: 'NULL',
 }
 
-const packetTypes = createRequire(import.meta.url)('dns-packet/types.js') as { toType(name: string): number; toString(qtype: number): string }
+// A static import, so the bundle carries it (the sidecar image has no node_modules).
+const packetTypes = { toString: packetTypeToString, toType: packetTypeToType }
 
 /** The `type` string dns-packet gives records of a QTYPE when decoding (`TXT`, `UNKNOWN_65`). */
 export function packetTypeName(qtype: number): string {
