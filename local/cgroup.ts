@@ -193,19 +193,7 @@ export async function killCgroup(c: ProviderCgroup, timeoutMs = 5000): Promise<n
       /* gone or unsupported: the loop below */
     }
   }
-  const until = Date.now() + timeoutMs
-  for (;;) {
-    const left = cgroupPids(c)
-    if (left.length === 0 || Date.now() > until) return left
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {
-        /* exited */
-      }
-    }
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  return killUntilGone(() => cgroupPids(c), timeoutMs)
 }
 
 /** Removes the cgroup's directories (deepest first); the shared parent only when empty. Never throws; returns those left. */
@@ -231,9 +219,14 @@ export function removeCgroup(c: ProviderCgroup): string[] {
  * pids left.
  */
 export async function killByUid(uid: number, timeoutMs = 5000): Promise<number[]> {
+  return killUntilGone(() => processes().filter((p) => p.uid === uid).map((p) => p.pid), timeoutMs)
+}
+
+/** SIGKILLs every pid `list` gives until it gives none or `timeoutMs` passed; resolves with the pids left. */
+async function killUntilGone(list: () => number[], timeoutMs: number): Promise<number[]> {
   const until = Date.now() + timeoutMs
   for (;;) {
-    const left = processes().filter((p) => p.uid === uid).map((p) => p.pid)
+    const left = list()
     if (left.length === 0 || Date.now() > until) return left
     for (const pid of left) {
       try {

@@ -18,7 +18,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { createServer, type Server } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { detectCgroups } from '../../local/cgroup.js'
 import { procStartTime } from '../../local/run-state.js'
@@ -84,6 +84,16 @@ providers:
   return cfg
 }
 
+/** A fresh test dir (removed at teardown) with the layout, and the ports it uses. */
+async function testDir(t: Test, prefix: string): Promise<{ dir: string; cfg: string; aggPort: number; ports: { a: number; b: number; fs: number } }> {
+  const dir = mkdtempSync(prefix)
+  chmodSync(dir, 0o755)
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const aggPort = await freePort()
+  const ports = { a: await freePort(), b: await freePort(), fs: await freePort() }
+  return { dir, cfg: layout(dir, aggPort, ports), aggPort, ports }
+}
+
 /** The uid and netns `up` printed for a provider. */
 function printed(up: Up, name: string): { uid: number; netns: string } {
   const m = new RegExp(`^${name}\\s+\\S+\\s+\\(subprocess, netns (hg-[0-9a-f]{8}):.*uid (\\d+)\\)`, 'm').exec(up.out)
@@ -97,12 +107,7 @@ function providerProcess(uid: number, script: string) {
 }
 
 t.test('up isolation: identity, process view, files, limits, IPv6, drop sets, Ctrl-C', { skip }, async (t) => {
-  const dir = mkdtempSync('/tmp/hangar-iso-')
-  chmodSync(dir, 0o755)
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const aggPort = await freePort()
-  const ports = { a: await freePort(), b: await freePort(), fs: await freePort() }
-  const cfg = layout(dir, aggPort, ports)
+  const { dir, cfg, ports } = await testDir(t, '/tmp/hangar-iso-')
 
   // The host's own secrets: a world-readable file and world-writable sockets in /tmp and /run.
   const tag = randomBytes(4).toString('hex')
@@ -306,12 +311,7 @@ t.test('up isolation: identity, process view, files, limits, IPv6, drop sets, Ct
 })
 
 t.test('kill -9 of up: providers die with it; the next up and up --cleanup remove the leftovers', { skip }, async (t) => {
-  const dir = mkdtempSync('/tmp/hangar-iso9-')
-  chmodSync(dir, 0o755)
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const aggPort = await freePort()
-  const ports = { a: await freePort(), b: await freePort(), fs: await freePort() }
-  const cfg = layout(dir, aggPort, ports)
+  const { dir, cfg, ports } = await testDir(t, '/tmp/hangar-iso9-')
 
   const first = await startUp(t, cfg, dir)
   t.teardown(() => { if (!t.passing()) t.comment(first.out.slice(-6000)) })
@@ -368,12 +368,7 @@ t.test('kill -9 of up: providers die with it; the next up and up --cleanup remov
 })
 
 t.test('a second up of a running config is refused, the first keeps running', { skip }, async (t) => {
-  const dir = mkdtempSync('/tmp/hangar-iso2-')
-  chmodSync(dir, 0o755)
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const aggPort = await freePort()
-  const ports = { a: await freePort(), b: await freePort(), fs: await freePort() }
-  const cfg = layout(dir, aggPort, ports)
+  const { dir, cfg, aggPort } = await testDir(t, '/tmp/hangar-iso2-')
   const first = await startUp(t, cfg, dir)
   const second = spawn(process.execPath, [BUNDLE, 'up', '-c', cfg], { cwd: dir, env: { ...process.env, MCP_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
@@ -389,12 +384,7 @@ t.test('a second up of a running config is refused, the first keeps running', { 
 })
 
 t.test('--run-as: one explicit identity for every provider, still a private PID view each', { skip }, async (t) => {
-  const dir = mkdtempSync('/tmp/hangar-isoR-')
-  chmodSync(dir, 0o755)
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const aggPort = await freePort()
-  const ports = { a: await freePort(), b: await freePort(), fs: await freePort() }
-  const cfg = layout(dir, aggPort, ports)
+  const { dir, cfg, ports } = await testDir(t, '/tmp/hangar-isoR-')
   const up = await startUp(t, cfg, dir, ['--run-as', '65534:65534'])
   t.equal(printed(up, 'a').uid, 65534, 'up prints the explicit uid')
   const a = await connectClient(new URL(`http://127.0.0.1:${ports.a}/mcp`))

@@ -3,6 +3,7 @@
  * one resolver (our own DNS queries to a test upstream) and one signal output; the admin API
  * switches quarantine at run time; stop() closes everything.
  */
+import { loopbackSidecarConfig } from '../helpers/egress-context.js'
 import t from 'tap'
 import { connect } from 'node:net'
 import { providerSchema } from '../../core/config/schema.js'
@@ -20,15 +21,7 @@ async function start(t: { teardown(fn: () => unknown): void }, extra: { mode?: s
   await dns.listen()
   t.teardown(() => dns.close())
   const sink = new MemorySink()
-  const config = providerSchema.parse({
-    mode: 'remote',
-    endpoint: 'http://127.0.0.1:1/mcp',
-    sidecar: {
-      proxy: '127.0.0.1:0', dns: '127.0.0.1:0', transparent_http: null, transparent_tls: null, admin: '127.0.0.1:0',
-      address: '127.0.0.1', dns_mode: 'passthrough', upstream_dns: [dns.address], observation_window_ms: 0,
-    },
-    capabilities: { enforcement_mode: extra.mode ?? 'block', network: { loopback_allowed: true, egress: [{ host: 'allowed.test', port: echo.port, protocol: 'any' }] } },
-  })
+  const config = loopbackSidecarConfig(dns.address, { capabilities: { enforcement_mode: extra.mode ?? 'block', network: { loopback_allowed: true, egress: [{ host: 'allowed.test', port: echo.port, protocol: 'any' }] } } })
   const sidecar = new EgressSidecar({ provider: 'p', config, sink, log: silentLogger(), adminTokens: extra.tokens ?? [] })
   const ports = await sidecar.start()
   t.teardown(() => sidecar.stop())

@@ -7,11 +7,11 @@
  * 127.0.0.1, the composed EgressSidecar, our own resolver over a test DNS server that logs every
  * question.
  */
+import { loopbackSidecarConfig } from '../helpers/egress-context.js'
 import t from 'tap'
 import { connect } from 'node:net'
 import { get as httpsGet } from 'node:https'
 import * as dnsPacket from 'dns-packet'
-import { providerSchema } from '../../core/config/schema.js'
 import { silentLogger } from '../../core/log.js'
 import { EgressConnector } from '../../egress/connector.js'
 import { DnsResolver } from '../../egress/resolve.js'
@@ -48,15 +48,7 @@ async function sidecar(t: Tap, maxNames = 64, mode = 'block') {
   await dns.listen()
   t.teardown(() => dns.close())
   const sink = new MemorySink()
-  const config = providerSchema.parse({
-    mode: 'remote',
-    endpoint: 'http://127.0.0.1:1/mcp',
-    sidecar: {
-      proxy: '127.0.0.1:0', dns: '127.0.0.1:0', transparent_http: null, transparent_tls: null, admin: '127.0.0.1:0',
-      address: '127.0.0.1', dns_mode: 'passthrough', upstream_dns: [dns.address], observation_window_ms: 0,
-    },
-    capabilities: { enforcement_mode: mode, network: { loopback_allowed: true, subdomain_budget: { max_names: maxNames }, egress: [{ host: '*.wild.test', port: 0, protocol: 'any' }] } },
-  })
+  const config = loopbackSidecarConfig(dns.address, { capabilities: { enforcement_mode: mode, network: { loopback_allowed: true, subdomain_budget: { max_names: maxNames }, egress: [{ host: '*.wild.test', port: 0, protocol: 'any' }] } } })
   const sc = new EgressSidecar({ provider: 'p', config, sink, log: silentLogger() })
   const ports = await sc.start()
   t.teardown(() => sc.stop())

@@ -6,9 +6,9 @@
  * past `max_connections` are closed at accept, each with a `rate_limited` signal. Real sockets on
  * 127.0.0.1: the composed EgressSidecar, our resolver over a test DNS server that answers late.
  */
+import { loopbackSidecarConfig } from '../helpers/egress-context.js'
 import t from 'tap'
 import { connect, createServer, type Socket } from 'node:net'
-import { providerSchema } from '../../core/config/schema.js'
 import { silentLogger } from '../../core/log.js'
 import { EgressSidecar } from '../../egress/sidecar.js'
 import { MemorySink } from '../../signals/sink.js'
@@ -44,16 +44,7 @@ async function start(t: Tap, limits: Record<string, number>, names: number, dnsD
   await dns.listen()
   t.teardown(() => dns.close())
   const sink = new MemorySink()
-  const config = providerSchema.parse({
-    mode: 'remote',
-    endpoint: 'http://127.0.0.1:1/mcp',
-    sidecar: {
-      proxy: '127.0.0.1:0', dns: '127.0.0.1:0', transparent_http: null, transparent_tls: null, admin: '127.0.0.1:0',
-      address: '127.0.0.1', dns_mode: 'passthrough', upstream_dns: [dns.address], observation_window_ms: 0,
-      limits: { dns_timeout_ms: 10_000, ...limits },
-    },
-    capabilities: { network: { loopback_allowed: true, subdomain_budget: { max_names: 100_000 }, egress: [{ host: '*.storm.test', port: hold.port, protocol: 'tcp' }] } },
-  })
+  const config = loopbackSidecarConfig(dns.address, { sidecar: { limits: { dns_timeout_ms: 10_000, ...limits } }, capabilities: { network: { loopback_allowed: true, subdomain_budget: { max_names: 100_000 }, egress: [{ host: '*.storm.test', port: hold.port, protocol: 'tcp' }] } } })
   const sidecar = new EgressSidecar({ provider: 'p', config, sink, log: silentLogger() })
   const ports = await sidecar.start()
   t.teardown(() => sidecar.stop())

@@ -4,7 +4,7 @@
  * over a MemorySink, a silent logger, and a static-map Resolver (the resolver is an input of these
  * tests; DNS is tested on its own).
  */
-import { sidecarLimitsSchema, type SidecarLimits } from '../../core/config/schema.js'
+import { providerSchema, sidecarLimitsSchema, type ProviderConfig, type SidecarLimits } from '../../core/config/schema.js'
 import { silentLogger } from '../../core/log.js'
 import { createMetrics, type HangarMetrics } from '../../core/metrics.js'
 import { EgressConnector, type EgressContext } from '../../egress/connector.js'
@@ -57,4 +57,23 @@ export function makeEgressContext(opts: EgressContextOptions): TestEgress {
   const resolver = opts.resolver ?? staticResolver(opts.dns ?? {})
   const ctx: EgressContext = { policy, enforcement, resolver, signals, metrics, limits, log }
   return { ctx, connector: new EgressConnector(ctx), sink, enforcement, metrics, of: (type) => sink.signals.filter((s) => s.type === type) }
+}
+
+/**
+ * A remote provider's config whose egress listeners all run on loopback ephemeral ports in
+ * passthrough mode, resolving through `upstream` (a test DNS server), for tests that start a
+ * whole EgressSidecar. `sidecar` is merged over the listener block, `capabilities` is the
+ * provider's (give `network.loopback_allowed: true` to reach loopback servers).
+ */
+export function loopbackSidecarConfig(upstream: string, o: { sidecar?: Record<string, unknown>; capabilities?: Record<string, unknown> } = {}): ProviderConfig {
+  return providerSchema.parse({
+    mode: 'remote',
+    endpoint: 'http://127.0.0.1:1/mcp',
+    sidecar: {
+      proxy: '127.0.0.1:0', dns: '127.0.0.1:0', transparent_http: null, transparent_tls: null, admin: '127.0.0.1:0',
+      address: '127.0.0.1', dns_mode: 'passthrough', upstream_dns: [upstream], observation_window_ms: 0,
+      ...o.sidecar,
+    },
+    capabilities: o.capabilities ?? {},
+  })
 }
