@@ -1,8 +1,8 @@
 /**
- * The one schema of `hangar.yaml` (DESIGN.md §3). Types are derived from it; every field documents
- * its default. Unknown keys in `capabilities` and `sidecar` are errors (a typo there would silently
- * weaken enforcement); unknown keys at the top and provider level are kept, so MCP Hangar (Python)
- * files load, and reported as warnings by the loader.
+ * The one schema of `hangar.yaml`. Types are derived from it; every field documents its default.
+ * Every object is strict: an unknown key anywhere is a load error (a typo, or a key of MCP Hangar
+ * (Python) this edition does not read, would otherwise silently weaken enforcement); the loader
+ * names the key's path and the key probably meant (unknown-keys.ts).
  */
 import { z } from 'zod'
 import { bool, num } from './coerce.js'
@@ -75,7 +75,7 @@ export const baselineConfigSchema = z
   })
   .strict()
 
-/** The sidecar's listener addresses and data dir. Defaults are for a container / netns (DESIGN.md §3). */
+/** The sidecar's listener addresses and data dir. Defaults are for a container / netns. */
 export const sidecarSchema = z
   .object({
     proxy: listenAddress.default('0.0.0.0:3128'),
@@ -187,7 +187,7 @@ export const providerSchema = z
     profile: z.string().optional(),
     capabilities: capabilitiesSchema.default({}),
   })
-  .passthrough()
+  .strict()
   .superRefine((p, ctx) => {
     if (p.mode === 'subprocess' && !p.command) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['command'], message: 'mode "subprocess" needs a command' })
     if (p.mode === 'remote' && !p.endpoint) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['endpoint'], message: 'mode "remote" needs an endpoint URL' })
@@ -216,14 +216,14 @@ export const aggregatorSchema = z
     /** Signals kept in memory for queries and streams (older ones stay in the audit files). Default 100000. */
     memory_signals: num(z.number().int().min(1000)).default(100_000),
   })
-  .passthrough()
+  .strict()
 
 export const hangarConfigSchema = z
   .object({
     aggregator: aggregatorSchema.optional(),
     providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'provider names are letters, digits, "-" and "_"'), providerSchema).default({}),
   })
-  .passthrough()
+  .strict()
 
 export type HangarConfig = z.infer<typeof hangarConfigSchema>
 export type ProviderConfig = z.infer<typeof providerSchema>
