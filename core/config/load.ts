@@ -175,7 +175,25 @@ export function parseConfig(text: string, source = '<inline>', env: Readonly<Rec
     return parseConfigOnce(text, source, env)
   } finally {
     // yaml and the public-suffix list are needed only while a config loads (transient-module.ts).
-    releaseTransient('yaml', 'tldts')
+    if (held === 0) releaseTransient('yaml', 'tldts')
+  }
+}
+
+/** Nesting depth of {@link keepingConfigModules}: while above 0, loads do not release their modules. */
+let held = 0
+
+/**
+ * Runs `fn` (synchronous) with the modules a load needs (yaml, the public-suffix list) kept
+ * loaded between loads, and releases them after: for many configs in a row (fuzzing, batch
+ * validation), where reloading them per config costs milliseconds each.
+ * @returns what `fn` returns; rethrows what it throws.
+ */
+export function keepingConfigModules<T>(fn: () => T): T {
+  held++
+  try {
+    return fn()
+  } finally {
+    if (--held === 0) releaseTransient('yaml', 'tldts')
   }
 }
 
@@ -256,8 +274,30 @@ function parseConfigOnce(text: string, source: string, env: Readonly<Record<stri
   const config = parsed.data
   const issues: ConfigIssue[] = []
   for (const [name, p] of Object.entries(config.providers)) issues.push(...crossCheck(name, p, origins.get(name)))
+  issues.push(...timerIssues(config, []))
   if (issues.length) throw new ConfigError(source, issues)
   return { config: deepFreeze(config), warnings: [], source }
+}
+
+/** Longest delay a Node timer holds, ms (2^31−1, about 24.8 days); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * Durations a timer or a DNS TTL (RFC 2181 §8: at most 2^31−1 s) will carry: every number under a
+ * key ending in `_ms` must be at most {@link MAX_TIMER_MS}, in `_s` at most that in seconds, so
+ * `request_timeout_ms: 3e9` is an error instead of a timer that fires at once.
+ */
+function timerIssues(value: unknown, path: Array<string | number>): ConfigIssue[] {
+  if (value === null || typeof value !== 'object') return []
+  const out: ConfigIssue[] = []
+  for (const [k, v] of Object.entries(value)) {
+    const at = [...path, Array.isArray(value) ? Number(k) : k]
+    if (typeof v === 'number' && typeof k === 'string') {
+      const limit = k.endsWith('_ms') ? MAX_TIMER_MS : k.endsWith('_s') ? Math.floor(MAX_TIMER_MS / 1000) : Infinity
+      if (v > limit) out.push({ path: formatPath(at), message: `${v} is beyond ${limit} ${k.endsWith('_ms') ? 'ms' : 's'} (about 24.8 days), the longest a timer holds; a longer one would fire at once` })
+    } else out.push(...timerIssues(v, at))
+  }
+  return out
 }
 
 /** A capability profile as read from its file: validated, defaults not applied (so a merge sees only what was written). */
@@ -315,7 +355,7 @@ export function loadProfile(ref: string, opts: ProfileLoadOptions = {}): LoadedP
   try {
     return loadProfileOnce(ref, opts)
   } finally {
-    releaseTransient('yaml', 'tldts')
+    if (held === 0) releaseTransient('yaml', 'tldts')
   }
 }
 

@@ -161,7 +161,7 @@ export const providerSchema = z
     health_check_interval_s: num(z.number().int().positive()).default(60),
     max_consecutive_failures: num(z.number().int().positive()).default(3),
     max_concurrency: num(z.number().int().positive()).default(10),
-    rate_limit: z.object({ rps: num(z.number().positive()), burst: num(z.number().int().positive()) }).strict().optional(),
+    rate_limit: z.object({ rps: num(z.number().positive().finite()), burst: num(z.number().int().positive()) }).strict().optional(),
     session_mode: z.enum(['shared', 'per_session']).default('shared'),
     /** `per_session`: most provider processes at once; a new session beyond it gets 503. Default 16. */
     max_sessions: num(z.number().int().positive()).default(16),
@@ -180,7 +180,7 @@ export const providerSchema = z
       .default({}),
     /** Failures in a row (failed starts, crashes before the process has run stably for 30 s) that open the breaker; it half-opens after reset_timeout_s. */
     circuit_breaker: z
-      .object({ failure_threshold: num(z.number().int().positive()).default(10), reset_timeout_s: num(z.number().positive()).default(60) })
+      .object({ failure_threshold: num(z.number().int().positive()).default(10), reset_timeout_s: num(z.number().positive().finite()).default(60) })
       .strict()
       .default({}),
     /** A built-in profile name (bare: no `/`, no .yaml/.yml) or a profile file path; `capabilities` is merged over it (egress appended, other keys replaced one level deep; core/config/load.ts mergeCapabilities). */

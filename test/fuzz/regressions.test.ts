@@ -5,8 +5,16 @@
 //   gave one event, one byte per chunk none.
 // - parseConfig (core/config/load.ts): a YAML alias bomb escaped as an uncaught ReferenceError
 //   from the yaml library (pinned in test/core/config-strict.test.ts with the CLI's exit status).
+// - Configs that loaded but did not compile: `tools.deny_list: [""]` (the sidecar's tool policy
+//   then threw HANGAR_GLOB_INVALID at start, without the provider's path) and `rate_limit.rps:
+//   .inf` (a RangeError from the rate limiter); `circuit_breaker.reset_timeout_s: .inf` and any
+//   `*_ms` / `*_s` beyond a Node timer's 2^31−1 ms made a timer fire after 1 ms.
 import t from 'tap'
+import { parseConfig } from '../../core/config/load.js'
+import { ConfigError } from '../../core/errors.js'
+import { TokenBucket } from '../../proxy/inspect/rate-limit.js'
 import { SseReader, type SseEvent } from '../../proxy/http/sse.js'
+import { compileToolPolicy } from '../../proxy/tool-policy.js'
 
 async function read(chunks: readonly string[]): Promise<SseEvent[]> {
   async function* body() {
@@ -46,4 +54,37 @@ t.test('SSE: a CRLF split across chunks is one line end; controls for incomplete
   t.strictSame(await read(['data: a\r']), [], 'a line without the blank line is not an event (WHATWG: discarded at the end)')
   t.strictSame(await read(['data: a']), [], 'nor an unterminated line')
   t.strictSame(await read(['data: a\n\n']), [{ data: 'a' }], 'LF LF')
+})
+
+function issues(text: string): Array<{ path: string; message: string }> {
+  try {
+    parseConfig(text)
+  } catch (e) {
+    if (e instanceof ConfigError) return [...e.issues]
+    throw e
+  }
+  return []
+}
+
+const P = 'providers:\n  p:\n    command: [x]\n'
+
+t.test('config: what loads compiles (empty tool globs, infinite rates and timeouts are load errors)', async (t) => {
+  t.strictSame(issues(`${P}    capabilities:\n      tools:\n        deny_list: ["rm", ""]\n        allow_list: [""]\n`).map((i) => i.path).sort(), [
+    'providers.p.capabilities.tools.allow_list[0]',
+    'providers.p.capabilities.tools.deny_list[1]',
+  ])
+  t.strictSame(issues(`${P}    rate_limit: {rps: .inf, burst: 1}\n`).map((i) => i.path), ['providers.p.rate_limit.rps'])
+  t.strictSame(issues(`${P}    circuit_breaker: {reset_timeout_s: .inf}\n`).map((i) => i.path), ['providers.p.circuit_breaker.reset_timeout_s'])
+  const timers = issues(`${P}    request_timeout_ms: 2147483648\n    idle_ttl_s: 2147484\n    sidecar:\n      limits: {header_timeout_ms: 1e12}\n`)
+  t.strictSame(timers.map((i) => i.path).sort(), ['providers.p.idle_ttl_s', 'providers.p.request_timeout_ms', 'providers.p.sidecar.limits.header_timeout_ms'])
+  t.match(timers[0]!.message, /the longest a timer holds/)
+
+  // Controls: the largest values a timer holds, a finite rate and a real glob load and compile.
+  const { config } = parseConfig(`${P}    request_timeout_ms: 2147483647\n    idle_ttl_s: 2147483\n    rate_limit: {rps: 1e6, burst: 1}\n    capabilities:\n      tools:\n        deny_list: ["*"]\n`)
+  const p = config.providers.p!
+  t.doesNotThrow(() => compileToolPolicy(p.capabilities.tools))
+  t.doesNotThrow(() => new TokenBucket(p.rate_limit!, () => 0))
+  // The runtime refusals these load errors now pre-empt are real.
+  t.throws(() => compileToolPolicy({ deny_list: [''] }), { code: 'HANGAR_GLOB_INVALID' })
+  t.throws(() => new TokenBucket({ rps: Infinity, burst: 1 }, () => 0), RangeError)
 })

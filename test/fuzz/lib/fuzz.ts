@@ -23,6 +23,8 @@ export interface FuzzTarget {
   source: string
   /** Runs once before any property (e.g. captures real ClientHellos over loopback). */
   prepare?: () => Promise<void>
+  /** Wraps each synchronous property run (e.g. keeps modules loaded across inputs). */
+  around?: <T>(run: () => T) => T
   properties: FuzzProperty[]
 }
 

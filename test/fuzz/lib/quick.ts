@@ -23,7 +23,9 @@ export function quickFuzz(target: FuzzTarget): void {
   })
   target.properties.forEach((p, i) => {
     t.test(`${target.parser}: ${p.name}`, async (t) => {
-      const details = await fc.check(p.property(), { seed, numRuns: runs[i]!, interruptAfterTimeLimit: QUICK_TIME_LIMIT_MS })
+      const params = { seed, numRuns: runs[i]!, interruptAfterTimeLimit: QUICK_TIME_LIMIT_MS }
+      const prop = p.property()
+      const details = await (target.around ? target.around(() => fc.check(prop, params)) : fc.check(prop, params))
       t.notOk(details.failed, details.failed ? fc.defaultReportMessage(details) ?? 'failed' : 'no counterexample')
       t.ok(details.numRuns > 0, `${details.numRuns} inputs (seed ${seed})`)
     })
