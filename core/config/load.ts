@@ -206,8 +206,8 @@ const MAX_ALIAS_COUNT = 100
 /**
  * YAML text → plain JSON values with `${VAR}` references intact (not substituted yet).
  * @throws ConfigError (`(yaml)` path) for a syntax error, duplicate keys, several documents, an
- *   alias expansion beyond {@link MAX_ALIAS_COUNT}, or a value a tag turned into something that is
- *   not JSON (`!!binary`, `!!set`, `!!timestamp`…).
+ *   alias expansion beyond {@link MAX_ALIAS_COUNT}, a mapping or list used as a key, or a value a
+ *   tag turned into something that is not JSON (`!!binary`, `!!set`, `!!timestamp`…).
  */
 function readYaml(text: string, source: string): unknown {
   const hide = !HIDDEN.test(text)
@@ -216,6 +216,19 @@ function readYaml(text: string, source: string): unknown {
   if (doc.errors.length) {
     throw new ConfigError(source, doc.errors.map((e) => ({ path: '(yaml)', message: restoreText(e.message.split('\n')[0] ?? e.message) })))
   }
+  // A mapping, list, alias or tagged non-scalar used as a key (`? [a, b]: 1`, `!!binary AA==: 1`)
+  // has no JSON form (yaml would stringify it, with a process warning).
+  let collectionKey = false
+  Y.visit(doc, {
+    Pair(_, pair) {
+      const k = pair.key
+      const plain = k === null || (Y.isScalar(k) && (k.value === null || typeof k.value !== 'object'))
+      if (plain) return undefined
+      collectionKey = true
+      return Y.visit.BREAK
+    },
+  })
+  if (collectionKey) throw new ConfigError(source, [{ path: '(yaml)', message: 'a mapping, list, alias or tagged value used as a key is not supported; keys are plain strings' }])
   let js: unknown
   try {
     js = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })

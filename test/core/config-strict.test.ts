@@ -216,6 +216,11 @@ t.test('YAML that expands without bound or is not JSON is a config error, not a 
   const ok = parseConfig('aggregator:\n  admin_tokens: &t [a, b]\n  mcp_tokens: *t\n').config
   t.strictSame(ok.aggregator?.mcp_tokens, ['a', 'b'])
 
+  for (const key of ['? [a, b]\n', '? {a: 1}\n', '? !!binary AAAA\n', 'x: &k [1]\n? *k\n']) {
+    const e = thrown(() => parseConfig(`${key}: 1\nproviders: {}\n`))
+    t.strictSame((e as ConfigError).issues, [{ path: '(yaml)', message: 'a mapping, list, alias or tagged value used as a key is not supported; keys are plain strings' }], `key ${JSON.stringify(key)}`)
+  }
+  t.strictSame(parseConfig('? providers\n: {}\n').config.providers, {}, 'control: an explicit plain key is a key')
   for (const [text, what] of [['providers:\n  a: !!binary AAAA\n', 'providers.a'], ['aggregator: !!set {a, b}\n', 'aggregator'], ['aggregator:\n  admin_tokens: [!!timestamp 2001-12-14]\n', 'aggregator.admin_tokens[0]']] as const) {
     const err = thrown(() => parseConfig(text))
     t.type(err, ConfigError, text)
