@@ -120,7 +120,8 @@ function markdown(results: readonly ParserResult[], o: { runs: number; seed: num
     '  stack) instead of a config error; `tools.deny_list: [""]` loaded and then threw at sidecar start;',
     '  `rate_limit.rps: .inf` loaded and the rate limiter threw a `RangeError`;',
     '  `circuit_breaker.reset_timeout_s: .inf` and durations beyond 2^31−1 ms loaded and made timers',
-    '  fire after 1 ms. core/config/load.ts, core/config/schema.ts, profiles/schema.ts.',
+    '  fire after 1 ms; a mapping, list or tagged value as a YAML key was stringified (with a process',
+    '  warning) instead of refused. core/config/load.ts, core/config/schema.ts, profiles/schema.ts.',
     '',
   )
   return lines.join('\n')
