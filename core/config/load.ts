@@ -78,7 +78,7 @@ export function substituteEnv(value: unknown, env: Readonly<Record<string, strin
   if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i], source))
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    // defineProperty, not `out[k] =`: a YAML key `__proto__` must stay a (rejected or warned-about)
+    // defineProperty, not `out[k] =`: a YAML key `__proto__` must stay a (rejected, unknown)
     // field, never become the prototype that smuggles inherited fields past the schema.
     for (const [k, v] of Object.entries(value)) ownProperty(out, k, substituteEnv(v, env, [...path, k], source))
     return out
