@@ -16,7 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import fc from 'fast-check'
-import { runsFor, type FuzzTarget } from '../test/fuzz/lib/fuzz.js'
+import { MAX_MS_PER_INPUT, runsFor, type FuzzTarget } from '../test/fuzz/lib/fuzz.js'
 import { configTarget } from '../test/fuzz/props/config.js'
 import { dnsTarget } from '../test/fuzz/props/dns.js'
 import { httpTarget } from '../test/fuzz/props/http.js'
@@ -88,11 +88,11 @@ function markdown(results: readonly ParserResult[], o: { runs: number; seed: num
     'mutators (boundary bytes, inserts, deletes, truncation, duplicated runs) and raw bytes check what',
     'must hold for any input: no exception but the parser\'s own error type, every offset and `need`',
     'within bounds, outputs no larger than the input allows, a decision that does not change with more',
-    `bytes, and at most ${100} ms per input (an input over it is run again; twice over fails).`,
+    `bytes, and at most ${MAX_MS_PER_INPUT} ms per input (500 ms per config load; an input over it is run again, twice over fails).`,
     'The same properties run in CI as a quick seeded profile (`test/fuzz/*.test.ts`, 3,000 inputs per',
     'parser); replay a failure with `FUZZ_SEED=<seed> FUZZ_RUNS=<runs> npx tap test/fuzz/<parser>.test.ts`.',
     '',
-    '| parser | source | inputs | time | inputs/s | failures | peak RSS |',
+    '| parser | source | inputs | time | inputs/s | failures | peak RSS of the run so far |',
     '|---|---|---:|---:|---:|---:|---:|',
   ]
   for (const r of results) {
