@@ -129,8 +129,8 @@ export function chunk(buf: Uint8Array, cuts: readonly number[]): Uint8Array[] {
   return out
 }
 
-/** Runs of a target's property for a parser budget: `runs` split by weight (at least 1 each). */
+/** Runs of each of a target's properties for a parser budget: `runs` split by weight, rounded up (so they add up to at least `runs`). */
 export function runsFor(target: FuzzTarget, runs: number): number[] {
   const total = target.properties.reduce((s, p) => s + (p.weight ?? 1), 0)
-  return target.properties.map((p) => Math.max(1, Math.round((runs * (p.weight ?? 1)) / total)))
+  return target.properties.map((p) => Math.max(1, Math.ceil((runs * (p.weight ?? 1)) / total)))
 }
