@@ -94,10 +94,13 @@ export const networkSchema = z
   })
   .strict()
 
+/** A tool-name glob (proxy/tool-policy.ts): an empty one matches no tool, so it is refused at load, not at start. */
+const toolGlob = z.string().min(1, 'an empty tool glob matches no tool; name a tool (e.g. "fetch_html") or use "*"')
+
 export const toolsSchema = z
   .object({
-    allow_list: z.array(z.string()).default([]),
-    deny_list: z.array(z.string()).default([]),
+    allow_list: z.array(toolGlob).default([]),
+    deny_list: z.array(toolGlob).default([]),
     expected_tools: z.array(z.string()).optional(),
     schema_drift_alert: bool(z.boolean()).default(true),
     max_count: num(z.number().int().positive()).optional(),

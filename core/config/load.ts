@@ -8,16 +8,21 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { loadTransient, releaseTransient } from '../transient-module.js'
-import type { ZodIssue } from 'zod'
+import type { ZodIssue, ZodTypeAny } from 'zod'
 import { ConfigError, ERROR_CODES, HangarError, type ConfigIssue } from '../errors.js'
 import { capabilitiesSchema } from '../../profiles/schema.js'
 import { BUILTIN_PROFILES, builtinProfilePath, isBuiltinProfile, type BuiltinProfileName } from '../../profiles/builtin.js'
 import { parseIpLiteral } from '../../egress/ip.js'
-import { hangarConfigSchema, providerSchema, sidecarSchema, type HangarConfig, type ProviderConfig } from './schema.js'
+import { hangarConfigSchema, sidecarSchema, type HangarConfig, type ProviderConfig } from './schema.js'
+import { pythonModeMessage, unknownKeyIssues } from './unknown-keys.js'
 
-/** A loaded configuration and the warnings (unknown keys) found while loading it. */
+/** A loaded configuration. */
 export interface LoadedConfig {
   config: HangarConfig
+  /**
+   * Non-fatal notes for the log. None are produced today: an unknown key anywhere is an error
+   * ({@link ConfigError}), never a warning.
+   */
   warnings: string[]
   /** Absolute path of the file, or `<inline>`. */
   source: string
@@ -30,24 +35,39 @@ export function formatPath(path: ReadonlyArray<string | number>): string {
   return out || '(root)'
 }
 
-function zodIssues(issues: ZodIssue[], prefix: Array<string | number> = []): ConfigIssue[] {
-  return issues.map((i) => {
+/**
+ * zod issues → config issues. `root` is the schema that parsed `raw`; `prefix` is prepended to
+ * every path (a profile's capabilities are reported under `providers.<p>.capabilities`). An
+ * unknown key becomes one issue at the key's own path, with a "did you mean" (unknown-keys.ts).
+ */
+function zodIssues(issues: ZodIssue[], root: ZodTypeAny, raw: unknown, prefix: Array<string | number> = []): ConfigIssue[] {
+  return issues.flatMap((i) => {
+    if (i.code === 'unrecognized_keys') {
+      return unknownKeyIssues(root, raw, i.path, i.keys, prefix).map((k) => ({ path: formatPath([...prefix, ...k.path]), message: k.message }))
+    }
     let message = i.message
-    if (i.code === 'unrecognized_keys') message = `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`
     if (i.code === 'invalid_type' && i.received === 'undefined') message = 'is required'
     else if (i.code === 'invalid_type') message = `expected ${i.expected}, got ${i.received}`
-    return { path: formatPath([...prefix, ...i.path]), message }
+    else if (i.code === 'invalid_enum_value') message = pythonModeMessage([...prefix, ...i.path], i.received) ?? message
+    return [{ path: formatPath([...prefix, ...i.path]), message }]
   })
 }
 
 /**
  * Replaces `${VAR}` in every string from `env`; `$${` is a literal `${`.
- * @throws HangarError `HANGAR_CONFIG_ENV_UNSET` naming the variable and the field.
+ * The shell forms `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}`, `${VAR:=x}`, `${VAR:+x}`
+ * (MCP Hangar (Python) reads `${VAR:-default}`) are refused rather than left in the value as text:
+ * a token or URL would otherwise silently be the literal string.
+ * @param source the file, for the message of a {@link ConfigError}.
+ * @throws HangarError `HANGAR_CONFIG_ENV_UNSET` naming the variable and the field; ConfigError for a shell form.
  */
-export function substituteEnv(value: unknown, env: Readonly<Record<string, string | undefined>>, path: Array<string | number> = []): unknown {
+export function substituteEnv(value: unknown, env: Readonly<Record<string, string | undefined>>, path: Array<string | number> = [], source = '<inline>'): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, escape: string, name: string) => {
+    return value.replace(/\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(:?[-=?+][^}]*)?\}/g, (whole, escape: string, name: string, shell: string | undefined) => {
       if (escape) return whole.slice(1)
+      if (shell !== undefined) {
+        throw new ConfigError(source, [{ path: formatPath(path), message: `"\${${name}${shell}}" (a shell default/check, as MCP Hangar (Python) reads) is not supported: write "\${${name}}" and set the variable, or "$\${" for a literal "\${"` }])
+      }
       const v = env[name]
       if (v === undefined) {
         throw new HangarError(ERROR_CODES.CONFIG_ENV_UNSET, `${formatPath(path)}: environment variable ${name} is not set`)
@@ -55,12 +75,12 @@ export function substituteEnv(value: unknown, env: Readonly<Record<string, strin
       return v
     })
   }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i]))
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i], source))
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    // defineProperty, not `out[k] =`: a YAML key `__proto__` must stay a (rejected or warned-about)
+    // defineProperty, not `out[k] =`: a YAML key `__proto__` must stay a (rejected, unknown)
     // field, never become the prototype that smuggles inherited fields past the schema.
-    for (const [k, v] of Object.entries(value)) ownProperty(out, k, substituteEnv(v, env, [...path, k]))
+    for (const [k, v] of Object.entries(value)) ownProperty(out, k, substituteEnv(v, env, [...path, k], source))
     return out
   }
   return value
@@ -70,7 +90,7 @@ function ownProperty(o: Record<string, unknown>, k: string, v: unknown): void {
   Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
 }
 
-// `${VAR}` unquoted in a flow collection (`signal_tokens: [${TOKEN}]`, DESIGN.md §3) is YAML flow
+// `${VAR}` unquoted in a flow collection (`signal_tokens: [${TOKEN}]`) is YAML flow
 // mapping syntax. References are hidden behind private-use code points for the parse and put back
 // in every string (and key) afterwards, before substitution: values are substituted after parsing,
 // so a variable's value can never inject YAML structure.
@@ -145,12 +165,6 @@ function crossCheck(name: string, p: ProviderConfig, origin?: ProfileOrigin): Co
   return issues
 }
 
-function unknownKeys(obj: Record<string, unknown>, known: readonly string[], path: string): string[] {
-  return Object.keys(obj)
-    .filter((k) => !known.includes(k))
-    .map((k) => `${path ? path + '.' : ''}${k}: unknown field, ignored`)
-}
-
 /**
  * Parses and validates configuration text.
  * @param text YAML text. @param source name used in messages. @param env for `${VAR}`.
@@ -161,22 +175,93 @@ export function parseConfig(text: string, source = '<inline>', env: Readonly<Rec
     return parseConfigOnce(text, source, env)
   } finally {
     // yaml and the public-suffix list are needed only while a config loads (transient-module.ts).
-    releaseTransient('yaml', 'tldts')
+    if (held === 0) releaseTransient('yaml', 'tldts')
   }
 }
 
-function parseDocument(text: string, opts?: import('yaml').DocumentOptions & import('yaml').ParseOptions) {
-  return loadTransient<typeof import('yaml')>('yaml').parseDocument(text, opts)
+/** Nesting depth of {@link keepingConfigModules}: while above 0, loads do not release their modules. */
+let held = 0
+
+/**
+ * Runs `fn` (synchronous) with the modules a load needs (yaml, the public-suffix list) kept
+ * loaded between loads, and releases them after: for many configs in a row (fuzzing, batch
+ * validation), where reloading them per config costs milliseconds each.
+ * @returns what `fn` returns; rethrows what it throws.
+ */
+export function keepingConfigModules<T>(fn: () => T): T {
+  held++
+  try {
+    return fn()
+  } finally {
+    if (--held === 0) releaseTransient('yaml', 'tldts')
+  }
 }
 
-function parseConfigOnce(text: string, source: string, env: Readonly<Record<string, string | undefined>>): LoadedConfig {
+/**
+ * Most alias expansions `toJS` performs before it refuses the document (the `yaml` package's
+ * default, its guard against "billion laughs" expansion).
+ */
+const MAX_ALIAS_COUNT = 100
+
+/**
+ * YAML text → plain JSON values with `${VAR}` references intact (not substituted yet).
+ * @throws ConfigError (`(yaml)` path) for a syntax error, duplicate keys, several documents, an
+ *   alias expansion beyond {@link MAX_ALIAS_COUNT}, a mapping or list used as a key, or a value a
+ *   tag turned into something that is not JSON (`!!binary`, `!!set`, `!!timestamp`…).
+ */
+function readYaml(text: string, source: string): unknown {
   const hide = !HIDDEN.test(text)
-  const doc = parseDocument(hide ? hideEnvRefs(text) : text, { prettyErrors: true, uniqueKeys: true })
+  const Y = loadTransient<typeof import('yaml')>('yaml')
+  const doc = Y.parseDocument(hide ? hideEnvRefs(text) : text, { prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length) {
     throw new ConfigError(source, doc.errors.map((e) => ({ path: '(yaml)', message: restoreText(e.message.split('\n')[0] ?? e.message) })))
   }
-  const js: unknown = doc.toJS() ?? {}
-  const raw = substituteEnv(hide ? restoreEnvRefs(js) : js, env)
+  // A mapping, list, alias or tagged non-scalar used as a key (`? [a, b]: 1`, `!!binary AA==: 1`)
+  // has no JSON form (yaml would stringify it, with a process warning).
+  let collectionKey = false
+  Y.visit(doc, {
+    Pair(_, pair) {
+      const k = pair.key
+      const plain = k === null || (Y.isScalar(k) && (k.value === null || typeof k.value !== 'object'))
+      if (plain) return undefined
+      collectionKey = true
+      return Y.visit.BREAK
+    },
+  })
+  if (collectionKey) throw new ConfigError(source, [{ path: '(yaml)', message: 'a mapping, list, alias or tagged value used as a key is not supported; keys are plain strings' }])
+  let js: unknown
+  try {
+    js = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
+  } catch (e) {
+    // yaml throws a ReferenceError for an alias bomb; any other failure is the document's too.
+    throw new ConfigError(source, [{ path: '(yaml)', message: restoreText((e as Error).message.split('\n')[0] ?? 'unreadable document') }])
+  }
+  const odd = notJson(js, [])
+  if (odd) throw new ConfigError(source, [{ path: `(yaml) ${formatPath(odd.path)}`, message: `a ${odd.what} value (from a YAML tag) is not supported; write a string, number, boolean, list or mapping` }])
+  return hide ? restoreEnvRefs(js) : js
+}
+
+/** The first value that is not plain JSON data (a Uint8Array, Map, Set, Date… made by a YAML tag). */
+function notJson(v: unknown, path: Array<string | number>): { path: Array<string | number>; what: string } | undefined {
+  if (v === null || typeof v !== 'object') return typeof v === 'bigint' || typeof v === 'symbol' || typeof v === 'function' ? { path, what: typeof v } : undefined
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const r = notJson(v[i], [...path, i])
+      if (r) return r
+    }
+    return undefined
+  }
+  const proto = Object.getPrototypeOf(v) as unknown
+  if (proto !== Object.prototype && proto !== null) return { path, what: (v as object).constructor?.name ?? 'non-JSON' }
+  for (const [k, x] of Object.entries(v)) {
+    const r = notJson(x, [...path, k])
+    if (r) return r
+  }
+  return undefined
+}
+
+function parseConfigOnce(text: string, source: string, env: Readonly<Record<string, string | undefined>>): LoadedConfig {
+  const raw = substituteEnv(readYaml(text, source) ?? {}, env, [], source)
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, [{ path: '(root)', message: 'expected a mapping' }])
   const baseDir = source === '<inline>' ? process.cwd() : dirname(source)
   const rawProviders = (raw as Record<string, unknown>).providers
@@ -198,17 +283,34 @@ function parseConfigOnce(text: string, source: string, env: Readonly<Record<stri
     }
   }
   const parsed = hangarConfigSchema.safeParse(raw)
-  if (!parsed.success) throw new ConfigError(source, zodIssues(parsed.error.issues))
+  if (!parsed.success) throw new ConfigError(source, zodIssues(parsed.error.issues, hangarConfigSchema, raw))
   const config = parsed.data
   const issues: ConfigIssue[] = []
-  const warnings = unknownKeys(raw as Record<string, unknown>, ['aggregator', 'providers'], '')
-  for (const [name, p] of Object.entries(config.providers)) {
-    issues.push(...crossCheck(name, p, origins.get(name)))
-    const rawP = (rawProviders as Record<string, Record<string, unknown>>)[name] ?? {}
-    warnings.push(...unknownKeys(rawP, Object.keys(providerSchema.innerType().shape), `providers.${name}`))
-  }
+  for (const [name, p] of Object.entries(config.providers)) issues.push(...crossCheck(name, p, origins.get(name)))
+  issues.push(...timerIssues(config, []))
   if (issues.length) throw new ConfigError(source, issues)
-  return { config: deepFreeze(config), warnings, source }
+  return { config: deepFreeze(config), warnings: [], source }
+}
+
+/** Longest delay a Node timer holds, ms (2^31−1, about 24.8 days); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * Durations a timer or a DNS TTL (RFC 2181 §8: at most 2^31−1 s) will carry: every number under a
+ * key ending in `_ms` must be at most {@link MAX_TIMER_MS}, in `_s` at most that in seconds, so
+ * `request_timeout_ms: 3e9` is an error instead of a timer that fires at once.
+ */
+function timerIssues(value: unknown, path: Array<string | number>): ConfigIssue[] {
+  if (value === null || typeof value !== 'object') return []
+  const out: ConfigIssue[] = []
+  for (const [k, v] of Object.entries(value)) {
+    const at = [...path, Array.isArray(value) ? Number(k) : k]
+    if (typeof v === 'number' && typeof k === 'string') {
+      const limit = k.endsWith('_ms') ? MAX_TIMER_MS : k.endsWith('_s') ? Math.floor(MAX_TIMER_MS / 1000) : Infinity
+      if (v > limit) out.push({ path: formatPath(at), message: `${v} is beyond ${limit} ${k.endsWith('_ms') ? 'ms' : 's'} (about 24.8 days), the longest a timer holds; a longer one would fire at once` })
+    } else out.push(...timerIssues(v, at))
+  }
+  return out
 }
 
 /** A capability profile as read from its file: validated, defaults not applied (so a merge sees only what was written). */
@@ -266,7 +368,7 @@ export function loadProfile(ref: string, opts: ProfileLoadOptions = {}): LoadedP
   try {
     return loadProfileOnce(ref, opts)
   } finally {
-    releaseTransient('yaml', 'tldts')
+    if (held === 0) releaseTransient('yaml', 'tldts')
   }
 }
 
@@ -288,13 +390,7 @@ function loadProfileOnce(ref: string, opts: ProfileLoadOptions): LoadedProfile {
   }
   const source = provider === undefined ? path : `${path} (profile of providers.${provider})`
   const text = readFileSync(path, 'utf8')
-  const hide = !HIDDEN.test(text)
-  const doc = parseDocument(hide ? hideEnvRefs(text) : text, { prettyErrors: true, uniqueKeys: true })
-  if (doc.errors.length) {
-    throw new ConfigError(source, doc.errors.map((e) => ({ path: '(yaml)', message: restoreText(e.message.split('\n')[0] ?? e.message) })))
-  }
-  const js: unknown = doc.toJS()
-  const v = substituteEnv(hide ? restoreEnvRefs(js) : js, env, provider === undefined ? [] : ['providers', provider, 'profile'])
+  const v = substituteEnv(readYaml(text, source), env, provider === undefined ? [] : ['providers', provider, 'profile'], source)
   const wrapped = isPlainObject(v) && 'capabilities' in v
   const issues: ConfigIssue[] = []
   let description: unknown
@@ -315,7 +411,7 @@ function loadProfileOnce(ref: string, opts: ProfileLoadOptions): LoadedProfile {
   // Paths name the provider the profile is for (the source names the file), or the file's own fields.
   const prefix = provider !== undefined ? ['providers', provider, 'capabilities'] : wrapped ? ['capabilities'] : []
   const checked = capabilitiesSchema.safeParse(caps)
-  if (!checked.success) issues.push(...zodIssues(checked.error.issues, prefix))
+  if (!checked.success) issues.push(...zodIssues(checked.error.issues, capabilitiesSchema, caps, prefix))
   if (issues.length) throw new ConfigError(source, issues)
   return { capabilities: caps as Record<string, unknown>, path, ...(typeof description === 'string' && { description }), ...(builtin && { builtin }) }
 }

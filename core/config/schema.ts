@@ -1,8 +1,8 @@
 /**
- * The one schema of `hangar.yaml` (DESIGN.md §3). Types are derived from it; every field documents
- * its default. Unknown keys in `capabilities` and `sidecar` are errors (a typo there would silently
- * weaken enforcement); unknown keys at the top and provider level are kept, so MCP Hangar (Python)
- * files load, and reported as warnings by the loader.
+ * The one schema of `hangar.yaml`. Types are derived from it; every field documents its default.
+ * Every object is strict: an unknown key anywhere is a load error (a typo, or a key of MCP Hangar
+ * (Python) this edition does not read, would otherwise silently weaken enforcement); the loader
+ * names the key's path and the key probably meant (unknown-keys.ts).
  */
 import { z } from 'zod'
 import { bool, num } from './coerce.js'
@@ -75,7 +75,7 @@ export const baselineConfigSchema = z
   })
   .strict()
 
-/** The sidecar's listener addresses and data dir. Defaults are for a container / netns (DESIGN.md §3). */
+/** The sidecar's listener addresses and data dir. Defaults are for a container / netns. */
 export const sidecarSchema = z
   .object({
     proxy: listenAddress.default('0.0.0.0:3128'),
@@ -186,7 +186,7 @@ export const providerSchema = z
     health_check_interval_s: num(z.number().int().positive()).default(60),
     max_consecutive_failures: num(z.number().int().positive()).default(3),
     max_concurrency: num(z.number().int().positive()).default(10),
-    rate_limit: z.object({ rps: num(z.number().positive()), burst: num(z.number().int().positive()) }).strict().optional(),
+    rate_limit: z.object({ rps: num(z.number().positive().finite()), burst: num(z.number().int().positive()) }).strict().optional(),
     session_mode: z.enum(['shared', 'per_session']).default('shared'),
     /** `per_session`: most provider processes at once; a new session beyond it gets 503. Default 16. */
     max_sessions: num(z.number().int().positive()).default(16),
@@ -205,14 +205,14 @@ export const providerSchema = z
       .default({}),
     /** Failures in a row (failed starts, crashes before the process has run stably for 30 s) that open the breaker; it half-opens after reset_timeout_s. */
     circuit_breaker: z
-      .object({ failure_threshold: num(z.number().int().positive()).default(10), reset_timeout_s: num(z.number().positive()).default(60) })
+      .object({ failure_threshold: num(z.number().int().positive()).default(10), reset_timeout_s: num(z.number().positive().finite()).default(60) })
       .strict()
       .default({}),
     /** A built-in profile name (bare: no `/`, no .yaml/.yml) or a profile file path; `capabilities` is merged over it (egress appended, other keys replaced one level deep; core/config/load.ts mergeCapabilities). */
     profile: z.string().optional(),
     capabilities: capabilitiesSchema.default({}),
   })
-  .passthrough()
+  .strict()
   .superRefine((p, ctx) => {
     if (p.mode === 'subprocess' && !p.command) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['command'], message: 'mode "subprocess" needs a command' })
     if (p.mode === 'remote' && !p.endpoint) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['endpoint'], message: 'mode "remote" needs an endpoint URL' })
@@ -252,7 +252,7 @@ export const aggregatorSchema = z
      */
     audit_max_total_bytes: num(z.number().int().min(4096)).default(10 * 1024 * 1024 * 1024),
   })
-  .passthrough()
+  .strict()
   .superRefine((a, ctx) => {
     if (a.audit_max_total_bytes < 2 * a.audit_max_bytes)
       ctx.addIssue({ code: 'custom', path: ['audit_max_total_bytes'], message: `must be at least 2 × audit_max_bytes (${2 * a.audit_max_bytes}): the current file and one rotated file must fit` })
@@ -271,7 +271,7 @@ export const hangarConfigSchema = z
     aggregator: aggregatorSchema.optional(),
     providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'provider names are letters, digits, "-" and "_"'), providerSchema).default({}),
   })
-  .passthrough()
+  .strict()
 
 export type HangarConfig = z.infer<typeof hangarConfigSchema>
 export type ProviderConfig = z.infer<typeof providerSchema>

@@ -345,14 +345,24 @@ export class SseReader implements AsyncIterable<SseEvent> {
       },
     })
     const decoder = new TextDecoder('utf-8')
+    // A CR ends a line at once (WHATWG §9.2.5: CRLF, LF or CR); an LF right after it belongs to it.
+    // eventsource-parser holds a chunk-final CR until a later chunk with a line break arrives (it
+    // might be the start of a CRLF), which delays or, at the end of the stream, drops an event
+    // ended by CR CR. So a chunk-final CR is fed as CRLF and a following chunk's leading LF skipped.
+    let skipLf = false
+    const feed = (text: string) => {
+      if (text === '') return
+      if (skipLf && text.charCodeAt(0) === 0x0a) text = text.slice(1)
+      skipLf = text.charCodeAt(text.length - 1) === 0x0d
+      if (text !== '') parser.feed(skipLf ? `${text}\n` : text)
+    }
     for await (const chunk of this.body) {
-      parser.feed(decoder.decode(chunk, { stream: true }))
+      feed(decoder.decode(chunk, { stream: true }))
       if (failure) throw failure
       for (let i = 0; i < queue.length; i++) yield queue[i]!
       queue.length = 0
     }
-    const tail = decoder.decode()
-    if (tail) parser.feed(tail)
+    feed(decoder.decode())
     if (failure) throw failure
     for (let i = 0; i < queue.length; i++) yield queue[i]!
   }

@@ -64,7 +64,7 @@ t.test('profile validate: every bad field path is printed, exit 2, other files s
     '  capabilities.network.egress[1].port: a tcp rule must name its port (0 = any port)',
     `  capabilities.arguments.secret_patterns[0]: unknown secret pattern "aws-key" (known: aws-keys, pem-blocks, github-tokens, jwt, slack-tokens, stripe-keys, google-api-keys)`,
     `${bare}: invalid`,
-    '  network: unknown field(s) "egres"',
+    '  network.egres: unknown field "egres"; did you mean "egress"?',
   ])
 })
 

@@ -1,7 +1,7 @@
-// Configuration loading (core/config/load.ts, schema.ts, profiles/schema.ts; DESIGN.md §3): the
+// Configuration loading (core/config/load.ts, schema.ts, profiles/schema.ts): the
 // full example loads; every broken fixture (named for its flaw) fails with a ConfigError naming the
-// exact field path; ${VAR} substitution and its escape; warnings for unknown provider-level fields;
-// the loaded config is deeply frozen.
+// exact field path; ${VAR} substitution and its escape; unknown fields at any level are errors at
+// their own path; the loaded config is deeply frozen. (config-strict.test.ts: unknown keys class-wide.)
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { formatPath, getProvider, loadConfig, parseConfig, substituteEnv } from '../../core/config/load.js'
@@ -90,10 +90,15 @@ const BROKEN: BrokenFixture[] = [
   { file: 'two_tcp_forwards_same_port.yaml', issues: [['providers.db.capabilities.network.egress[1].port', /port 5432 is already forwarded to "primary\.db\.example" by egress\[0\]/]] },
   { file: 'tcp_forward_on_sidecar_port.yaml', issues: [['providers.db.capabilities.network.egress[0].port', /port 3128 is the sidecar's own sidecar\.proxy port/]] },
   { file: 'tcp_forward_on_listen_port.yaml', issues: [['providers.db.capabilities.network.egress[0].port', /port 8101 is the sidecar's own listen port/]] },
-  { file: 'unknown_capabilities_field.yaml', issues: [['providers.fetch.capabilities', /unknown field\(s\) "enforcment_mode"/]] },
-  { file: 'unknown_network_field.yaml', issues: [['providers.fetch.capabilities.network', /unknown field\(s\) "egres"/]] },
-  { file: 'unknown_rule_field.yaml', issues: [['providers.fetch.capabilities.network.egress[0]', /unknown field\(s\) "ports"/]] },
-  { file: 'unknown_sidecar_field.yaml', issues: [['providers.fetch.sidecar', /unknown field\(s\) "proxy_port"/]] },
+  { file: 'unknown_capabilities_field.yaml', issues: [['providers.fetch.capabilities.enforcment_mode', /^unknown field "enforcment_mode"; did you mean "enforcement_mode"\?$/]] },
+  { file: 'unknown_network_field.yaml', issues: [['providers.fetch.capabilities.network.egres', /^unknown field "egres"; did you mean "egress"\?$/]] },
+  { file: 'unknown_rule_field.yaml', issues: [['providers.fetch.capabilities.network.egress[0].ports', /^unknown field "ports"; did you mean "port"\?$/]] },
+  { file: 'unknown_sidecar_field.yaml', issues: [['providers.fetch.sidecar.proxy_port', /^unknown field "proxy_port"$/]] },
+  { file: 'unknown_provider_field.yaml', issues: [
+    ['providers.fetch.description', /^"description" is a provider key of MCP Hangar \(Python\) which this edition does not support yet/],
+    ['providers.fetch.auto_start', /^"auto_start" is a provider key of MCP Hangar \(Python\) .*provider groups/],
+  ] },
+  { file: 'proto_key_at_top.yaml', issues: [['__proto__', /^unknown field "__proto__"$/]] },
   { file: 'duplicate_yaml_keys.yaml', issues: [['(yaml)', /Map keys must be unique at line 6/]] },
   { file: 'cidr_host_bits_set.yaml', issues: [['providers.db.capabilities.network.egress[0].cidr', /host bits are set; use "10\.20\.0\.0\/16"/]] },
   { file: 'host_and_cidr_in_one_rule.yaml', issues: [['providers.db.capabilities.network.egress[0]', /exactly one of "host" or "cidr" is required/]] },
@@ -102,7 +107,7 @@ const BROKEN: BrokenFixture[] = [
   { file: 'rule_port_out_of_range.yaml', issues: [['providers.fetch.capabilities.network.egress[1].port', /less than or equal to 65535/]] },
   { file: 'listen_port_out_of_range.yaml', issues: [['providers.fetch.sidecar.proxy', /port 0–65535/]] },
   { file: 'subprocess_without_command.yaml', issues: [['providers.fetch.command', /mode "subprocess" needs a command/]] },
-  { file: 'proto_key_in_network.yaml', issues: [['providers.fetch.capabilities.network', /unknown field\(s\) "__proto__"/]] },
+  { file: 'proto_key_in_network.yaml', issues: [['providers.fetch.capabilities.network.__proto__', /^unknown field "__proto__"$/]] },
   {
     file: 'many_broken_fields.yaml',
     issues: [
@@ -168,21 +173,18 @@ t.test('${VAR} substitution and the $${X} escape', async (t) => {
   t.equal(substituteEnv('a $${B} ${C}', { C: 'c' }), 'a ${B} c', 'substituteEnv directly')
 })
 
-t.test('unknown fields: errors inside capabilities and sidecar, warnings at provider and top level', async (t) => {
-  const { config, warnings } = loadConfig(fixture('unknown_provider_field.yaml'), ENV)
-  t.strictSame(warnings, ['providers.fetch.description: unknown field, ignored', 'providers.fetch.auto_start: unknown field, ignored'], 'provider-level warnings')
-  t.ok(getProvider(config, 'fetch'), 'the provider still loads')
-
-  const top = parseConfig('mcp_servers: {}\nproviders:\n  fetch:\n    command: [x]\n')
-  t.strictSame(top.warnings, ['mcp_servers: unknown field, ignored'], 'top-level warning')
+t.test('unknown fields are errors at every level, never warnings', async (t) => {
+  const top = thrown(() => parseConfig('mcp_servers: {}\nproviders:\n  fetch:\n    command: [x]\n'))
+  t.type(top, ConfigError, 'an unknown top-level key')
+  t.strictSame((top as ConfigError).issues, [{ path: 'mcp_servers', message: 'unknown field "mcp_servers"' }], 'named at its own path')
+  // Control: the same file without the key loads, without warnings.
+  t.strictSame(parseConfig('providers:\n  fetch:\n    command: [x]\n').warnings, [], 'no warnings')
 })
 
 t.test('a "__proto__" key never smuggles a provider in', async (t) => {
-  const { config, warnings } = loadConfig(fixture('proto_key_at_top.yaml'), ENV)
-  t.strictSame(Object.keys(config.providers), [], 'no provider came from __proto__')
-  t.equal(Object.prototype.hasOwnProperty.call(config.providers, 'evil'), false, 'no evil provider')
-  t.equal((config.providers as Record<string, unknown>).evil, undefined, 'not inherited either')
-  t.strictSame(warnings, ['__proto__: unknown field, ignored'], 'reported as an unknown field')
+  const err = thrown(() => loadConfig(fixture('proto_key_at_top.yaml'), ENV))
+  t.type(err, ConfigError, 'refused')
+  t.strictSame((err as ConfigError).issues.map((i) => i.path), ['__proto__'], 'the only issue is the __proto__ key itself: no provider "evil" was ever validated')
 })
 
 t.test('other load errors', async (t) => {
