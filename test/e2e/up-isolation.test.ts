@@ -286,8 +286,8 @@ t.test('up isolation: identity, process view, files, limits, IPv6, drop sets, Ct
 
   await t.test('a setsid -f child of A is gone after Ctrl-C of up; nothing of the run remains', async (t) => {
     await js(a, `require('child_process').spawnSync('setsid', ['-f', 'sleep', '1000'], { stdio: 'ignore' }); return null`)
-    const before = hostProcesses().filter((p) => p.uid === A.uid)
-    t.ok(before.some((p) => p.cmdline === 'sleep 1000'), 'the detached child runs, as A')
+    // setsid -f returns before its child has exec'd sleep: wait for it.
+    t.ok(await until(() => hostProcesses().some((p) => p.uid === A.uid && p.cmdline === 'sleep 1000'), 5000), 'the detached child runs, as A')
     const nsInodes = new Set(hostProcesses().filter((p) => p.uid === A.uid || p.uid === B.uid).flatMap((p) => [p.ns.pid, p.ns.net]))
     const layoutCg = detectCgroups()
     const cgDir = `${layoutCg.v2}${aHost!.cgroup}`
@@ -319,8 +319,8 @@ t.test('kill -9 of up: providers die with it; the next up and up --cleanup remov
   const a = await connectClient(new URL(`http://127.0.0.1:${ports.a}/mcp`))
   await js(a, `require('child_process').spawnSync('setsid', ['-f', 'sleep', '1000'], { stdio: 'ignore' }); return null`)
   await a.close().catch(() => {})
+  t.ok(await until(() => hostProcesses().some((p) => p.uid === A.uid && p.cmdline === 'sleep 1000'), 5000), 'the detached child runs')
   const procs = hostProcesses().filter((p) => p.uid === A.uid)
-  t.ok(procs.some((p) => p.cmdline === 'sleep 1000'), 'the detached child runs')
   const oldNetns = inodeOf(`/run/netns/${A.netns}`)
   const oldPidNs = procs[0]!.ns.pid
   const cgPath = `${detectCgroups().v2}${procs[0]!.cgroup}`
