@@ -50,12 +50,18 @@ export const runStateSchema = z.object({
 export type RunState = z.infer<typeof runStateSchema>
 export type RunProvider = z.infer<typeof providerSchema>
 
-/** A process's start time in clock ticks since boot (proc(5) `/proc/<pid>/stat` field 22), or undefined when it is gone. */
+/**
+ * A process's start time in clock ticks since boot (proc(5) `/proc/<pid>/stat` field 22), or
+ * undefined when it is gone. A zombie (state Z or X: dead, waiting to be reaped by its new
+ * parent) counts as gone: there is nothing left to kill.
+ */
 export function procStartTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined
+    return fields[19]
   } catch {
     return undefined
   }
