@@ -19,7 +19,7 @@
  *   node examples/quickstart/sites.mjs [--dns 127.0.0.1:5353] [--link hgqs0] [--subnet 198.18.10]
  *                                      [--port-base 18080] [--loopback]
  * --subnet is the /24 the sites live in (first three octets); --loopback forces the no-root mode;
- * --port-base is the first port of that mode.
+ * --port-base is the first port of that mode (0: a free port per site, printed).
  */
 import { Buffer } from 'node:buffer'
 import { execFileSync } from 'node:child_process'
@@ -174,6 +174,7 @@ async function serveSite(site, host, port) {
   server.keepAliveTimeout = 2000
   servers.push(server)
   await listen(server, port, host, site.name)
+  return server.address().port
 }
 
 // ------------------------------------------------------------------ DNS
@@ -273,8 +274,9 @@ async function main() {
     log('mcp-hangar runs in cooperative mode without root: egress is NOT enforced, and the demo says so.')
     for (const [i, s] of SITES.entries()) {
       table.set(s.name, '127.0.0.1')
-      await serveSite(s, '127.0.0.1', portBase + i)
-      log(`${s.name} → http://127.0.0.1:${portBase + i}/`)
+      // --port-base 0: each site on a port of the kernel's choosing (no race with other programs).
+      const port = await serveSite(s, '127.0.0.1', portBase === 0 ? 0 : portBase + i)
+      log(`${s.name} → http://127.0.0.1:${port}/`)
     }
   }
   await serveDns(table)

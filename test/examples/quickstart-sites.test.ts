@@ -71,21 +71,6 @@ async function freeDnsPort(): Promise<number> {
   throw new Error('no free port for UDP + TCP')
 }
 
-/** Three consecutive free TCP ports on 127.0.0.1; returns the first. */
-async function freePortRun(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000)
-    const servers = [0, 1, 2].map(() => createServer())
-    const oks = await Promise.all(servers.map((s, j) => new Promise<boolean>((r) => {
-      s.once('error', () => r(false))
-      s.listen(base + j, '127.0.0.1', () => r(true))
-    })))
-    await Promise.all(servers.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))))
-    if (oks.every(Boolean)) return base
-  }
-  throw new Error('no three consecutive free ports')
-}
-
 function get(host: string, port: number, hostHeader: string): Promise<{ status: number; body: string }> {
   return new Promise((res, rej) => {
     const req = request({ host, port, path: '/', headers: { host: hostHeader }, timeout: 3000 }, (r) => {
@@ -156,14 +141,17 @@ t.test('examples/quickstart/hangar.yaml loads, and its commands exist', async (t
 
 t.test('without root (--loopback): DNS maps every site to 127.0.0.1, pages on high ports', async (t) => {
   const dnsPort = await freeDnsPort()
-  const base = await freePortRun()
-  const s = await startSites(['--loopback', '--dns', `127.0.0.1:${dnsPort}`, '--port-base', String(base)])
+  // --port-base 0: the kernel picks each site's port (a run of free ports found beforehand could
+  // be taken by a parallel test before the script listens).
+  const s = await startSites(['--loopback', '--dns', `127.0.0.1:${dnsPort}`, '--port-base', '0'])
   t.teardown(() => s.child.kill('SIGKILL'))
   t.match(s.out(), /need root|--loopback/, 'says why the sites are on loopback')
   await checkDns(t, dnsPort, { 'example.com': '127.0.0.1', 'en.wikipedia.org': '127.0.0.1', 'evil.example.net': '127.0.0.1' })
-  for (const [i, name] of ['example.com', 'en.wikipedia.org', 'evil.example.net'].entries()) {
-    const r = await get('127.0.0.1', base + i, name)
-    t.equal(r.status, 200, `${name}: 200 on 127.0.0.1:${base + i}`)
+  for (const name of ['example.com', 'en.wikipedia.org', 'evil.example.net']) {
+    const port = Number(new RegExp(`${name.replaceAll('.', '\\.')} → http://127\\.0\\.0\\.1:(\\d+)/`).exec(s.out())?.[1])
+    t.ok(port > 0, `${name}: its port is printed (${port})`)
+    const r = await get('127.0.0.1', port, name)
+    t.equal(r.status, 200, `${name}: 200 on 127.0.0.1:${port}`)
     t.match(r.body, `<h1>${name}</h1>`, `${name}: the page names itself`)
     t.match(r.body, MARKER, `${name}: the page says it is the local copy`)
   }
