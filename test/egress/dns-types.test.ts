@@ -11,9 +11,7 @@ import t from 'tap'
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import * as dnsPacket from 'dns-packet'
 import { parseConfig } from '../../core/config/load.js'
-import { silentLogger } from '../../core/log.js'
-import { DnsServer } from '../../egress/dns/server.js'
-import { answersOf, dnsRig, makeQuery, rcodeOf, tcpExchange, udpQuery, type DnsRig, type DnsRigOptions } from '../helpers/dns-server.js'
+import { answersOf, makeQuery, rcodeOf, serveDnsRig, tcpExchange, udpQuery, type DnsRigOptions } from '../helpers/dns-server.js'
 
 const GLOBAL = '93.184.216.34'
 const GLOBAL6 = '2606:2800:220:1:248:1893:25c8:1946'
@@ -43,16 +41,7 @@ const DENIED_TYPES: Array<[query: string, signalled: string]> = [
 
 type Tap = { teardown(fn: () => unknown): void }
 
-async function serve(t: Tap, opts: Partial<DnsRigOptions> = {}): Promise<{ rig: DnsRig; port: number }> {
-  const rig = await dnsRig({ capabilities: CAPS, records: RECORDS, realClock: true, ...opts, sidecar: { dns_mode: 'passthrough', ...opts.sidecar } })
-  const server = new DnsServer(rig.forwarder, { log: silentLogger() })
-  const port = await server.listen('127.0.0.1', 0)
-  t.teardown(async () => {
-    await server.close()
-    await rig.close()
-  })
-  return { rig, port }
-}
+const serve = (t: Tap, opts: Partial<DnsRigOptions> = {}) => serveDnsRig(t, { capabilities: CAPS, records: RECORDS, realClock: true, ...opts })
 
 let nextId = 1
 const udp = async (port: number, name: string, type: string) => dnsPacket.decode(await udpQuery(port, makeQuery(name, type, { id: nextId++ })))

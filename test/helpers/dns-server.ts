@@ -20,6 +20,7 @@ import { silentLogger } from '../../core/log.js'
 import { createMetrics, type HangarMetrics } from '../../core/metrics.js'
 import { DnsCache } from '../../egress/dns/cache.js'
 import { DnsForwarder } from '../../egress/dns/forwarder.js'
+import { DnsServer } from '../../egress/dns/server.js'
 import { EnforcementController } from '../../egress/enforcement.js'
 import { compilePolicy } from '../../egress/policy.js'
 import { EgressSignals } from '../../egress/signals.js'
@@ -416,4 +417,19 @@ export function rcodeOf(p: dnsPacket.DecodedPacket): string {
 /** The data of a reply's answers of one type. */
 export function answersOf(p: dnsPacket.DecodedPacket, type: string): string[] {
   return (p.answers ?? []).filter((a) => a.type === type).map((a) => String((a as dnsPacket.StringAnswer).data))
+}
+
+/**
+ * A DnsRig in passthrough mode (`opts.sidecar` merged over it) behind a real DnsServer on
+ * 127.0.0.1; both closed at teardown. Resolves with the rig and the server's port.
+ */
+export async function serveDnsRig(t: { teardown(fn: () => unknown): void }, opts: Partial<DnsRigOptions> = {}): Promise<{ rig: DnsRig; port: number }> {
+  const rig = await dnsRig({ ...opts, sidecar: { dns_mode: 'passthrough', ...opts.sidecar } } as DnsRigOptions)
+  const server = new DnsServer(rig.forwarder, { log: silentLogger() })
+  const port = await server.listen('127.0.0.1', 0)
+  t.teardown(async () => {
+    await server.close()
+    await rig.close()
+  })
+  return { rig, port }
 }
