@@ -14,15 +14,7 @@ import { hangarConfigSchema } from '../../core/config/schema.js'
 import { closestKey, editDistance, objectKeys, schemaAt, type PathSegment } from '../../core/config/unknown-keys.js'
 import { ConfigError, ERROR_CODES, HangarError } from '../../core/errors.js'
 import { compileToolPolicy, decideTool } from '../../proxy/tool-policy.js'
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (e) {
-    return e
-  }
-  return undefined
-}
+import { thrown } from '../helpers/thrown.js'
 
 function issuesOf(text: string, env: Record<string, string> = {}): Array<{ path: string; message: string }> {
   const e = thrown(() => parseConfig(text, '<inline>', env))

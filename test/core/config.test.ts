@@ -8,22 +8,13 @@ import { formatPath, getProvider, loadConfig, parseConfig, substituteEnv } from 
 import { ConfigError, ERROR_CODES, HangarError } from '../../core/errors.js'
 import { decideRequest } from '../../egress/decide.js'
 import { compilePolicy, tcpForwardRules } from '../../egress/policy.js'
+import { thrown } from '../helpers/thrown.js'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url))
 const ENV = { HANGAR_SIGNAL_TOKEN: 'sig-token', HANGAR_ADMIN_TOKEN: 'admin-token' }
 
 function fixture(name: string): string {
   return `${FIXTURES}${name}`
-}
-
-/** Runs `fn` and returns what it threw (undefined when it did not throw). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (e) {
-    return e
-  }
-  return undefined
 }
 
 t.test('the full example of DESIGN.md §3 loads', async (t) => {
