@@ -5,7 +5,7 @@
  * stored baselines before it listens; `stop()` writes the pending baselines.
  */
 import { join, resolve } from 'node:path'
-import { splitListen, type HangarConfig } from '../core/config/schema.js'
+import { splitListen, type HangarConfig } from '../config/schema.js'
 import type { Logger } from '../core/log.js'
 import { BaselineBook } from './baselines.js'
 import { AggregatorHttp } from './http/server.js'

@@ -20,7 +20,7 @@
 import { mkdir, open, readFile, readdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../core/log.js'
-import { parseBaseline, type Baseline } from '../profiles/baseline/types.js'
+import { parseBaseline, type Baseline } from '../policy/baseline-schema.js'
 
 /** The numbers of a kept baseline that are shown without reading its text. */
 export interface BaselineSummary {

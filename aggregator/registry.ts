@@ -6,7 +6,7 @@
  * sidecar's own `ready` / `degraded`.
  */
 import { z } from 'zod'
-import { baselineSchema } from '../profiles/baseline/types.js'
+import { baselineSchema } from '../policy/baseline-schema.js'
 
 /** How often sidecars heartbeat, ms (issue 4: "every 10 s"). */
 export const HEARTBEAT_INTERVAL_MS = 10_000

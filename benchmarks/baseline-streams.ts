@@ -18,7 +18,7 @@
  * like those parsed from the network, not slices of a pool.
  */
 import { createHash } from 'node:crypto'
-import type { EgressProtocol, EgressVia } from '../egress/types.js'
+import type { EgressProtocol, EgressVia } from '../policy/egress-types.js'
 import type { EgressEvent, EgressKey } from '../profiles/baseline/recorder.js'
 import type { SignalAction } from '../signals/types.js'
 

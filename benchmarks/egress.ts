@@ -24,7 +24,7 @@ import { markdown, verdicts, type Results } from './lib/report.js'
 import { QuietGuard } from './lib/quiet.js'
 import { canPin, machineInfo, memory, pin } from './lib/sysinfo.js'
 import { BENCH_HOST, requireTool, startDnsmasq, startOurs, startSquid, startUpstream } from './lib/targets.js'
-import { SIDECAR_NODE_FLAGS } from '../cli/node-flags.js'
+import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
 

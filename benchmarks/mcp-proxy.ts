@@ -30,7 +30,7 @@ import { atExit, killAll, sleep, type Server } from './lib/procs.js'
 import { QuietGuard } from './lib/quiet.js'
 import { canPin, machineInfo, memory, pin } from './lib/sysinfo.js'
 import { requireTool } from './lib/targets.js'
-import { SIDECAR_NODE_FLAGS } from '../cli/node-flags.js'
+import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
 

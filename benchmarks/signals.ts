@@ -29,7 +29,7 @@ import { profileText, summarizeMapped } from './lib/signals-profile.js'
 import { markdown, verdicts, type IngestServerName, type SignalsResults } from './lib/signals-report.js'
 import { buildFloor, newTokens, renderConfig, startAggregator, startFloor, startSidecar, stop, type IngestServer, type TargetContext } from './lib/signals-targets.js'
 import { canPin, cpuSeconds, machineInfo, pin } from './lib/sysinfo.js'
-import { SIDECAR_NODE_FLAGS } from '../cli/node-flags.js'
+import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
 

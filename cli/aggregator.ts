@@ -2,7 +2,7 @@
  * `mcp-hangar aggregator -c hangar.yaml`: the control plane (aggregator/aggregator.ts) until
  * SIGINT or SIGTERM.
  */
-import { loadConfig } from '../core/config/load.js'
+import { loadConfig } from '../config/load.js'
 import { rawEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
 import { Aggregator } from '../aggregator/aggregator.js'

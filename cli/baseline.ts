@@ -11,13 +11,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { request } from 'undici'
-import { CONFIG_ENV_PREFIX, getProvider, loadConfig } from '../core/config/load.js'
-import type { HangarConfig } from '../core/config/schema.js'
+import { CONFIG_ENV_PREFIX, getProvider, loadConfig } from '../config/load.js'
+import type { HangarConfig } from '../config/schema.js'
 import { rawEnv } from '../core/env.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { aggregatorUrlOf, DEFAULT_DATA_DIR } from '../local/effective-config.js'
 import { formatBaselineTable } from '../profiles/baseline/table.js'
-import { parseBaseline, type Baseline } from '../profiles/baseline/types.js'
+import { parseBaseline, type Baseline } from '../policy/baseline-schema.js'
 
 /** Where the baseline commands write: one call per line, without the newline. */
 export interface BaselineCommandIo {

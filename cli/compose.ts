@@ -11,7 +11,7 @@ import type { Command } from 'commander'
 import { rawEnv } from '../core/env.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { injectCompose, type InjectResult } from '../compose/inject.js'
-import { DEFAULT_AGGREGATOR_IMAGE, DEFAULT_SIDECAR_IMAGE, SECCOMP_PROFILE, securityFile } from '../compose/images.js'
+import { DEFAULT_AGGREGATOR_IMAGE, DEFAULT_SIDECAR_IMAGE, SECCOMP_PROFILE, securityFile } from '../sidecar/images.js'
 import { checkOverrides } from '../compose/overrides.js'
 import { loadTransient, releaseTransient } from '../core/transient-module.js'
 

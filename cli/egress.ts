@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from '../core/log.js'
 import { createMetrics } from '../core/metrics.js'
-import { EgressSidecar } from '../egress/sidecar.js'
-import { openSignalOutput, startSidecarLink } from './control-plane.js'
+import { EgressSidecar } from '../sidecar/egress.js'
+import { openSignalOutput, startSidecarLink } from '../sidecar/control-plane.js'
 import { loadProviderRun, untilSignal } from './run.js'
 
 export interface EgressCommand {

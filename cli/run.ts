@@ -1,6 +1,6 @@
 /** What the long-running sub-commands share: loading one provider's config, and waiting for SIGINT/SIGTERM. */
-import type { HangarConfig, ProviderConfig } from '../core/config/schema.js'
-import { getProvider, loadConfig } from '../core/config/load.js'
+import type { HangarConfig, ProviderConfig } from '../config/schema.js'
+import { getProvider, loadConfig } from '../config/load.js'
 import { rawEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
 

@@ -5,7 +5,7 @@
  * refuses.
  */
 import { request } from 'undici'
-import { loadConfig } from '../core/config/load.js'
+import { loadConfig } from '../config/load.js'
 import { rawEnv } from '../core/env.js'
 import { aggregatorUrlOf } from '../local/effective-config.js'
 import type { ProviderView } from '../aggregator/service.js'

@@ -27,12 +27,12 @@
  */
 import { createHash } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
-import { isBareProfileName, loadProfile, mergeCapabilities } from '../core/config/load.js'
+import { isBareProfileName, loadProfile, mergeCapabilities } from '../config/load.js'
 import { proxyEnv } from '../core/proxy-env.js'
 import { ConfigError, ERROR_CODES, HangarError, type ConfigIssue } from '../core/errors.js'
 import { loadTransient, releaseTransient } from '../core/transient-module.js'
-import { isBuiltinProfile } from '../profiles/builtin.js'
-import { AGGREGATOR_PORT, CONFIG_ENV, CONTAINER_DATA_DIR, CONTAINER_PORTS, aggregatorConfig, containerProxy, sidecarConfig } from './generated-config.js'
+import { isBuiltinProfile } from '../config/builtin-profiles.js'
+import { AGGREGATOR_PORT, CONFIG_ENV, CONTAINER_DATA_DIR, CONTAINER_PORTS, aggregatorConfig, containerProxy, sidecarConfig } from '../sidecar/container-config.js'
 import { extendedLabels } from './extends.js'
 import { harden, type HardeningChange } from './hardening.js'
 import { GENERATED, LABEL, isEnabled, isGenerated, isOurLabel, labelIssues, readLabels } from './labels.js'
@@ -41,7 +41,7 @@ import { readExpose, readPort, retargetPort } from './ports.js'
 import { providerNames } from './provider-name.js'
 import { checkIsolation, reservedRefusals, sharingRefusals, type HostAccessUse } from './refusals.js'
 import { parseComposeDocument } from './resolve.js'
-import { DEFAULT_SUBNET_POOL, overlaps, ownSubnet, parseIpv4Cidr, pickInternalSubnet, type InternalSubnet, type Ipv4Net } from './subnet.js'
+import { DEFAULT_SUBNET_POOL, overlaps, ownSubnet, parseIpv4Cidr, pickInternalSubnet, type InternalSubnet, type Ipv4Net } from '../sidecar/subnet.js'
 
 type Yaml = typeof import('yaml')
 type Obj = Record<string, unknown>

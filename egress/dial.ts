@@ -5,7 +5,7 @@
  */
 import { connect, type Socket } from 'node:net'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
-import type { IpAddress } from './types.js'
+import type { IpAddress } from '../policy/egress-types.js'
 
 /** A connected upstream socket and the address it reached. */
 export interface Dialled {

@@ -14,12 +14,12 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
-import { decideTunnelContent, enforce } from './decide.js'
+import { decideTunnelContent, enforce } from '../policy/egress.js'
 import { dropSignal, refusalHeaders, type EgressConnector } from './connector.js'
 import { answer, createForwardingHttpServer, forwardHttp, rawAnswer } from './http-forward.js'
-import { splitHostPort } from './host.js'
+import { splitHostPort } from '../policy/host.js'
 import { parseHttpHead, sniffTunnel } from './sniff.js'
-import type { Decision } from './types.js'
+import type { Decision } from '../policy/egress-types.js'
 import type { AttemptInfo } from './signals.js'
 import { ListenerSet } from './listener-set.js'
 

@@ -7,9 +7,9 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { SidecarLimits } from '../core/config/schema.js'
+import type { SidecarLimits } from '../config/schema.js'
 import { refusalHeaders, type EgressConnector } from './connector.js'
-import type { EgressVia } from './types.js'
+import type { EgressVia } from '../policy/egress-types.js'
 
 const HOP_BY_HOP = new Set([
   'connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer',

@@ -11,13 +11,13 @@
  * the loopback address it is).
  */
 import * as dnsPacket from 'dns-packet'
-import type { SidecarLimits } from '../core/config/schema.js'
+import type { SidecarLimits } from '../config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { DnsCache, type CachedResponse } from './dns/cache.js'
 import { DnsUpstream } from './dns/upstream.js'
 import { CLASS_IN, encodeQuestion, QType, Rcode } from './dns/wire.js'
-import { parseIpLiteral } from './ip.js'
-import type { IpAddress, ResolvedAddresses, Resolver } from './types.js'
+import { parseIpLiteral } from '../policy/ip.js'
+import type { IpAddress, ResolvedAddresses, Resolver } from '../policy/egress-types.js'
 
 /** Options of {@link DnsResolver}. */
 export interface DnsResolverOptions {

@@ -5,15 +5,15 @@
  * Never throws into the data path.
  */
 import type { HangarMetrics } from '../core/metrics.js'
-import type { BaselineRecorder } from '../profiles/baseline/recorder.js'
+import type { BaselineObserver } from '../policy/baseline-observer.js'
 import type { Logger } from '../core/log.js'
 import { buildSignal, type SignalOrigin } from '../signals/build.js'
 import type { SignalSink } from '../signals/sink.js'
 import type { DestinationProtocol, Signal, SignalAction } from '../signals/types.js'
-import type { Enforcement } from './decide.js'
-import type { DnsDecision } from './dns/policy.js'
-import type { EnforcementController } from './enforcement.js'
-import type { Decision, EgressPolicy, EgressProtocol, EgressVia } from './types.js'
+import type { Enforcement } from '../policy/egress.js'
+import type { DnsDecision } from '../policy/dns.js'
+import type { EnforcementController } from '../policy/quarantine.js'
+import type { Decision, EgressPolicy, EgressProtocol, EgressVia } from '../policy/egress-types.js'
 
 /** Where an egress attempt went, for the signal's `destination`. */
 export interface AttemptInfo {
@@ -45,7 +45,7 @@ export class EgressSignals {
     private readonly log: Logger,
     private readonly observationWindowMs: number,
     /** Records every decision, before sampling (profiles/baseline/recorder.ts). */
-    readonly baseline?: BaselineRecorder,
+    readonly baseline?: BaselineObserver,
   ) {
     this.#bytesUp = metrics.egress.egressBytes.labels({ provider: origin.provider, direction: 'upstream' })
     this.#bytesDown = metrics.egress.egressBytes.labels({ provider: origin.provider, direction: 'downstream' })

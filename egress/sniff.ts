@@ -13,7 +13,7 @@
  * ALPN, RFC 7301 §3.1; SSLv2-compatible CLIENT-HELLO, RFC 5246 Appendix E.2; HTTP/1.1 message
  * syntax, RFC 9112 §2–§5 (Host: RFC 9112 §3.2).
  */
-import type { TunnelContent } from './decide.js'
+import type { TunnelContent } from '../policy/egress.js'
 
 /** Bytes of a TLS record header: ContentType(1), legacy_record_version(2), length(2). RFC 8446 §5.1. */
 export const TLS_RECORD_HEADER_BYTES = 5

@@ -14,8 +14,8 @@ import { createServer, type Socket } from 'node:net'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { dropSignal, type EgressConnector } from './connector.js'
 import { ListenerSet } from './listener-set.js'
-import { tcpForwardRules } from './policy.js'
-import type { EgressRule } from './types.js'
+import { tcpForwardRules } from '../policy/egress-policy.js'
+import type { EgressRule } from '../policy/egress-types.js'
 
 /** Options of {@link TcpForwards}. */
 export interface TcpForwardsOptions {

@@ -15,7 +15,7 @@
  * - `profile` is dropped: its capabilities are already merged into `capabilities`.
  */
 import { resolve } from 'node:path'
-import type { HangarConfig, ProviderConfig } from '../core/config/schema.js'
+import type { HangarConfig, ProviderConfig } from '../config/schema.js'
 import { NETNS_PORTS, type NetnsPlan } from './plan.js'
 
 /** The schema's default steering address (core/config/schema.ts): "not set by the user". */

@@ -6,7 +6,7 @@
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import type { ProviderConfig } from '../core/config/schema.js'
+import type { ProviderConfig } from '../config/schema.js'
 import type { Logger } from '../core/log.js'
 import { createProviderCgroup, killByUid, killCgroup, planProviderCgroup, removeCgroup, type CgroupLayout, type ProviderCgroup } from './cgroup.js'
 import { memoryBytes } from './container-broker.js'

@@ -14,16 +14,16 @@
  * tool with `calls > 0` (called) or `listed > 0` (offered).
  */
 import type { z } from 'zod'
-import { decideAddresses, decideRequest, decideTunnelContent, type TunnelContent } from '../egress/decide.js'
-import { decideDnsName } from '../egress/dns/policy.js'
-import { ADDRESS_CLASS_TEXT } from '../egress/classify-address.js'
-import { parseIpLiteral } from '../egress/ip.js'
-import { compilePolicy } from '../egress/policy.js'
-import type { Decision, EgressPolicy, EgressRule, EgressVia, EnforcementState, IpAddress, Target } from '../egress/types.js'
-import { compileToolPolicy, decideTool, undeclaredTools } from '../proxy/tool-policy.js'
-import type { Baseline, EgressRecord } from './baseline/types.js'
+import { decideAddresses, decideRequest, decideTunnelContent, type TunnelContent } from '../policy/egress.js'
+import { decideDnsName } from '../policy/dns.js'
+import { ADDRESS_CLASS_TEXT } from '../policy/address-class.js'
+import { parseIpLiteral } from '../policy/ip.js'
+import { compilePolicy } from '../policy/egress-policy.js'
+import type { Decision, EgressPolicy, EgressRule, EgressVia, EnforcementState, IpAddress, Target } from '../policy/egress-types.js'
+import { compileToolPolicy, decideTool, undeclaredTools } from '../policy/tool-policy.js'
+import type { Baseline, EgressRecord } from '../policy/baseline-schema.js'
 import { destinationOf, printable, protocolOf } from './baseline/table.js'
-import { capabilitiesSchema, type CapabilitiesConfig } from './schema.js'
+import { capabilitiesSchema, type CapabilitiesConfig } from '../policy/capabilities.js'
 
 /** A capabilities block, as written (defaults not applied) or as parsed. */
 export type CapabilitiesInput = z.input<typeof capabilitiesSchema>

@@ -4,10 +4,10 @@
  * Pure. The rules are in the file comment of suggest.ts (protocols, tunnels sharing a port,
  * tcp forward ports).
  */
-import { sidecarSchema } from '../core/config/schema.js'
-import { parseTarget } from '../egress/host.js'
-import type { IpAddress, RuleProtocol } from '../egress/types.js'
-import type { Baseline, EgressRecord } from './baseline/types.js'
+import { sidecarSchema } from '../config/schema.js'
+import { parseTarget } from '../policy/host.js'
+import type { IpAddress, RuleProtocol } from '../policy/egress-types.js'
+import type { Baseline, EgressRecord } from '../policy/baseline-schema.js'
 import { destinationOf, printable } from './baseline/table.js'
 import { countedAttempts, isCounted } from './suggest-diff.js'
 

@@ -14,7 +14,7 @@
  *   one.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { BodyError, readBody } from '../../proxy/http/body.js'
+import { BodyError, readBody } from '../../core/http/body.js'
 import type { BaselineBook } from '../baselines.js'
 import type { AggregatorMetrics } from '../metrics.js'
 import type { PolicyBook } from '../policy.js'

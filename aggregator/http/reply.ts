@@ -3,7 +3,7 @@
  * `{error: {code, message, ...}}` with a stable machine code, and the bearer-token gate.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { checkBearer, type TokenSet } from '../../proxy/http/auth.js'
+import { checkBearer, type TokenSet } from '../../core/http/auth.js'
 
 /** Writes a JSON body. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -20,7 +20,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { ERROR_CODES, HangarError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
-import { compileTokens, type TokenSet } from '../../proxy/http/auth.js'
+import { compileTokens, type TokenSet } from '../../core/http/auth.js'
 import type { BaselineBook } from '../baselines.js'
 import type { AggregatorMetrics } from '../metrics.js'
 import type { PolicyBook } from '../policy.js'

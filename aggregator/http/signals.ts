@@ -17,8 +17,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from '../../core/log.js'
-import { BodyError, readBody } from '../../proxy/http/body.js'
-import { SseWriter } from '../../proxy/http/sse.js'
+import { BodyError, readBody } from '../../core/http/body.js'
+import { SseWriter } from '../../core/http/sse.js'
 import { validateBatch } from '../../signals/validate.js'
 import type { Signal } from '../../signals/types.js'
 import type { AggregatorMetrics } from '../metrics.js'

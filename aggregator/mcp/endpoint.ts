@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
-import { callerOf } from '../../proxy/http/auth.js'
+import { callerOf } from '../../core/http/auth.js'
 import { createHangarMcpServer, type HangarToolsOptions } from './tools.js'
 
 /** Builds the `/mcp` handler. */

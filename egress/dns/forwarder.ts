@@ -43,18 +43,18 @@
  * switch drops the verdict memo and the hot entries, so it applies to the very next query.
  */
 import * as dnsPacket from 'dns-packet'
-import type { SidecarConfig, SidecarLimits } from '../../core/config/schema.js'
+import type { SidecarConfig, SidecarLimits } from '../../config/schema.js'
 import { ERROR_CODES, HangarError } from '../../core/errors.js'
 import type { EgressContext } from '../connector.js'
-import { ADDRESS_CLASS_TEXT, classifyAddress } from '../classify-address.js'
-import { enforce, type Enforcement } from '../decide.js'
-import { parseIpLiteral } from '../ip.js'
+import { ADDRESS_CLASS_TEXT, classifyAddress } from '../../policy/address-class.js'
+import { enforce, type Enforcement } from '../../policy/egress.js'
+import { parseIpLiteral } from '../../policy/ip.js'
 import { DnsResolver } from '../resolve.js'
-import type { EgressPolicy, Resolver } from '../types.js'
-import type { BaselineRecorder, DnsHandle } from '../../profiles/baseline/recorder.js'
+import type { EgressPolicy, Resolver } from '../../policy/egress-types.js'
+import type { BaselineObserver, DnsHandle } from '../../policy/baseline-observer.js'
 import { DnsCache, type CachedResponse } from './cache.js'
-import { decideDnsName, dnsTypeAllowed, type DnsDecision } from './policy.js'
-import { SubdomainBudget, type BudgetKey } from '../tunnel.js'
+import { decideDnsName, dnsTypeAllowed, type DnsDecision } from '../../policy/dns.js'
+import { SubdomainBudget, type BudgetKey } from '../../policy/tunnel.js'
 import { DnsUpstream } from './upstream.js'
 import {
   addressBytes, buildResponse, CLASS_IN, hashQuestion, HEADER_BYTES, packetTypeName, parseQuery, questionEndOf, questionKey, questionRecord, quick,
@@ -158,7 +158,7 @@ export class DnsForwarder implements DnsHandler {
   readonly #notimp: LabelledCounter
   readonly #refused: LabelledCounter
   readonly #hot = new Map<number, HotEntry>()
-  readonly #baseline: BaselineRecorder | undefined
+  readonly #baseline: BaselineObserver | undefined
   readonly #alertSteering: boolean
   readonly #budget: SubdomainBudget
   /** Hot entries with cached answers the baseline has not counted yet. */

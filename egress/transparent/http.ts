@@ -6,12 +6,12 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { enforce } from '../decide.js'
+import { enforce } from '../../policy/egress.js'
 import { dropSignal, type EgressConnector } from '../connector.js'
 import { answer, createForwardingHttpServer, forwardHttp } from '../http-forward.js'
-import { splitHostPort } from '../host.js'
+import { splitHostPort } from '../../policy/host.js'
 import { ListenerSet } from '../listener-set.js'
-import type { Decision } from '../types.js'
+import type { Decision } from '../../policy/egress-types.js'
 
 export class TransparentHttpListener extends ListenerSet {
   readonly server: Server

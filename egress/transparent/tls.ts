@@ -12,11 +12,11 @@
  * (`missing_host`), and a malformed hello or server name (`malformed_host`).
  */
 import { createServer, type Server, type Socket } from 'node:net'
-import { decideRequest, enforce } from '../decide.js'
+import { decideRequest, enforce } from '../../policy/egress.js'
 import { dropSignal, type EgressConnector } from '../connector.js'
 import { ListenerSet } from '../listener-set.js'
 import { parseClientHello } from '../sniff.js'
-import type { Decision, DenyReason } from '../types.js'
+import type { Decision, DenyReason } from '../../policy/egress-types.js'
 
 /** Options of {@link TransparentTlsListener}. */
 export interface TransparentTlsOptions {

@@ -13,42 +13,17 @@
  * Cost per event: one Map lookup by a short string key and a few integer writes; the DNS hot
  * path (cached answers) holds a {@link DnsHandle} and does no lookup at all.
  */
-import { classifyAddress } from '../../egress/classify-address.js'
-import { parseIpLiteral } from '../../egress/ip.js'
-import type { EgressProtocol, EgressVia } from '../../egress/types.js'
+import { classifyAddress } from '../../policy/address-class.js'
+import { parseIpLiteral } from '../../policy/ip.js'
+import type { BaselineObserver, DnsHandle, EgressEvent, EgressKey } from '../../policy/baseline-observer.js'
+import type { EgressProtocol } from '../../policy/egress-types.js'
 import type { EnforcementMode, SignalAction } from '../../signals/types.js'
 import {
   BASELINE_SCHEMA, DEFAULT_BASELINE_LIMITS, MAX_ADDRESSES_PER_DESTINATION, MAX_ANSWER_TYPES, MAX_ARGUMENT_KEYS_PER_TOOL,
   type Baseline, type BaselineLimits, type CallRate,
-} from './types.js'
+} from '../../policy/baseline-schema.js'
 
-/** One egress decision as the recorder sees it. */
-export interface EgressEvent {
-  /** The normalised host name asked for; undefined for an IP-literal destination. */
-  host?: string
-  /** The IP literal asked for (no host), or the address dialled for a host. */
-  ip?: string
-  port: number
-  protocol: EgressProtocol
-  via: EgressVia
-  action: SignalAction
-  /** True when the attempt was permitted but resolving or dialling failed. */
-  failed?: boolean
-}
-
-/** What {@link BaselineRecorder.egressBytes} and `egressContent` need to find a destination. */
-export type EgressKey = Pick<EgressEvent, 'host' | 'ip' | 'port' | 'protocol'>
-
-/** A DNS name's record, held by the forwarder's hot path to count cached answers without a lookup. */
-export interface DnsHandle {
-  readonly name: string
-  count: number
-  qtypes: Record<string, number>
-  actions: Record<string, number>
-  answers: Record<string, number>
-  first: number
-  last: number
-}
+export type { DnsHandle, EgressEvent, EgressKey } from '../../policy/baseline-observer.js'
 
 interface Destination {
   host?: string
@@ -120,7 +95,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** Aggregates one provider's behaviour; see the file comment. */
-export class BaselineRecorder {
+export class BaselineRecorder implements BaselineObserver {
   readonly provider: string
   readonly limits: BaselineLimits
   mode: EnforcementMode

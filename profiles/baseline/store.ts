@@ -19,7 +19,7 @@ import { mkdir, open, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../core/log.js'
 import type { BaselineRecorder } from './recorder.js'
-import { parseBaseline, type Baseline } from './types.js'
+import { parseBaseline, type Baseline } from '../../policy/baseline-schema.js'
 
 /** The baseline file of a data dir. */
 export function baselinePath(dataDir: string): string {

@@ -3,7 +3,7 @@
  * readable fixed-width tables. Pure: text in, text out. Also the small formatters the profile
  * suggestion's evidence comments share (profiles/suggest.ts): byte sizes, time windows, counts.
  */
-import type { Baseline, EgressRecord } from './types.js'
+import type { Baseline, EgressRecord } from '../../policy/baseline-schema.js'
 
 /** `0 B`, `512 B`, `3.2 KiB`, `120 KiB`, `4.0 MiB` (binary units; one decimal below 100). */
 export function formatBytes(n: number): string {

@@ -4,7 +4,8 @@
  * {@link Refusal}; none allocates when the header is the one a client sent before.
  */
 import { DEFAULT_NEGOTIATED_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '../types.js'
-import { PASSED, refusal, type Check, type Refusal } from './respond.js'
+import { PASSED, refusal, type Check, type Refusal } from '../../core/http/respond.js'
+import { isVisibleAscii } from '../../core/http/auth.js'
 
 const NOT_ACCEPTABLE_POST = refusal(406, 'not_acceptable', 'Not Acceptable: Client must accept both application/json and text/event-stream')
 const NOT_ACCEPTABLE_GET = refusal(406, 'not_acceptable', 'Not Acceptable: Client must accept text/event-stream')
@@ -152,18 +153,4 @@ const BAD_SESSION_ID = refusal(400, 'session', `Bad Request: Mcp-Session-Id must
 export function checkSessionId(header: string | undefined): Check {
   if (header === undefined) return PASSED
   return isVisibleAscii(header, MAX_SESSION_ID_LENGTH) ? PASSED : BAD_SESSION_ID
-}
-
-/**
- * True when `s` is 1..`max` characters, all in `lo`–0x7E. Default `lo` 0x21: visible ASCII
- * (the spec's rule for `Mcp-Session-Id`); 0x20 admits spaces (printable ASCII).
- */
-export function isVisibleAscii(s: string, max: number, lo = 0x21): boolean {
-  const n = s.length
-  if (n === 0 || n > max) return false
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i)
-    if (c < lo || c > 0x7e) return false
-  }
-  return true
 }

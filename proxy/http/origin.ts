@@ -15,7 +15,7 @@
  * - an empty list refuses every request that carries an `Origin`.
  */
 import { ConfigError } from '../../core/errors.js'
-import { PASSED, refusal, type Check } from './respond.js'
+import { PASSED, refusal, type Check } from '../../core/http/respond.js'
 
 /** A compiled `allowed_origins`. Build it with {@link compileOrigins}. */
 export interface OriginPolicy {

@@ -18,17 +18,17 @@
  * (RFC 9112 §6.3) with 400 before any of this runs.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { IngressConfig } from '../../core/config/schema.js'
+import type { IngressConfig } from '../../config/schema.js'
 import { ERROR_CODES, HangarError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import type { ProxyMetrics } from '../../core/metrics.js'
-import { callerOf, checkBearer, compileTokens, type TokenSet } from '../http/auth.js'
-import { BodyError, checkContentEncoding, checkContentType, readBody } from '../http/body.js'
+import { callerOf, checkBearer, compileTokens, type TokenSet } from '../../core/http/auth.js'
+import { BodyError, checkContentEncoding, checkContentType, readBody } from '../../core/http/body.js'
 import { corsResponseHeaders, preflight } from '../http/cors.js'
 import { checkAccept, checkProtocolVersion, checkSessionId } from '../http/headers.js'
 import { parseBody } from '../http/jsonrpc.js'
 import { checkOrigin, compileOrigins, type OriginPolicy } from '../http/origin.js'
-import { httpError, refusal, refuse, type IngressRejectReason, type Refusal } from '../http/respond.js'
+import { httpError, refusal, refuse, type IngressRejectReason, type Refusal } from '../../core/http/respond.js'
 import { RPC, type CallContext } from '../types.js'
 import type { IngressBackend, IngressRequest } from './backend.js'
 

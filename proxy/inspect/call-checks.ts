@@ -8,9 +8,9 @@
  * errors. No reason, rule or detail ever carries a secret: findings are redacted by
  * proxy/secret-patterns.ts.
  */
-import { schemaDraft, type SchemaChecker } from '../schema-check.js'
-import { redact, scanArguments, type Finding, type SecretPattern } from '../secret-patterns.js'
-import { decideTool, type ToolPolicy } from '../tool-policy.js'
+import { schemaDraft, type SchemaChecker } from '../../policy/schema-check.js'
+import { redact, scanArguments, type Finding, type SecretPattern } from '../../policy/secret-patterns.js'
+import { decideTool, type ToolPolicy } from '../../policy/tool-policy.js'
 import { RPC, type JsonRpcErrorObject } from '../types.js'
 import { signalName, type DeniedReason } from './signals.js'
 import type { Pin } from './pins.js'

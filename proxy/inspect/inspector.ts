@@ -34,13 +34,13 @@
  */
 import type { ProxyMetrics } from '../../core/metrics.js'
 import type { Logger } from '../../core/log.js'
-import type { EnforcementController } from '../../egress/enforcement.js'
-import type { CapabilitiesConfig } from '../../profiles/schema.js'
+import type { EnforcementController } from '../../policy/quarantine.js'
+import type { CapabilitiesConfig } from '../../policy/capabilities.js'
 import type { SignalSink } from '../../signals/sink.js'
 import type { EnforcementMode } from '../../signals/types.js'
-import { SchemaChecker } from '../schema-check.js'
-import { compileSecretPatterns, redact, type SecretPattern } from '../secret-patterns.js'
-import { compileToolPolicy, decideTool, type ToolPolicy } from '../tool-policy.js'
+import { SchemaChecker } from '../../policy/schema-check.js'
+import { compileSecretPatterns, redact, type SecretPattern } from '../../policy/secret-patterns.js'
+import { compileToolPolicy, decideTool, type ToolPolicy } from '../../policy/tool-policy.js'
 import {
   RPC, isRequest, rpcError,
   type CallContext, type JsonRpcErrorResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type JsonRpcResultResponse,
@@ -51,7 +51,7 @@ import {
 } from './call-checks.js'
 import { ConcurrencyLimiter, type Slot } from './concurrency.js'
 import { PinStore } from './pins.js'
-import type { BaselineRecorder } from '../../profiles/baseline/recorder.js'
+import type { BaselineObserver } from '../../policy/baseline-observer.js'
 import { TokenBucket } from './rate-limit.js'
 import { ProxySignals, actionFor, signalName, type CallOutcome, type SharedMetrics } from './signals.js'
 import { ToolsState, describeTool, isToolDefinition, type DriftEvent, type SeenTool } from './tools-state.js'
@@ -121,7 +121,7 @@ export interface InspectorOptions {
   /** `tool_called` sampling window, ms (`sidecar.observation_window_ms`). Default 60 000; 0 = every call. */
   observationWindowMs?: number
   /** Records listings, calls and refusals into the provider's baseline (profiles/baseline/recorder.ts). */
-  baseline?: BaselineRecorder
+  baseline?: BaselineObserver
   /** Fetches the provider's current tools (all pages) when a tools/call names a tool whose definition has not been seen. */
   toolsSource?: (ctx: CallContext) => Promise<unknown[]>
 }

@@ -8,7 +8,7 @@
  * is no longer drifted; {@link ToolsState.approve} re-pins the current definition.
  */
 import { createHash } from 'node:crypto'
-import { canonicalJson, toolDigest } from '../tool-digest.js'
+import { canonicalJson, toolDigest } from '../../policy/tool-digest.js'
 import type { FieldDigests, Pin, PinStore } from './pins.js'
 
 /** An MCP `Tool` as listed by `tools/list` (spec "Tools" §Tool): `name` is required, the rest is read when present. */

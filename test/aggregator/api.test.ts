@@ -9,7 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { Aggregator } from '../../aggregator/aggregator.js'
-import { hangarConfigSchema } from '../../core/config/schema.js'
+import { hangarConfigSchema } from '../../config/schema.js'
 import { captureLog, signal, signals as signalsUpTo, tempDir } from '../fixtures/aggregator/signals.js'
 
 /** Signals `from`..`to`, both included. */

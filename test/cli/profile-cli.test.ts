@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command } from 'commander'
 import { registerProfileCommands, runProfileCommand, type ProfileCommandIo } from '../../cli/profile.js'
-import { BUILTIN_PROFILES } from '../../profiles/builtin.js'
+import { BUILTIN_PROFILES } from '../../config/builtin-profiles.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'hangar-profile-cli-'))

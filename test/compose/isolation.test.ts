@@ -418,7 +418,7 @@ t.test('extends: a label inherited from another service or file is seen', (tt) =
 })
 
 t.test('service names that are not provider names are mapped, and the mapping recorded', async (t) => {
-  const { parseConfig, getProvider } = await import('../../core/config/load.js')
+  const { parseConfig, getProvider } = await import('../../config/load.js')
   const long = `s${'x'.repeat(70)}`
   const text = `services:\n${['mcp.server', 'mcp-server', '_under', long, 'UPPER.case'].map((n) => `  ${n}:\n    image: i\n    expose: [8080]\n    labels: {mcp.hangar.enabled: "true"}\n`).join('')}`
   const r = injected(t, text)!

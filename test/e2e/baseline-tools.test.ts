@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
 import t, { type Test } from 'tap'
 import { BaselineRecorder } from '../../profiles/baseline/recorder.js'
-import { parseBaseline } from '../../profiles/baseline/types.js'
+import { parseBaseline } from '../../policy/baseline-schema.js'
 import { suggestProfile } from '../../profiles/suggest.js'
 import { connectClient, EVERYTHING, FILESYSTEM, startSidecar, textOf } from '../helpers/mcp.js'
 

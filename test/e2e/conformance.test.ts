@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
-import { providerSchema } from '../../core/config/schema.js'
+import { providerSchema } from '../../config/schema.js'
 import { providerEnv } from '../../core/env.js'
 import {
   buildReport,

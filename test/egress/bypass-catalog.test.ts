@@ -5,14 +5,14 @@
 import t from 'tap'
 import {
   decideAddresses, decideRequest, decideTunnelContent, enforce, type TunnelContent,
-} from '../../egress/decide.js'
-import { decideDnsName } from '../../egress/dns/policy.js'
-import { parseIpLiteral } from '../../egress/ip.js'
-import { compilePolicy } from '../../egress/policy.js'
+} from '../../policy/egress.js'
+import { decideDnsName } from '../../policy/dns.js'
+import { parseIpLiteral } from '../../policy/ip.js'
+import { compilePolicy } from '../../policy/egress-policy.js'
 import type {
   Decision, DenyReason, EgressPolicy, EgressProtocol, EgressVia, EnforcementState, IpAddress,
-} from '../../egress/types.js'
-import { capabilitiesSchema } from '../../profiles/schema.js'
+} from '../../policy/egress-types.js'
+import { capabilitiesSchema } from '../../policy/capabilities.js'
 import type { EnforcementMode } from '../../signals/types.js'
 
 const PROTECTED = { ips: new Set(['10.254.1.1', '10.254.1.2']), ports: new Set([3128, 53, 9901, 8000]) }

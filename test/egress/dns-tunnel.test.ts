@@ -10,7 +10,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import * as dnsPacket from 'dns-packet'
-import { BUDGET_MAX_DOMAINS, budgetKey, letterPairCost, SubdomainBudget, tunnelSuspicion } from '../../egress/tunnel.js'
+import { BUDGET_MAX_DOMAINS, budgetKey, letterPairCost, SubdomainBudget, tunnelSuspicion } from '../../policy/tunnel.js'
 import { base26, base32Lower, hexLetters, wordLabel } from '../helpers/tunnel-names.js'
 import { answersOf, makeQuery, serveDnsRig, rcodeOf, tcpExchange, udpExchange, type DnsRig, type DnsRigOptions, type TestRecord } from '../helpers/dns-server.js'
 

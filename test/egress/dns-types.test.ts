@@ -10,7 +10,7 @@
 import t from 'tap'
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import * as dnsPacket from 'dns-packet'
-import { parseConfig } from '../../core/config/load.js'
+import { parseConfig } from '../../config/load.js'
 import { answersOf, makeQuery, rcodeOf, serveDnsRig, tcpExchange, udpQuery, type DnsRigOptions } from '../helpers/dns-server.js'
 
 const GLOBAL = '93.184.216.34'

@@ -3,15 +3,15 @@
  * hellos with hostile fields, byte-by-byte and record-by-record splits, and seeded fuzzing.
  */
 import t from 'tap'
-import { decideRequest, decideTunnelContent } from '../../egress/decide.js'
-import { parseTarget } from '../../egress/host.js'
-import { compilePolicy } from '../../egress/policy.js'
+import { decideRequest, decideTunnelContent } from '../../policy/egress.js'
+import { parseTarget } from '../../policy/host.js'
+import { compilePolicy } from '../../policy/egress-policy.js'
 import {
   MAX_CLIENT_HELLO_BYTES, MAX_HTTP_HEAD_BYTES, parseClientHello, parseHttpHead, sniffTunnel,
   type ClientHelloResult, type HttpHeadResult,
 } from '../../egress/sniff.js'
-import type { Decision } from '../../egress/types.js'
-import { capabilitiesSchema } from '../../profiles/schema.js'
+import type { Decision } from '../../policy/egress-types.js'
+import { capabilitiesSchema } from '../../policy/capabilities.js'
 import { buildClientHello, buildHelloMessage, captureClientHello, frameRecords, serverNameData } from '../helpers/tls.js'
 
 /** Deterministic PRNG (mulberry32) so a failing fuzz case can be replayed. */

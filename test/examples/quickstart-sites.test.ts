@@ -12,7 +12,7 @@ import { createServer } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as dnsPacket from 'dns-packet'
-import { loadConfig } from '../../core/config/load.js'
+import { loadConfig } from '../../config/load.js'
 import { answersOf, makeQuery, rcodeOf, tcpExchange, udpQuery } from '../helpers/dns-server.js'
 import { netnsSkip } from '../helpers/netns.js'
 

@@ -10,11 +10,11 @@
 //   .inf` (a RangeError from the rate limiter); `circuit_breaker.reset_timeout_s: .inf` and any
 //   `*_ms` / `*_s` beyond a Node timer's 2^31−1 ms made a timer fire after 1 ms.
 import t from 'tap'
-import { parseConfig } from '../../core/config/load.js'
+import { parseConfig } from '../../config/load.js'
 import { ConfigError } from '../../core/errors.js'
 import { TokenBucket } from '../../proxy/inspect/rate-limit.js'
-import { SseReader, type SseEvent } from '../../proxy/http/sse.js'
-import { compileToolPolicy } from '../../proxy/tool-policy.js'
+import { SseReader, type SseEvent } from '../../core/http/sse.js'
+import { compileToolPolicy } from '../../policy/tool-policy.js'
 
 async function read(chunks: readonly string[]): Promise<SseEvent[]> {
   async function* body() {

@@ -3,7 +3,7 @@
  * is about) and a whole document passed through `parseBaseline`, so a fixture that is not a valid
  * baseline throws where it is built.
  */
-import { DEFAULT_BASELINE_LIMITS, parseBaseline, type Baseline, type DnsRecord, type EgressRecord, type ToolRecord } from '../../profiles/baseline/types.js'
+import { DEFAULT_BASELINE_LIMITS, parseBaseline, type Baseline, type DnsRecord, type EgressRecord, type ToolRecord } from '../../policy/baseline-schema.js'
 
 /** First and last seen of every fixture record. */
 export const T0 = '2026-11-22T10:00:01.000Z'

@@ -4,15 +4,15 @@
  * over a MemorySink, a silent logger, and a static-map Resolver (the resolver is an input of these
  * tests; DNS is tested on its own).
  */
-import { providerSchema, sidecarLimitsSchema, type ProviderConfig, type SidecarLimits } from '../../core/config/schema.js'
+import { providerSchema, sidecarLimitsSchema, type ProviderConfig, type SidecarLimits } from '../../config/schema.js'
 import { silentLogger } from '../../core/log.js'
 import { createMetrics, type HangarMetrics } from '../../core/metrics.js'
 import { EgressConnector, type EgressContext } from '../../egress/connector.js'
-import { EnforcementController } from '../../egress/enforcement.js'
-import { compilePolicy } from '../../egress/policy.js'
+import { EnforcementController } from '../../policy/quarantine.js'
+import { compilePolicy } from '../../policy/egress-policy.js'
 import { EgressSignals } from '../../egress/signals.js'
-import type { ProtectedEndpoints, Resolver } from '../../egress/types.js'
-import { capabilitiesSchema } from '../../profiles/schema.js'
+import type { ProtectedEndpoints, Resolver } from '../../policy/egress-types.js'
+import { capabilitiesSchema } from '../../policy/capabilities.js'
 import type { BaselineRecorder } from '../../profiles/baseline/recorder.js'
 import { MemorySink } from '../../signals/sink.js'
 import type { Signal } from '../../signals/types.js'

@@ -6,8 +6,8 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { ERROR_CODES, HangarError } from '../../core/errors.js'
-import { parseIpLiteral } from '../../egress/ip.js'
-import type { IpAddress, ResolvedAddresses, Resolver } from '../../egress/types.js'
+import { parseIpLiteral } from '../../policy/ip.js'
+import type { IpAddress, ResolvedAddresses, Resolver } from '../../policy/egress-types.js'
 
 export async function listen(server: Server | HttpServer, host = '127.0.0.1'): Promise<number> {
   await new Promise<void>((r) => server.listen(0, host, () => r()))

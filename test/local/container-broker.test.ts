@@ -12,7 +12,7 @@ import t from 'tap'
 import { containerCreateOptions, memoryBytes, type ProviderContainerSpec } from '../../local/container-broker.js'
 import { FRAME, FrameDecoder, FrameTooLargeError, MAX_FRAME_BYTES, encodeFrame } from '../../proxy/stdio/broker-protocol.js'
 import { ContainerChild } from '../../proxy/stdio/container-child.js'
-import { internalAddresses, ownSubnet, parseIpv4Cidr, pickInternalSubnet, subnetAround } from '../../compose/subnet.js'
+import { internalAddresses, ownSubnet, parseIpv4Cidr, pickInternalSubnet, subnetAround } from '../../sidecar/subnet.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'hangar-broker-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import t from 'tap'
-import { hangarConfigSchema } from '../../core/config/schema.js'
+import { hangarConfigSchema } from '../../config/schema.js'
 import { bypassSignals } from '../../local/bypass-monitor.js'
 import { effectiveConfig } from '../../local/effective-config.js'
 import { parseBypassSet } from '../../local/netns.js'

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { formatBaselineTable, formatBytes, formatCounts, formatTable, formatWindow, printable } from '../../profiles/baseline/table.js'
-import type { Baseline } from '../../profiles/baseline/types.js'
+import type { Baseline } from '../../policy/baseline-schema.js'
 import { makeBaseline } from '../helpers/baseline.js'
 
 const T0 = '2026-11-22T10:00:01.250Z'

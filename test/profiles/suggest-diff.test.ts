@@ -4,7 +4,7 @@
  * "still works" check `profile suggest` runs on its own suggestion.
  */
 import t from 'tap'
-import { loadProfile } from '../../core/config/load.js'
+import { loadProfile } from '../../config/load.js'
 import { suggestProfile } from '../../profiles/suggest.js'
 import { checkStillWorks, diffProfile, isCounted } from '../../profiles/suggest-diff.js'
 import { digestOf, dnsRecord, egressRecord, makeBaseline, toolRecord } from '../helpers/baseline.js'

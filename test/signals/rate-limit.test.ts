@@ -238,7 +238,7 @@ t.test('a flush emits the pending roll-up but does not reset the per-key allowan
 })
 
 t.test('sidecar.signal_limits: defaults, bounds and unknown keys are errors naming the path', async (t) => {
-  const { hangarConfigSchema } = await import('../../core/config/schema.js')
+  const { hangarConfigSchema } = await import('../../config/schema.js')
   const parse = (signal_limits: unknown) => hangarConfigSchema.safeParse({ providers: { p: { mode: 'remote', endpoint: 'http://127.0.0.1:9/mcp', sidecar: { signal_limits } } } })
   const ok = parse({})
   t.ok(ok.success)

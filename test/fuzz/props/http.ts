@@ -11,8 +11,8 @@
 import { isIP } from 'node:net'
 import { domainToASCII } from 'node:url'
 import fc from 'fast-check'
-import { parseIpLiteral } from '../../../egress/ip.js'
-import { parseTarget, splitHostPort } from '../../../egress/host.js'
+import { parseIpLiteral } from '../../../policy/ip.js'
+import { parseTarget, splitHostPort } from '../../../policy/host.js'
 import { MAX_HTTP_HEAD_BYTES, parseHttpHead, sniffTunnel, type HttpHeadResult } from '../../../egress/sniff.js'
 import { mutated, rawBytes, withinTime, type FuzzTarget } from '../lib/fuzz.js'
 

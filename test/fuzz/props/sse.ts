@@ -8,7 +8,7 @@
  */
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
-import { SSE_ERROR_CODES, SseStreamError, formatEvent, SseReader, type SseEvent } from '../../../proxy/http/sse.js'
+import { SSE_ERROR_CODES, SseStreamError, formatEvent, SseReader, type SseEvent } from '../../../core/http/sse.js'
 import { chunk, splits, withinTimeAsync, type FuzzTarget } from '../lib/fuzz.js'
 
 const text = (max: number) =>

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino, type Logger } from 'pino'
 import { createMetrics, type HangarMetrics } from '../../../core/metrics.js'
-import { EnforcementController } from '../../../egress/enforcement.js'
+import { EnforcementController } from '../../../policy/quarantine.js'
 import { Inspector, type ClientVerdict, type InspectorOptions } from '../../../proxy/inspect/inspector.js'
 import type { CallContext, JsonRpcMessage, JsonRpcRequest, JsonRpcResultResponse } from '../../../proxy/types.js'
-import { capabilitiesSchema } from '../../../profiles/schema.js'
+import { capabilitiesSchema } from '../../../policy/capabilities.js'
 import { MemorySink } from '../../../signals/sink.js'
 
 /** A pino logger whose lines are kept as objects. */

@@ -6,7 +6,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ClientVerdict } from '../../../proxy/inspect/inspector.js'
-import { toolDigest } from '../../../proxy/tool-digest.js'
+import { toolDigest } from '../../../policy/tool-digest.js'
 import { RPC, type JsonRpcMessage, type JsonRpcRequest } from '../../../proxy/types.js'
 import { CTX, TOOLS, callRequest, clone, harness, listRequest, listResponse, toolsOf } from './harness.js'
 
