@@ -125,14 +125,14 @@ t.test('builtinProfilePath finds the files from each layout (direct, temporary t
   const pkg = join(tmp, 'pkg')
   copy(join(pkg, 'profiles/builtin'))
   t.equal(builtinProfilePath('github', pathToFileURL(join(pkg, 'dist/mcp-hangar.mjs'))), join(pkg, 'profiles/builtin/github.yaml'))
-  // tsc output: <pkg>/dist/profiles/builtin.js
-  t.equal(builtinProfilePath('github', pathToFileURL(join(pkg, 'dist/profiles/builtin.js'))), join(pkg, 'profiles/builtin/github.yaml'))
+  // tsc output: <pkg>/dist/config/builtin-profiles.js
+  t.equal(builtinProfilePath('github', pathToFileURL(join(pkg, 'dist/config/builtin-profiles.js'))), join(pkg, 'profiles/builtin/github.yaml'))
   // The files copied next to the bundle (a container image): <app>/mcp-hangar.mjs + <app>/profiles/builtin
   const app = join(tmp, 'app')
   copy(join(app, 'profiles/builtin'))
   t.equal(builtinProfilePath('fetch', pathToFileURL(join(app, 'mcp-hangar.mjs'))), join(app, 'profiles/builtin/fetch.yaml'))
-  // Source: <src>/profiles/builtin.ts + <src>/profiles/builtin/
-  t.equal(builtinProfilePath('slack', new URL('../../profiles/builtin.ts', import.meta.url)), join(builtinDir, 'slack.yaml'))
+  // Source: <src>/config/builtin-profiles.ts + <src>/profiles/builtin/
+  t.equal(builtinProfilePath('slack', new URL('../../config/builtin-profiles.ts', import.meta.url)), join(builtinDir, 'slack.yaml'))
   // Nowhere: a clear error naming where it looked.
   const bare = join(tmp, 'bare')
   mkdirSync(join(bare, 'dist'), { recursive: true })
@@ -151,7 +151,7 @@ t.test('a real esbuild bundle in dist/ finds ../profiles/builtin from its own im
   const entry = join(pkg, 'entry.ts')
   writeFileSync(
     entry,
-    `import { builtinProfilePath, listBuiltinProfiles } from ${JSON.stringify(join(root, 'profiles/builtin.ts'))}\n` +
+    `import { builtinProfilePath, listBuiltinProfiles } from ${JSON.stringify(join(root, 'config/builtin-profiles.ts'))}\n` +
       `console.log(JSON.stringify({ github: builtinProfilePath('github'), names: listBuiltinProfiles().map((b) => b.name) }))\n`,
   )
   // The options of scripts/bundle.mjs that matter here: one ES module for node, with a require().

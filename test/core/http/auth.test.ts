@@ -61,7 +61,7 @@ t.test('checkBearer accepts any configured token and refuses everything else wit
 t.test('checkBearer compares digests with timingSafeEqual against every token, no early exit', async (t) => {
   const crypto = await import('node:crypto')
   const compared: Array<[number, number]> = []
-  const mocked = await t.mockImport<typeof import('../../../core/http/auth.js')>('../../../proxy/http/auth.js', {
+  const mocked = await t.mockImport<typeof import('../../../core/http/auth.js')>('../../../core/http/auth.js', {
     'node:crypto': {
       ...crypto,
       timingSafeEqual: (a: Buffer, b: Buffer) => {
