@@ -1,7 +1,11 @@
-// Lint: typescript-eslint's recommended rules, plus the project's own bans
-// (dns.lookup / getaddrinfo is never used: DESIGN.md §4).
+// Lint: typescript-eslint's recommended rules, the project's own bans (dns.lookup / getaddrinfo is
+// never used: docs/egress.md), and the layer rule (docs/ARCHITECTURE.md): dependencies point one way,
+//   core ← signals ← policy ← config ← {egress, proxy, profiles, aggregator} ← sidecar ← {compose, local} ← cli
+// and nothing outside enterprise/ imports enterprise/.
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import boundaries from 'eslint-plugin-boundaries'
+import { LAYER_ELEMENTS, LAYER_POLICIES } from './eslint.layers.js'
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**'] },
@@ -16,6 +20,20 @@ export default tseslint.config(
       'no-restricted-syntax': ['error',
         { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read the environment only in core/env.ts.' },
       ],
+    },
+  },
+  {
+    // The layer rule. Elements and policies live in eslint.layers.js (a test plants bad imports against them).
+    files: ['**/*.ts', '**/*.mts', '**/*.mjs', '**/*.js'],
+    plugins: { boundaries },
+    settings: {
+      'boundaries/elements': LAYER_ELEMENTS,
+      'boundaries/include': ['**/*.{ts,mts,mjs,js}'],
+      'boundaries/root-path': import.meta.dirname,
+      'import/resolver': { typescript: { project: './tsconfig.json' }, node: true },
+    },
+    rules: {
+      'boundaries/dependencies': ['error', { default: 'allow', policies: LAYER_POLICIES }],
     },
   },
   {

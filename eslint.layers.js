@@ -1,0 +1,36 @@
+/**
+ * The layers of the codebase and which may import which (eslint-plugin-boundaries settings).
+ *
+ *   core ← signals ← policy ← config ← {egress, proxy, profiles, aggregator} ← sidecar ← {compose, local} ← cli
+ *
+ * A layer imports only layers to its left; the four planes in braces never import one another;
+ * compose/ and local/ (two ways to deploy) never import each other. `enterprise/` may import any
+ * layer but no layer imports it. `test/`, `benchmarks/`, `scripts/` and `examples/` stand outside the
+ * stack and may import any layer, except that benchmarks/ measures the sidecar, never the CLI.
+ * Read by eslint.config.js and by test/lint/layers.test.ts.
+ */
+
+/** Bottom to top; each entry lists the folders of one step (siblings may not import one another). */
+export const LAYERS = [['core'], ['signals'], ['policy'], ['config'], ['egress', 'proxy', 'profiles', 'aggregator'], ['sidecar'], ['compose', 'local'], ['cli']]
+
+/** Folders outside the stack (they may import any layer). */
+export const OUTSIDE = ['test', 'benchmarks', 'scripts', 'examples', 'enterprise']
+
+export const LAYER_ELEMENTS = [...LAYERS.flat(), ...OUTSIDE].map((type) => ({ type, pattern: type, partialMatch: false }))
+
+/** For each folder, the folders it may import (its own always). */
+export function allowedImports(folder) {
+  const step = LAYERS.findIndex((s) => s.includes(folder))
+  if (step < 0) return folder === 'benchmarks' ? [...LAYERS.flat().filter((f) => f !== 'cli'), ...OUTSIDE.filter((f) => f !== 'enterprise')] : [...LAYERS.flat(), ...OUTSIDE.filter((f) => f !== 'enterprise' || folder === 'enterprise')]
+  return [folder, ...LAYERS.slice(0, step).flat()]
+}
+
+export const LAYER_POLICIES = [...LAYERS.flat(), ...OUTSIDE].map((folder) => {
+  const allowed = new Set(allowedImports(folder))
+  const denied = [...LAYERS.flat(), ...OUTSIDE].filter((f) => !allowed.has(f))
+  return denied.length === 0 ? null : {
+    from: { element: { type: folder } },
+    disallow: { to: { element: { types: { anyOf: denied } } } },
+    message: `${folder}/ may not import {{to.element.type}}/: dependencies point one way (docs/ARCHITECTURE.md)`,
+  }
+}).filter(Boolean)
