@@ -8,9 +8,9 @@ import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { Aggregator } from '../../aggregator/aggregator.js'
-import { hangarConfigSchema } from '../../config/schema.js'
-import { captureLog, signal, signals as signalsUpTo, tempDir } from '../fixtures/aggregator/signals.js'
+import { Aggregator } from '../../../aggregator/aggregator.js'
+import { hangarConfigSchema } from '../../../config/schema.js'
+import { captureLog, signal, signals as signalsUpTo, tempDir } from '../../fixtures/aggregator/signals.js'
 
 /** Signals `from`..`to`, both included. */
 const signals = (from: number, to: number, over: Parameters<typeof signalsUpTo>[2] = {}) => signalsUpTo(from, to + 1, over)

@@ -24,7 +24,7 @@ import type { SuppressedDetails } from '../../signals/suppressed.js'
 import type { Signal } from '../../signals/types.js'
 import { makeQuery, rcodeOf, tcpExchange, TestDnsServer } from '../helpers/dns-server.js'
 import * as dnsPacket from 'dns-packet'
-import { tempDir } from './helpers.js'
+import { tempDir } from '../signals/helpers.js'
 
 const SIGNAL = 'sig-flood-token'
 const ADMIN = 'adm-flood-token'

@@ -5,9 +5,9 @@
 import t from 'tap'
 import { connect } from 'node:net'
 import * as dnsPacket from 'dns-packet'
-import { silentLogger } from '../../core/log.js'
-import { DnsServer } from '../../egress/dns/server.js'
-import { answersOf, dnsRig, makeQuery, rcodeOf, tcpExchange, udpExchange, udpQuery, type DnsRig, type DnsRigOptions } from '../helpers/dns-server.js'
+import { silentLogger } from '../../../core/log.js'
+import { DnsServer } from '../../../egress/dns/server.js'
+import { answersOf, dnsRig, makeQuery, rcodeOf, tcpExchange, udpExchange, udpQuery, type DnsRig, type DnsRigOptions } from '../../helpers/dns-server.js'
 
 const GLOBAL = '93.184.216.34'
 

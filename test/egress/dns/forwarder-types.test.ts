@@ -10,8 +10,8 @@
 import t from 'tap'
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import * as dnsPacket from 'dns-packet'
-import { parseConfig } from '../../config/load.js'
-import { answersOf, makeQuery, rcodeOf, serveDnsRig, tcpExchange, udpQuery, type DnsRigOptions } from '../helpers/dns-server.js'
+import { parseConfig } from '../../../config/load.js'
+import { answersOf, makeQuery, rcodeOf, serveDnsRig, tcpExchange, udpQuery, type DnsRigOptions } from '../../helpers/dns-server.js'
 
 const GLOBAL = '93.184.216.34'
 const GLOBAL6 = '2606:2800:220:1:248:1893:25c8:1946'

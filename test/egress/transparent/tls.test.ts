@@ -9,11 +9,11 @@ import { get as httpsGet } from 'node:https'
 import { connect, type Socket } from 'node:net'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import t from 'tap'
-import { TransparentTlsListener } from '../../egress/transparent/tls.js'
-import type { Signal } from '../../signals/types.js'
-import { makeEgressContext, type TestEgress } from '../helpers/egress-context.js'
-import { closed } from '../helpers/net.js'
-import { buildClientHello, makeTestPki, startTlsServer, type TestPki, type TlsTestServer } from '../helpers/tls.js'
+import { TransparentTlsListener } from '../../../egress/transparent/tls.js'
+import type { Signal } from '../../../signals/types.js'
+import { makeEgressContext, type TestEgress } from '../../helpers/egress-context.js'
+import { closed } from '../../helpers/net.js'
+import { buildClientHello, makeTestPki, startTlsServer, type TestPki, type TlsTestServer } from '../../helpers/tls.js'
 
 let pki: TestPki
 let upstream: TlsTestServer

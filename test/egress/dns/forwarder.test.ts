@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import * as dnsPacket from 'dns-packet'
-import { answersOf, dnsRig, makeQuery, rcodeOf, type DnsRig, type DnsRigOptions } from '../helpers/dns-server.js'
+import { answersOf, dnsRig, makeQuery, rcodeOf, type DnsRig, type DnsRigOptions } from '../../helpers/dns-server.js'
 
 const GLOBAL = '93.184.216.34'
 const GLOBAL6 = '2606:2800:220:1:248:1893:25c8:1946'

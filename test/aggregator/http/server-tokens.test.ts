@@ -9,9 +9,9 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { Aggregator } from '../../aggregator/aggregator.js'
-import { hangarConfigSchema } from '../../config/schema.js'
-import { captureLog, signals, tempDir } from '../fixtures/aggregator/signals.js'
+import { Aggregator } from '../../../aggregator/aggregator.js'
+import { hangarConfigSchema } from '../../../config/schema.js'
+import { captureLog, signals, tempDir } from '../../fixtures/aggregator/signals.js'
 
 const TOKENS = { none: undefined, signal: 'sig-class-1', admin: 'adm-class-1', mcp: 'mcp-class-1' } as const
 type TokenClass = keyof typeof TOKENS

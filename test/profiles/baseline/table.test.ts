@@ -4,9 +4,9 @@
  * with the profile suggestion's comments.
  */
 import t from 'tap'
-import { formatBaselineTable, formatBytes, formatCounts, formatTable, formatWindow, printable } from '../../profiles/baseline/table.js'
-import type { Baseline } from '../../policy/baseline-schema.js'
-import { makeBaseline } from '../helpers/baseline.js'
+import { formatBaselineTable, formatBytes, formatCounts, formatTable, formatWindow, printable } from '../../../profiles/baseline/table.js'
+import type { Baseline } from '../../../policy/baseline-schema.js'
+import { makeBaseline } from '../../helpers/baseline.js'
 
 const T0 = '2026-11-22T10:00:01.250Z'
 const T1 = '2026-11-22T11:04:55.000Z'

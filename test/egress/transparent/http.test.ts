@@ -4,9 +4,9 @@
  * `missing_host` signal; a Host outside the allowlist gets 403 with the decision header.
  */
 import t from 'tap'
-import { TransparentHttpListener } from '../../egress/transparent/http.js'
-import { makeEgressContext } from '../helpers/egress-context.js'
-import { close, rawExchange, recordingHttpServer } from '../helpers/net.js'
+import { TransparentHttpListener } from '../../../egress/transparent/http.js'
+import { makeEgressContext } from '../../helpers/egress-context.js'
+import { close, rawExchange, recordingHttpServer } from '../../helpers/net.js'
 
 async function rig(t: { teardown(fn: () => unknown): void }) {
   const up = await recordingHttpServer('web')
