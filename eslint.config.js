@@ -1,5 +1,5 @@
 // Lint: typescript-eslint's recommended rules, the project's own bans (dns.lookup / getaddrinfo is
-// never used: docs/egress.md), and the layer rule (docs/ARCHITECTURE.md): dependencies point one way,
+// never used: docs/egress.md §Names and IP literals), and the layer rule (docs/ARCHITECTURE.md): dependencies point one way,
 //   core ← signals ← policy ← config ← {egress, proxy, profiles, aggregator} ← sidecar ← {compose, local} ← cli
 // and nothing outside enterprise/ imports enterprise/.
 import js from '@eslint/js'
@@ -15,7 +15,7 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-properties': ['error',
-        { object: 'dns', property: 'lookup', message: 'Never resolve with getaddrinfo: use egress/resolve.ts (DESIGN.md §4).' },
+        { object: 'dns', property: 'lookup', message: 'Never resolve with getaddrinfo: use egress/resolve.ts (docs/egress.md §Names and IP literals).' },
       ],
       'no-restricted-syntax': ['error',
         { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read the environment only in core/env.ts.' },

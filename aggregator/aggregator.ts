@@ -1,5 +1,5 @@
 /**
- * Composition root of the aggregator (DESIGN.md §7): the signal store (audit log + index), the
+ * Composition root of the aggregator (docs/aggregator.md): the signal store (audit log + index), the
  * sidecar registry, the policy book, the baseline book, the service over them, the HTTP API and
  * the `/mcp` tools. `start()` rebuilds the index and dedup set from the audit log and loads the
  * stored baselines before it listens; `stop()` writes the pending baselines.

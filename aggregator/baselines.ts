@@ -1,6 +1,6 @@
 /**
  * The aggregator's baseline book: the latest behavioral baseline (`hangar.baseline/v1`,
- * profiles/baseline/types.ts) each provider's sidecar shipped with its heartbeats
+ * policy/baseline-schema.ts) each provider's sidecar shipped with its heartbeats
  * (`POST /v1/sidecars/heartbeat` `baseline`), and when it arrived. Served at
  * `GET /v1/providers/{name}/baseline` and by the `hangar_baseline` tool.
  *

@@ -1,7 +1,7 @@
 /**
  * The aggregator's policy book: per provider, whether it is quarantined and a version number that
  * grows on every change. Sidecars long-poll `GET /v1/policy/{name}?version=N&wait=30`
- * (DESIGN.md §7) and apply each new version: quarantined → deny every tool call and all egress;
+ * (docs/aggregator.md §Policy push) and apply each new version: quarantined → deny every tool call and all egress;
  * a new approval → lift the quarantine and clear drift holds. The book is persisted (atomic
  * replace of `<data_dir>/policy.json`) so a quarantine outlives an aggregator restart.
  */

@@ -1,14 +1,14 @@
 /**
  * The sidecar registry: what each provider's sidecar last said about itself in
  * `POST /v1/sidecars/heartbeat` (every {@link HEARTBEAT_INTERVAL_MS}), and the provider state
- * the aggregator derives from it for `GET /v1/providers[/NAME]` (DESIGN.md §7):
+ * the aggregator derives from it for `GET /v1/providers[/NAME]` (docs/aggregator.md §API):
  * `quarantined` (policy or sidecar says so) › `unreachable` (3 heartbeats missed) › the
  * sidecar's own `ready` / `degraded`.
  */
 import { z } from 'zod'
 import { baselineSchema } from '../policy/baseline-schema.js'
 
-/** How often sidecars heartbeat, ms (issue 4: "every 10 s"). */
+/** How often sidecars heartbeat, ms (every 10 s; docs/aggregator.md §API). */
 export const HEARTBEAT_INTERVAL_MS = 10_000
 /** Missed heartbeats after which a provider is `unreachable`. */
 export const MISSED_HEARTBEATS = 3
@@ -40,7 +40,7 @@ export const heartbeatSchema = z
     interval_ms: z.number().int().min(100).max(3_600_000).default(HEARTBEAT_INTERVAL_MS),
     /**
      * The provider's behavioral baseline (`hangar.baseline/v1`), sent now and then (not with
-     * every heartbeat: sidecar-link.ts). Its `provider` must be the heartbeat's. Kept by the
+     * every heartbeat: sidecar/aggregator-link.ts). Its `provider` must be the heartbeat's. Kept by the
      * aggregator's `BaselineBook` (baselines.ts), not by the registry.
      */
     baseline: baselineSchema.optional(),

@@ -5,7 +5,7 @@
  * approval (which go to the policy book and reach sidecars through their long poll), and signal
  * ingestion, which also applies
  * "quarantine is triggered by any violation of a provider whose enforcement_mode is quarantine"
- * (issue 4) at the aggregator, so the quarantine is recorded centrally and survives restarts.
+ * (docs/aggregator.md §Policy push) at the aggregator, so the quarantine is recorded centrally and survives restarts.
  */
 import type { Logger } from '../core/log.js'
 import type { Isolation, Signal } from '../signals/types.js'

@@ -1,5 +1,5 @@
 /**
- * Side-by-side egress benchmark, in one run on loopback (DESIGN.md section 9):
+ * Side-by-side egress benchmark, in one run on loopback (docs/testing.md):
  *   CONNECT setup rate and latency, and tunnel throughput: direct vs Squid vs our sidecar;
  *   DNS queries/s and latency on cached answers: dnsmasq vs our sidecar.
  * Squid and dnsmasq get the same allowlist and the same upstream as ours. Writes the table to
@@ -140,7 +140,7 @@ async function main(): Promise<number> {
     let ours: Server | undefined
     const profDir = path.join(tmp, 'prof')
     if (!o.skipOurs) {
-      // The flags the sidecar is deployed with (cli/node-flags.ts; the mcp-hangar shebang).
+      // The flags the sidecar is deployed with (sidecar/node-flags.ts; the mcp-hangar shebang).
       const nodeArgs = [...SIDECAR_NODE_FLAGS, ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]
       const ourPorts = { proxy: port.proxy, dns: port.dns, admin: port.admin, upstreamDns: port.authDns, upstream: port.upstream }
       const started = await startOurs(ctx, mainJs, ourPorts, o.logLevel, nodeArgs)

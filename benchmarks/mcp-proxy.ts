@@ -1,5 +1,5 @@
 /**
- * Side-by-side MCP proxy benchmark (issue 3 acceptance), in one run on loopback (DESIGN.md §9):
+ * Side-by-side MCP proxy benchmark (targets: docs/benchmarks/mcp-proxy.md), in one run on loopback (docs/testing.md):
  * `tools/call` of a trivial tool on a local Streamable HTTP MCP server (the MCP SDK's own),
  * direct vs through nginx as a plain reverse proxy vs through a bare Node relay (the floor of any
  * Node proxy: benchmarks/servers/mcp-node-relay.mjs) vs through our sidecar, at fixed concurrency

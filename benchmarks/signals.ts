@@ -1,5 +1,5 @@
 /**
- * Signals benchmark (issue 4 acceptance), in one run on loopback (DESIGN.md section 9):
+ * Signals benchmark (targets: docs/benchmarks/signals.md), in one run on loopback (docs/testing.md):
  *   ingest: signals/s of `POST /v1/signals` (batches of 500) into the real aggregator, side by
  *     side with the floor (a bare node:http server that only parses, appends and fdatasyncs),
  *     reported as the ratio to it; batch latency (the 202 follows the fsync);

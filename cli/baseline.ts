@@ -1,6 +1,6 @@
 /**
  * `mcp-hangar baseline show` (docs/baseline.md "Reading a baseline"), and where a provider's
- * baseline (`hangar.baseline/v1`, profiles/baseline/types.ts) is read from for it and for
+ * baseline (`hangar.baseline/v1`, policy/baseline-schema.ts) is read from for it and for
  * `profile suggest` (cli/profile.ts): {@link loadBaselineSource}.
  *
  * Exit codes: 0 printed; 2 no baseline could be read (`HANGAR_BASELINE_UNAVAILABLE`), it is

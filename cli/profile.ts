@@ -1,7 +1,7 @@
 /**
  * `mcp-hangar profile list`, `mcp-hangar profile validate FILE…` (docs/profiles.md) and
  * `mcp-hangar profile suggest` (docs/baseline.md). Composition only: profiles are read by the
- * config loader's own `loadProfile` (core/config/load.ts), so a file that validates here is a
+ * config loader's own `loadProfile` (config/load.ts), so a file that validates here is a
  * file `profile:` accepts; suggestions and diffs come from profiles/suggest.ts and
  * profiles/suggest-diff.ts, baselines from cli/baseline.ts `loadBaselineSource`.
  *

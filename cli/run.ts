@@ -13,7 +13,7 @@ export interface ProviderRun {
 
 /**
  * Loads hangar.yaml (warnings logged) and picks the provider. The signal output is opened by
- * cli/control-plane.ts `openSignalOutput`.
+ * sidecar/control-plane.ts `openSignalOutput`.
  * @throws HangarError `HANGAR_CONFIG_*`, `HANGAR_PROVIDER_UNKNOWN`
  */
 export function loadProviderRun(configPath: string, name: string, log: Logger): ProviderRun {

@@ -1,6 +1,6 @@
 /**
  * `mcp-hangar sidecar -c hangar.yaml --provider NAME`: one provider's whole sidecar in one
- * process — the MCP ingress (proxy/sidecar.ts) and the egress listeners (egress/sidecar.ts),
+ * process — the MCP ingress (sidecar/mcp.ts) and the egress listeners (sidecar/egress.ts),
  * sharing the quarantine state, the metrics registry and the signal output. Runs until SIGINT
  * or SIGTERM, then stops the provider gracefully.
  *

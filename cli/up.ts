@@ -27,7 +27,7 @@ export interface UpCommand {
   cooperative: boolean
   /** One explicit identity for every provider (default: a uid of its own per provider). */
   runAs?: string
-  /** `mode: container` providers: the sidecar image (default compose/images.ts DEFAULT_SIDECAR_IMAGE). */
+  /** `mode: container` providers: the sidecar image (default sidecar/images.ts DEFAULT_SIDECAR_IMAGE). */
   sidecarImage?: string
   log: Logger
   out?: NodeJS.WritableStream

@@ -6,7 +6,7 @@
  * undo its isolation or reach the host is refused (compose/refusals.ts), and a service name that
  * is not a provider name is mapped to one (compose/provider-name.ts). Per labelled service:
  *
- * - network `hangar_<svc>_internal` (`internal: true`, its own /28, compose/subnet.ts): the
+ * - network `hangar_<svc>_internal` (`internal: true`, its own /28, sidecar/subnet.ts): the
  *   provider's only network; the sidecar has the static address `.2` on it;
  * - service `hangar-sidecar-<svc>`: on that network and on the provider's original networks (with
  *   the provider's name as alias there, so its callers reach the sidecar), carrying the provider's

@@ -1,13 +1,13 @@
 /**
- * The built-in capability profiles (DESIGN.md §3: `profile: <path or built-in name>`): one YAML
+ * The built-in capability profiles (docs/profiles.md: `profile: <path or built-in name>`): one YAML
  * file per well-known MCP server under `profiles/builtin/`, named here. Each file is
  * `{description, capabilities}`; its header comment names the server package, what each egress
  * rule is for and where that came from (docs/profiles.md).
  *
  * The YAML files are data shipped beside the code, not bundled into it, so they are found at run
  * time relative to the running module's URL. The module runs from three layouts:
- * - source (tsx, tap): `profiles/builtin.ts` → `./builtin/`;
- * - the tsc output: `dist/profiles/builtin.js` → `../../profiles/builtin/`;
+ * - source (tsx, tap): `config/builtin-profiles.ts` → `../profiles/builtin/`;
+ * - the tsc output: `dist/config/builtin-profiles.js` → `../../profiles/builtin/`;
  * - the esbuild bundle: `dist/mcp-hangar.mjs` (import.meta.url is the bundle's) → `../profiles/builtin/`,
  *   or `./profiles/builtin/` when the files are copied next to the bundle (a container image).
  * The npm package ships `profiles/builtin` beside `dist` (package.json `files`).
@@ -65,7 +65,7 @@ export interface BuiltinProfileInfo {
 /**
  * Every built-in profile with its one-line description, in {@link BUILTIN_PROFILES} order. Reads
  * each file's top-level `description` only; validation is the config loader's
- * (core/config/load.ts `loadProfile`).
+ * (config/load.ts `loadProfile`).
  * @throws HangarError `HANGAR_CONFIG_NOT_FOUND` when a file is missing (see {@link builtinProfilePath}).
  */
 export function listBuiltinProfiles(moduleUrl: string | URL = import.meta.url): BuiltinProfileInfo[] {

@@ -151,7 +151,7 @@ function crossCheck(name: string, p: ProviderConfig, origin?: ProfileOrigin): Co
   if (p.listen) ownPorts.set(Number(p.listen.slice(p.listen.lastIndexOf(':') + 1)), 'listen')
   const forwards = new Map<number, { index: number; host: string }>()
   p.capabilities.network.egress.forEach((r, index) => {
-    // Only an exact host name becomes a tcp forward (egress/policy.ts tcpForwardRules); an IP host is a cidr rule.
+    // Only an exact host name becomes a tcp forward (policy/egress-policy.ts tcpForwardRules); an IP host is a cidr rule.
     if (r.protocol !== 'tcp' || r.host === undefined || r.host.includes('*') || r.host.startsWith('.') || !r.port) return
     if (parseIpLiteral(r.host)) return
     const at = `${rule(index)}.port`
@@ -356,7 +356,7 @@ export function isBareProfileName(ref: string): boolean {
 }
 
 /**
- * Reads one capability profile: a built-in by name (profiles/builtin.ts) or a YAML file by path,
+ * Reads one capability profile: a built-in by name (config/builtin-profiles.ts) or a YAML file by path,
  * exactly as `providers.<p>.profile` is read. A file is either `{description?, capabilities}` or
  * the capabilities block itself (with an optional top-level `description`, stripped).
  * `${VAR}` references are substituted from `opts.env` after parsing.

@@ -208,7 +208,7 @@ export const providerSchema = z
       .object({ failure_threshold: num(z.number().int().positive()).default(10), reset_timeout_s: num(z.number().positive().finite()).default(60) })
       .strict()
       .default({}),
-    /** A built-in profile name (bare: no `/`, no .yaml/.yml) or a profile file path; `capabilities` is merged over it (egress appended, other keys replaced one level deep; core/config/load.ts mergeCapabilities). */
+    /** A built-in profile name (bare: no `/`, no .yaml/.yml) or a profile file path; `capabilities` is merged over it (egress appended, other keys replaced one level deep; config/load.ts mergeCapabilities). */
     profile: z.string().optional(),
     capabilities: capabilitiesSchema.default({}),
   })
@@ -219,7 +219,7 @@ export const providerSchema = z
     if (p.mode === 'container' && !p.image) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['image'], message: 'mode "container" needs an image' })
   })
 
-/** The aggregator (DESIGN.md §7) and how sidecars reach it. */
+/** The aggregator (docs/aggregator.md) and how sidecars reach it. */
 export const aggregatorSchema = z
   .object({
     /** Where `mcp-hangar aggregator` serves. Default 127.0.0.1:8000. */

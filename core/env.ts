@@ -14,7 +14,7 @@ export interface HangarEnv {
   logLevel: string
   /** `MCP_JSON_LOGS`: `true`/`1` → JSON lines on stdout; otherwise a short human format. */
   jsonLogs: boolean
-  /** `MCP_LICENSE_KEY`: enterprise licence (DESIGN.md §10). */
+  /** `MCP_LICENSE_KEY`: enterprise licence (docs/enterprise.md). */
   licenseKey: string | undefined
   /** `CI`: true under continuous integration (tests needing root/Docker must run, not skip). */
   ci: boolean
@@ -86,7 +86,7 @@ export function rawEnv(): Readonly<Record<string, string | undefined>> {
 /**
  * Variables a provider process inherits from the sidecar before its configured `env`: what a
  * program needs to run (like the MCP SDK's `getDefaultEnvironment`), never the sidecar's whole
- * environment, which holds tokens. Proxy variables are set by `up` (issue 5), not inherited.
+ * environment, which holds tokens. Proxy variables are set by `up` (core/proxy-env.ts), not inherited.
  */
 export const PROVIDER_INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE'] as const
 

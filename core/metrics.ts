@@ -1,5 +1,5 @@
 /**
- * prom-client metrics, prefix `mcp_hangar_` (DESIGN.md §8). One {@link Registry} per process
+ * prom-client metrics, prefix `mcp_hangar_` (docs/metrics.md). One {@link Registry} per process
  * component, so tests can run several sidecars in one process without name clashes.
  * Label sets are fixed here; callers only increment.
  */
@@ -112,7 +112,7 @@ export interface HangarMetrics {
 
 const P = 'mcp_hangar_'
 
-/** Creates a fresh registry with every metric of DESIGN.md §8 the egress layer owns. */
+/** Creates a fresh registry with every metric of docs/metrics.md the egress layer owns. */
 export function createMetrics(opts: { processMetrics?: boolean; defaultMetrics?: boolean } = {}): HangarMetrics {
   const registry = new RegistryImpl()
   if (opts.processMetrics ?? opts.defaultMetrics ?? true) registerProcessMetrics(registry)

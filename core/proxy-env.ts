@@ -1,7 +1,7 @@
 /** The proxy environment every isolated provider gets (netns under `up`, containers under Compose and `up`). */
 
 /**
- * The proxy environment of the provider (issues 5 and 6): `HTTP_PROXY`/`HTTPS_PROXY` (both spellings)
+ * The proxy environment of the provider (`mcp-hangar up`, Compose): `HTTP_PROXY`/`HTTPS_PROXY` (both spellings)
  * to the sidecar's forward proxy, `NO_PROXY` for the namespace's own loopback, and
  * `NODE_USE_ENV_PROXY=1` (Node ≥ 22.21/24.5 then honours them in fetch and http; Node 20 ignores
  * it, and DNS steering catches those clients).

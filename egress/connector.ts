@@ -2,7 +2,7 @@
  * The one path from "the provider wants host:port" to a connected upstream socket, shared by the
  * forward proxy, the transparent listeners and the tcp forwards:
  * decideRequest → enforce → resolve (own DNS) → decideAddresses → dial the checked IP.
- * Every outcome is signalled once. Failures map to the answers of DESIGN.md §4
+ * Every outcome is signalled once. Failures map to the answers of docs/egress.md §Answers
  * (403 denied, 502 DNS failure, 504 upstream timeout, 429 tunnel limit).
  */
 import type { DropArgument, Socket } from 'node:net'
@@ -28,7 +28,7 @@ export interface EgressContext {
   limits: SidecarLimits
   log: Logger
   /**
-   * The provider's subdomain budget (egress/tunnel.ts), shared by the connector and the DNS
+   * The provider's subdomain budget (policy/tunnel.ts), shared by the connector and the DNS
    * forwarder so a name is counted once whichever path it takes. Default: one of the connector's own.
    */
   budget?: SubdomainBudget
@@ -67,7 +67,7 @@ export function refusalHeaders(r: ConnectRefusal): Record<string, string> {
   return extra
 }
 
-/** `X-Hangar-Decision: denied; rule=…; reason=…` (DESIGN.md §4). */
+/** `X-Hangar-Decision: denied; rule=…; reason=…` (docs/egress.md §Answers). */
 export function decisionHeader(d: Decision): string {
   const code = d.verdict === 'deny' ? d.code : 'allowed'
   return `${d.verdict === 'deny' ? 'denied' : 'allowed'}; rule=${d.rule}; reason=${code}`
@@ -170,7 +170,7 @@ export class EgressConnector {
         return { ok: false, status, message: `cannot resolve ${target.host}: ${e.message}`, decision }
       }
       // Allowed and alerted names alike: always-denied answers are hard denials in every mode
-      // (decide.ts enforce()), or alert mode would dial metadata and private addresses.
+      // (policy/egress.ts enforce()), or alert mode would dial metadata and private addresses.
       const v = decideAddresses(decision as Decision & { target: Target }, req.port, req.protocol, addresses, policy)
       if (v.allowed.length === 0) {
         decision = v.decision

@@ -1,5 +1,5 @@
 /**
- * Dials the addresses that were checked, in order, and nothing else (DESIGN.md §4 step 4: no
+ * Dials the addresses that were checked, in order, and nothing else (docs/egress.md §Decision order, step 4: no
  * second resolution between check and connect). `net.connect` with an IP literal never calls a
  * resolver.
  */

@@ -1,6 +1,6 @@
 /**
  * The forward proxy (`sidecar.proxy`, :3128): `CONNECT host:port` tunnels (RFC 9110 §9.3.6) and
- * absolute-form `http://` requests (RFC 9112 §3.2.2). Answers per DESIGN.md §4: 403 with
+ * absolute-form `http://` requests (RFC 9112 §3.2.2). Answers per docs/egress.md §Answers: 403 with
  * `X-Hangar-Decision` when denied, 502 on DNS failure, 504 on upstream timeout, 429 with
  * `Retry-After` at the tunnel limit, 400 for malformed targets, 431 for oversized heads,
  * 408 for heads not received within `header_timeout_ms` (slowloris).

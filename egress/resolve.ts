@@ -1,5 +1,5 @@
 /**
- * The egress resolver (DESIGN.md §4 step 3): our own A and AAAA queries to the upstream servers
+ * The egress resolver (docs/egress.md §Decision order, step 3): our own A and AAAA queries to the upstream servers
  * (dns/upstream.ts), never getaddrinfo. The addresses it returns are the ones the connector
  * classifies and dials (no second resolution between check and connect).
  *

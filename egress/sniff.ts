@@ -42,7 +42,7 @@ export interface ClientHelloInfo {
   kind: 'client-hello'
   /**
    * The `host_name` of the server_name extension (RFC 6066 §3) exactly as sent: ASCII, not
-   * normalised (case and a trailing dot are kept; egress/host.ts normalises). `null` when the
+   * normalised (case and a trailing dot are kept; policy/host.ts normalises). `null` when the
    * hello has no server_name extension, or is an SSLv2-compatible hello (which cannot carry one).
    */
   sni: string | null
@@ -452,7 +452,7 @@ function printable(s: string): string {
 
 /**
  * Classifies the first bytes of a CONNECT tunnel for {@link decideTunnelContent}
- * (egress/decide.ts): a TLS ClientHello gives `{kind: 'tls', sni}`, an HTTP/1.x request head
+ * (policy/egress.ts): a TLS ClientHello gives `{kind: 'tls', sni}`, an HTTP/1.x request head
  * `{kind: 'http', host}`, anything else `{kind: 'other'}`.
  *
  * A malformed hello or head is `other`, never `tls`/`http` without a name: under an `http` or

@@ -2,7 +2,7 @@
  * One `mode: container` provider under `mcp-hangar up`: the topology `compose inject`
  * writes, made at run time through the Docker API (dockerode).
  *
- * - network `hangar-<key>-internal`: `internal`, a /28 (compose/subnet.ts), no address on the host
+ * - network `hangar-<key>-internal`: `internal`, a /28 (sidecar/subnet.ts), no address on the host
  *   bridge (`inhibit_ipv4`), so the provider can reach nothing but its sidecar, not even the host;
  * - network `hangar-<key>-egress`: an ordinary bridge for the sidecar's own traffic;
  * - the sidecar container (`mcp-hangar/sidecar` image) on both, `.2` on the internal one, its MCP

@@ -18,7 +18,7 @@ import { resolve } from 'node:path'
 import type { HangarConfig, ProviderConfig } from '../config/schema.js'
 import { NETNS_PORTS, type NetnsPlan } from './plan.js'
 
-/** The schema's default steering address (core/config/schema.ts): "not set by the user". */
+/** The schema's default steering address (config/schema.ts): "not set by the user". */
 export const DEFAULT_SIDECAR_ADDRESS = '10.254.1.1'
 /** The schema's default data dir: shared by every provider unless `up` splits it. */
 export const DEFAULT_DATA_DIR = './data'

@@ -1,8 +1,8 @@
 /**
- * Classification of an address into the always-denied set of DESIGN.md §4 (the smokescreen
+ * Classification of an address into the always-denied set of docs/egress.md §Always-denied addresses (the smokescreen
  * `classifyAddr` model: a pure function over an IP returning an enum). Only `global` is allowed
  * by default; `loopback` is allowed with `loopback_allowed`; an explicit `cidr` rule overrides
- * any class (decide.ts). Sources: IANA IPv4/IPv6 Special-Purpose Address Registries (RFC 6890),
+ * any class (egress.ts). Sources: IANA IPv4/IPv6 Special-Purpose Address Registries (RFC 6890),
  * RFC 6052 (NAT64), RFC 8215 (64:ff9b:1::/48), RFC 3056 (6to4), RFC 4380 (Teredo),
  * RFC 9637 (3fff::/20), cloud metadata endpoints (AWS, GCP, Azure, Alibaba).
  */

@@ -52,7 +52,7 @@ export const egressRecordSchema = z
     ip: z.string().max(45).optional(),
     port: z.number().int().min(0).max(65535),
     /**
-     * The attempt's protocol (egress/types.ts `EgressProtocol`): `http` (absolute-form or
+     * The attempt's protocol (policy/egress-types.ts `EgressProtocol`): `http` (absolute-form or
      * transparent :80), `https` (transparent :443 by SNI), `tunnel` (CONNECT; see `content`),
      * `tcp` (a tcp forward).
      */
@@ -65,7 +65,7 @@ export const egressRecordSchema = z
     content: counts(3).optional(),
     /** Attempts that were permitted but failed to resolve or connect. */
     errors: count,
-    /** Addresses dialled, with their class (egress/classify-address.ts: `global`, `private`, …). */
+    /** Addresses dialled, with their class (policy/address-class.ts: `global`, `private`, …). */
     addresses: z.array(z.object({ ip: z.string().max(45), class: z.string().max(32) }).strict()).max(MAX_ADDRESSES_PER_DESTINATION),
     /** Every decision on this destination (each tunnel, request or forwarded connection). */
     count,
@@ -115,7 +115,7 @@ export const toolRecordSchema = z
     refused: count,
     /** Argument keys seen (never values), sorted. */
     argument_keys: z.array(z.string().max(80)).max(MAX_ARGUMENT_KEYS_PER_TOOL),
-    /** Tool definition digests seen (proxy/tool-digest.ts), oldest first; more than one means drift. */
+    /** Tool definition digests seen (policy/tool-digest.ts), oldest first; more than one means drift. */
     digests: z.array(z.string().regex(/^sha256:[0-9a-f]{64}$/)).max(8),
     first_seen: time,
     last_seen: time,

@@ -1,5 +1,5 @@
 /**
- * The capability profile schema (DESIGN.md §3, MCP Hangar's `capabilities` block). One zod schema;
+ * The capability profile schema (docs/configuration.md §`providers.<name>.capabilities`, MCP Hangar's `capabilities` block). One zod schema;
  * the TypeScript types are derived from it. Host globs and CIDRs are validated here by the same
  * compilers the egress layer uses, so a config that loads is a config that compiles.
  */
@@ -23,7 +23,7 @@ export const egressRuleSchema = z
   .object({
     /** Host glob: `api.x.com`, `*.x.com` (subdomains only), `.x.com` (apex + subdomains), or an IP. */
     host: z.string().optional(),
-    /** A range; overrides the always-denied list for the addresses it names (DESIGN.md §4). */
+    /** A range; overrides the always-denied list for the addresses it names (docs/egress.md §Always-denied addresses). */
     cidr: z.string().optional(),
     /** 0 = any port. Default by protocol: https 443, http 80, any 0; tcp requires a port. */
     port: port.optional(),
@@ -94,7 +94,7 @@ export const networkSchema = z
   })
   .strict()
 
-/** A tool-name glob (proxy/tool-policy.ts): an empty one matches no tool, so it is refused at load, not at start. */
+/** A tool-name glob (policy/tool-policy.ts): an empty one matches no tool, so it is refused at load, not at start. */
 const toolGlob = z.string().min(1, 'an empty tool glob matches no tool; name a tool (e.g. "fetch_html") or use "*"')
 
 export const toolsSchema = z
@@ -106,7 +106,7 @@ export const toolsSchema = z
     max_count: num(z.number().int().positive()).optional(),
     /**
      * Tool-definition pins given in the profile: tool name → `sha256:<hex>` digest of name,
-     * description, inputSchema and annotations (proxy/tool-digest.ts). Pins given here win over
+     * description, inputSchema and annotations (policy/tool-digest.ts). Pins given here win over
      * those learnt on first sight and persisted under the sidecar's data_dir.
      */
     pins: z.record(z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected "sha256:" and 64 lowercase hex digits')).default({}),
@@ -115,7 +115,7 @@ export const toolsSchema = z
 
 export const argumentsSchema = z
   .object({
-    /** Detectors run over tool-call arguments (proxy/secret-patterns.ts); an unknown name is a load error. */
+    /** Detectors run over tool-call arguments (policy/secret-patterns.ts); an unknown name is a load error. */
     secret_patterns: z
       .array(z.string().refine((n) => (SECRET_PATTERN_NAMES as readonly string[]).includes(n), (n) => ({ message: `unknown secret pattern "${n}" (known: ${SECRET_PATTERN_NAMES.join(', ')})` })))
       .default([]),

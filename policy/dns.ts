@@ -1,12 +1,12 @@
 /**
- * DNS name decisions (DESIGN.md §4): pure. Which names the forwarder answers, and how.
+ * DNS name decisions (docs/egress.md §DNS): pure. Which names the forwarder answers, and how.
  *
  * Precedence: quarantined → deny; `dns_allowed: false` → deny; `use-application-dns.net`
  * (Firefox's DoH canary, answered NXDOMAIN so browsers keep using this resolver) → deny;
  * malformed name → deny; a reverse-lookup name (`in-addr.arpa`, `ip6.arpa`) of an always-denied
  * range that no `cidr` rule names → deny (RFC 6303: such zones are answered locally, never
  * asked upstream); a name matching a host rule's glob (any port/protocol) → allow, unless the
- * part the glob leaves free looks like DNS tunnelling (egress/tunnel.ts); `dns_resolve_any` →
+ * part the glob leaves free looks like DNS tunnelling (policy/tunnel.ts); `dns_resolve_any` →
  * allow (same tunnelling check); else deny (`default-deny`). Which record types an allowed
  * name may ask for ({@link dnsTypeAllowed}) and the subdomain budget are applied by the forwarder.
  */

@@ -1,6 +1,6 @@
 /**
  * Shared types of the egress data plane. Pure data: no I/O, no logic.
- * Precedence and meaning of each field: DESIGN.md §4.
+ * Precedence and meaning of each field: docs/egress.md §Decision order.
  */
 import type { EnforcementMode } from '../signals/types.js'
 
@@ -45,7 +45,7 @@ export interface EgressRule {
   dnsTypes?: ReadonlySet<number>
 }
 
-/** A compiled host glob (egress/glob.ts). */
+/** A compiled host glob (policy/glob.ts). */
 export interface HostPattern {
   /** As written in the config, normalised. */
   source: string
@@ -55,7 +55,7 @@ export interface HostPattern {
   base: string
 }
 
-/** A compiled CIDR range (egress/cidr.ts). */
+/** A compiled CIDR range (policy/cidr.ts). */
 export interface CidrRange {
   source: string
   family: IpFamily
@@ -73,7 +73,7 @@ export interface EgressPolicy {
   /** `network.dns_resolve_any`: forward every name (answers still filtered), not only rule names. */
   dnsResolveAny: boolean
   rules: readonly EgressRule[]
-  /** `network.subdomain_budget`: unique subdomains per registrable domain per window (egress/tunnel.ts). */
+  /** `network.subdomain_budget`: unique subdomains per registrable domain per window (policy/tunnel.ts). */
   subdomainBudget: { maxNames: number; windowMs: number }
   /** The sidecar's own endpoints (listeners, aggregator): never a destination (self-connection). */
   protectedEndpoints: ProtectedEndpoints
@@ -123,7 +123,7 @@ export interface EgressRequest {
   via: EgressVia
 }
 
-/** The class of an address (egress/classify-address.ts). `global` is the only class allowed by default. */
+/** The class of an address (policy/address-class.ts). `global` is the only class allowed by default. */
 export type AddressClass =
   | 'global'
   | 'unspecified'

@@ -1,5 +1,5 @@
 /**
- * Egress decisions: pure functions of (request, policy, state) → Decision (DESIGN.md §4).
+ * Egress decisions: pure functions of (request, policy, state) → Decision (docs/egress.md §Decision order).
  * No I/O. Deny is the default verdict: every path that does not find an allowing rule denies.
  *
  * Precedence, top to bottom:
@@ -9,7 +9,7 @@
  *     list); else an always-denied address → deny; else → deny (`no_matching_rule`)
  *  4. host name: the first host rule whose glob, port and protocol match allows, unless the part
  *     its wildcard leaves free looks like DNS tunnelling (`dns_tunnel_suspected`: the same shape
- *     check as the DNS forwarder's, egress/tunnel.ts, so a name gets one verdict on every path);
+ *     check as the DNS forwarder's, policy/tunnel.ts, so a name gets one verdict on every path);
  *     a glob match with the wrong port or protocol gives `port_not_allowed` /
  *     `protocol_not_allowed`; else `no_matching_rule` (rule `default-deny`)
  *  5. after resolution ({@link decideAddresses}): every answer classified; answers in the
@@ -237,7 +237,7 @@ const HARD: ReadonlySet<DenyReason> = new Set([
 ])
 
 /**
- * Applies the enforcement mode (DESIGN.md §3): `alert` allows and signals (`alerted`) except hard
+ * Applies the enforcement mode (docs/egress.md §Enforcement modes): `alert` allows and signals (`alerted`) except hard
  * denials (quarantine, malformed targets, missing Host/SNI, self-connections, the DoH canary and
  * always-denied addresses: private, loopback, metadata, …); `block` denies; `quarantine` denies
  * and quarantines the provider.

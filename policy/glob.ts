@@ -1,5 +1,5 @@
 /**
- * Host globs (DESIGN.md §3/§4; smokescreen's glob rules). Three forms only:
+ * Host globs (docs/configuration.md §`network.egress[i]`; smokescreen's glob rules). Three forms only:
  * - `api.x.com`: exactly that name;
  * - `*.x.com`: any subdomain of x.com (one or more labels), never `x.com` itself;
  * - `.x.com`: `x.com` and any subdomain (ToolHive's leading-dot form).

@@ -1,5 +1,5 @@
 /**
- * Host normalisation (DESIGN.md §4; smokescreen's rules): lowercase, strip one trailing dot,
+ * Host normalisation (docs/egress.md §Names and IP literals; smokescreen's rules): lowercase, strip one trailing dot,
  * IDNA → punycode (UTS #46 via `url.domainToASCII`), then a strict LDH check. IP literals are
  * parsed strictly (ip.ts). Anything else is malformed and denied, never handed to a resolver:
  * in particular the inet_aton forms `2130706433`, `0177.0.0.1`, `0x7f.1`, `127.1` (which the

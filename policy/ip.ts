@@ -1,5 +1,5 @@
 /**
- * Strict IP-literal parsing (DESIGN.md §4). Only dotted-quad decimal IPv4 (no leading zeros,
+ * Strict IP-literal parsing (docs/egress.md §Names and IP literals). Only dotted-quad decimal IPv4 (no leading zeros,
  * no fewer than four parts) and RFC 4291 IPv6 text are IPs. `2130706433`, `0177.0.0.1`,
  * `0x7f.1` and `127.1` are **not** IPs: inet_aton would accept them, we never do, and
  * host.ts rejects them as malformed names so they never reach a resolver either.

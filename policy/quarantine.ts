@@ -1,6 +1,6 @@
 /**
  * The provider's run-time enforcement state: quarantine on/off. Decisions read it
- * synchronously; the admin API, the aggregator's policy push (later) and `quarantine`-mode
+ * synchronously; the admin API, the aggregator's policy push (sidecar/aggregator-link.ts) and `quarantine`-mode
  * violations switch it. A switch emits `quarantine_triggered` / `quarantine_released`.
  */
 import { EventEmitter } from 'node:events'

@@ -1,5 +1,5 @@
 /**
- * Validation of `tools/call` arguments against the tool's `inputSchema` (DESIGN.md §5 → JSON-RPC
+ * Validation of `tools/call` arguments against the tool's `inputSchema` (docs/mcp-ingress.md §Inspection → JSON-RPC
  * `-32602`). ajv, draft 2020-12 by default (the MCP spec's dialect) or draft-07 when the schema's
  * `$schema` says so (what zod-to-json-schema and most older servers emit).
  *

@@ -1,5 +1,5 @@
 /**
- * Secret detection in `tools/call` arguments (DESIGN.md §5; profile `capabilities.arguments`).
+ * Secret detection in `tools/call` arguments (docs/mcp-ingress.md §Inspection; profile `capabilities.arguments`).
  * A catalogue of named detectors, each a regex with the public source of its token format, and a
  * walker that tests every string of the arguments (object keys too) and measures their JSON size
  * against `max_payload_bytes`. Pure: no I/O, no state.

@@ -1,12 +1,12 @@
 /**
- * Tool-definition digests and pins (DESIGN.md §5 "tool-definition drift: a digest of
+ * Tool-definition digests and pins (docs/mcp-ingress.md §Tool-definition drift: "a digest of
  * `name + description + inputSchema + annotations` per tool, pinned on first sight (or from the
  * profile), a change → `tool_definition_drift`"). Pure functions: no I/O.
  *
  * The digest covers the input schema, not only the description: a server that keeps its
  * description and widens `inputSchema` (a new `path` or `command` property) must drift too (the gap
  * of description-only hashing, as in Invariant's mcp-scan). `title`, `outputSchema`, `_meta` and
- * any other field are outside the digest, by design of §5.
+ * any other field are outside the digest, by design.
  */
 import { createHash } from 'node:crypto'
 
@@ -62,7 +62,7 @@ function write(v: unknown, stack: Set<object>): string {
 }
 
 /**
- * The digest of one tool definition (DESIGN.md §5): lowercase sha256 hex of the canonical JSON
+ * The digest of one tool definition (docs/mcp-ingress.md §Tool-definition drift): lowercase sha256 hex of the canonical JSON
  * ({@link canonicalJson}) of `{annotations, description, inputSchema, name}`, a missing field as
  * `null`. Stable under key reordering at any depth; changes with any change of the four fields.
  */
@@ -100,7 +100,7 @@ export interface PinDiff {
 
 /**
  * Compares pinned digests (`name → toolDigest`, from the data dir or the profile) with the tools
- * listed now (DESIGN.md §5). Only own properties of `pinned` count (a tool named `constructor` or
+ * listed now. Only own properties of `pinned` count (a tool named `constructor` or
  * `__proto__` is never taken as pinned by inheritance). A name listed twice is changed if any of
  * its definitions differs from the pin. Pure.
  */

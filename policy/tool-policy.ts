@@ -1,5 +1,5 @@
 /**
- * The tool policy of a provider (DESIGN.md §3 `capabilities.tools`, §5 "tools/list filtered by the
+ * The tool policy of a provider (`capabilities.tools`, docs/mcp-ingress.md §Inspection: "tools/list filtered by the
  * tool policy"; "a tool not in `expected_tools` → `undeclared_tool`"). Pure functions: no I/O.
  *
  * Globs over MCP tool names have two wildcards only: `*` matches any run of characters (also none),
@@ -104,7 +104,7 @@ export function matchToolGlob(glob: ToolGlob, name: string): boolean {
 }
 
 /**
- * Compiles the `capabilities.tools` allow and deny lists (DESIGN.md §3) into a {@link ToolPolicy}.
+ * Compiles the `capabilities.tools` allow and deny lists (docs/configuration.md) into a {@link ToolPolicy}.
  * Missing lists are empty: an empty allow list allows all tools, an empty deny list denies none.
  * @throws HangarError `HANGAR_GLOB_INVALID` naming the bad entry (`tools.deny_list[1]: …`).
  */
@@ -116,7 +116,7 @@ export function compileToolPolicy(tools: ToolListsConfig): ToolPolicy {
 }
 
 /**
- * Decides whether the tool `name` may be listed and called (DESIGN.md §3: "deny > allow; empty
+ * Decides whether the tool `name` may be listed and called (docs/mcp-ingress.md §Inspection: "deny > allow; empty
  * allow_list = all allowed"). The first matching deny glob wins over any allow glob. Pure.
  */
 export function decideTool(name: string, policy: ToolPolicy): ToolDecision {
@@ -145,7 +145,7 @@ export interface FilteredTools<T extends { name: string }> {
 }
 
 /**
- * Filters a `tools/list` result by the tool policy (DESIGN.md §5). Every tool is decided by
+ * Filters a `tools/list` result by the tool policy (docs/mcp-ingress.md §Inspection). Every tool is decided by
  * {@link decideTool}; the input array and its objects are not modified. Pure.
  */
 export function filterToolsList<T extends { name: string }>(tools: readonly T[], policy: ToolPolicy): FilteredTools<T> {
@@ -160,7 +160,7 @@ export function filterToolsList<T extends { name: string }>(tools: readonly T[],
 }
 
 /**
- * The names not declared in `expected_tools` (DESIGN.md §5 `undeclared_tool`). Exact,
+ * The names not declared in `expected_tools` (signal `undeclared_tool`, docs/signals.md). Exact,
  * case-sensitive comparison: `expected_tools` holds names, not globs. `expected_tools` undefined
  * means "not declared" and nothing is undeclared; an empty list makes every name undeclared.
  * Returns each undeclared name once, in first-seen order. Pure.

@@ -1,13 +1,13 @@
 /**
- * A baseline (what a provider did, profiles/baseline/types.ts) against a capability profile (what
+ * A baseline (what a provider did, policy/baseline-schema.ts) against a capability profile (what
  * it may do): which rules were never used, and which recorded acts the profile would deny
  * (`mcp-hangar profile suggest --diff PROFILE`, docs/baseline.md). Also the "still works" check
  * `profile suggest` runs on its own suggestion ({@link checkStillWorks}).
  *
  * Pure. Every verdict comes from the real decision functions the sidecar runs: `compilePolicy` +
- * `decideRequest` / `decideTunnelContent` / `decideAddresses` (egress/decide.ts), `decideDnsName`
- * (egress/dns/policy.ts), `compileToolPolicy` + `decideTool` and `undeclaredTools`
- * (proxy/tool-policy.ts). Nothing here matches hosts, ranges or globs itself.
+ * `decideRequest` / `decideTunnelContent` / `decideAddresses` (policy/egress.ts), `decideDnsName`
+ * (policy/dns.ts), `compileToolPolicy` + `decideTool` and `undeclaredTools`
+ * (policy/tool-policy.ts). Nothing here matches hosts, ranges or globs itself.
  *
  * What counts as "happened": an egress record or DNS name with `actions.allowed + actions.alerted
  * > 0` (blocked and quarantined attempts never worked, so no profile has to keep them working); a

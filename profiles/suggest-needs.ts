@@ -26,7 +26,7 @@ export interface Need {
 
 export const PROTOCOL_ORDER: Record<RuleProtocol, number> = { https: 0, http: 1, tcp: 2, any: 3 }
 
-/** The sidecar's default listener ports: never a tcp forward's port (core/config/load.ts crossCheck). */
+/** The sidecar's default listener ports: never a tcp forward's port (config/load.ts crossCheck). */
 function reservedPorts(): Set<number> {
   const s = sidecarSchema.parse({})
   const ports = [s.proxy, s.dns, s.transparent_http, s.transparent_tls, s.admin].filter((a): a is string => typeof a === 'string')

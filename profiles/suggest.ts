@@ -1,6 +1,6 @@
 /**
- * `mcp-hangar profile suggest` (issue 7): the tightest capability profile that still lets a
- * provider do what its baseline (profiles/baseline/types.ts) recorded, as a `capabilities` object
+ * `mcp-hangar profile suggest` (docs/baseline.md §Suggesting a profile): the tightest capability profile that still lets a
+ * provider do what its baseline (policy/baseline-schema.ts) recorded, as a `capabilities` object
  * and as YAML whose comments carry the evidence for every rule. Pure apart from loading the
  * `yaml` and `tldts` libraries for the call (core/transient-module.ts).
  *
@@ -12,9 +12,9 @@
  *   the record: `http` → http, `https` → https, `tcp` → tcp; a CONNECT `tunnel` by what its
  *   tunnels carried: only TLS → https, only HTTP → http, anything else → tcp, TLS and HTTP →
  *   any, nothing recorded → https on 443, else tcp. A tunnel uses the first rule matching its
- *   host and port (egress/decide.ts), so when a CONNECT destination also needs another protocol
+ *   host and port (policy/egress.ts), so when a CONNECT destination also needs another protocol
  *   on the same port the needs are unified into one tcp (if any needs tcp) or any rule.
- * - tcp forwards (egress/policy.ts `tcpForwardRules`) listen on one port per destination and never
+ * - tcp forwards (policy/egress-policy.ts `tcpForwardRules`) listen on one port per destination and never
  *   on the sidecar's own default ports (53, 80, 443, 3128, 9901): a CONNECT-only tcp need on such
  *   a port, or sharing its port with another host, gets protocol `any` instead (CONNECT works
  *   the same; no forward is opened).
@@ -26,7 +26,7 @@
  *   or private), never for tcp rules (a tcp forward needs an exact host), and every glob must
  *   compile with `compileHostGlob`. The apex stays exact.
  * - IP literals → `cidr: ip/32` or `/128`. A host dialled at an address outside the public
- *   internet (classify-address.ts: private, cgnat, benchmarking, …) also gets a `cidr` rule for
+ *   internet (policy/address-class.ts: private, cgnat, benchmarking, …) also gets a `cidr` rule for
  *   that address on the same port and protocol: `decideAddresses` refuses it otherwise. A
  *   loopback address sets `loopback_allowed: true` instead.
  * - The suggestion is checked with suggest-diff.ts `checkStillWorks` (the real decision

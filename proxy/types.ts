@@ -23,7 +23,7 @@ export const RPC = {
   /** Invalid method parameters: tool arguments failing the tool's inputSchema. */
   INVALID_PARAMS: -32602,
   INTERNAL_ERROR: -32603,
-  /** "Tool access denied by policy" (DESIGN.md §5): denied tool, secret in arguments, quarantine, drift hold. */
+  /** "Tool access denied by policy" (docs/mcp-ingress.md §Refusals): denied tool, secret in arguments, quarantine, drift hold. */
   POLICY_DENIED: -32001,
   /** Rate limit or concurrency limit hit (server error range, JSON-RPC 2.0 §5.1). */
   RATE_LIMITED: -32002,

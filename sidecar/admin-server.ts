@@ -5,7 +5,7 @@
  * - `GET /metrics` — Prometheus text format (prom-client);
  * - `GET /v1/status` — provider, enforcement mode, quarantine state, bound listeners (JSON);
  * - `GET /v1/baseline` — the provider's behavioral baseline (`hangar.baseline/v1`,
- *   profiles/baseline/types.ts); 404 when the sidecar records none (`sidecar.baseline.enabled:
+ *   policy/baseline-schema.ts); 404 when the sidecar records none (`sidecar.baseline.enabled:
  *   false`). It names destinations, tools and argument keys, so it needs the bearer token when
  *   admin tokens are configured;
  * - `POST /v1/quarantine {"reason": string}` / `POST /v1/release {"reason"?: string}` — switch

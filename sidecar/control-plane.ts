@@ -1,5 +1,5 @@
 /**
- * How a sidecar process talks to the control plane (issue 4): where its signals go, and the
+ * How a sidecar process talks to the control plane (docs/aggregator.md): where its signals go, and the
  * heartbeat/policy link to the aggregator. Composition only.
  *
  * Signal output:
@@ -72,7 +72,7 @@ export function digestOf(value: unknown): string {
  * Starts the heartbeat and policy link when `aggregator.url` is set. The policy's actions are
  * applied to the shared quarantine state; an approval also clears drift holds (`approveTools`).
  * `baseline` (the recorder's current document) and `baselineIntervalMs` (ms, default 30 000)
- * are passed to the link, which ships the baseline with heartbeats (aggregator/sidecar-link.ts).
+ * are passed to the link, which ships the baseline with heartbeats (sidecar/aggregator-link.ts).
  */
 export function startSidecarLink(o: {
   config: HangarConfig

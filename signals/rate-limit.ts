@@ -50,7 +50,7 @@ export const MAX_TRACKED_KEYS = 10_000
 /** Bytes of `details` a roll-up aims below (the validator's limit is 64 KiB). */
 const ROLLUP_DETAILS_BUDGET = 60_000
 
-/** The limits (config `sidecar.signal_limits`, see core/config/schema.ts for defaults). */
+/** The limits (config `sidecar.signal_limits`, see config/schema.ts for defaults). */
 export interface SignalLimits {
   /** Steady signals per second the provider may emit (token refill rate). */
   ratePerS: number

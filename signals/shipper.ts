@@ -1,5 +1,5 @@
 /**
- * The aggregator implementation of {@link SignalSink} (DESIGN.md §6, §7): every signal is
+ * The aggregator implementation of {@link SignalSink} (docs/signals.md §Delivery): every signal is
  * validated, written to the durable spool (signals/spool.ts) and shipped in order to
  * `POST <url>/v1/signals`. Delivery is at-least-once; the aggregator's id dedup makes the store
  * exactly-once.
@@ -49,7 +49,7 @@ export interface AggregatorShipperOptions {
   mode: EnforcementMode
   log: Logger
   metrics?: ShipperMetrics
-  /** Most signals per POST. Default 1000 (DESIGN.md §6). */
+  /** Most signals per POST. Default 1000 (docs/signals.md §Delivery). */
   maxBatchSignals?: number
   /** Most bytes per POST body. Default 1 MiB (the aggregator answers 413 above). */
   maxBatchBytes?: number

@@ -1,7 +1,7 @@
 /**
  * Where signals go. The sidecar's decision code calls {@link SignalSink.emit} and never waits:
- * a sink must not block the data path. The aggregator shipper (signals/shipper.ts, a later
- * issue) is one implementation; {@link JsonLinesSink} writes JSON lines to a file or stdout.
+ * a sink must not block the data path. The aggregator shipper (signals/shipper.ts) is one
+ * implementation; {@link JsonLinesSink} writes JSON lines to a file or stdout.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
 import { dirname } from 'node:path'

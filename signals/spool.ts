@@ -1,6 +1,6 @@
 /**
  * The sidecar's durable signal spool: a segmented write-ahead log of JSON lines, shipped in order
- * by signals/shipper.ts (DESIGN.md §6: "on any failure … a disk spool that it replays in order;
+ * by signals/shipper.ts (docs/signals.md §Delivery: "on any failure … a disk spool that it replays in order;
  * nothing is dropped silently (a full spool drops oldest and counts it)").
  *
  * Layout in `dir`:

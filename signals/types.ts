@@ -1,5 +1,5 @@
 /**
- * The `hangar.signal/v1` schema (DESIGN.md §6): the contract between sidecars, the aggregator
+ * The `hangar.signal/v1` schema (docs/signals.md): the contract between sidecars, the aggregator
  * and SIEMs. This file holds types and the catalogue of signal types only, no decision logic.
  */
 
@@ -26,7 +26,7 @@ export interface SignalDestination {
   protocol: DestinationProtocol
 }
 
-/** One signal. Field meanings: DESIGN.md §6; `docs/signals.md` lists every `type`. */
+/** One signal. Field meanings and every `type`: `docs/signals.md`. */
 export interface Signal {
   schema: typeof SIGNAL_SCHEMA
   /** UUIDv7; the aggregator deduplicates on it. */

@@ -1,7 +1,7 @@
 /**
- * The one validator of `hangar.signal/v1` (DESIGN.md §6), used by both sides: the shipper checks
+ * The one validator of `hangar.signal/v1` (docs/signals.md), used by both sides: the shipper checks
  * every signal before it is spooled (garbage is counted and logged, never shipped), and the
- * aggregator checks every signal of `POST /v1/signals` (DESIGN.md §7). Pure: no I/O.
+ * aggregator checks every signal of `POST /v1/signals` (docs/aggregator.md §API). Pure: no I/O.
  *
  * Rules (docs/signals.md, "Fields of every signal"):
  * - Unknown fields are refused, at the top level and in `destination` (a typo such as `severty`
@@ -39,7 +39,7 @@ export const SIGNAL_LIMITS = {
   reason: 4096,
   /** `details`, serialized as JSON, UTF-8 bytes. */
   detailsBytes: 65_536,
-  /** Signals in one `POST /v1/signals` batch (DESIGN.md §6: ≤ 1000). */
+  /** Signals in one `POST /v1/signals` batch (docs/signals.md §Delivery: ≤ 1000). */
   batchSignals: 1000,
 } as const
 
@@ -203,7 +203,7 @@ export type BatchValidation =
   | { ok: false; error: string }
 
 /**
- * Checks the body of `POST /v1/signals` (DESIGN.md §7): `{signals: Signal[]}` and nothing else.
+ * Checks the body of `POST /v1/signals` (docs/aggregator.md §API): `{signals: Signal[]}` and nothing else.
  * @param body the parsed JSON body
  * @param opts `maxSignals`: most signals in one batch (default {@link SIGNAL_LIMITS}.batchSignals)
  * @returns `{ok: false, error}` when the envelope is wrong (not an object, unknown fields,

@@ -1,5 +1,5 @@
 /**
- * The control endpoints of the aggregator (DESIGN.md §7):
+ * The control endpoints of the aggregator (docs/aggregator.md §API):
  * - `POST /v1/sidecars/heartbeat` (signal token): body {@link heartbeatSchema} of at most
  *   {@link MAX_HEARTBEAT_BODY_BYTES} (it may carry the provider's baseline); 204.
  * - `GET /v1/providers`, `GET /v1/providers/{name}` (admin token): derived state, policy,

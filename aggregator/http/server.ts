@@ -1,6 +1,6 @@
 /**
  * The aggregator's HTTP listener (`aggregator.listen`, default 127.0.0.1:8000): routes of
- * DESIGN.md §7 and who may call them.
+ * docs/aggregator.md §API and who may call them.
  *
  * | route | token |
  * |---|---|

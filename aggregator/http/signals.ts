@@ -1,5 +1,5 @@
 /**
- * The signal endpoints of the aggregator (DESIGN.md §7):
+ * The signal endpoints of the aggregator (docs/aggregator.md §API):
  * - `POST /v1/signals` `{signals: Signal[]}` (signal token): the body is read up to 1 MiB (more
  *   → 413, nothing written), must be `application/json` (else 415) and well-formed JSON with the
  *   envelope (else 400, nothing written); each signal is validated (signals/validate.ts), the
@@ -27,7 +27,7 @@ import type { AggregatorService } from '../service.js'
 import type { QueryFilter } from '../store-api.js'
 import { sendError, sendJson } from './reply.js'
 
-/** Largest `POST /v1/signals` body, bytes (issue 4: "> 1 MiB → 413"). */
+/** Largest `POST /v1/signals` body, bytes (more → 413; docs/aggregator.md §API). */
 export const MAX_SIGNAL_BATCH_BYTES = 1024 * 1024
 
 /** Bytes a stream reader may lag behind before the stream is closed (it resumes with Last-Event-ID). */

@@ -1,5 +1,5 @@
 /**
- * The aggregator's MCP tools (DESIGN.md §7, issue 4): an operator's agent asks the aggregator
+ * The aggregator's MCP tools (docs/aggregator.md §MCP tools): an operator's agent asks the aggregator
  * about providers and acts on them. Each tool has an input schema and returns JSON text plus
  * `structuredContent` (`hangar_baseline`: a summary line, then the baseline's JSON text, without
  * `structuredContent`, since the document can be megabytes). Errors a user can fix (unknown provider, provider unreachable) are tool

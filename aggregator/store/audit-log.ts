@@ -1,5 +1,5 @@
 /**
- * The audit log (DESIGN.md §7): every accepted signal as one JSON line, appended and fsynced
+ * The audit log (docs/aggregator.md §Audit log): every accepted signal as one JSON line, appended and fsynced
  * before the aggregator answers 202. It is the first SIEM feed and the store's only persistence:
  * the index and the dedup set are rebuilt from it at start-up ({@link AuditLog.replayBatches}).
  *

@@ -1,5 +1,5 @@
 /**
- * The aggregator's dedup set of signal ids (DESIGN.md §6: "the aggregator deduplicates on it").
+ * The aggregator's dedup set of signal ids (docs/signals.md: "the aggregator deduplicates on it").
  * It holds every id of the retained audit history, so it is sized for millions of ids.
  *
  * Memory: a signal id is a UUIDv7 in its canonical lowercase text form (36 characters). In a

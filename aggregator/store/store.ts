@@ -1,6 +1,6 @@
 /**
  * The aggregator's signal store: the audit log (durable, the SIEM feed) + the in-memory index
- * (dedup, queries, counters) + live subscriptions (SSE). DESIGN.md §6–§7: delivery from sidecars
+ * (dedup, queries, counters) + live subscriptions (SSE). docs/signals.md §Delivery: delivery from sidecars
  * is at-least-once; the id dedup here makes the store exactly-once.
  *
  * - {@link SignalStore.open} replays the audit log into the index: the dedup set, the counters and

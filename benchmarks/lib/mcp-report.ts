@@ -10,7 +10,7 @@ import type { MachineInfo } from './sysinfo.js'
 
 export const PATHS: readonly McpPathName[] = ['direct', 'nginx', 'relay', 'ours']
 
-/** Targets of issue 3 ("MCP ingress" acceptance). */
+/** Targets of the MCP ingress: what the report checks each figure against. */
 export const TARGETS = {
   /** Added p99 at the fixed rate, ours − direct, ms (Istio's two sidecars add 0.298 ms at p99). */
   addedP99Ms: 1,
@@ -247,7 +247,7 @@ export function markdown(r: McpResults): string {
     `- Node ${mi.node}; ${mi.kernel}; ${mi.cores} cores: ${mi.cpuModel}; ${mi.memTotalGiB} GiB RAM`,
     ...Object.entries(mi.versions).map(([k, val]) => `- ${k}: ${val}`),
     '',
-    '## Targets (issue 3)',
+    '## Targets',
     '',
     '| server/layout | target | ours | nginx (peer, for reference) | bare Node relay (floor of any Node proxy) | required | result |',
     '|---|---|---|---|---|---|---|',
@@ -272,7 +272,7 @@ export function markdown(r: McpResults): string {
     '  (benchmarks/servers/mcp-node-relay.mjs: node:http in front, an undici Pool behind, the MCP headers',
     '  passed, nothing checked or parsed: what any MCP proxy written for Node costs at least); `ours`',
     '  (`node dist/mcp-hangar.mjs sidecar --no-egress`, the bundled CLI with the flags of',
-    `  cli/node-flags.ts, mode remote, block mode with \`allow_list: [echo]\`, \`expected_tools: [echo]\`, every`,
+    `  sidecar/node-flags.ts, mode remote, block mode with \`allow_list: [echo]\`, \`expected_tools: [echo]\`, every`,
     `  secret detector, max_payload_bytes and the inputSchema check on; max_concurrency ${p.maxConcurrency} so the limiter`,
     `  never queues; MCP_LOG_LEVEL=${p.oursLogLevel}: benchmarks/configs/mcp-hangar.yaml.tmpl).`,
     `- **Requests**: \`tools/call\` of \`echo\` with \`{"text": "hangar-bench"}\`, each with a unique id, with`,

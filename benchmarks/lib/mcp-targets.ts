@@ -86,7 +86,7 @@ export interface SidecarStart {
   maxConcurrency: number
   /** MCP_LOG_LEVEL. */
   logLevel: string
-  /** Node flags before the script (cli/node-flags.ts, --cpu-prof). */
+  /** Node flags before the script (sidecar/node-flags.ts, --cpu-prof). */
   nodeArgs: string[]
 }
 

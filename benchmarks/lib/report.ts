@@ -248,7 +248,7 @@ export function markdown(r: Results): string {
     'again once the sidecar has been idle for 20 s, and the same two after the load has stopped. V8 shrinks',
     'the heap of an idle process (its memory reducer starts ~8 s after the last activity), so the idle',
     'columns are the steady state and the target is judged on the first of them. The sidecar runs as',
-    'shipped: the bundled `dist/mcp-hangar.mjs` (scripts/bundle.mjs) with the flags of cli/node-flags.ts.',
+    'shipped: the bundled `dist/mcp-hangar.mjs` (scripts/bundle.mjs) with the flags of sidecar/node-flags.ts.',
     '',
     ...rssTable(r),
     '',

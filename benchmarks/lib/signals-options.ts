@@ -50,7 +50,7 @@ export const SIGNALS_HELP = `usage: npm run bench:signals -- [options]
   --e2e-loads LIST     decision loads of the end-to-end phase (default dns:1000,dns:5000,connect:1000)
   --e2e-duration S     seconds of decisions per load (default 20); --e2e-runs N (default 1)
   --node-flags=F,…     node flags of every server process, space-separated in one argument
-                       (default: cli/node-flags.ts, as the bin runs)
+                       (default: sidecar/node-flags.ts, as the bin runs)
   --log-level L        MCP_LOG_LEVEL of the aggregator and the sidecar (default warn)
   --no-pin             do not pin the aggregator (and the floor) to CPU 1 and the rest to CPU 0
   --out FILE           markdown output (default docs/benchmarks/signals.md); --no-write to skip
@@ -95,7 +95,7 @@ export function signalsOptions() {
     return x
   }
   const batch = Math.floor(n(values.batch, 500))
-  if (batch > 1000) throw new Error('--batch: at most 1000 signals per POST (DESIGN.md §6)')
+  if (batch > 1000) throw new Error('--batch: at most 1000 signals per POST (docs/signals.md §Delivery)')
   return {
     help: values.help,
     runs: Math.floor(n(values.runs, q ? 1 : 3)),
@@ -106,7 +106,7 @@ export function signalsOptions() {
     e2eLoads: parseLoads(values['e2e-loads']),
     e2eDurationS: n(values['e2e-duration'], q ? 5 : 20),
     e2eRuns: Math.floor(n(values['e2e-runs'], 1)),
-    /** undefined = cli/node-flags.ts. */
+    /** undefined = sidecar/node-flags.ts. */
     nodeFlags: values['node-flags']?.split(/\s+/).filter(Boolean),
     logLevel: values['log-level'],
     pin: !values['no-pin'],

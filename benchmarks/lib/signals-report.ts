@@ -1,7 +1,7 @@
 /**
  * The results of one signals benchmark run as a markdown page (docs/benchmarks/signals.md):
  * machine, method, every figure with its samples and spread, the ratio to the floor, data
- * integrity, and pass/fail against issue 4's targets ({@link TARGETS}).
+ * integrity, and pass/fail against the signal pipeline's targets ({@link TARGETS}).
  */
 import type { SignalsOptions } from './signals-options.js'
 import type { E2eRun } from './signals-e2e.js'
@@ -9,7 +9,7 @@ import type { IngestRun } from './signals-load.js'
 import { fmt, fmtSummary, summarize } from './stats.js'
 import type { MachineInfo } from './sysinfo.js'
 
-/** Issue 4's acceptance line: ingest ≥ 20,000 signals/s (batches of 500); decision → audit log p99 ≤ 1.5 s. */
+/** The signal pipeline's targets: ingest ≥ 20,000 signals/s (batches of 500); decision → audit log p99 ≤ 1.5 s. */
 export const TARGETS = { ingestPerS: 20_000, e2eP99Ms: 1500 } as const
 
 export type IngestServerName = 'ours' | 'floor'
@@ -164,11 +164,11 @@ export function markdown(r: SignalsResults): string {
     '',
     `- Node ${mi.node}; ${mi.kernel}; ${mi.cores} cores: ${mi.cpuModel}; ${mi.memTotalGiB} GiB RAM`,
     ...Object.entries(mi.versions).map(([k, val]) => `- ${k}: ${val}`),
-    `- Node flags of every server process: ${p.nodeFlags.length ? p.nodeFlags.map((f) => `\`${f}\``).join(' ') : 'none'} (cli/node-flags.ts, the \`mcp-hangar\` shebang)`,
+    `- Node flags of every server process: ${p.nodeFlags.length ? p.nodeFlags.map((f) => `\`${f}\``).join(' ') : 'none'} (sidecar/node-flags.ts, the \`mcp-hangar\` shebang)`,
     `- CPU placement, ingest: ${r.pinning.ingest}`,
     `- CPU placement, end to end: ${r.pinning.e2e}`,
     '',
-    '## Targets (issue 4)',
+    '## Targets',
     '',
     '| target | measured | required | result |',
     '|---|---|---|---|',
@@ -211,7 +211,7 @@ export function markdown(r: SignalsResults): string {
     '',
     ...e2eTable(r),
     '',
-    'The sidecar ships a batch when it holds 1000 signals or 250 ms after its oldest signal (cli/control-plane.ts',
+    'The sidecar ships a batch when it holds 1000 signals or 250 ms after its oldest signal (sidecar/control-plane.ts',
     '`lingerMs`), one batch in flight; at low rates the linger dominates the latency.',
     '',
     ...(r.profile

@@ -1,6 +1,6 @@
 /**
- * Bearer-token authentication and caller identity of the MCP ingress (DESIGN.md §3
- * `ingress.auth_tokens`, §5 "Caller identity (bearer JWT `sub`, or `X-Hangar-Caller`) is
+ * Bearer-token authentication and caller identity of the MCP ingress (config
+ * `ingress.auth_tokens`; docs/mcp-ingress.md §Inspection: "Caller identity (bearer JWT `sub`, or `X-Hangar-Caller`) is
  * recorded"). Pure: no I/O.
  *
  * Authentication: `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme name is

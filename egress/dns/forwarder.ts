@@ -1,5 +1,5 @@
 /**
- * The DNS forwarder (DESIGN.md §1 "DNS steering", §4 "DNS"): every name lookup of the provider
+ * The DNS forwarder (docs/egress.md §DNS steering, §DNS): every name lookup of the provider
  * comes here, and only names the policy allows get a real answer.
  *
  * Per query, in order:
@@ -9,7 +9,7 @@
  *     Never throws.
  *  2. decideDnsName + enforce (memoised per name, the memo dropped on every quarantine switch);
  *     a name a wildcard (or `dns_resolve_any`) admitted is then counted against the subdomain
- *     budget on every query that takes this path (egress/tunnel.ts; shared with the connector;
+ *     budget on every query that takes this path (policy/tunnel.ts; shared with the connector;
  *     the memo keeps only its budget key), and over budget it is a `dns_tunnel_suspected`
  *     denial. Denied → NXDOMAIN, or REFUSED with `dns_denied_rcode: refused`.
  *  3. Record type: an allowed name is forwarded for A and AAAA, and for the types its rules list

@@ -1,5 +1,5 @@
 /**
- * The DNS listener (DESIGN.md §1, `sidecar.dns`): one UDP socket and one TCP server on the same
+ * The DNS listener (`sidecar.dns`, docs/egress.md §DNS): one UDP socket and one TCP server on the same
  * host:port, both handing raw queries to a {@link DnsHandler} (the forwarder).
  *
  * UDP: a reply larger than 512 bytes, or than the client's EDNS UDP size (capped at 4096), is

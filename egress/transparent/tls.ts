@@ -118,7 +118,7 @@ export class TransparentTlsListener extends ListenerSet {
   /** Signals a denial this listener decided itself (no routable SNI), under the enforcement mode. */
   #deny(code: DenyReason, reason: string, client: string | undefined, details: Record<string, unknown>): void {
     const { policy, enforcement, signals } = this.connector.ctx
-    // Quarantine comes first (DESIGN.md §4 step 1): decideRequest answers it before looking at the host.
+    // Quarantine comes first (docs/egress.md §Decision order, step 1): decideRequest answers it before looking at the host.
     const q = decideRequest({ host: '', port: this.logicalPort, protocol: 'https', via: 'transparent_tls' }, policy, enforcement.state)
     const d: Decision = q.verdict === 'deny' && q.code === 'quarantined' ? q : { verdict: 'deny', code, rule: 'default-deny', reason }
     signals.egress(d, enforce(d, policy.mode), { port: this.logicalPort, protocol: 'https', via: 'transparent_tls', ...(client && { client }) }, details)

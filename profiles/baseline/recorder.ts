@@ -1,5 +1,5 @@
 /**
- * The baseline recorder (issue 7): one per sidecar, fed by the same decision points that emit
+ * The baseline recorder (docs/baseline.md §Recording): one per sidecar, fed by the same decision points that emit
  * signals (egress/signals.ts, the DNS forwarder, proxy/inspect/), but before any sampling — a
  * signal is sampled once per observation window, the baseline counts every event.
  *
@@ -267,7 +267,7 @@ export class BaselineRecorder implements BaselineObserver {
     return t
   }
 
-  /** The provider listed `name` with definition digest `digest` (`sha256:<hex>`, proxy/tool-digest.ts). */
+  /** The provider listed `name` with definition digest `digest` (`sha256:<hex>`, policy/tool-digest.ts). */
   toolListed(name: string, digest: string): void {
     const now = this.#clock()
     const t = this.#tool(name, now)

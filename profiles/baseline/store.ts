@@ -1,6 +1,6 @@
 /**
  * Keeps a provider's baseline on disk at `<sidecar.data_dir>/baseline.json`, so a sidecar restart
- * continues the baseline instead of starting over (issue 7).
+ * continues the baseline instead of starting over (docs/baseline.md).
  *
  * - {@link loadBaselineFile} reads it back at start. A file that is not a valid
  *   `hangar.baseline/v1` document (a crash mid-write cannot cause one: writes are atomic) is moved

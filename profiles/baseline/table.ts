@@ -1,5 +1,5 @@
 /**
- * `mcp-hangar baseline show`: a `hangar.baseline/v1` document (profiles/baseline/types.ts) as
+ * `mcp-hangar baseline show`: a `hangar.baseline/v1` document (policy/baseline-schema.ts) as
  * readable fixed-width tables. Pure: text in, text out. Also the small formatters the profile
  * suggestion's evidence comments share (profiles/suggest.ts): byte sizes, time windows, counts.
  */

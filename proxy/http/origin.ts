@@ -3,7 +3,7 @@
  * validate the Origin header on all incoming connections to prevent DNS rebinding attacks";
  * spec 2025-11-25: an invalid Origin → 403 Forbidden). Pure: no I/O.
  *
- * Rule (`ingress.allowed_origins`, DESIGN.md §3):
+ * Rule (`ingress.allowed_origins`, docs/configuration.md):
  * - no `Origin` header → allowed: only browsers send it, and non-browser clients cannot be
  *   rebound;
  * - list absent → loopback origins only: `http` or `https`, host `localhost`, `127.0.0.1` or

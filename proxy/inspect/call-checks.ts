@@ -1,12 +1,12 @@
 /**
- * The tool-level checks of one `tools/call` (DESIGN.md §5), as pure functions: each returns the
+ * The tool-level checks of one `tools/call` (docs/mcp-ingress.md §Inspection), as pure functions: each returns the
  * {@link Violation} it found, or undefined. The {@link Inspector} runs them in order and applies
  * the enforcement mode; these functions decide nothing about modes.
  *
- * Refusals answer with the JSON-RPC error of DESIGN.md §5: `-32001` "Tool access denied by policy"
+ * Refusals answer with the JSON-RPC error of docs/mcp-ingress.md §Refusals: `-32001` "Tool access denied by policy"
  * with `data {provider, rule, reason}`, or `-32602` "Invalid params" with `data` = the argument
  * errors. No reason, rule or detail ever carries a secret: findings are redacted by
- * proxy/secret-patterns.ts.
+ * policy/secret-patterns.ts.
  */
 import { schemaDraft, type SchemaChecker } from '../../policy/schema-check.js'
 import { redact, scanArguments, type Finding, type SecretPattern } from '../../policy/secret-patterns.js'
@@ -16,7 +16,7 @@ import { signalName, type DeniedReason } from './signals.js'
 import type { Pin } from './pins.js'
 import type { SeenTool, ToolsState } from './tools-state.js'
 
-/** The message of every `-32001` refusal (DESIGN.md §5). */
+/** The message of every `-32001` refusal (docs/mcp-ingress.md §Refusals). */
 export const POLICY_DENIED_MESSAGE = 'Tool access denied by policy'
 /** The message of `-32602` (JSON-RPC 2.0 §5.1). */
 export const INVALID_PARAMS_MESSAGE = 'Invalid params'
@@ -41,7 +41,7 @@ function policyError(provider: string, rule: string, reason: string): JsonRpcErr
   return { code: RPC.POLICY_DENIED, message: POLICY_DENIED_MESSAGE, data: { provider, rule, reason } }
 }
 
-/** The quarantine refusal (DESIGN.md §3: "every call … denied until hangar_approve"); refused in every mode. */
+/** The quarantine refusal (docs/mcp-ingress.md §Enforcement modes: "every call … denied until hangar_approve"); refused in every mode. */
 export function quarantineViolation(provider: string, quarantineReason: string | undefined): Violation {
   const reason = `provider "${provider}" is quarantined${quarantineReason ? `: ${quarantineReason}` : ''}`
   return { type: 'tool_denied', rule: 'quarantine', reason, denied: 'quarantine', error: policyError(provider, 'quarantine', reason), details: {} }
@@ -61,7 +61,7 @@ export function pinRule(pin: Pin): string {
 }
 
 /**
- * The holds of block and quarantine mode (DESIGN.md §5): a tool whose definition drifted from its
+ * The holds of block and quarantine mode (docs/mcp-ingress.md §Tool-definition drift): a tool whose definition drifted from its
  * pin, or a tool outside `expected_tools`, is refused until approved.
  */
 export function holdViolation(provider: string, name: string, tools: ToolsState): Violation | undefined {

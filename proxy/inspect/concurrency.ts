@@ -1,5 +1,5 @@
 /**
- * The provider's concurrency limit (DESIGN.md §3 `max_concurrency`, `queue_timeout_ms`; §5
+ * The provider's concurrency limit (config `max_concurrency`, `queue_timeout_ms`; docs/mcp-ingress.md §Inspection
  * "concurrency limit → JSON-RPC error + signal"): at most `max` tool calls in flight; more wait in
  * a FIFO queue for at most `queue_timeout_ms`, then are refused.
  *

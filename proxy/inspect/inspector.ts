@@ -1,5 +1,5 @@
 /**
- * The MCP inspection engine of one provider (DESIGN.md §5). The pipeline hands it every JSON-RPC
+ * The MCP inspection engine of one provider (docs/mcp-ingress.md §Inspection). The pipeline hands it every JSON-RPC
  * message in both directions (JSON bodies and SSE events alike); it inspects two of them and lets
  * everything else through untouched and synchronously:
  *
@@ -23,7 +23,7 @@
  *   undeclared tools are removed from the page. `nextCursor` and every other field are kept.
  * - `notifications/tools/list_changed` from the server marks the known definitions stale.
  *
- * Enforcement modes (DESIGN.md §3): `alert` forwards violations (`action: alerted`); `block`
+ * Enforcement modes (docs/mcp-ingress.md §Enforcement modes): `alert` forwards violations (`action: alerted`); `block`
  * refuses the call (`blocked`); `quarantine` refuses it (`quarantined`) and quarantines the
  * provider (`enforcement.quarantine(reason, 'violation')`), as does a drift or an undeclared tool
  * seen in a list.
@@ -97,7 +97,7 @@ export type ClientVerdict =
 export interface InspectorOptions {
   provider: string
   sidecarId: string
-  /** The provider's parsed `capabilities` block (profiles/schema.ts). */
+  /** The provider's parsed `capabilities` block (policy/capabilities.ts). */
   capabilities: CapabilitiesConfig
   /** `rate_limit`: `rps` calls per second, `burst` calls at once. Undefined = no rate limit. */
   rateLimit?: { rps: number; burst: number }
@@ -176,7 +176,7 @@ export class Inspector {
   /**
    * Compiles the profile and loads the pins from `<dataDir>/tool-pins.json` (synchronously, once).
    * @throws HangarError `HANGAR_GLOB_INVALID` (a bad tool glob) or `HANGAR_CONFIG_INVALID` (an
-   *   unknown secret pattern), though a config that passed profiles/schema.ts never does.
+   *   unknown secret pattern), though a config that passed policy/capabilities.ts never does.
    * @throws RangeError on a rate limit or concurrency below its minimum.
    */
   constructor(opts: InspectorOptions) {

@@ -1,5 +1,5 @@
 /**
- * Tool-definition pins of one provider (DESIGN.md §5 "a digest … per tool, pinned on first sight
+ * Tool-definition pins of one provider (docs/mcp-ingress.md §Tool-definition drift: "a digest … per tool, pinned on first sight
  * (or from the profile)"). Three sources, first match wins:
  * 1. approvals of this run that override a profile pin (memory only: after a restart the profile
  *    is the truth again, and the operator must update it);

@@ -1,5 +1,5 @@
 /**
- * The provider's call rate limit (DESIGN.md §3 `rate_limit: {rps, burst}`, §5 "rate limit …→
+ * The provider's call rate limit (config `rate_limit: {rps, burst}`, docs/mcp-ingress.md §Inspection "rate limit …→
  * JSON-RPC error + signal"): a token bucket. Pure state over an injected clock: no timers, no I/O.
  *
  * The bucket holds at most `burst` tokens and starts full; it refills continuously at `rps` tokens

@@ -1,5 +1,5 @@
 /**
- * Turns inspection decisions into signals (docs/signals.md) and metrics (DESIGN.md §8), for one
+ * Turns inspection decisions into signals (docs/signals.md) and metrics (docs/metrics.md), for one
  * provider. Violations always signal; `tool_called` observations are sampled: at most one per
  * (tool, caller) per observation window. Never throws into the data path.
  */
@@ -10,7 +10,7 @@ import type { SignalSink } from '../../signals/sink.js'
 import type { EnforcementMode, Severity, SignalAction, SignalType } from '../../signals/types.js'
 import type { CallContext } from '../types.js'
 
-/** The enforcement action of a violation under `mode` (DESIGN.md §3): alert → alerted, block → blocked, quarantine → quarantined. Pure. */
+/** The enforcement action of a violation under `mode` (docs/mcp-ingress.md §Enforcement modes): alert → alerted, block → blocked, quarantine → quarantined. Pure. */
 export function actionFor(mode: EnforcementMode): Exclude<SignalAction, 'allowed'> {
   return mode === 'alert' ? 'alerted' : mode === 'block' ? 'blocked' : 'quarantined'
 }
@@ -147,7 +147,7 @@ export class ProxySignals {
   }
 }
 
-/** The caller fields every proxy signal carries (DESIGN.md §6): session_id, caller, trace_id, span_id. */
+/** The caller fields every proxy signal carries (docs/signals.md): session_id, caller, trace_id, span_id. */
 function contextFields(ctx: CallContext | undefined): Pick<SignalInput, 'session_id' | 'caller' | 'trace_id' | 'span_id'> {
   if (!ctx) return {}
   return {

@@ -1,5 +1,5 @@
 /**
- * What the sidecar knows about a provider's tools (DESIGN.md §5): the last definition seen of each
+ * What the sidecar knows about a provider's tools (docs/mcp-ingress.md §Inspection): the last definition seen of each
  * tool (for the inputSchema check), its digest against its pin (drift), and whether it is outside
  * `expected_tools` (undeclared). No I/O of its own: pins live in a {@link PinStore}.
  *

@@ -1,6 +1,6 @@
 /**
  * A circuit breaker over provider starts (config `circuit_breaker {failure_threshold,
- * reset_timeout_s}`; DESIGN.md §5), the classic three-state breaker (Nygard, "Release It!"):
+ * reset_timeout_s}`; docs/mcp-ingress.md §Provider lifecycle), the classic three-state breaker (Nygard, "Release It!"):
  *
  * - `closed`: attempts pass; `failureThreshold` failures in a row open it; a success resets the count.
  * - `open`: attempts are refused (callers fail fast with {@link CircuitBreaker.retryAfterMs});
@@ -15,7 +15,7 @@
 /** The breaker's states. */
 export type BreakerState = 'closed' | 'open' | 'half_open'
 
-/** The value of the `circuit_breaker_state` gauge (DESIGN.md §8): 0 closed, 1 open, 2 half-open. */
+/** The value of the `circuit_breaker_state` gauge (docs/metrics.md): 0 closed, 1 open, 2 half-open. */
 export const BREAKER_GAUGE: Readonly<Record<BreakerState, number>> = { closed: 0, open: 1, half_open: 2 }
 
 /** Options of {@link CircuitBreaker}. */

@@ -1,5 +1,5 @@
 /**
- * The lifecycle of one provider process (DESIGN.md §5): `COLD → INITIALIZING → READY ⇄ DEGRADED → DEAD`,
+ * The lifecycle of one provider process (docs/mcp-ingress.md §Provider lifecycle): `COLD → INITIALIZING → READY ⇄ DEGRADED → DEAD`,
  * as a pure transition table. The provider (proxy/stdio/provider.ts) feeds it events and acts on
  * the state it returns; this file does no I/O and keeps no state.
  *
@@ -25,7 +25,7 @@
  * | every state              | stopped                        | COLD                                |
  */
 
-/** The lifecycle states of a provider process (DESIGN.md §5). */
+/** The lifecycle states of a provider process (docs/mcp-ingress.md §Provider lifecycle). */
 export type ProviderState = 'COLD' | 'INITIALIZING' | 'READY' | 'DEGRADED' | 'DEAD'
 
 /** Every state, in lifecycle order (for metrics that publish one series per state). */

@@ -1,7 +1,7 @@
 /**
  * `session_mode: shared`: many client sessions over one provider process. The sidecar is the
  * provider's one MCP client (it sent `initialize` itself, proxy/stdio/provider.ts) and every
- * client session is multiplexed over that connection (DESIGN.md §5).
+ * client session is multiplexed over that connection (docs/mcp-ingress.md §Session modes).
  *
  * Ids. A client request gets a fresh integer id on the provider side (`upstream id`); the
  * response is mapped back to the session and the client's own id. `params._meta.progressToken`

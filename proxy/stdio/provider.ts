@@ -1,5 +1,5 @@
 /**
- * A stdio provider: one MCP server process with one lifecycle (DESIGN.md §5,
+ * A stdio provider: one MCP server process with one lifecycle (docs/mcp-ingress.md §Provider lifecycle,
  * `COLD → INITIALIZING → READY ⇄ DEGRADED → DEAD`, proxy/lifecycle/state.ts).
  *
  * - Lazy start: no process until the first {@link StdioProvider.ensureStarted}. A start spawns the
@@ -92,7 +92,7 @@ export interface StdioLaunch {
   env?: Readonly<Record<string, string>>
   /** Working directory (`providers.<name>.cwd`); default the sidecar's. */
   cwd?: string
-  /** argv prefix, e.g. `['ip', 'netns', 'exec', '<ns>']` (issue 5). */
+  /** argv prefix, e.g. `['ip', 'netns', 'exec', '<ns>']` (`mcp-hangar up`'s network namespace). */
   wrap?: readonly string[]
   /**
    * A container provider: the Unix socket of the container broker of `mcp-hangar up`

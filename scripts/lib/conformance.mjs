@@ -1,5 +1,5 @@
 /**
- * MCP conformance transparency (issue 3): runs the MCP conformance suite
+ * MCP conformance transparency (docs/conformance.md): runs the MCP conformance suite
  * (`@modelcontextprotocol/conformance`, server scenarios) against server-everything directly and
  * through the sidecar, and compares the results check by check. A sidecar that is transparent
  * gives the same checks, with the same statuses and messages, as the server alone.

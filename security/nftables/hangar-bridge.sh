@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Host-level egress rule for one MCP provider's Docker bridge (issue 6), for hosts that want the
+# Host-level egress rule for one MCP provider's Docker bridge (docs/compose.md §Security files), for hosts that want the
 # kernel to hold the line even if the bridge were misconfigured (not internal, or with a host
 # address). Docker's own `internal: true` already refuses to forward; this adds, in a table of its
 # own (`inet hangar_bridge_<bridge>`, priority before Docker's rules):

@@ -1,5 +1,5 @@
 /**
- * The aggregator's side of the behavioral baseline (issue 7), all real: an Aggregator on a
+ * The aggregator's side of the behavioral baseline (docs/signals.md §Baselines at the aggregator), all real: an Aggregator on a
  * loopback port from freePort() with a temp data dir, driven with undici, the MCP SDK's client at
  * its /mcp, and a SidecarLink heartbeating to it. Heartbeats carrying a baseline (valid, invalid,
  * another provider's, over 16 MiB, stale), `GET /v1/providers/{name}/baseline` (body, header,

@@ -1,5 +1,5 @@
 /**
- * The built-in capability profiles (profiles/builtin.ts, profiles/builtin/*.yaml): the list matches
+ * The built-in capability profiles (config/builtin-profiles.ts, profiles/builtin/*.yaml): the list matches
  * the files; every built-in loads through loadConfig as `profile: <name>`; the tool names they
  * declare are the ones the installed servers really list (stdio, the SDK's own client); and the
  * YAML files are found from every layout the code runs from, including a real esbuild bundle.

@@ -1,5 +1,5 @@
 /**
- * `providers.<p>.profile` and the provider's own `capabilities` (core/config/load.ts): a bare
+ * `providers.<p>.profile` and the provider's own `capabilities` (config/load.ts): a bare
  * name is a built-in, a path is a file; the profile is the base and the provider's block is merged
  * over it (egress appended, every other key replaced, objects one level deep); errors name the path
  * the user wrote.

@@ -1,4 +1,4 @@
-// Configuration loading (core/config/load.ts, schema.ts, profiles/schema.ts): the
+// Configuration loading (config/load.ts, schema.ts, policy/capabilities.ts): the
 // full example loads; every broken fixture (named for its flaw) fails with a ConfigError naming the
 // exact field path; ${VAR} substitution and its escape; unknown fields at any level are errors at
 // their own path; the loaded config is deeply frozen. (config-strict.test.ts: unknown keys class-wide.)
@@ -17,7 +17,7 @@ function fixture(name: string): string {
   return `${FIXTURES}${name}`
 }
 
-t.test('the full example of DESIGN.md §3 loads', async (t) => {
+t.test('the full example of docs/configuration.md loads', async (t) => {
   const { config, warnings, source } = loadConfig(fixture('valid_full_example.yaml'), ENV)
   t.strictSame(warnings, [], 'no warnings')
   t.equal(source, fixture('valid_full_example.yaml'), 'absolute source path')

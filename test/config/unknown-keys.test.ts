@@ -1,4 +1,4 @@
-// A security config fails closed (core/config/load.ts, unknown-keys.ts): an unknown key in ANY
+// A security config fails closed (config/load.ts, unknown-keys.ts): an unknown key in ANY
 // object of the schema is a ConfigError at the key's own path with a "did you mean"; keys of
 // MCP Hangar (Python) that this edition does not read are errors that say so; `${VAR:-default}`,
 // YAML alias bombs and non-JSON YAML tags are refused as config errors. The object list is walked

@@ -1,5 +1,5 @@
 /**
- * Learn, suggest, enforce (issue 7 acceptance), as root, on the real bundle with a real MCP server
+ * Learn, suggest, enforce (docs/baseline.md), as root, on the real bundle with a real MCP server
  * (mcp-fetch-server from npm) in its own network namespace under `mcp-hangar up`:
  *
  * 1. Alert mode, a profile that names no host (only a cidr for our stand-in internet). A scripted
@@ -13,7 +13,7 @@
  *    destination is denied with `egress_denied`.
  *
  * Our "internet": a veth link on the host holding the sites' addresses (198.18.79.0/24), a web
- * site on :80 and :8080, an echo service on :5432, and our DNS (DESIGN.md §9).
+ * site on :80 and :8080, an echo service on :5432, and our DNS (docs/testing.md: our own hosts only).
  */
 import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

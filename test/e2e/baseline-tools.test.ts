@@ -1,5 +1,5 @@
 /**
- * Learn, suggest, enforce on the MCP side (issue 7), with real MCP servers from npm over stdio and
+ * Learn, suggest, enforce on the MCP side (docs/baseline.md), with real MCP servers from npm over stdio and
  * no root: server-filesystem and server-everything run in alert mode behind an in-process sidecar
  * with a baseline recorder; the workload lists the tools and calls a few; `suggestProfile` turns
  * the baseline into a profile; a new sidecar in block mode with that profile offers only the

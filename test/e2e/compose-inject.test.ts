@@ -1,5 +1,5 @@
 /**
- * `compose inject` end to end on a real Docker engine with docker-compose v1 (issue 6 acceptance):
+ * `compose inject` end to end on a real Docker engine with docker-compose v1 (docs/compose.md):
  * examples/compose (mcp-fetch-server from npm as the provider, in an image built locally, and a
  * test site of ours on the provider's original network) is injected by the bundled CLI and run.
  * - an MCP client through the sidecar fetches the allowed site (mcp-fetch-server uses Node 20's

@@ -1,5 +1,5 @@
 /**
- * MCP conformance transparency (issue 3 acceptance): the MCP conformance suite
+ * MCP conformance transparency (docs/conformance.md): the MCP conformance suite
  * (`@modelcontextprotocol/conformance` 0.1.16, every server scenario) gives the same per-check
  * results through the sidecar — `mode: remote` in front of the server's Streamable HTTP mode,
  * and `mode: subprocess` (per_session) over its stdio — as directly. Two servers:

@@ -3,7 +3,7 @@
  * ingress in front of the stdio fixture server, and its egress listeners) configured with
  * `aggregator.url`, an MCP client at the aggregator's /mcp and one at the sidecar.
  *
- * Acceptance (issue 4): a quarantine issued through `hangar_quarantine` is enforced by the sidecar
+ * Acceptance (docs/aggregator.md §Policy push): a quarantine issued through `hangar_quarantine` is enforced by the sidecar
  * within 1 s for both a tool call and a CONNECT, and lifted by `hangar_approve`. Also: the sidecar
  * registers and heartbeats, its signals reach the audit log, `hangar_call` and `hangar_tools` go
  * through the sidecar's inspection.

@@ -1,5 +1,5 @@
 /**
- * Provider lifecycle end to end (DESIGN.md §5, docs/ARCHITECTURE.md "Provider lifecycle"): the
+ * Provider lifecycle end to end (docs/mcp-ingress.md §Provider lifecycle): the
  * SDK client or a raw HTTP client → the real McpSidecar ingress → the fixture MCP server over
  * stdio. Lazy start, idle GC, restart with a growing backoff after SIGKILL, the circuit breaker
  * (open, fail fast, half-open probe, closed), ping health (DEGRADED and back), graceful shutdown.

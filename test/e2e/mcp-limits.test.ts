@@ -1,5 +1,5 @@
 /**
- * `rate_limit` and `max_concurrency` through the real ingress (DESIGN.md §3/§5, docs/configuration.md):
+ * `rate_limit` and `max_concurrency` through the real ingress (docs/mcp-ingress.md §Inspection, docs/configuration.md):
  * the SDK client → the McpSidecar → the fixture MCP server over stdio. A refused call is a
  * JSON-RPC error -32002 with a `rate_limited` signal and `rate_limit_hits_total`; calls within
  * the limits pass; the limits are the provider's, shared by every session.

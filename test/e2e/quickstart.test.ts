@@ -1,5 +1,5 @@
 /**
- * The README's main job, as a user runs it (issue 5): `npm start` (examples/quickstart/start.mjs:
+ * The README's main job, as a user runs it: `npm start` (examples/quickstart/start.mjs:
  * the offline sites, then `mcp-hangar up` on three real npm MCP servers) and `npm run demo`
  * against it; the demo must pass (exit 0), and Ctrl-C must leave no namespace, link or table.
  * Root only (the demo's egress steps need isolation); uses the quickstart's fixed ports.

@@ -1,5 +1,5 @@
 /**
- * Issue 4 acceptance, fault tests with real processes: `mcp-hangar aggregator` and
+ * Signal delivery under faults, with real processes: `mcp-hangar aggregator` and
  * `mcp-hangar egress` run as children from source (test/fixtures/control-plane/), the sidecar's
  * decisions are DNS queries for denied names over TCP (each answered NXDOMAIN = one
  * `dns_denied` signal, never sampled), and the outcome is read from the audit files on disk and

@@ -1,5 +1,5 @@
 // The audit trail cannot be flushed away, end to end: a provider floods a real sidecar DNS
-// listener on loopback with 50,000 denied queries; the sidecar's signal output (cli/control-plane.ts
+// listener on loopback with 50,000 denied queries; the sidecar's signal output (sidecar/control-plane.ts
 // openSignalOutput: rate limit → spool → shipper) ships to a real aggregator over HTTP with small
 // audit limits. The first violation stays queryable, the roll-ups account for every folded
 // signal, the flood costs a bounded number of audit records, the aggregator answers throughout,

@@ -1,5 +1,5 @@
 /**
- * `mcp-hangar up` with a `mode: container` provider on a real Docker engine (issue 6 acceptance):
+ * `mcp-hangar up` with a `mode: container` provider on a real Docker engine (docs/compose.md):
  * mcp-fetch-server (npm, in an image built locally, stdio) behind a sidecar container, both made by
  * `up` through the Docker API.
  * - lazy start: no provider container until the first call; idle stop: it is gone after idle_ttl_s;

@@ -1,5 +1,5 @@
 /**
- * `mcp-hangar up` end to end (issue 5 acceptance), as root: the bundled CLI starts the aggregator
+ * `mcp-hangar up` end to end, as root: the bundled CLI starts the aggregator
  * and a sidecar for a real MCP server (server-everything over stdio) in its own network namespace.
  * From inside that namespace, as the unprivileged user the provider runs as:
  * - an allowed name through CONNECT (HTTP_PROXY-aware client) works;

@@ -1,6 +1,6 @@
 /**
  * The forward proxy with real sockets on 127.0.0.1: CONNECT tunnels and absolute-form HTTP,
- * every answer of DESIGN.md §4, the limits, and the proxy-level bypass catalog items.
+ * every answer of docs/egress.md §Answers, the limits, and the proxy-level bypass catalog items.
  * Names are mapped to our own loopback test servers by a static resolver; denied destinations
  * are refused before any dial.
  */

@@ -1,10 +1,10 @@
 // Regressions found by the fuzzers (test/fuzz/props/*), each pinned by the smallest input:
-// - SseReader (proxy/http/sse.ts): an event ended by CR CR was held until a later chunk with a
+// - SseReader (core/http/sse.ts): an event ended by CR CR was held until a later chunk with a
 //   line break arrived, and dropped at the end of the stream, so the events depended on chunking
 //   (WHATWG §9.2.5: CR alone ends a line). Counterexample: the bytes "data:\r\rdata:" read whole
 //   gave one event, one byte per chunk none.
-// - parseConfig (core/config/load.ts): a YAML alias bomb escaped as an uncaught ReferenceError
-//   from the yaml library (pinned in test/core/config-strict.test.ts with the CLI's exit status).
+// - parseConfig (config/load.ts): a YAML alias bomb escaped as an uncaught ReferenceError
+//   from the yaml library (pinned in test/config/strict.test.ts with the CLI's exit status).
 // - Configs that loaded but did not compile: `tools.deny_list: [""]` (the sidecar's tool policy
 //   then threw HANGAR_GLOB_INVALID at start, without the provider's path) and `rate_limit.rps:
 //   .inf` (a RangeError from the rate limiter); `circuit_breaker.reset_timeout_s: .inf` and any

@@ -2,7 +2,7 @@
  * Network namespaces for tests (root only): a namespace joined to the host by a veth pair with a
  * /30 and no default route, and `/etc/netns/<ns>/resolv.conf` pointing at a DNS server address
  * of our choice. Inside it, the host-side veth address is the only reachable host — the
- * provider's view in `mcp-hangar up` (DESIGN.md §1). Everything is removed by destroy().
+ * provider's view in `mcp-hangar up` (docs/ARCHITECTURE.md §The local all-in-one). Everything is removed by destroy().
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'

@@ -1,4 +1,4 @@
-// Address classification (egress/classify-address.ts): every always-denied range of DESIGN.md §4
+// Address classification (policy/address-class.ts): every always-denied range of docs/egress.md
 // at its first and last address and one address outside, metadata endpoints, IPv6 prefixes that
 // embed IPv4, and the 2000::/3 global-unicast boundary. Addresses here are strings in a table:
 // nothing is dialled.

@@ -1,4 +1,4 @@
-// CIDR rules (egress/cidr.ts): strict address part, network form required (the error suggests it),
+// CIDR rules (policy/cidr.ts): strict address part, network form required (the error suggests it),
 // prefix bounds, contains() at the range boundaries, IPv4 against IPv6 ranges.
 import t from 'tap'
 import { ERROR_CODES, HangarError } from '../../core/errors.js'

@@ -1,4 +1,4 @@
-// DNS name decisions (egress/dns/policy.ts): which names the forwarder answers, the DoH canary,
+// DNS name decisions (policy/dns.ts): which names the forwarder answers, the DoH canary,
 // dns_allowed / dns_resolve_any, quarantine, the tunnelling heuristic against real-world names,
 // and whether steering mode may answer with the sidecar's address.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// Egress decisions (egress/decide.ts): the precedence documented at the top of decide.ts, port and
+// Egress decisions (policy/egress.ts): the precedence documented at the top of egress.ts, port and
 // protocol matching, the rebinding filter over resolved answers, tunnel content checks and the
 // enforcement modes. Pure functions over tables; addresses are strings, nothing is dialled.
 import t from 'tap'

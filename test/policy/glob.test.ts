@@ -1,4 +1,4 @@
-// Host globs (egress/glob.ts; smokescreen's rules): exact, "*.x" (subdomains only), ".x" (apex and
+// Host globs (policy/glob.ts; smokescreen's rules): exact, "*.x" (subdomains only), ".x" (apex and
 // subdomains). Anything else is HANGAR_GLOB_INVALID at load, with a message that suggests the fix.
 // Matching is on a label boundary only.
 import t from 'tap'

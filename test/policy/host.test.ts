@@ -1,4 +1,4 @@
-// Host normalisation (egress/host.ts, DESIGN.md §4): lowercase, one trailing dot stripped,
+// Host normalisation (policy/host.ts, docs/egress.md §Names and IP literals): lowercase, one trailing dot stripped,
 // IDNA → punycode, strict LDH labels; inet_aton forms and anything the WHATWG parser would turn
 // into an address are malformed, never IPs and never names.
 import t from 'tap'

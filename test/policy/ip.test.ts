@@ -1,4 +1,4 @@
-// Strict IP-literal parsing (egress/ip.ts, DESIGN.md §4): only dotted-quad decimal IPv4 and
+// Strict IP-literal parsing (policy/ip.ts, docs/egress.md §Names and IP literals): only dotted-quad decimal IPv4 and
 // RFC 4291 IPv6 text are IPs; every inet_aton shorthand is refused; IPv4-mapped IPv6 is unmapped;
 // output is RFC 5952 canonical text.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// Argument validation against a tool's inputSchema (proxy/schema-check.ts; DESIGN.md §5 → -32602):
+// Argument validation against a tool's inputSchema (policy/schema-check.ts; docs/mcp-ingress.md §Refusals → -32602):
 // ajv draft 2020-12 by default, draft-07 by `$schema`, lenient about unknown keywords, an invalid
 // schema is a result (never a throw), validators compiled once per schema.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// Secret detection in tools/call arguments (proxy/secret-patterns.ts; DESIGN.md §5). Every sample
+// Secret detection in tools/call arguments (policy/secret-patterns.ts; docs/mcp-ingress.md §Inspection). Every sample
 // below is an obviously fake value; the non-AWS ones are assembled from pieces so that secret
 // scanners reading this file do not flag it. Findings never carry the secret itself.
 import t from 'tap'

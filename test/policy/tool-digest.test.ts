@@ -1,4 +1,4 @@
-// Tool-definition digests and pins (proxy/tool-digest.ts; DESIGN.md §5): sha256 of the canonical
+// Tool-definition digests and pins (policy/tool-digest.ts; docs/mcp-ingress.md §Tool-definition drift): sha256 of the canonical
 // JSON of {name, description, inputSchema, annotations}. Stable under key reordering; sensitive to
 // every one of the four fields, inputSchema included (the gap of description-only hashing).
 import { createHash } from 'node:crypto'

@@ -1,4 +1,4 @@
-// The tool policy (proxy/tool-policy.ts; DESIGN.md §3 `capabilities.tools`, §5): globs over MCP
+// The tool policy (policy/tool-policy.ts; `capabilities.tools`, docs/mcp-ingress.md §Inspection): globs over MCP
 // tool names (`*` any run, `?` one character, everything else literal, case-sensitive), deny wins
 // over allow, an empty allow list allows all, and `expected_tools` yields undeclared tools.
 import t from 'tap'
@@ -117,8 +117,8 @@ t.test('decideTool: deny beats allow, empty allow list allows all, rules name th
 t.test('the policy compiles from the parsed capabilities block (schema defaults)', async (t) => {
   const cases: Array<{ case: string; tools: unknown; name: string; verdict: ToolDecision['verdict'] }> = [
     { case: 'defaults: all allowed', tools: undefined, name: 'x', verdict: 'allow' },
-    { case: 'DESIGN.md §3 example: allowed', tools: { allow_list: ['fetch_*'], deny_list: ['*delete*'] }, name: 'fetch_markdown', verdict: 'allow' },
-    { case: 'DESIGN.md §3 example: denied', tools: { allow_list: ['fetch_*'], deny_list: ['*delete*'] }, name: 'fetch_delete', verdict: 'deny' },
+    { case: 'configuration example: allowed', tools: { allow_list: ['fetch_*'], deny_list: ['*delete*'] }, name: 'fetch_markdown', verdict: 'allow' },
+    { case: 'configuration example: denied', tools: { allow_list: ['fetch_*'], deny_list: ['*delete*'] }, name: 'fetch_delete', verdict: 'deny' },
   ]
   for (const c of cases) {
     const caps = capabilitiesSchema.parse(c.tools === undefined ? {} : { tools: c.tools })

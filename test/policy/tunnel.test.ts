@@ -1,5 +1,5 @@
 /**
- * DNS tunnelling through an allowed wildcard (egress/tunnel.ts, egress/dns/forwarder.ts): the
+ * DNS tunnelling through an allowed wildcard (policy/tunnel.ts, egress/dns/forwarder.ts): the
  * shape check catches letters-only encodings (hex mapped to a–p, lowercase base32, base26) as
  * well as hex/base32 with digits, very long names and many labels, for A and AAAA alike; the
  * subdomain budget (unique subdomains per registrable domain per window) catches word-like names

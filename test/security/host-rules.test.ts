@@ -1,5 +1,5 @@
 /**
- * security/nftables/hangar-bridge.sh (issue 6, item 4), as root: on a bridge of our own with a
+ * security/nftables/hangar-bridge.sh (docs/compose.md §Security files), as root: on a bridge of our own with a
  * "provider" network namespace attached, a TCP service of the host on the bridge's address is
  * reachable before `add`, unreachable after it (and the drop is counted), reachable again after
  * `remove`; traffic between two ports of the same bridge still flows. And the AppArmor profile

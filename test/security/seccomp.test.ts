@@ -1,5 +1,5 @@
 /**
- * security/seccomp/mcp-provider.json on a real Docker engine (issue 6, item 4): real MCP servers
+ * security/seccomp/mcp-provider.json on a real Docker engine (docs/compose.md §Security files): real MCP servers
  * work under it (mcp-fetch-server on Node from npm, and a Python stdio MCP server that exercises
  * asyncio, threads, sockets, getaddrinfo, temp files and a child process), driven by the MCP SDK
  * client over `docker run -i`; and the syscalls it exists to refuse are refused inside the

@@ -1,4 +1,4 @@
-// A minimal test double of the aggregator's POST /v1/signals contract (DESIGN.md §7) on loopback:
+// A minimal test double of the aggregator's POST /v1/signals contract (docs/aggregator.md §API) on loopback:
 // bearer token, 1 MiB body limit (413), the shared validator, dedup by id, 202
 // {accepted, duplicates, rejected}. Records every id it received (duplicates included) and every
 // request. `respond` overrides the answer per request (503, 401, rejections…).

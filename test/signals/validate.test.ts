@@ -1,5 +1,5 @@
-// The one hangar.signal/v1 validator (signals/validate.ts, DESIGN.md §6): every field good and bad,
-// and every error names the field path; the POST /v1/signals batch envelope (DESIGN.md §7).
+// The one hangar.signal/v1 validator (signals/validate.ts, docs/signals.md): every field good and bad,
+// and every error names the field path; the POST /v1/signals batch envelope (docs/aggregator.md §API).
 import t from 'tap'
 import { buildSignal } from '../../signals/build.js'
 import { isUuidV7, SIGNAL_LIMITS, validateBatch, validateSignal } from '../../signals/validate.js'

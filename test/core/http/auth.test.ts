@@ -1,4 +1,4 @@
-// Bearer authentication and caller identity (proxy/http/auth.ts): RFC 6750 refusals, constant-
+// Bearer authentication and caller identity (core/http/auth.ts): RFC 6750 refusals, constant-
 // time digest comparison against every token, JWT `sub` (named, not verified), X-Hangar-Caller.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import t from 'tap'

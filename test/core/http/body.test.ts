@@ -1,4 +1,4 @@
-// Request bodies (proxy/http/body.ts) on real sockets: 413 from Content-Length and from the
+// Request bodies (core/http/body.ts) on real sockets: 413 from Content-Length and from the
 // stream, bounded draining (keep-alive survives, endless bodies are cut), aborted bodies, Node's
 // own refusal of Content-Length + Transfer-Encoding, a 1,000,000-deep body, and the media-type
 // checks.

@@ -1,4 +1,4 @@
-// Response writers (proxy/http/respond.ts) on a real server: JSON-RPC error bodies with id null,
+// Response writers (core/http/respond.ts) on a real server: JSON-RPC error bodies with id null,
 // exact Content-Length for non-ASCII text, 202 without a body, refusal headers.
 import { createServer, type ServerResponse } from 'node:http'
 import t from 'tap'

@@ -1,4 +1,4 @@
-// SSE writer and reader (proxy/http/sse.ts): the WHATWG wire format, UTF-8 split across chunks,
+// SSE writer and reader (core/http/sse.ts): the WHATWG wire format, UTF-8 split across chunks,
 // keepalives, backpressure and close, and a round trip over a real socket.
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'

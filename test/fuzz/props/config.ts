@@ -1,5 +1,5 @@
 /**
- * The config loader (core/config/load.ts parseConfig, schema.ts, profiles/schema.ts). Generated
+ * The config loader (config/load.ts parseConfig, schema.ts, policy/capabilities.ts). Generated
  * valid configs load, are deeply frozen, compile into every runtime object the sidecar builds
  * from them (egress policy, tool policy, secret patterns, rate limiter, concurrency limiter) and
  * survive a YAML round trip; a random key put into any object is an error at exactly its path;
@@ -125,7 +125,7 @@ const yamlText = fc.array(fc.constantFrom(...YAML_BITS), { maxLength: 60 }).map(
 
 export const configTarget: FuzzTarget = {
   parser: 'config',
-  source: 'core/config/load.ts (parseConfig), core/config/schema.ts, profiles/schema.ts',
+  source: 'config/load.ts (parseConfig), config/schema.ts, policy/capabilities.ts',
   around: keepingConfigModules,
   properties: [
     {

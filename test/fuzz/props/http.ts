@@ -1,6 +1,6 @@
 /**
  * The HTTP/1.x request-head parser and the CONNECT target path (egress/sniff.ts parseHttpHead;
- * egress/host.ts splitHostPort and parseTarget; egress/ip.ts). Heads are built field by field
+ * policy/host.ts splitHostPort and parseTarget; policy/ip.ts). Heads are built field by field
  * (RFC 9112 §2–§5) and must parse to exactly those fields; each request-smuggling flaw of the
  * class (bare LF, bare CR, obsolete folding, whitespace before the colon, control characters,
  * conflicting Host lines) injected anywhere makes the head `malformed`, never a request; CONNECT
@@ -160,7 +160,7 @@ function targetInvariants(raw: string): void {
 
 export const httpTarget: FuzzTarget = {
   parser: 'http-head',
-  source: 'egress/sniff.ts (parseHttpHead), egress/host.ts (splitHostPort, parseTarget), egress/ip.ts',
+  source: 'egress/sniff.ts (parseHttpHead), policy/host.ts (splitHostPort, parseTarget), policy/ip.ts',
   properties: [
     {
       name: 'a head built field by field parses to exactly its method, target, version, Host and length; the body after it changes nothing',

@@ -1,5 +1,5 @@
 /**
- * SSE parsing (proxy/http/sse.ts SseReader over eventsource-parser, and its writer formatEvent;
+ * SSE parsing (core/http/sse.ts SseReader over eventsource-parser, and its writer formatEvent;
  * WHATWG HTML §9.2). Events written by formatEvent and cut into byte chunks anywhere (inside a
  * UTF-8 character, between CR and LF) read back as the same events; the events of any byte
  * stream do not depend on how it is chunked; buffering is bounded (an event or line that outgrows
@@ -57,7 +57,7 @@ const anyStream = fc.oneof(
 
 export const sseTarget: FuzzTarget = {
   parser: 'sse',
-  source: 'proxy/http/sse.ts (SseReader, formatEvent) with eventsource-parser',
+  source: 'core/http/sse.ts (SseReader, formatEvent) with eventsource-parser',
   properties: [
     {
       name: 'events written by formatEvent and cut into byte chunks anywhere read back as the same events',

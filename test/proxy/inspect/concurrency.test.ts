@@ -1,4 +1,4 @@
-// The concurrency limiter (proxy/inspect/concurrency.ts; DESIGN.md §3 max_concurrency,
+// The concurrency limiter (proxy/inspect/concurrency.ts; config max_concurrency,
 // queue_timeout_ms): slots synchronously while free, FIFO hand-over, timeouts that leave the queue
 // and never leak a slot, idempotent release, a bounded queue.
 import t from 'tap'

@@ -1,5 +1,5 @@
-// The inspection decision table (proxy/inspect/inspector.ts; DESIGN.md §3 enforcement_mode, §5
-// inspection): every violation under every mode gives exactly one signal with the right
+// The inspection decision table (proxy/inspect/inspector.ts; docs/mcp-ingress.md §Enforcement modes,
+// §Inspection): every violation under every mode gives exactly one signal with the right
 // type/rule/action/tool/caller, and the call is forwarded (alert), refused (block) or refused with
 // the provider quarantined (quarantine). Limits are enforced in every mode.
 import t from 'tap'

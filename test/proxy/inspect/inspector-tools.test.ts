@@ -1,4 +1,4 @@
-// tools/list review and call bookkeeping (proxy/inspect/inspector.ts; DESIGN.md §5): drift of a
+// tools/list review and call bookkeeping (proxy/inspect/inspector.ts; docs/mcp-ingress.md §Inspection): drift of a
 // description or an inputSchema, pins that survive a restart, approve() lifting holds, pagination
 // untouched but for filtering, list_changed and toolsSource, argument secrets and size, tickets,
 // metrics and sampled tool_called observations. Other messages pass untouched and synchronously.

@@ -1,4 +1,4 @@
-// Tool-definition pins (proxy/inspect/pins.ts; DESIGN.md §5 "pinned on first sight (or from the
+// Tool-definition pins (proxy/inspect/pins.ts; docs/mcp-ingress.md §Tool-definition drift: "pinned on first sight (or from the
 // profile)"): the persistence round trip, atomic writes, a corrupt file, profile pins winning,
 // approvals over a profile pin for one run only.
 import t from 'tap'

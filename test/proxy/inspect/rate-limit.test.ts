@@ -1,4 +1,4 @@
-// The provider's token bucket (proxy/inspect/rate-limit.ts; DESIGN.md §3 rate_limit {rps, burst}):
+// The provider's token bucket (proxy/inspect/rate-limit.ts; config rate_limit {rps, burst}):
 // burst calls at once, then rps per second, retry_after_ms for a refusal. Fake clock throughout.
 import t from 'tap'
 import { TokenBucket } from '../../../proxy/inspect/rate-limit.js'

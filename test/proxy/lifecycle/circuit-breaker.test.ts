@@ -74,6 +74,6 @@ t.test('a failed probe opens it again for a fresh reset timeout', async (t) => {
   t.same(changes, [['closed', 'open'], ['open', 'half_open'], ['half_open', 'open'], ['open', 'half_open']])
 })
 
-t.test('gauge values follow DESIGN.md §8: 0 closed, 1 open, 2 half-open', async (t) => {
+t.test('gauge values follow docs/metrics.md: 0 closed, 1 open, 2 half-open', async (t) => {
   t.same(BREAKER_GAUGE, { closed: 0, open: 1, half_open: 2 })
 })

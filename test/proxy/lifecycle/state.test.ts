@@ -1,4 +1,4 @@
-// The provider lifecycle table (proxy/lifecycle/state.ts; DESIGN.md §5):
+// The provider lifecycle table (proxy/lifecycle/state.ts; docs/mcp-ingress.md §Provider lifecycle):
 // COLD → INITIALIZING → READY ⇄ DEGRADED → DEAD, every legal transition and every illegal one.
 import t from 'tap'
 import { hasProcess, isServing, PROVIDER_STATES, transition, type LifecycleEvent, type ProviderState } from '../../../proxy/lifecycle/state.js'
