@@ -5,10 +5,12 @@
  * question of a query, error and synthesized responses built by copying the query's header and
  * question (so the client's 0x20 letter case is echoed byte for byte), TTL patching of cached
  * responses, truncation. Full decoding/encoding of upstream responses uses `dns-packet`
- * (forwarder.ts, resolve.ts). Nothing here throws on malformed input: parsers return a problem
- * or null.
+ * (forwarder.ts, resolve.ts), and so does the query encoder here, which is not on the hot path
+ * (our own lookups, and one upstream query per cache miss). No parser here throws on malformed
+ * input: it returns a problem or null.
  */
 import { isIPv4, isIPv6 } from 'node:net'
+import dnsPacket from 'dns-packet'
 
 /** Bytes of the fixed DNS header (RFC 1035 §4.1.1). */
 export const HEADER_BYTES = 12
@@ -34,7 +36,7 @@ export const Rcode = {
 } as const
 
 export { QType, packetTypeName, parseDnsTypeName, typeName } from '../../policy/dns-types.js'
-import { QType } from '../../policy/dns-types.js'
+import { packetTypeName, QType } from '../../policy/dns-types.js'
 
 /** Class IN (RFC 1035 §3.2.4). */
 export const CLASS_IN = 1
@@ -485,53 +487,62 @@ export function sameQuestion(a: Buffer, aEnd: number, b: Buffer, bEnd: number): 
   return true
 }
 
+/** The encoders of dns-packet its typings do not declare (`name`, `question`). */
+const codec = dnsPacket as unknown as {
+  name: { encode(name: string): Buffer }
+  question: { encode(q: dnsPacket.Question, buf: Buffer, offset: number): unknown; encodingLength(q: dnsPacket.Question): number }
+}
+
 /**
- * Encodes a dotted host name in wire form. Labels must be 1–63 bytes of ASCII, the whole name at
- * most 255 bytes on the wire.
- * @throws Error on an empty label, a label longer than 63, or a name longer than 255 bytes
+ * Encodes a dotted host name in wire form with dns-packet, after checking what dns-packet does not:
+ * labels of 1–63 printable ASCII bytes and at most 255 bytes on the wire (RFC 1035 §2.3.4).
+ * A trailing dot is dropped; `''` and `'.'` are the root.
+ * @throws Error on a name with a byte outside printable ASCII (IDNs are punycode by then: host.ts;
+ *   dns-packet would write UTF-8, and a line break changes how it splits labels), an empty label, a
+ *   label longer than 63 bytes, or a name longer than 255 bytes
  */
 export function encodeName(name: string): Buffer {
   const n = name.endsWith('.') ? name.slice(0, -1) : name
   if (n === '') return Buffer.from([0])
-  const labels = n.split('.')
-  const out = Buffer.allocUnsafe(n.length + 2)
-  let p = 0
-  for (const l of labels) {
+  if (!/^[\x20-\x7e]*$/.test(n)) throw new Error(`${JSON.stringify(name)} is not a printable-ASCII host name`)
+  for (const l of n.split('.')) {
     if (l.length === 0 || l.length > 63) throw new Error(`"${name}" has a label of ${l.length} bytes`)
-    out[p++] = l.length
-    out.write(l, p, 'latin1')
-    p += l.length
   }
-  out[p++] = 0
-  if (p > MAX_NAME_WIRE) throw new Error(`"${name}" is longer than 255 bytes on the wire`)
-  return out.subarray(0, p)
+  if (n.length + 2 > MAX_NAME_WIRE) throw new Error(`"${name}" is longer than 255 bytes on the wire`)
+  return codec.name.encode(n)
 }
 
-/** A question section: wire name + QTYPE + QCLASS. */
-export function encodeQuestion(name: string, qtype: number, qclass = CLASS_IN): Buffer {
-  const n = encodeName(name)
-  const out = Buffer.allocUnsafe(n.length + 4)
-  n.copy(out, 0)
-  out.writeUInt16BE(qtype, n.length)
-  out.writeUInt16BE(qclass, n.length + 2)
+/**
+ * A question section of class IN (dns-packet's encoder): wire name + QTYPE + QCLASS.
+ * @param qtype 0–65535 (a type dns-packet has no mnemonic for is written as `UNKNOWN_<n>`, which it
+ *   encodes back to n)
+ * @throws Error as {@link encodeName}
+ */
+export function encodeQuestion(name: string, qtype: number): Buffer {
+  encodeName(name)
+  // dns-packet spells the root '.' (its length of '' is one byte too many).
+  const q: dnsPacket.Question = { name: name === '' || name === '.' ? '.' : name.replace(/\.$/, ''), type: packetTypeName(qtype) as dnsPacket.RecordType, class: 'IN' }
+  const out = Buffer.alloc(codec.question.encodingLength(q))
+  codec.question.encode(q, out, 0)
   return out
 }
 
 /**
  * A recursive query: header (`id`, RD, optionally CD), the given question section, and an OPT
  * record advertising {@link EDNS_UDP_SIZE} when `edns` (DO never set: answers are filtered, so
- * DNSSEC data would not validate anyway).
+ * DNSSEC data would not validate anyway). dns-packet encodes the header and the OPT record; the
+ * question goes in as the caller's bytes (a forwarded client question reaches the upstream byte for
+ * byte, 0x20 letter case included, which re-encoding a decoded name would not guarantee).
  */
 export function buildQuery(id: number, question: Buffer, opts: { cd?: boolean; edns?: boolean } = {}): Buffer {
   const edns = opts.edns ?? true
-  const out = Buffer.allocUnsafe(HEADER_BYTES + question.length + (edns ? OPT_BYTES : 0))
-  out.writeUInt16BE(id, 0)
-  out.writeUInt16BE(Flag.RD | (opts.cd ? Flag.CD : 0), 2)
-  out.writeUInt16BE(1, 4)
-  out.writeUInt16BE(0, 6)
-  out.writeUInt16BE(0, 8)
-  out.writeUInt16BE(edns ? 1 : 0, 10)
-  question.copy(out, HEADER_BYTES)
-  if (edns) writeOpt(out, HEADER_BYTES + question.length)
+  const frame = dnsPacket.encode({
+    type: 'query',
+    id,
+    flags: Flag.RD | (opts.cd ? Flag.CD : 0),
+    additionals: edns ? [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_UDP_SIZE, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }] : [],
+  })
+  const out = Buffer.concat([frame.subarray(0, HEADER_BYTES), question, frame.subarray(HEADER_BYTES)])
+  out.writeUInt16BE(1, 4) // QDCOUNT: the spliced question
   return out
 }

@@ -1,32 +1,35 @@
 /**
- * The MCP inspection engine of one provider (docs/mcp-ingress.md §Inspection). The pipeline hands it every JSON-RPC
- * message in both directions (JSON bodies and SSE events alike); it inspects two of them and lets
- * everything else through untouched and synchronously:
+ * The MCP inspection engine of one provider. The pipeline hands it every JSON-RPC message in both
+ * directions (JSON bodies and SSE events alike); it inspects two of them and lets everything else
+ * through untouched and synchronously:
  *
- * - client → server `tools/call` requests, checked in this order (the first refusal wins; in
- *   alert mode a violation is signalled and the next check runs):
+ * - client → server `tools/call` requests run the ordered chain of pure checks of
+ *   policy/call-checks.ts (`CALL_CHECKS`, or `InspectorOptions.callChecks`); the first refusal wins,
+ *   and in alert mode a violation is signalled and the next check runs. The default chain:
  *   1. quarantine (`EnforcementController.state`): refused in every mode, `-32001`, rule `quarantine`;
  *   2. tool policy (`tools.allow_list`/`deny_list`) → `tool_denied`;
  *   3. holds (block/quarantine mode): a tool drifted from its pin, or outside `expected_tools`
  *      and not approved → `tool_denied` with rule `tools.pins`/`first-sight-pin`/`approved-pin`
  *      or `tools.expected_tools`;
  *   4. arguments: `max_payload_bytes` and `secret_patterns` → `secret_in_arguments` (redacted);
- *   5. the tool's last-seen `inputSchema` → `-32602`, `schema_violation`. A tool never listed:
- *      `toolsSource` is asked once (until the next `notifications/tools/list_changed`), else the
- *      call is forwarded unchecked and logged;
- *   6. `rate_limit` (token bucket) → `-32002`, `rate_limited` rule `rate_limit`, data `{retry_after_ms}`;
- *   7. `max_concurrency` (FIFO queue, `queue_timeout_ms`) → `-32002`, rule `max_concurrency`.
- *   Limits 6-7 are operational: enforced in every mode.
+ *   5. the tool's last-seen `inputSchema` → `-32602`, `schema_violation`;
+ *   6. `rate_limit` (token bucket) → `-32002`, `rate_limited` rule `rate_limit`, data `{retry_after_ms}`.
+ *   Before the first check that reads tool definitions (holds), a tool never listed makes the
+ *   Inspector ask `toolsSource` once (until the next `notifications/tools/list_changed`), else the
+ *   call is forwarded unchecked and logged; after that wait the quarantine is checked again. A call
+ *   that passes the chain waits for a `max_concurrency` slot (FIFO queue, `queue_timeout_ms`) →
+ *   `-32002`, rule `max_concurrency`; then the quarantine is checked again. The limits are
+ *   operational: enforced in every mode.
  * - server → client `tools/list` results (any page): each definition is recorded and digested
  *   against its pin (drift → `tool_definition_drift` once per tool per new digest), tools outside
  *   `expected_tools` → `undeclared_tool` once; in block/quarantine mode, denied, drifted and
  *   undeclared tools are removed from the page. `nextCursor` and every other field are kept.
  * - `notifications/tools/list_changed` from the server marks the known definitions stale.
  *
- * Enforcement modes (docs/mcp-ingress.md §Enforcement modes): `alert` forwards violations (`action: alerted`); `block`
- * refuses the call (`blocked`); `quarantine` refuses it (`quarantined`) and quarantines the
- * provider (`enforcement.quarantine(reason, 'violation')`), as does a drift or an undeclared tool
- * seen in a list.
+ * Enforcement modes: `alert` forwards violations (`action: alerted`); `block` refuses the call
+ * (`blocked`); `quarantine` refuses it (`quarantined`) and quarantines the provider
+ * (`enforcement.quarantine(reason, 'violation')`), as does a drift or an undeclared tool seen in a
+ * list.
  *
  * Verdicts carry what was decided ({@link InspectorDecision}: the refusal's, or the alerts of
  * alert mode) as plain data for observers such as the request spans (proxy/trace/); the Inspector
@@ -46,13 +49,13 @@ import {
   type CallContext, type JsonRpcErrorResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type JsonRpcResultResponse,
 } from '../types.js'
 import {
-  INVALID_PARAMS_MESSAGE, argumentsViolation, holdViolation, makeRedactor, pinRule, policyViolation, quarantineViolation, schemaCheck,
-  type Violation,
-} from './call-checks.js'
+  CALL_CHECKS, INVALID_PARAMS_MESSAGE, concurrencyRefusal, makeRedactor, pinRule,
+  type CallCheck, type CallCheckContext, type CallFacts, type CheckOutcome, type Refusal, type SeenToolView, type Violation,
+} from '../../policy/call-checks.js'
 import { ConcurrencyLimiter, type Slot } from './concurrency.js'
 import { PinStore } from './pins.js'
 import type { BaselineObserver } from '../../policy/baseline-observer.js'
-import { TokenBucket } from './rate-limit.js'
+import { TokenBucket } from '../../policy/rate-limit.js'
 import { ProxySignals, actionFor, signalName, type CallOutcome, type SharedMetrics } from './signals.js'
 import { ToolsState, describeTool, isToolDefinition, type DriftEvent, type SeenTool } from './tools-state.js'
 
@@ -124,6 +127,8 @@ export interface InspectorOptions {
   baseline?: BaselineObserver
   /** Fetches the provider's current tools (all pages) when a tools/call names a tool whose definition has not been seen. */
   toolsSource?: (ctx: CallContext) => Promise<unknown[]>
+  /** The checks of a `tools/call`, in order. Default {@link CALL_CHECKS}. */
+  callChecks?: readonly CallCheck[]
 }
 
 /** What {@link Inspector.status} reports. */
@@ -150,6 +155,8 @@ interface Call {
   metricTool: string
   /** Violations alerted (alert mode) so far. */
   alerts?: InspectorDecision[]
+  /** The tool definitions were looked at (fetched if needed) for this call. */
+  definitionAsked?: boolean
 }
 
 const MAX_ARGUMENT_KEYS = 64
@@ -167,7 +174,8 @@ export class Inspector {
   readonly #tools: ToolsState
   readonly #checker = new SchemaChecker()
   readonly #signals: ProxySignals
-  readonly #bucket: TokenBucket | undefined
+  readonly #checks: readonly CallCheck[]
+  readonly #checkContext: CallCheckContext
   readonly #limiter: ConcurrencyLimiter
   readonly #clock: () => number
   readonly #invalidSchemaLogged = new Set<string>()
@@ -195,7 +203,11 @@ export class Inspector {
       mode: this.#mode, sink: opts.sink, metrics: opts.metrics, shared: opts.sharedMetrics, log: opts.log, clock: this.#clock,
       observationWindowMs: opts.observationWindowMs,
     })
-    this.#bucket = opts.rateLimit ? new TokenBucket(opts.rateLimit, this.#clock) : undefined
+    this.#checks = opts.callChecks ?? CALL_CHECKS
+    this.#checkContext = {
+      policy: this.#policy, patterns: this.#patterns, maxPayloadBytes: this.#maxPayload, tools: this.#tools, checker: this.#checker, redactor: this.#redactor,
+      rateLimit: opts.rateLimit && { bucket: new TokenBucket(opts.rateLimit, this.#clock), rps: opts.rateLimit.rps, burst: opts.rateLimit.burst },
+    }
     this.#limiter = new ConcurrencyLimiter(opts.maxConcurrency, opts.maxQueue ?? 1000)
   }
 
@@ -217,16 +229,7 @@ export class Inspector {
       return { action: 'reply', response: rpcError(msg.id, RPC.INVALID_PARAMS, INVALID_PARAMS_MESSAGE, [{ path: 'name', message: 'is required (the tool name, a non-empty string)' }]) }
     }
     const call: Call = { req: msg, name, args: params?.arguments, ctx, start: this.#clock(), metricTool: this.#metricTool(name) }
-    if (this.#o.enforcement.state.quarantined) return this.#refuseQuarantined(call)
-    const denied = policyViolation(this.#o.provider, name, this.#policy)
-    if (denied) {
-      const refusal = this.#violate(call, denied)
-      if (refusal) return refusal
-    }
-    if (!this.#tools.get(name) && (this.#fetching || (this.#o.toolsSource && this.#tools.stale))) {
-      return this.#fetchTools(ctx).then(() => this.#afterDefinition(call, true))
-    }
-    return this.#afterDefinition(call, false)
+    return this.#runChecks(call, 0)
   }
 
   /**
@@ -270,49 +273,75 @@ export class Inspector {
 
   // ---- tools/call -------------------------------------------------------------------------
 
-  #afterDefinition(call: Call, waited: boolean): ClientVerdict | Promise<ClientVerdict> {
-    if (waited) {
-      call.metricTool = this.#metricTool(call.name) // the fetch may have made the tool known
-      if (this.#o.enforcement.state.quarantined) return this.#refuseQuarantined(call)
-    }
-    const { name, args } = call
-    const provider = this.#o.provider
-    if (this.#mode !== 'alert') {
-      const hold = holdViolation(provider, name, this.#tools)
-      if (hold) return this.#violate(call, hold) as ClientVerdict
-    }
-    const secret = argumentsViolation(provider, name, args, this.#patterns, this.#maxPayload)
-    if (secret) {
-      const refusal = this.#violate(call, secret)
-      if (refusal) return refusal
-    }
-    const seen = this.#tools.get(name)
-    if (seen) {
-      const r = schemaCheck(name, seen, args, this.#checker, this.#redactor)
-      if (r.kind === 'violation') {
-        const refusal = this.#violate(call, r.violation)
-        if (refusal) return refusal
-      } else if (r.kind === 'invalid_schema') {
-        this.#logInvalidSchema(seen, r.message)
+  /**
+   * Runs the chain from check `from`: the first refusal answers the call, else the call waits for
+   * a concurrency slot. Before the first check that reads tool definitions, a tool never listed is
+   * fetched (once per call); after that wait, the checks marked `recheckAfterWait` run again.
+   */
+  #runChecks(call: Call, from: number): ClientVerdict | Promise<ClientVerdict> {
+    const checks = this.#checks
+    const facts = this.#facts(call)
+    for (let i = from; i < checks.length; i++) {
+      const check = checks[i]!
+      if (check.needsDefinition && !call.definitionAsked) {
+        call.definitionAsked = true
+        if (!this.#tools.get(call.name) && (this.#fetching || (this.#o.toolsSource && this.#tools.stale))) {
+          return this.#fetchTools(call.ctx).then(() => {
+            call.metricTool = this.#metricTool(call.name) // the fetch may have made the tool known
+            return this.#recheckAfterWait(call) ?? this.#runChecks(call, i)
+          })
+        }
       }
-    } else {
-      this.#o.log.debug({ provider, tool: signalName(name) }, 'tool definition unknown: call forwarded without an inputSchema check')
+      const verdict = this.#apply(call, check.run(facts, this.#checkContext))
+      if (verdict) return verdict
     }
-    if (this.#bucket) {
-      const retryAfter = this.#bucket.take()
-      if (retryAfter > 0) {
-        const reason = `rate limit of ${this.#o.rateLimit?.rps} calls/s (burst ${this.#o.rateLimit?.burst}) exceeded; retry after ${retryAfter} ms`
-        this.#signals.rateLimited(name, call.metricTool, 'rate', reason, call.ctx, { retry_after_ms: retryAfter, request_id: call.req.id })
-        return this.#reply(call, { code: RPC.RATE_LIMITED, message: 'Rate limit exceeded', data: { provider, rule: 'rate_limit', reason, retry_after_ms: retryAfter } }, { action: 'blocked', type: 'rate_limited', rule: 'rate_limit' })
-      }
+    return this.#admit(call)
+  }
+
+  /** The refusal of a check marked `recheckAfterWait` (the quarantine), or undefined. */
+  #recheckAfterWait(call: Call): ClientVerdict | undefined {
+    const facts = this.#facts(call)
+    for (const check of this.#checks) {
+      if (!check.recheckAfterWait) continue
+      const outcome = check.run(facts, this.#checkContext)
+      if (outcome.kind === 'refusal') return this.#refuse(call, outcome.refusal)
     }
+    return undefined
+  }
+
+  #facts(call: Call): CallFacts {
+    const q = this.#o.enforcement.state
+    return {
+      provider: this.#o.provider, name: call.name, args: call.args, requestId: call.req.id, mode: this.#mode,
+      quarantine: { quarantined: q.quarantined, quarantineReason: q.quarantineReason },
+    }
+  }
+
+  /** Applies one check's outcome: a refusal (violation outside alert mode, or a refusal), or undefined to go on. */
+  #apply(call: Call, outcome: CheckOutcome): ClientVerdict | undefined {
+    if (outcome.kind === 'violation') return this.#violate(call, outcome.violation)
+    if (outcome.kind === 'refusal') return this.#refuse(call, outcome.refusal)
+    const notice = outcome.notice
+    if (notice?.kind === 'invalid_schema') this.#logInvalidSchema(notice.seen, notice.message)
+    else if (notice?.kind === 'no_definition') {
+      this.#o.log.debug({ provider: this.#o.provider, tool: signalName(call.name) }, 'tool definition unknown: call forwarded without an inputSchema check')
+    }
+    return undefined
+  }
+
+  /** Waits for a `max_concurrency` slot, then forwards (or refuses: queue timeout, quarantined meanwhile). */
+  #admit(call: Call): ClientVerdict | Promise<ClientVerdict> {
     const slot = this.#limiter.acquire(this.#o.queueTimeoutMs)
     if (!(slot instanceof Promise)) return this.#forward(call, slot)
     return slot.then((s) => {
-      if (!s) return this.#refuseConcurrency(call)
-      if (this.#o.enforcement.state.quarantined) {
+      if (!s) {
+        const waited = Math.max(0, Math.round(this.#clock() - call.start))
+        return this.#refuse(call, concurrencyRefusal(this.#facts(call), this.#o.maxConcurrency, this.#o.queueTimeoutMs, waited))
+      }
+      const refused = this.#recheckAfterWait(call)
+      if (refused) {
         s.release()
-        return this.#refuseQuarantined(call)
+        return refused
       }
       return this.#forward(call, s)
     })
@@ -336,19 +365,16 @@ export class Inspector {
     return this.#reply(call, v.error, { action, type: v.type, rule: v.rule })
   }
 
-  #refuseQuarantined(call: Call): ClientVerdict {
-    const v = quarantineViolation(this.#o.provider, this.#o.enforcement.state.quarantineReason)
-    this.#signals.violation({ type: v.type, action: 'quarantined', tool: call.name, rule: v.rule, reason: v.reason, ctx: call.ctx, details: { request_id: call.req.id } })
-    this.#signals.denied(call.metricTool, v.denied)
-    return this.#reply(call, v.error, { action: 'quarantined', type: v.type, rule: v.rule })
-  }
-
-  #refuseConcurrency(call: Call): ClientVerdict {
-    const waited = Math.max(0, Math.round(this.#clock() - call.start))
-    const max = this.#o.maxConcurrency
-    const reason = `all ${max} concurrency slots stayed busy for ${this.#o.queueTimeoutMs} ms (queue_timeout_ms)`
-    this.#signals.rateLimited(call.name, call.metricTool, 'concurrency', reason, call.ctx, { request_id: call.req.id, max_concurrency: max, waited_ms: waited })
-    return this.#reply(call, { code: RPC.RATE_LIMITED, message: 'Too many concurrent tool calls', data: { provider: this.#o.provider, rule: 'max_concurrency', reason } }, { action: 'blocked', type: 'rate_limited', rule: 'max_concurrency' })
+  /** Signals a refusal that no mode turns into an alert (quarantine, limits) and answers the call. */
+  #refuse(call: Call, r: Refusal): ClientVerdict {
+    if (r.kind === 'quarantined') {
+      const v = r.violation
+      this.#signals.violation({ type: v.type, action: 'quarantined', tool: call.name, rule: v.rule, reason: v.reason, ctx: call.ctx, details: { request_id: call.req.id } })
+      this.#signals.denied(call.metricTool, v.denied)
+      return this.#reply(call, v.error, { action: 'quarantined', type: v.type, rule: v.rule })
+    }
+    this.#signals.rateLimited(call.name, call.metricTool, r.limit, r.reason, call.ctx, r.details)
+    return this.#reply(call, r.error, { action: 'blocked', type: 'rate_limited', rule: r.rule })
   }
 
   #reply(call: Call, error: { code: number; message: string; data?: unknown }, decision: InspectorDecision): ClientVerdict {
@@ -402,7 +428,7 @@ export class Inspector {
     return this.#tools.knows(name) ? signalName(name) : '(unknown)'
   }
 
-  #logInvalidSchema(seen: SeenTool, message: string): void {
+  #logInvalidSchema(seen: SeenToolView, message: string): void {
     if (this.#invalidSchemaLogged.has(seen.digest)) return
     if (this.#invalidSchemaLogged.size >= 1000) this.#invalidSchemaLogged.clear()
     this.#invalidSchemaLogged.add(seen.digest)

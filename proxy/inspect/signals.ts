@@ -9,14 +9,16 @@ import { buildSignal, type SignalInput, type SignalOrigin } from '../../signals/
 import type { SignalSink } from '../../signals/sink.js'
 import type { EnforcementMode, Severity, SignalAction, SignalType } from '../../signals/types.js'
 import type { CallContext } from '../types.js'
+import { signalName, type DeniedReason } from '../../policy/call-checks.js'
+
+// Where the name rule and the denied reasons live (the checks use them too); re-exported for the request spans.
+export { MAX_NAME_IN_SIGNAL, signalName, type DeniedReason } from '../../policy/call-checks.js'
 
 /** The enforcement action of a violation under `mode` (docs/mcp-ingress.md §Enforcement modes): alert → alerted, block → blocked, quarantine → quarantined. Pure. */
 export function actionFor(mode: EnforcementMode): Exclude<SignalAction, 'allowed'> {
   return mode === 'alert' ? 'alerted' : mode === 'block' ? 'blocked' : 'quarantined'
 }
 
-/** `tool_access_denied_total{reason}` values. */
-export type DeniedReason = 'policy' | 'schema' | 'secret' | 'drift' | 'undeclared' | 'quarantine'
 
 /** `tool_calls_total{outcome}` values. */
 export type CallOutcome = 'ok' | 'error' | 'denied' | 'rate_limited' | 'unavailable' | 'timeout'
@@ -50,14 +52,6 @@ export interface ProxySignalsOptions {
 }
 
 const MAX_SAMPLER_KEYS = 10_000
-/** Longest tool name written into a signal, a reason or a log line. */
-export const MAX_NAME_IN_SIGNAL = 200
-
-/** A tool name fit for a signal: at most {@link MAX_NAME_IN_SIGNAL} code units, then `…`. */
-export function signalName(name: string): string {
-  return name.length > MAX_NAME_IN_SIGNAL ? `${name.slice(0, MAX_NAME_IN_SIGNAL)}…` : name
-}
-
 /** Signal + metric output of the MCP inspection of one provider. */
 export class ProxySignals {
   readonly #o: ProxySignalsOptions

@@ -2,6 +2,7 @@
  * egress/dns/wire.ts: raw-packet parsing and building. Pure functions over bytes; the packets are
  * built with dns-packet (or by hand for the malformed ones).
  */
+import fc from 'fast-check'
 import t from 'tap'
 import * as dnsPacket from 'dns-packet'
 import { DnsCache } from '../../egress/dns/cache.js'
@@ -252,4 +253,99 @@ t.test('encodeName / skipName / typeName', async (t) => {
   t.ok(d.flag_rd && d.flag_cd)
   t.equal((d.additionals?.[0] as dnsPacket.OptAnswer).udpPayloadSize, 1232)
   t.equal(d.additionals?.[0]?.type, 'OPT')
+})
+
+// ---- The hand-written query encoder that dns-packet replaced, kept verbatim as the oracle: for
+// printable-ASCII names the bytes must be identical, and so must the refusals; a name with a
+// control character (which no host name has) is now refused.
+const oracle = (() => {
+  function encodeName(name: string): Buffer {
+    const n = name.endsWith('.') ? name.slice(0, -1) : name
+    if (n === '') return Buffer.from([0])
+    const labels = n.split('.')
+    const out = Buffer.allocUnsafe(n.length + 2)
+    let p = 0
+    for (const l of labels) {
+      if (l.length === 0 || l.length > 63) throw new Error(`"${name}" has a label of ${l.length} bytes`)
+      out[p++] = l.length
+      out.write(l, p, 'latin1')
+      p += l.length
+    }
+    out[p++] = 0
+    if (p > 255) throw new Error(`"${name}" is longer than 255 bytes on the wire`)
+    return out.subarray(0, p)
+  }
+  function encodeQuestion(name: string, qtype: number, qclass = 1): Buffer {
+    const n = encodeName(name)
+    const out = Buffer.allocUnsafe(n.length + 4)
+    n.copy(out, 0)
+    out.writeUInt16BE(qtype, n.length)
+    out.writeUInt16BE(qclass, n.length + 2)
+    return out
+  }
+  function buildQuery(id: number, question: Buffer, opts: { cd?: boolean; edns?: boolean } = {}): Buffer {
+    const edns = opts.edns ?? true
+    const out = Buffer.allocUnsafe(12 + question.length + (edns ? 11 : 0))
+    out.writeUInt16BE(id, 0)
+    out.writeUInt16BE(0x0100 | (opts.cd ? 0x0010 : 0), 2)
+    out.writeUInt16BE(1, 4)
+    out.writeUInt16BE(0, 6)
+    out.writeUInt16BE(0, 8)
+    out.writeUInt16BE(edns ? 1 : 0, 10)
+    question.copy(out, 12)
+    if (edns) {
+      const off = 12 + question.length
+      out[off] = 0
+      out.writeUInt16BE(41, off + 1)
+      out.writeUInt16BE(1232, off + 3)
+      out[off + 5] = 0
+      out[off + 6] = 0
+      out.writeUInt16BE(0, off + 7)
+      out.writeUInt16BE(0, off + 9)
+    }
+    return out
+  }
+  return { encodeName, encodeQuestion, buildQuery }
+})()
+
+function attempt(f: () => Buffer): string {
+  try {
+    return f().toString('hex')
+  } catch (e) {
+    return `error: ${(e as Error).message}`
+  }
+}
+
+t.test('property: the dns-packet query encoder writes the same bytes and refusals as the hand-written one', async (t) => {
+  // ASCII labels of 0–70 bytes (empty and over-long ones refused), any ASCII byte but the dot,
+  // up to 9 labels (names past 255 bytes refused), an optional trailing dot.
+  const asciiLabel = fc.oneof(
+    { weight: 6, arbitrary: fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/) },
+    { weight: 2, arbitrary: fc.string({ unit: fc.integer({ min: 0, max: 127 }).filter((c) => c !== 46).map((c) => String.fromCharCode(c)), minLength: 0, maxLength: 70 }) },
+    { weight: 1, arbitrary: fc.constantFrom('', 'x'.repeat(63), 'x'.repeat(64)) },
+  )
+  const name = fc.tuple(fc.array(asciiLabel, { minLength: 0, maxLength: 9 }), fc.boolean()).map(([ls, dot]) => ls.join('.') + (dot ? '.' : ''))
+  let encoded = 0
+  let refused = 0
+  const details = fc.check(
+    fc.property(name, fc.nat(0xffff), fc.nat(0xffff), fc.boolean(), fc.boolean(), (n, qtype, id, cd, edns) => {
+      const now = attempt(() => buildQuery(id, encodeQuestion(n, qtype), { cd, edns }))
+      if (now.startsWith('error')) refused++
+      else encoded++
+      // eslint-disable-next-line no-control-regex
+      if (/[\x00-\x1f\x7f]/.test(n)) return /^error: .* is not a printable-ASCII host name$/.test(now)
+      const was = attempt(() => oracle.buildQuery(id, oracle.encodeQuestion(n, qtype), { cd, edns }))
+      return now === was && attempt(() => encodeName(n)) === attempt(() => oracle.encodeName(n))
+    }),
+    { seed: 20261207, numRuns: 3000 },
+  )
+  t.notOk(details.failed, details.failed ? fc.defaultReportMessage(details) ?? 'failed' : 'no counterexample')
+  t.ok(encoded > 1000 && refused > 100, `both outcomes exercised: ${encoded} encoded, ${refused} refused`)
+})
+
+t.test('a name outside printable ASCII is refused (host names are punycode by the time they are encoded)', async (t) => {
+  t.throws(() => encodeName('bücher.example'), /not a printable-ASCII host name/, 'U-label refused')
+  t.throws(() => encodeQuestion('caf\u00e9.example', 1), /not a printable-ASCII host name/, 'Latin-1 byte refused')
+  t.throws(() => encodeName('a\n.b.example'), /not a printable-ASCII host name/, 'a line break refused')
+  t.same([...encodeName('xn--bcher-kva.example')].length, 'xn--bcher-kva.example'.length + 2, 'the punycode A-label encodes')
 })

@@ -12,7 +12,7 @@
 import t from 'tap'
 import { parseConfig } from '../../config/load.js'
 import { ConfigError } from '../../core/errors.js'
-import { TokenBucket } from '../../proxy/inspect/rate-limit.js'
+import { TokenBucket } from '../../policy/rate-limit.js'
 import { SseReader, type SseEvent } from '../../core/http/sse.js'
 import { compileToolPolicy } from '../../policy/tool-policy.js'
 

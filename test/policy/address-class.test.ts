@@ -2,9 +2,11 @@
 // at its first and last address and one address outside, metadata endpoints, IPv6 prefixes that
 // embed IPv4, and the 2000::/3 global-unicast boundary. Addresses here are strings in a table:
 // nothing is dialled.
+import fc from 'fast-check'
 import t from 'tap'
-import { ADDRESS_CLASS_TEXT, classifyAddress, classifyIPv6Words } from '../../policy/address-class.js'
-import { ipv6Words, parseIpLiteral } from '../../policy/ip.js'
+import { ADDRESS_CLASS_TEXT, classifyAddress, classifyIPv4Int, classifyIPv6Words } from '../../policy/address-class.js'
+import { ipv4ToInt, ipv6Words, parseIpLiteral } from '../../policy/ip.js'
+import { v4Int, v4Text, v6Text, v6Words } from './address-arbitraries.js'
 import type { AddressClass } from '../../policy/egress-types.js'
 
 interface RangeCase {
@@ -123,4 +125,103 @@ t.test('a malformed IPv6 IpAddress is never global', async (t) => {
 t.test('every class has a phrase for decision reasons', async (t) => {
   const all: AddressClass[] = ['global', 'unspecified', 'loopback', 'link_local', 'metadata', 'multicast', 'broadcast', 'reserved', 'private', 'cgnat', 'benchmarking', 'documentation', 'ietf_protocol', 'nat64', '6to4', 'teredo', 'ipv4_compatible', 'discard']
   for (const c of all) t.match(ADDRESS_CLASS_TEXT[c], /\w+/, c)
+})
+
+// ---- The classifier before it moved onto the shared prefix table (prefix.ts), kept verbatim as
+// the oracle: the table-driven classifier must classify every address exactly as this one did.
+const ORACLE = (() => {
+  interface V4Range { base: number; mask: number; cls: AddressClass }
+  interface V6Range { words: number[]; bits: number; cls: AddressClass }
+  function v4(cidr: string, cls: AddressClass): V4Range {
+    const [ip, len] = cidr.split('/') as [string, string]
+    const bits = Number(len)
+    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0
+    return { base: (ipv4ToInt(ip) & mask) >>> 0, mask, cls }
+  }
+  function v6(cidr: string, cls: AddressClass): V6Range {
+    const [ip, len] = cidr.split('/') as [string, string]
+    return { words: ipv6Words(ip)!, bits: Number(len), cls }
+  }
+  const V4_TABLE: readonly V4Range[] = [
+    v4('169.254.169.254/32', 'metadata'), v4('100.100.100.200/32', 'metadata'), v4('255.255.255.255/32', 'broadcast'),
+    v4('0.0.0.0/8', 'unspecified'), v4('10.0.0.0/8', 'private'), v4('100.64.0.0/10', 'cgnat'), v4('127.0.0.0/8', 'loopback'),
+    v4('169.254.0.0/16', 'link_local'), v4('172.16.0.0/12', 'private'), v4('192.0.0.0/24', 'ietf_protocol'),
+    v4('192.0.2.0/24', 'documentation'), v4('192.31.196.0/24', 'ietf_protocol'), v4('192.52.193.0/24', 'ietf_protocol'),
+    v4('192.88.99.0/24', '6to4'), v4('192.168.0.0/16', 'private'), v4('192.175.48.0/24', 'ietf_protocol'),
+    v4('198.18.0.0/15', 'benchmarking'), v4('198.51.100.0/24', 'documentation'), v4('203.0.113.0/24', 'documentation'),
+    v4('224.0.0.0/4', 'multicast'), v4('240.0.0.0/4', 'reserved'),
+  ]
+  const V6_TABLE: readonly V6Range[] = [
+    v6('::/128', 'unspecified'), v6('::1/128', 'loopback'), v6('fd00:ec2::254/128', 'metadata'), v6('::ffff:0:0:0/96', 'reserved'),
+    v6('::/96', 'ipv4_compatible'), v6('64:ff9b::/96', 'nat64'), v6('64:ff9b:1::/48', 'nat64'), v6('100::/64', 'discard'),
+    v6('2001::/32', 'teredo'), v6('2001:db8::/32', 'documentation'), v6('2001:2::/48', 'benchmarking'), v6('2001::/23', 'ietf_protocol'),
+    v6('2002::/16', '6to4'), v6('3fff::/20', 'documentation'), v6('5f00::/16', 'ietf_protocol'), v6('fc00::/7', 'private'),
+    v6('fe80::/10', 'link_local'), v6('fec0::/10', 'private'), v6('ff00::/8', 'multicast'),
+  ]
+  function v6Matches(words: readonly number[], r: V6Range): boolean {
+    let bits = r.bits
+    for (let i = 0; i < 8 && bits > 0; i++) {
+      const take = Math.min(16, bits)
+      const mask = (0xffff << (16 - take)) & 0xffff
+      if ((words[i]! & mask) !== (r.words[i]! & mask)) return false
+      bits -= take
+    }
+    return true
+  }
+  function classifyIPv4Int(n: number): AddressClass {
+    for (const r of V4_TABLE) if (((n & r.mask) >>> 0) === r.base) return r.cls
+    return 'global'
+  }
+  function classifyIPv6Words(words: readonly number[]): AddressClass {
+    if (words[0] === 0 && words[1] === 0 && words[2] === 0 && words[3] === 0 && words[4] === 0 && words[5] === 0xffff) {
+      return classifyIPv4Int(((words[6]! << 16) | words[7]!) >>> 0)
+    }
+    for (const r of V6_TABLE) if (v6Matches(words, r)) return r.cls
+    if ((words[0]! & 0xe000) !== 0x2000) return 'reserved'
+    return 'global'
+  }
+  const V4_PREFIXES = ['169.254.169.254/32', '100.100.100.200/32', '255.255.255.255/32', '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24', '192.0.2.0/24', '192.31.196.0/24', '192.52.193.0/24', '192.88.99.0/24', '192.168.0.0/16', '192.175.48.0/24', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4']
+  const V6_PREFIXES = ['::/128', '::1/128', 'fd00:ec2::254/128', '::ffff:0:0:0/96', '::/96', '64:ff9b::/96', '64:ff9b:1::/48', '100::/64', '2001::/32', '2001:db8::/32', '2001:2::/48', '2001::/23', '2002::/16', '3fff::/20', '5f00::/16', 'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8', '2000::/3']
+  return { classifyIPv4Int, classifyIPv6Words, V4_PREFIXES, V6_PREFIXES }
+})()
+
+const RUNS = 20_000
+const SEED = 20261207
+
+t.test('property: the prefix-table classifier agrees with the previous classifier on every IPv4 address', async (t) => {
+  const details = fc.check(
+    fc.property(v4Int(ORACLE.V4_PREFIXES), (n) => {
+      const expected = ORACLE.classifyIPv4Int(n)
+      const text = v4Text(n)
+      return classifyIPv4Int(n) === expected && cls(text) === expected && classifyIPv6Words([0, 0, 0, 0, 0, 0xffff, n >>> 16, n & 0xffff]) === expected
+    }),
+    { seed: SEED, numRuns: RUNS },
+  )
+  t.notOk(details.failed, details.failed ? fc.defaultReportMessage(details) ?? 'failed' : 'no counterexample')
+  t.equal(details.numRuns, RUNS, `${RUNS} addresses checked`)
+})
+
+t.test('property: the prefix-table classifier agrees with the previous classifier on every IPv6 address', async (t) => {
+  const details = fc.check(
+    fc.property(v6Words(ORACLE.V6_PREFIXES), (words) => {
+      const expected = ORACLE.classifyIPv6Words(words)
+      const text = v6Text(words)
+      // The text path goes through the strict parser (which unmaps mapped words) and classifyAddress.
+      return classifyIPv6Words(words) === expected && cls(text) === expected && classifyAddress({ ip: text, family: 6 }) === expected
+    }),
+    { seed: SEED, numRuns: RUNS },
+  )
+  t.notOk(details.failed, details.failed ? fc.defaultReportMessage(details) ?? 'failed' : 'no counterexample')
+  t.equal(details.numRuns, RUNS, `${RUNS} addresses checked`)
+})
+
+t.test('control: the oracle comparison notices a classifier that differs', async (t) => {
+  // A classifier that forgets the metadata row must be caught by the same property.
+  const broken = (n: number): AddressClass => (n === 0xa9fea9fe ? 'link_local' : classifyIPv4Int(n))
+  const details = fc.check(
+    fc.property(v4Int(ORACLE.V4_PREFIXES), (n) => broken(n) === ORACLE.classifyIPv4Int(n)),
+    { seed: SEED, numRuns: RUNS },
+  )
+  t.ok(details.failed, 'the property fails on a classifier that differs at one address')
+  t.equal(details.counterexample?.[0], 0xa9fea9fe, 'and shrinks to 169.254.169.254')
 })

@@ -1,10 +1,13 @@
 // CIDR rules (policy/cidr.ts): strict address part, network form required (the error suggests it),
 // prefix bounds, contains() at the range boundaries, IPv4 against IPv6 ranges.
+import { createRequire } from 'node:module'
+import fc from 'fast-check'
 import t from 'tap'
 import { ERROR_CODES, HangarError } from '../../core/errors.js'
 import { compileCidr } from '../../policy/cidr.js'
-import { parseIpLiteral } from '../../policy/ip.js'
-import type { IpAddress } from '../../policy/egress-types.js'
+import { formatIPv6, ipv4ToInt, ipv6Words, parseIpLiteral } from '../../policy/ip.js'
+import type { CidrRange, IpAddress } from '../../policy/egress-types.js'
+import { v4Int, v4Text, v6Text, v6Words } from './address-arbitraries.js'
 
 function ip(text: string): IpAddress {
   const a = parseIpLiteral(text)
@@ -110,4 +113,123 @@ t.test('IPv4 rules against IPv4-mapped IPv6 addresses, and IPv6 rules against IP
   t.equal(all6.contains(ip('127.0.0.1')), false, '::/0 does not also match IPv4 loopback')
   t.equal(all6.contains(ip('169.254.169.254')), false, '::/0 does not also match IPv4 metadata')
   t.equal(compileCidr('::/8').contains(ip('10.0.0.1')), false, '::/8 does not match IPv4')
+})
+
+// ---- compileCidr before it moved onto the shared prefix table (prefix.ts), kept verbatim as the
+// oracle (it cross-checked with ip-cidr, which is why that package is loaded here).
+const oracleCompileCidr = (() => {
+  const ipCidr = (createRequire(import.meta.url)('ip-cidr') as { default: { isValidCIDR(s: string): boolean } }).default
+  const intToIPv4 = (n: number): string => `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`
+  const ipv6Text = (w: readonly number[]): string => {
+    if (w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff) {
+      return `::ffff:${intToIPv4(((w[6]! << 16) | w[7]!) >>> 0)}`
+    }
+    return formatIPv6(w)
+  }
+  const mappedWords = (ip4: string): number[] => {
+    const n = ipv4ToInt(ip4)
+    return [0, 0, 0, 0, 0, 0xffff, n >>> 16, n & 0xffff]
+  }
+  return function compileCidr(text: string): CidrRange {
+    const bad = (why: string): never => {
+      throw new HangarError(ERROR_CODES.CIDR_INVALID, `"${text}" is not a valid CIDR: ${why}`)
+    }
+    const slash = text.indexOf('/')
+    if (slash === -1) bad('expected address/prefix-length, e.g. "10.20.0.0/16"')
+    const addrText = text.slice(0, slash)
+    const addr = parseIpLiteral(addrText)
+    const len = text.slice(slash + 1)
+    if (!addr || addrText.startsWith('[')) bad('the address part is not a canonical IP address')
+    if (!/^\d{1,3}$/.test(len)) bad('the prefix length is not a number')
+    const bits = Number(len)
+    if (len.length > 1 && len.startsWith('0')) bad(`the prefix length has a leading zero; use "${addrText}/${bits}"`)
+    const a = addr as IpAddress
+    const family = addrText.includes(':') ? 6 : 4
+    const max = family === 4 ? 32 : 128
+    if (bits > max) bad(`the prefix length exceeds ${max}`)
+    if (!ipCidr.isValidCIDR(text)) bad('rejected by the CIDR parser')
+    if (family === 4) {
+      const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0
+      const base = (ipv4ToInt(a.ip) & mask) >>> 0
+      if (base !== ipv4ToInt(a.ip)) bad(`host bits are set; use "${intToIPv4(base)}/${bits}"`)
+      return { source: `${a.ip}/${bits}`, family: 4, contains: (x) => x.family === 4 && ((ipv4ToInt(x.ip) & mask) >>> 0) === base }
+    }
+    const words = ipv6Words(addrText)!
+    const network = words.map((w, i) => {
+      const take = Math.max(0, Math.min(16, bits - 16 * i))
+      return take === 0 ? 0 : w & (0xffff << (16 - take)) & 0xffff
+    })
+    if (network.some((w, i) => w !== words[i])) bad(`host bits are set; use "${ipv6Text(network)}/${bits}"`)
+    const mappedRange = bits >= 96 && words[0] === 0 && words[1] === 0 && words[2] === 0 && words[3] === 0 && words[4] === 0 && words[5] === 0xffff
+    return {
+      source: `${ipv6Text(words)}/${bits}`,
+      family: 6,
+      contains: (x) => {
+        if (x.family === 4 && !mappedRange) return false
+        const w = x.family === 6 ? ipv6Words(x.ip) : mappedWords(x.ip)
+        if (!w) return false
+        let left = bits
+        for (let i = 0; i < 8 && left > 0; i++, left -= 16) {
+          const take = Math.min(16, left)
+          const mask = (0xffff << (16 - take)) & 0xffff
+          if ((w[i]! & mask) !== (words[i]! & mask)) return false
+        }
+        return true
+      },
+    }
+  }
+})()
+
+/** compileCidr's outcome as data: the error message, or the source, family and a containment test. */
+function outcome(compile: (s: string) => CidrRange, text: string): { error: string } | { range: CidrRange } {
+  try {
+    return { range: compile(text) }
+  } catch (e) {
+    return { error: `${(e as HangarError).code}: ${(e as Error).message}` }
+  }
+}
+
+const SEED = 20261207
+const RUNS = 3000
+const word = fc.integer({ min: 0, max: 0xffff })
+/** CIDR texts: network form most of the time (accepted), host bits set or mapped form otherwise. */
+const cidrText = fc.oneof(
+  fc.tuple(fc.nat({ max: 0xffffffff }), fc.integer({ min: 0, max: 33 }), fc.boolean()).map(([n, bits, net]) => {
+    const mask = bits === 0 || bits > 32 ? 0 : (0xffffffff << (32 - bits)) >>> 0
+    return `${v4Text(net && bits <= 32 ? (n & mask) >>> 0 : n)}/${bits}`
+  }),
+  fc.tuple(fc.array(word, { minLength: 8, maxLength: 8 }), fc.integer({ min: 0, max: 129 }), fc.boolean()).map(([w, bits, net]) => {
+    const words = net ? w.map((x, i) => { const take = Math.max(0, Math.min(16, bits - 16 * i)); return take === 0 ? 0 : x & (0xffff << (16 - take)) & 0xffff }) : w
+    return `${formatIPv6(words)}/${bits}`
+  }),
+  fc.tuple(fc.nat({ max: 0xffffffff }), fc.integer({ min: 80, max: 128 }), fc.boolean()).map(([n, bits, net]) => {
+    const v4bits = Math.max(0, bits - 96)
+    const mask = v4bits === 0 ? 0 : (0xffffffff << (32 - v4bits)) >>> 0
+    return `::ffff:${v4Text(net ? (n & mask) >>> 0 : n)}/${bits}`
+  }),
+)
+
+t.test('property: compileCidr accepts, refuses and matches exactly as the previous implementation', async (t) => {
+  const address = fc.oneof(
+    v4Int(['10.0.0.0/8', '0.0.0.0/0', '192.168.1.128/25']).map((n): IpAddress => parseIpLiteral(v4Text(n))!),
+    v6Words(['::/0', '2001:db8::/32', '::ffff:0:0/96', 'fe80::/10']).map((w): IpAddress => parseIpLiteral(v6Text(w))!),
+    // Hand-built IPv6 values the parser never produces (mapped words kept): both must fail closed alike.
+    fc.tuple(word, word).map(([a, b]): IpAddress => ({ ip: `::ffff:${a.toString(16)}:${b.toString(16)}`, family: 6 })),
+  )
+  let accepted = 0
+  const details = fc.check(
+    fc.property(cidrText, fc.array(address, { minLength: 1, maxLength: 8 }), (text, addrs) => {
+      const now = outcome(compileCidr, text)
+      const before = outcome(oracleCompileCidr, text)
+      if ('error' in before || 'error' in now) return JSON.stringify(now) === JSON.stringify(before)
+      accepted++
+      // Addresses inside the range too, not only random ones: its own network address.
+      const own = parseIpLiteral(text.slice(0, text.indexOf('/')))!
+      return now.range.source === before.range.source && now.range.family === before.range.family &&
+        [own, ...addrs].every((a) => now.range.contains(a) === before.range.contains(a))
+    }),
+    { seed: SEED, numRuns: RUNS },
+  )
+  t.notOk(details.failed, details.failed ? fc.defaultReportMessage(details) ?? 'failed' : 'no counterexample')
+  t.ok(accepted > RUNS / 3, `${accepted} of ${RUNS} CIDRs accepted and matched against random addresses`)
 })

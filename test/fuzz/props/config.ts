@@ -15,7 +15,7 @@ import { objectKeys, schemaAt, type PathSegment } from '../../../config/unknown-
 import { ConfigError, HangarError } from '../../../core/errors.js'
 import { compilePolicy } from '../../../policy/egress-policy.js'
 import { ConcurrencyLimiter } from '../../../proxy/inspect/concurrency.js'
-import { TokenBucket } from '../../../proxy/inspect/rate-limit.js'
+import { TokenBucket } from '../../../policy/rate-limit.js'
 import { compileSecretPatterns, SECRET_PATTERN_NAMES } from '../../../policy/secret-patterns.js'
 import { compileToolPolicy } from '../../../policy/tool-policy.js'
 import { withinTime, type FuzzTarget } from '../lib/fuzz.js'

@@ -3,7 +3,7 @@
 // type/rule/action/tool/caller, and the call is forwarded (alert), refused (block) or refused with
 // the provider quarantined (quarantine). Limits are enforced in every mode.
 import t from 'tap'
-import { POLICY_DENIED_MESSAGE } from '../../../proxy/inspect/call-checks.js'
+import { POLICY_DENIED_MESSAGE } from '../../../policy/call-checks.js'
 import type { ClientVerdict } from '../../../proxy/inspect/inspector.js'
 import { RPC, type JsonRpcRequest } from '../../../proxy/types.js'
 import type { EnforcementMode } from '../../../signals/types.js'

@@ -1,8 +1,8 @@
 // Tool knowledge of one provider (proxy/inspect/tools-state.ts) and the pure call checks
-// (proxy/inspect/call-checks.ts): digests per field, drift derived from pins and reported once per
+// (policy/call-checks.ts): digests per field, drift derived from pins and reported once per
 // digest, undeclared tools, finding rules and redaction of schema errors.
 import t from 'tap'
-import { argumentsViolation, findingRule, holdViolation, makeRedactor, pinRule, policyViolation, schemaCheck } from '../../../proxy/inspect/call-checks.js'
+import { argumentsViolation, findingRule, holdViolation, makeRedactor, pinRule, policyViolation, schemaCheck } from '../../../policy/call-checks.js'
 import { PinStore } from '../../../proxy/inspect/pins.js'
 import { ToolsState, changedFields, describeTool, isToolDefinition } from '../../../proxy/inspect/tools-state.js'
 import { SchemaChecker } from '../../../policy/schema-check.js'

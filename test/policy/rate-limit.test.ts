@@ -1,7 +1,7 @@
-// The provider's token bucket (proxy/inspect/rate-limit.ts; config rate_limit {rps, burst}):
+// The provider's token bucket (policy/rate-limit.ts; rate_limit {rps, burst}):
 // burst calls at once, then rps per second, retry_after_ms for a refusal. Fake clock throughout.
 import t from 'tap'
-import { TokenBucket } from '../../../proxy/inspect/rate-limit.js'
+import { TokenBucket } from '../../policy/rate-limit.js'
 
 function bucket(rps: number, burst: number) {
   const clock = { now: 1_000 }

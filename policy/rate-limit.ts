@@ -1,6 +1,6 @@
 /**
- * The provider's call rate limit (config `rate_limit: {rps, burst}`, docs/mcp-ingress.md §Inspection "rate limit …→
- * JSON-RPC error + signal"): a token bucket. Pure state over an injected clock: no timers, no I/O.
+ * The provider's call rate limit (`rate_limit: {rps, burst}`; a call over it is refused with a
+ * JSON-RPC error and a `rate_limited` signal): a token bucket. Pure state over an injected clock: no timers, no I/O.
  *
  * The bucket holds at most `burst` tokens and starts full; it refills continuously at `rps` tokens
  * per second. A call takes one token; with less than one token left it is refused and told how long
