@@ -30,7 +30,8 @@ import { performance } from 'node:perf_hooks'
 import { HangarError } from '../../core/errors.js'
 import { silentLogger, type Logger } from '../../core/log.js'
 import type { ProxyMetrics } from '../../core/metrics.js'
-import { Backoff } from '../lifecycle/backoff.js'
+import { Backoff } from '../../core/backoff.js'
+import { restartBackoffOptions } from '../lifecycle/backoff.js'
 import { BREAKER_GAUGE, CircuitBreaker, type BreakerState } from '../lifecycle/circuit-breaker.js'
 import { isServing, PROVIDER_STATES, transition, type LifecycleEvent, type ProviderState } from '../lifecycle/state.js'
 import type { JsonRpcErrorObject, JsonRpcMessage } from '../types.js'
@@ -225,7 +226,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
     this.#opts = opts
     this.#log = (opts.log ?? silentLogger()).child({ provider: opts.provider })
     this.#launchCfg = { command: opts.command, env: opts.env, cwd: opts.cwd, wrap: opts.wrap, ...(opts.brokerSocket !== undefined && { brokerSocket: opts.brokerSocket }) }
-    this.#backoff = new Backoff({ initialMs: opts.backoff.initialMs, maxMs: opts.backoff.maxMs }, opts.random)
+    this.#backoff = new Backoff(restartBackoffOptions({ initialMs: opts.backoff.initialMs, maxMs: opts.backoff.maxMs }), opts.random)
     this.#breaker = new CircuitBreaker({
       failureThreshold: opts.breaker.failureThreshold,
       resetTimeoutMs: opts.breaker.resetTimeoutMs,
