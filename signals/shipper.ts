@@ -29,7 +29,7 @@ import type { Logger } from '../core/log.js'
 import { buildSignal, type SignalOrigin } from './build.js'
 import type { SignalSink } from './sink.js'
 import { Spool, type SpoolBatch, type SpoolDrop, type SpoolOptions } from './spool.js'
-import { backoffDelay, classifyError, classifyResponse, DEFAULT_BACKOFF, type BackoffConfig, type DeliveryOutcome } from './shipper-policy.js'
+import { classifyError, classifyResponse, DEFAULT_BACKOFF, type BackoffConfig, type DeliveryOutcome, shipperRetryDelay } from './shipper-policy.js'
 import type { EnforcementMode, Signal } from './types.js'
 import { validateSignal } from './validate.js'
 
@@ -415,7 +415,7 @@ export class AggregatorShipper implements SignalSink {
         await this.#step()
       } catch (err) {
         this.#log.error({ err }, 'signal shipper loop error')
-        await this.#sleep(backoffDelay(this.#attempt++, this.#backoff, this.#o.random), false)
+        await this.#sleep(shipperRetryDelay(this.#attempt++, this.#backoff, this.#o.random), false)
       }
     }
   }
@@ -539,7 +539,7 @@ export class AggregatorShipper implements SignalSink {
       this.#log[level]({ reason: outcome.reason, pending: this.pending }, `signal delivery failed, retrying with backoff: ${outcome.message}`)
       this.#failing = outcome.reason
     }
-    const delay = Math.min(this.#backoff.capMs, Math.max(backoffDelay(this.#attempt++, this.#backoff, this.#o.random), outcome.retryAfterMs ?? 0))
+    const delay = Math.min(this.#backoff.capMs, Math.max(shipperRetryDelay(this.#attempt++, this.#backoff, this.#o.random), outcome.retryAfterMs ?? 0))
     this.#log.debug({ reason: outcome.reason, delay_ms: delay, attempt: this.#attempt }, 'signal delivery retry scheduled')
     await this.#sleep(delay, false)
   }

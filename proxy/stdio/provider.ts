@@ -30,9 +30,10 @@ import { performance } from 'node:perf_hooks'
 import { HangarError } from '../../core/errors.js'
 import { silentLogger, type Logger } from '../../core/log.js'
 import type { ProxyMetrics } from '../../core/metrics.js'
-import { Backoff } from '../lifecycle/backoff.js'
+import { Backoff } from '../../core/backoff.js'
+import { restartBackoffOptions } from '../lifecycle/backoff.js'
 import { BREAKER_GAUGE, CircuitBreaker, type BreakerState } from '../lifecycle/circuit-breaker.js'
-import { isServing, PROVIDER_STATES, transition, type LifecycleEvent, type ProviderState } from '../lifecycle/state.js'
+import { isServing, LIFECYCLE_STATES, transition, type LifecycleEvent, type LifecycleState } from '../lifecycle/state.js'
 import type { JsonRpcErrorObject, JsonRpcMessage } from '../types.js'
 import { childEnvironment, spawnStdioChild, type ChildExit, type ProviderChild } from './child.js'
 import { ContainerChild } from './container-child.js'
@@ -144,8 +145,8 @@ export interface StdioProviderOptions extends StdioLaunch {
 
 /** A lifecycle state change (event `state`). */
 export interface StateChange {
-  from: ProviderState
-  to: ProviderState
+  from: LifecycleState
+  to: LifecycleState
   /** One sentence: why ("start", "initialize answered", "exited with code 1: …", "idle for 300000 ms"). */
   cause: string
 }
@@ -197,7 +198,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
   readonly #breaker: CircuitBreaker
   readonly #backoff: Backoff
   #launchCfg: StdioLaunch
-  #state: ProviderState = 'COLD'
+  #state: LifecycleState = 'COLD'
   #child: ProviderChild | undefined
   /** Identifies the current child; bumped when a child is detached (stop, idle, failed start). */
   #epoch = 0
@@ -225,7 +226,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
     this.#opts = opts
     this.#log = (opts.log ?? silentLogger()).child({ provider: opts.provider })
     this.#launchCfg = { command: opts.command, env: opts.env, cwd: opts.cwd, wrap: opts.wrap, ...(opts.brokerSocket !== undefined && { brokerSocket: opts.brokerSocket }) }
-    this.#backoff = new Backoff({ initialMs: opts.backoff.initialMs, maxMs: opts.backoff.maxMs }, opts.random)
+    this.#backoff = new Backoff(restartBackoffOptions({ initialMs: opts.backoff.initialMs, maxMs: opts.backoff.maxMs }), opts.random)
     this.#breaker = new CircuitBreaker({
       failureThreshold: opts.breaker.failureThreshold,
       resetTimeoutMs: opts.breaker.resetTimeoutMs,
@@ -237,7 +238,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
   }
 
   /** The lifecycle state. */
-  get state(): ProviderState {
+  get state(): LifecycleState {
     return this.#state
   }
 
@@ -683,7 +684,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
   #publishState(): void {
     const g = this.#opts.metrics?.providerState
     if (!g) return
-    for (const s of PROVIDER_STATES) g.set({ provider: this.name, state: s }, s === this.#state ? 1 : 0)
+    for (const s of LIFECYCLE_STATES) g.set({ provider: this.name, state: s }, s === this.#state ? 1 : 0)
   }
 
   #onBreakerChange(from: BreakerState, to: BreakerState): void {

@@ -8,15 +8,15 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
-import { formatSummary, runUpCleanup, warnReadableSecrets } from '../../cli/up.js'
+import { formatStackSummary, runUpCleanup, warnReadableSecrets } from '../../cli/up.js'
 import { netnsExists, run, setupNetns, teardownNetns } from '../../local/netns.js'
 import { planKey, planNetns } from '../../local/plan.js'
 import { procStartTime, writeRunState } from '../../local/run-state.js'
 import { captureLog } from '../fixtures/aggregator/signals.js'
 import { netnsSkip } from '../helpers/netns.js'
 
-t.test('formatSummary: netns mode, providers aligned, leftovers first', async (t) => {
-  const text = formatSummary({
+t.test('formatStackSummary: netns mode, providers aligned, leftovers first', async (t) => {
+  const text = formatStackSummary({
     isolation: { mode: 'netns' } as never,
     aggregatorUrl: 'http://127.0.0.1:8000',
     auditLog: '/d/audit/audit.jsonl',
@@ -39,8 +39,8 @@ t.test('formatSummary: netns mode, providers aligned, leftovers first', async (t
   ])
 })
 
-t.test('formatSummary: cooperative mode says so and why', async (t) => {
-  const text = formatSummary({ isolation: { mode: 'cooperative', why: 'not root' }, aggregatorUrl: 'http://a', auditLog: '/x', providers: [{ name: 'p', mcpUrl: 'http://p', mode: 'subprocess' }] })
+t.test('formatStackSummary: cooperative mode says so and why', async (t) => {
+  const text = formatStackSummary({ isolation: { mode: 'cooperative', why: 'not root' }, aggregatorUrl: 'http://a', auditLog: '/x', providers: [{ name: 'p', mcpUrl: 'http://p', mode: 'subprocess' }] })
   t.match(text, /^isolation: COOPERATIVE — not root\. Providers get HTTP_PROXY\/HTTPS_PROXY only; nothing stops one from going around its sidecar/m)
   t.match(text, /^p {9}http:\/\/p {2}\(subprocess\)$/m, 'names at least 8 wide')
 })

@@ -3,7 +3,8 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { CURRENT_FILE, STATE_FILE, fsyncDir, listRotated, parseRotatedFileName, readState, removeFile, rotatedFileName, saveTornBytes, writeState } from '../../../aggregator/store/audit-files.js'
+import { CURRENT_FILE, STATE_FILE, listRotated, parseRotatedFileName, readState, removeFile, rotatedFileName, saveTornBytes, writeState } from '../../../aggregator/store/audit-files.js'
+import { fsyncDir } from '../../../core/atomic-write.js'
 
 t.test('rotated file names: 12-digit base, read back; other names are not rotated files', async (t) => {
   t.equal(rotatedFileName(1), 'audit-000000000001.jsonl')
