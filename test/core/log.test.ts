@@ -9,12 +9,14 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 const LOG = fileURLToPath(new URL('../../core/log.ts', import.meta.url))
+/** The repository root: children resolve tsx from its node_modules. */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Runs `body` (JS using `createLogger`, `silentLogger`) in a child; resolves with its stdout and stderr. */
 function run(body: string): Promise<{ out: string; err: string; code: number | null }> {
   const src = `const { createLogger, silentLogger } = await import(${JSON.stringify(LOG)});\n${body}`
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     c.stdout.on('data', (b: Buffer) => (out += b.toString()))

@@ -13,6 +13,24 @@ import { buildSignal } from '../../signals/build.js'
 import { JsonLinesSink, MemorySink, TeeSink, type SignalSink } from '../../signals/sink.js'
 import type { Signal } from '../../signals/types.js'
 
+/** The repository root: children resolve tsx from its node_modules. */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const SINK = fileURLToPath(new URL('../../signals/sink.ts', import.meta.url))
+
+/** Runs `body` (JS with `JsonLinesSink` in scope) in a child; resolves with its stdout, stderr and exit code. */
+function child(body: string): Promise<{ out: string; err: string; code: number | null }> {
+  const src = `const { JsonLinesSink } = await import(${JSON.stringify(SINK)})\n${body}`
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()))
+    c.stderr.on('data', (b: Buffer) => (err += b.toString()))
+    c.on('error', reject)
+    c.on('close', (code) => resolve({ out, err, code }))
+  })
+}
+
 const sig = (n: number, type = 'egress_denied'): Signal =>
   buildSignal({ provider: 'p1', sidecar_id: 'sc' }, { kind: 'violation', type, action: 'blocked', enforcement_mode: 'block', reason: `r${n}`, details: { n } })
 
@@ -50,20 +68,38 @@ t.test('JsonLinesSink: a signal with a newline in a string stays one line', asyn
 })
 
 t.test('JsonLinesSink("-") writes to stdout and close() leaves stdout open', async (t) => {
-  const SINK = fileURLToPath(new URL('../../signals/sink.ts', import.meta.url))
-  const src = `const { JsonLinesSink } = await import(${JSON.stringify(SINK)})
-const s = new JsonLinesSink('-')
+  const r = await child(`const s = new JsonLinesSink('-')
 s.emit({ a: 1 }); s.emit({ b: 2 })
 await s.close()
-process.stdout.write('after-close\\n')`
-  const out = await new Promise<string>((resolve, reject) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let o = ''
-    c.stdout.on('data', (b: Buffer) => (o += b.toString()))
-    c.on('error', reject)
-    c.on('close', () => resolve(o))
-  })
-  t.equal(out, '{"a":1}\n{"b":2}\nafter-close\n')
+process.stdout.write('after-close\\n')`)
+  t.equal(r.out, '{"a":1}\n{"b":2}\nafter-close\n')
+  t.equal(r.code, 0)
+})
+
+// Bug: the file WriteStream has no 'error' listener. A signal_log path that cannot be opened
+// (a directory, no permission) or a write that fails later (disk full, EIO) emits 'error' with
+// nobody listening, and the sidecar process dies of an unhandled 'error' event, although
+// SignalSink.emit promises never to throw into the caller.
+t.todo('JsonLinesSink on a path that cannot be written: the process survives (today: unhandled EISDIR error event kills it)', async (t) => {
+  const dir = t.testdir()
+  const r = await child(`const s = new JsonLinesSink(${JSON.stringify(dir)})
+s.emit({ a: 1 })
+await s.flush()
+await new Promise((r) => setTimeout(r, 100))
+process.stdout.write('alive\\n')`)
+  t.equal(r.code, 0, r.err.split('\n').find((l) => l.includes('Error')) ?? '')
+  t.equal(r.out, 'alive\n')
+})
+
+t.test('control: the same child with a writable path survives and writes', async (t) => {
+  const file = join(t.testdir(), 's.jsonl')
+  const r = await child(`const s = new JsonLinesSink(${JSON.stringify(file)})
+s.emit({ a: 1 })
+await s.close()
+process.stdout.write('alive\\n')`)
+  t.equal(r.code, 0)
+  t.equal(r.out, 'alive\n')
+  t.equal(readFileSync(file, 'utf8'), '{"a":1}\n')
 })
 
 t.test('MemorySink: keeps at most max signals, the oldest dropped', async (t) => {
