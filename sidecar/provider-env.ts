@@ -3,7 +3,7 @@ import { splitListen, type ProviderConfig } from '../config/schema.js'
 import { proxyEnv } from '../core/proxy-env.js'
 import type { Isolation } from '../signals/types.js'
 
-/** Where the provider reaches the forward proxy: `sidecar.proxy`, with a wildcard host (`0.0.0.0`, `::`, empty) replaced by `sidecar.address` (default 127.0.0.1). */
+/** Where the provider reaches the forward proxy: `sidecar.proxy`, with a wildcard host (`0.0.0.0`, `::`, empty) replaced by `sidecar.address`. */
 export function proxyAddress(p: ProviderConfig): string {
   const { host, port } = splitListen(p.sidecar.proxy)
   const h = host === '0.0.0.0' || host === '::' || host === '' ? (p.sidecar.address ?? '127.0.0.1') : host
