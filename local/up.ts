@@ -2,7 +2,7 @@
  * `mcp-hangar up`: the local all-in-one. Starts the aggregator and one
  * sidecar per provider as separate processes of this same program (the code that runs in
  * containers), each subprocess provider in its own network namespace when the machine allows it
- * (local/isolation.ts), and each `mode: container` provider with its sidecar as containers
+ * (sidecar/isolation.ts), and each `mode: container` provider with its sidecar as containers
  * (local/container-stack.ts); supervises them, and on {@link LocalStack.stop} stops the
  * sidecars (which stop their providers), then the aggregator, then removes the namespaces, veth
  * pairs, nftables tables, containers, networks and the run directory.
