@@ -147,10 +147,12 @@ export class Sidecar {
   }
 
   /**
-   * Starts everything (order at the top of this file); resolves when ready.
-   * @throws HangarError `HANGAR_LISTEN_FAILED`, `HANGAR_CONFIG_INVALID`; whatever opening the signal output throws
+   * Starts everything (order at the top of this file); resolves when ready. Runs once.
+   * @throws HangarError `HANGAR_LISTEN_FAILED`, `HANGAR_CONFIG_INVALID`; whatever opening the signal output throws;
+   *   Error when called a second time or after stop()
    */
   async start(): Promise<SidecarPorts> {
+    if (this.#sink || this.#stopping) throw new Error('Sidecar.start() runs once, before stop()')
     const { config, provider: name, log, planes } = this.#o
     const p = this.provider
     const withMcp = planes !== 'egress'

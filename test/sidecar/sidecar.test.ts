@@ -203,12 +203,13 @@ t.test('MCP plane alone: no egress listener, the admin listener still runs, the 
   t.equal(status.provider, 'p')
 })
 
-t.test('egress plane alone records no baseline: /v1/baseline answers 404', async (t) => {
+t.test('egress plane alone records no baseline: /v1/baseline answers 404; start() runs once', async (t) => {
   const s = sidecarFor(t, { mode: 'remote', endpoint: 'http://127.0.0.1:1/mcp' })
   const ports = await s.sidecar.start()
   t.teardown(() => s.sidecar.stop())
   t.equal(ports.mcp, null, 'no MCP ingress')
   t.equal((await fetch(`http://127.0.0.1:${ports.admin}/v1/baseline`)).status, 404)
+  await t.rejects(s.sidecar.start(), { message: /runs once/ }, 'a second start() is refused')
 })
 
 t.test('a start that fails half-way (the DNS port is taken) rejects with HANGAR_LISTEN_FAILED and closes the admin listener it bound', async (t) => {
