@@ -1,6 +1,6 @@
 /**
  * The hangar.yaml texts `compose inject` puts into the generated sidecar and aggregator services
- * (environment variable `HANGAR_CONFIG`, read with `-c env:HANGAR_CONFIG`, core/config/load.ts).
+ * (environment variable `HANGAR_CONFIG`, read with `-c env:HANGAR_CONFIG`, config/load.ts).
  * Tokens stay out of the file: the configs say `${HANGAR_SIGNAL_TOKEN}` / `${HANGAR_ADMIN_TOKEN}`,
  * which the loader fills from the container's environment, which Compose fills from the shell or
  * `.env` of whoever runs it.
