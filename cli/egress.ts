@@ -1,9 +1,9 @@
-/** `mcp-hangar egress -c hangar.yaml --provider NAME`: runs the egress sidecar until SIGINT/SIGTERM. */
-import { randomUUID } from 'node:crypto'
+/**
+ * `mcp-hangar egress -c hangar.yaml --provider NAME`: one provider's egress listeners alone
+ * (sidecar/sidecar.ts, planes `egress`) until SIGINT/SIGTERM. Composition only.
+ */
 import type { Logger } from '../core/log.js'
-import { createMetrics } from '../core/metrics.js'
-import { EgressSidecar } from '../sidecar/egress.js'
-import { openSignalOutput, startSidecarLink } from '../sidecar/control-plane.js'
+import { Sidecar } from '../sidecar/sidecar.js'
 import { loadProviderRun, untilSignal } from './run.js'
 
 export interface EgressCommand {
@@ -15,34 +15,11 @@ export interface EgressCommand {
 
 /** Starts the sidecar; resolves after it has stopped on a signal. */
 export async function runEgress(cmd: EgressCommand): Promise<void> {
-  const run = loadProviderRun(cmd.configPath, cmd.provider, cmd.log)
-  const sidecarId = `${cmd.provider}-${randomUUID().slice(0, 8)}`
-  const metrics = createMetrics()
-  const out = openSignalOutput({ config: run.config, providerName: cmd.provider, provider: run.provider, sidecarId, signalLog: cmd.signalLog, metrics, log: cmd.log })
-  const sidecar = new EgressSidecar({
-    provider: cmd.provider,
-    config: run.provider,
-    sink: out.sink,
-    log: cmd.log,
-    metrics,
-    sidecarId,
-    adminTokens: run.config.aggregator?.admin_tokens ?? [],
-    protectedAddresses: run.config.aggregator ? [run.config.aggregator.listen] : [],
+  const { config, source } = loadProviderRun(cmd.configPath, cmd.provider, cmd.log)
+  const sidecar = new Sidecar({
+    config, provider: cmd.provider, planes: 'egress', log: cmd.log, source,
+    ...(cmd.signalLog !== undefined && { signalLog: cmd.signalLog }),
   })
-  try {
-    await sidecar.start()
-  } catch (err) {
-    await out.sink.close()
-    throw err
-  }
-  const link = startSidecarLink({
-    config: run.config, providerName: cmd.provider, provider: run.provider, sidecarId, enforcement: sidecar.enforcement, log: cmd.log,
-    status: () => ({ state: 'ready' }),
-  })
-  cmd.log.info({ config: run.source, signals: out.describe }, 'ready')
-  await untilSignal(cmd.log, async () => {
-    await link?.stop()
-    await sidecar.stop()
-    await out.sink.close()
-  })
+  await sidecar.start()
+  await untilSignal(cmd.log, () => sidecar.stop())
 }

@@ -1,5 +1,5 @@
 /**
- * The sidecar's side of the control plane (docs/aggregator.md §Policy push): it heartbeats to the
+ * The sidecar's side of the control plane: it heartbeats to the
  * aggregator every `intervalMs` (`POST /v1/sidecars/heartbeat`) and follows the provider's policy
  * with a long poll (`GET /v1/policy/{name}?version=N&wait=S`), so a quarantine issued at the
  * aggregator reaches the sidecar in well under a second. What a new policy means is decided by

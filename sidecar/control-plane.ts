@@ -1,6 +1,6 @@
 /**
- * How a sidecar process talks to the control plane (docs/aggregator.md): where its signals go, and the
- * heartbeat/policy link to the aggregator. Composition only.
+ * How a sidecar process talks to the control plane: where its signals go, what its heartbeats
+ * say, and the heartbeat/policy link to the aggregator.
  *
  * Signal output:
  * - `aggregator.url` set → the {@link AggregatorShipper} (durable spool in
@@ -22,6 +22,7 @@ import type { Baseline } from '../policy/baseline-schema.js'
 import { RateLimitedSink } from '../signals/rate-limit.js'
 import { AggregatorShipper } from '../signals/shipper.js'
 import { JsonLinesSink, TeeSink, type SignalSink } from '../signals/sink.js'
+import type { Isolation } from '../signals/types.js'
 
 /** The version sidecars report in heartbeats. */
 export const SIDECAR_VERSION = '0.1.0'
@@ -63,6 +64,34 @@ export function openSignalOutput(o: { config: HangarConfig; providerName: string
   return { sink: limited(new TeeSink([shipper, new JsonLinesSink(explicitLog)])), describe: `aggregator ${url} and ${explicitLog}` }
 }
 
+/** What a sidecar says about itself in a heartbeat (the link adds `quarantined` and `profile_digest`). */
+export type HeartbeatStatus = Pick<Heartbeat, 'state'> & Partial<Pick<Heartbeat, 'tools_digest' | 'mcp_url' | 'provider_state' | 'isolation'>>
+
+/** The part of the MCP ingress's status (`McpSidecar.status()`) a heartbeat is built from. */
+export interface McpStatusForHeartbeat {
+  processes?: ReadonlyArray<{ state: string; breaker: string }>
+  tools: { pins: Record<string, string> }
+}
+
+/**
+ * The heartbeat status of a sidecar with an MCP ingress: `degraded` while any provider process is
+ * DEGRADED or DEAD or its circuit breaker is open, else `ready`; the digest of the pinned tool
+ * definitions; the MCP URL other hosts reach (`providers.<name>.listen` with the bound `port`);
+ * the first provider process's lifecycle state; and the isolation, when known.
+ */
+export function mcpHeartbeat(st: McpStatusForHeartbeat, listen: string | undefined, port: number, isolation?: Isolation): HeartbeatStatus {
+  const procs = st.processes ?? []
+  const degraded = procs.some((p) => p.state === 'DEGRADED' || p.state === 'DEAD' || p.breaker === 'open')
+  const url = mcpUrlOf(listen, port)
+  return {
+    state: degraded ? 'degraded' : 'ready',
+    tools_digest: digestOf(st.tools.pins),
+    ...(url && { mcp_url: url }),
+    ...(procs[0] && { provider_state: procs[0].state }),
+    ...(isolation && { isolation }),
+  }
+}
+
 /** `sha256:<hex>` over a JSON value (tools and profile digests in heartbeats). */
 export function digestOf(value: unknown): string {
   return `sha256:${createHash('sha256').update(JSON.stringify(value)).digest('hex')}`
@@ -81,7 +110,7 @@ export function startSidecarLink(o: {
   sidecarId: string
   enforcement: EnforcementController
   log: Logger
-  status(): Pick<Heartbeat, 'state'> & Partial<Pick<Heartbeat, 'tools_digest' | 'mcp_url' | 'provider_state'>>
+  status(): HeartbeatStatus
   approveTools?(): void
   /** The provider's current baseline, if recorded (`SidecarLinkOptions.baseline`). */
   baseline?: () => Baseline | undefined

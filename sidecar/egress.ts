@@ -1,12 +1,12 @@
 /**
- * Composition root of the egress data plane of one provider: the forward proxy, the DNS
- * forwarder (udp + tcp), the transparent :80/:443 listeners, the tcp forwards and the admin
- * listener, all sharing one policy, one enforcement state, one resolver and one signal output.
- * Read top to bottom, this is the whole egress pipeline.
+ * The egress plane of one provider's sidecar: the forward proxy, the DNS forwarder (udp + tcp),
+ * the transparent :80/:443 listeners and the tcp forwards, all sharing one policy, one
+ * enforcement state, one resolver and one signal output. Read top to bottom, this is the whole
+ * egress pipeline. The admin listener, the MCP ingress and the aggregator link are composed
+ * around it by sidecar/sidecar.ts.
  */
 import type { BaselineRecorder } from '../profiles/baseline/recorder.js'
 import { randomUUID } from 'node:crypto'
-import { AdminServer } from './admin-server.js'
 import { splitListen, type ProviderConfig } from '../config/schema.js'
 import type { Logger } from '../core/log.js'
 import { createMetrics, type HangarMetrics } from '../core/metrics.js'
@@ -37,16 +37,17 @@ export interface EgressSidecarOptions {
   metrics?: HangarMetrics
   /** Default: a DnsResolver over `sidecar.upstream_dns`. */
   resolver?: Resolver
-  /** Bearer tokens for the admin POST endpoints (the aggregator's admin tokens). */
-  adminTokens?: readonly string[]
+  /**
+   * The provider's quarantine state, shared with the MCP ingress so one quarantine stops tool
+   * calls and egress alike. Default: a fresh one.
+   */
+  enforcement?: EnforcementController
   /** Other endpoints the provider must never reach (the aggregator): `host:port`. */
   protectedAddresses?: readonly string[]
   sidecarId?: string
-  /** More fields for admin `GET /v1/status` (the MCP side of a whole sidecar). */
-  extraStatus?: () => Record<string, unknown>
   /** Tests: listen port of a tcp forward by rule port (the upstream port stays the rule's). */
   tcpPortOverride?: ReadonlyMap<number, number>
-  /** Records every egress and DNS decision into the provider's baseline; served at admin `GET /v1/baseline`. */
+  /** Records every egress and DNS decision into the provider's baseline. */
   baseline?: BaselineRecorder
 }
 
@@ -56,6 +57,7 @@ export interface EgressPorts {
   dns: number
   transparentHttp: number | null
   transparentTls: number | null
+  /** The sidecar's admin listener, bound by the composition around this plane (0 without one). */
   admin: number
   tcp: Map<number, number>
 }
@@ -86,7 +88,7 @@ export function ownUpstreams(specs: readonly string[], dnsListen: string): Upstr
 }
 
 export class EgressSidecar {
-  readonly enforcement = new EnforcementController()
+  readonly enforcement: EnforcementController
   readonly metrics: HangarMetrics
   readonly policy: EgressPolicy
   readonly signals: EgressSignals
@@ -97,11 +99,12 @@ export class EgressSidecar {
   readonly #protectedPorts = new Set<number>()
   readonly #resolver: Resolver
   readonly #closers: Array<() => Promise<void> | void> = []
-  #ready = false
+  #started = false
 
   constructor(private readonly opts: EgressSidecarOptions) {
     const sc = opts.config.sidecar
     this.sidecarId = opts.sidecarId ?? `${opts.provider}-${randomUUID().slice(0, 8)}`
+    this.enforcement = opts.enforcement ?? new EnforcementController()
     this.metrics = opts.metrics ?? createMetrics()
     this.policy = compilePolicy(opts.provider, opts.config.capabilities, { ips: this.#protectedIps, ports: this.#protectedPorts })
     if (opts.resolver) this.#resolver = opts.resolver
@@ -122,38 +125,43 @@ export class EgressSidecar {
     }
   }
 
-  /** Protects an address the provider must not reach (self-connection rule). */
-  #protect(host: string, port: number): void {
+  /**
+   * Protects an address the provider must not reach through the sidecar (the self-connection
+   * rule): `port` is denied on every address, and `host`, when an IP literal, on every port.
+   */
+  protect(host: string, port: number): void {
     this.#protectedPorts.add(port)
     const ip = parseIpLiteral(host)
     if (ip) this.#protectedIps.add(ip.ip)
   }
 
   /**
-   * Binds every listener. On failure, closes what was bound and rethrows.
+   * Binds every egress listener, then signals `sidecar_started` and logs the bound ports. On
+   * failure, closes what was bound and rethrows.
+   * @param adminPort the sidecar's admin port, reported with the others (0 without one)
    * @throws HangarError `HANGAR_LISTEN_FAILED`
    */
-  async start(): Promise<EgressPorts> {
+  async start(adminPort = 0): Promise<EgressPorts> {
     const { config, log, provider } = this.opts
     const sc = config.sidecar
     try {
-      this.#protect(sc.address, 0)
+      this.protect(sc.address, 0)
       for (const a of this.opts.protectedAddresses ?? []) {
         const p = splitListen(a)
-        this.#protect(p.host, p.port)
+        this.protect(p.host, p.port)
       }
       const proxyAddr = splitListen(sc.proxy)
       const proxy = new ForwardProxy(this.connector)
       this.#closers.push(() => proxy.close())
       this.ports.proxy = await proxy.listen(proxyAddr.host, proxyAddr.port)
-      this.#protect(proxyAddr.host, this.ports.proxy)
+      this.protect(proxyAddr.host, this.ports.proxy)
 
       const dnsAddr = splitListen(sc.dns)
       const forwarder = new DnsForwarder({ ctx: this.connector.ctx, sidecar: sc, resolver: this.#resolver })
       const dns = new DnsServer(forwarder, { limits: sc.limits, log })
       this.#closers.push(() => dns.close())
       this.ports.dns = await dns.listen(dnsAddr.host, dnsAddr.port)
-      this.#protect(dnsAddr.host, this.ports.dns)
+      this.protect(dnsAddr.host, this.ports.dns)
 
       if (sc.transparent_http) {
         const a = splitListen(sc.transparent_http)
@@ -171,29 +179,18 @@ export class EgressSidecar {
       this.#closers.push(() => tcp.close())
       this.ports.tcp = await tcp.listen()
 
-      const adminAddr = splitListen(sc.admin)
-      const admin = new AdminServer({
-        registry: this.metrics.registry,
-        enforcement: this.enforcement,
-        tokens: this.opts.adminTokens ?? [],
-        ready: () => this.#ready,
-        status: () => this.status(),
-        ...(this.opts.baseline && { baseline: () => this.opts.baseline!.snapshot() }),
-      })
-      this.#closers.push(() => admin.close())
-      this.ports.admin = await admin.listen(adminAddr.host, adminAddr.port)
-      this.#protect(adminAddr.host, this.ports.admin)
+      this.ports.admin = adminPort
     } catch (err) {
       await this.stop()
       throw err
     }
-    this.#ready = true
+    this.#started = true
     this.signals.lifecycle('sidecar_started', `egress listeners of ${provider} are up`, { ports: { ...this.ports, tcp: Object.fromEntries(this.ports.tcp) } })
     log.info({ provider, ports: { ...this.ports, tcp: Object.fromEntries(this.ports.tcp) }, mode: this.policy.mode, dns_mode: sc.dns_mode }, 'egress sidecar started')
     return this.ports
   }
 
-  /** Provider, mode, quarantine and ports (admin `GET /v1/status`). */
+  /** Provider, mode, quarantine, open tunnels and ports (the egress part of admin `GET /v1/status`). */
   status(): Record<string, unknown> {
     return {
       provider: this.opts.provider,
@@ -203,14 +200,13 @@ export class EgressSidecar {
       quarantine_reason: this.enforcement.state.quarantineReason ?? null,
       active_tunnels: this.connector.active,
       ports: { ...this.ports, tcp: Object.fromEntries(this.ports.tcp) },
-      ...(this.opts.extraStatus && { mcp: this.opts.extraStatus() }),
     }
   }
 
-  /** Closes every listener and connection; flushes the sink. Idempotent. */
+  /** Closes every listener and connection; signals `sidecar_stopped` (once started); flushes the sink. Idempotent. */
   async stop(): Promise<void> {
-    const wasReady = this.#ready
-    this.#ready = false
+    const wasReady = this.#started
+    this.#started = false
     const closers = this.#closers.splice(0).reverse()
     await Promise.allSettled(closers.map((c) => c()))
     this.#resolver.close()

@@ -6,7 +6,7 @@
  * backend → Inspector (provider → client) → client.
  *
  * The quarantine state and the metrics registry are shared with the egress side
- * (sidecar/egress.ts), so one quarantine stops tool calls and egress alike.
+ * (sidecar/egress.ts; both composed by sidecar/sidecar.ts), so one quarantine stops tool calls and egress alike.
  */
 import type { BaselineRecorder } from '../profiles/baseline/recorder.js'
 import { splitListen, type ProviderConfig } from '../config/schema.js'
@@ -46,15 +46,15 @@ export interface McpSidecarOptions {
   sidecarId: string
   /** Environment the provider process inherits before its configured `env` (core/env.ts). */
   inheritedEnv: Record<string, string>
-  /** Argv prefix for the provider (`ip netns exec <ns>` under `mcp-hangar up`). */
+  /** Argv prefix for the provider (`ip netns exec <ns> setpriv …`, or the bwrap sandbox of `mcp-hangar up`). */
   wrap?: readonly string[]
   /**
-   * One OpenTelemetry SERVER span per client request (proxy/trace/; cli/sidecar.ts builds it from
+   * One OpenTelemetry SERVER span per client request (proxy/trace/; sidecar/sidecar.ts builds it from
    * `OTEL_EXPORTER_OTLP_ENDPOINT`). Undefined = no tracing, and no cost beyond one branch per POST.
    * The caller owns its pipeline: shut it down after {@link McpSidecar.stop} to flush the last spans.
    */
   tracer?: McpTracer
-  /** Records tool listings, calls and refusals into the provider's baseline (docs/baseline.md). */
+  /** Records tool listings, calls and refusals into the provider's baseline. */
   baseline?: BaselineRecorder
 }
 

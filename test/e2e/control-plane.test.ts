@@ -222,7 +222,7 @@ t.test('hangar_approve through the aggregator clears a drift hold at the sidecar
 
   const rig = await startSidecar('drifty', { mode: 'subprocess', command: [process.execPath, FIXTURE], env: { FIXTURE_DRIFT: '1' }, listen: '127.0.0.1:0', capabilities: { enforcement_mode: 'block' } })
   t.teardown(() => rig.stop())
-  // The same wiring as `mcp-hangar sidecar` (cli/sidecar.ts).
+  // The same wiring as `mcp-hangar sidecar` (sidecar/sidecar.ts).
   const link = startSidecarLink({
     config, providerName: 'drifty', provider: providerSchema.parse({ mode: 'subprocess', command: ['x'] }), sidecarId: 'drifty-test',
     enforcement: rig.enforcement, log: createLogger({ level: 'warn', json: true, name: 'link' }),
