@@ -11,11 +11,11 @@
  * - `POST /v1/quarantine {"reason": string}` / `POST /v1/release {"reason"?: string}` — switch
  *   quarantine at run time. When admin tokens are configured these need `Authorization: Bearer`.
  */
+import { listen } from '../core/listen.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
 import type { Registry } from 'prom-client'
 import type { EnforcementController } from '../policy/quarantine.js'
-import { ERROR_CODES, HangarError } from '../core/errors.js'
 
 export interface AdminHooks {
   registry: Registry
@@ -120,14 +120,7 @@ export class AdminServer {
 
   /** @returns the bound port. @throws HangarError `HANGAR_LISTEN_FAILED` */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new HangarError(ERROR_CODES.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err })))
-      this.server.listen({ host, port }, () => {
-        const a = this.server.address()
-        resolve(typeof a === 'object' && a ? a.port : port)
-      })
-    })
+    return listen(this.server, { host, port })
   }
 
   close(): Promise<void> {

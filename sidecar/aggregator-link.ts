@@ -15,6 +15,7 @@
  * profile and its current quarantine state (the aggregator is not a single point of failure for
  * enforcement), retries with capped backoff, and logs the outage once per streak.
  */
+import { Backoff, EQUAL_JITTER } from '../core/backoff.js'
 import { Agent, request } from 'undici'
 import type { Logger } from '../core/log.js'
 import type { Baseline } from '../policy/baseline-schema.js'
@@ -51,7 +52,8 @@ export interface SidecarLinkOptions {
 /** Default {@link SidecarLinkOptions.baselineIntervalMs}, ms. */
 export const BASELINE_INTERVAL_MS = 30_000
 
-const MAX_BACKOFF_MS = 30_000
+/** Retry delays of a failed policy poll: 250 ms doubling to 30 s, each drawn from [d/2, d). */
+const POLL_BACKOFF = { initialMs: 250, capMs: 30_000, jitter: EQUAL_JITTER } as const
 
 /** What identifies a baseline's content: equal revisions of one recording are equal baselines. */
 const baselineKey = (b: Baseline): string => `${b.started}#${b.revision}`
@@ -165,7 +167,7 @@ export class SidecarLink {
   }
 
   async #pollLoop(): Promise<void> {
-    let backoff = 250
+    const backoff = new Backoff(POLL_BACKOFF)
     const wait = this.#o.pollWaitS ?? 30
     while (!this.#stopped) {
       try {
@@ -182,7 +184,7 @@ export class SidecarLink {
         if (typeof next.version !== 'number' || typeof next.quarantined !== 'boolean' || typeof next.approvals !== 'number') throw new Error('malformed policy answer')
         if (this.#pollDown) this.#o.log.info('aggregator policy poll answered again')
         this.#pollDown = false
-        backoff = 250
+        backoff.reset()
         const prev = this.#policy
         if (!prev || next.version > prev.version) {
           this.#policy = next
@@ -192,8 +194,7 @@ export class SidecarLink {
         if (this.#stopped) break
         if (!this.#pollDown) this.#o.log.warn({ err: (err as Error).message, url: this.#o.url }, 'aggregator policy poll failed; keeping the current policy and retrying')
         this.#pollDown = true
-        await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random() / 2)))
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)
+        await new Promise((r) => setTimeout(r, backoff.next()))
       }
     }
   }

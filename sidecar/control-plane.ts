@@ -10,6 +10,7 @@
  * Either way the signal rate limit (`sidecar.signal_limits`, signals/rate-limit.ts) sits in
  * front: a flood of signals costs a bounded number of records plus `signals_suppressed` roll-ups.
  */
+import { HANGAR_VERSION } from '../core/version.js'
 import { createHash } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import type { HangarConfig, ProviderConfig } from '../config/schema.js'
@@ -25,7 +26,7 @@ import { JsonLinesSink, TeeSink, type SignalSink } from '../signals/sink.js'
 import type { Isolation } from '../signals/types.js'
 
 /** The version sidecars report in heartbeats. */
-export const SIDECAR_VERSION = '0.1.0'
+export const SIDECAR_VERSION = HANGAR_VERSION
 
 export interface SignalOutput {
   sink: SignalSink

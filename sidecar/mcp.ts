@@ -8,6 +8,7 @@
  * The quarantine state and the metrics registry are shared with the egress side
  * (sidecar/egress.ts; both composed by sidecar/sidecar.ts), so one quarantine stops tool calls and egress alike.
  */
+import { HANGAR_VERSION } from '../core/version.js'
 import type { BaselineRecorder } from '../profiles/baseline/recorder.js'
 import { splitListen, type ProviderConfig } from '../config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
@@ -28,7 +29,7 @@ import { listAllTools } from '../proxy/list-tools.js'
 import type { CallContext } from '../proxy/types.js'
 
 /** What the sidecar tells a stdio provider about itself in its own `initialize`. */
-export const SIDECAR_CLIENT_INFO = { name: 'mcp-hangar', version: '0.1.0' } as const
+export const SIDECAR_CLIENT_INFO = { name: 'mcp-hangar', version: HANGAR_VERSION } as const
 
 /**
  * Capabilities the sidecar declares to a shared provider: everything it can route to some client
