@@ -30,7 +30,7 @@ export interface TargetContext {
   dir: string
   /** `dist/mcp-hangar.mjs`. */
   mainJs: string
-  /** Node flags of every node process started (cli/node-flags.ts, plus --cpu-prof when asked). */
+  /** Node flags of every node process started (sidecar/node-flags.ts, plus --cpu-prof when asked). */
   nodeArgs: readonly string[]
   /** MCP_LOG_LEVEL. */
   logLevel: string
