@@ -14,7 +14,7 @@ import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
 import { machineInfo, toolVersion } from './harness/machine.js'
 import { QuietGuard } from './harness/quiet.js'
 import { resultsPath, writeReport } from './harness/report.js'
-import { BUNDLE, keepProfile, log, requireBundle, runMain, workspace } from './harness/run.js'
+import { BUNDLE, log, pinRunner, requireBundle, runMain, stopAndKeepProfile, workspace } from './harness/run.js'
 import { startAuthDns, type AuthDns } from './lib/auth-dns.js'
 import { summarizeProfile } from './lib/cpuprofile.js'
 import { options, type Options } from './lib/egress-options.js'
@@ -24,7 +24,7 @@ import { connectPhase, dnsPhase, throughputPhase, type PhaseContext } from './li
 import { freePort } from './lib/ports.js'
 import { killAll, sleep, startServer, type Server } from './lib/procs.js'
 import { markdown, verdicts, type Results } from './lib/report.js'
-import { canPin, memory, pin } from './lib/sysinfo.js'
+import { memory } from './lib/sysinfo.js'
 import { BENCH_HOST, requireTool, startDnsmasq, startOurs, startSquid, startUpstream } from './lib/targets.js'
 
 async function sampleRss(pid: number, n = 3): Promise<number[]> {
@@ -84,14 +84,8 @@ function newResults(o: Options, tools: { squid: string; dnsmasq: string; dnsperf
 
 /** Stops the sidecar with SIGTERM and waits for it, so --cpu-prof can write its profile. */
 async function stopOurs(ours: Server, profDir: string): Promise<void> {
-  process.kill(ours.pid, 'SIGTERM')
-  await Promise.race([ours.exited, sleep(20_000)])
-  const keep = keepProfile(profDir, 'ours')
-  if (!keep) {
-    log(`no .cpuprofile in ${profDir}; the sidecar's log ends:\n${ours.logTail()}`)
-    return
-  }
-  process.stderr.write(`\n${summarizeProfile(keep)}\n(open ${keep} in Chrome DevTools for the full profile)\n`)
+  const keep = await stopAndKeepProfile(ours, profDir, 'ours', 'the sidecar')
+  if (keep) process.stderr.write(`\n${summarizeProfile(keep)}\n`)
 }
 
 async function main(): Promise<number> {
@@ -108,8 +102,7 @@ async function main(): Promise<number> {
   const tmp = ws.dir
   let auth: AuthDns | undefined
   try {
-    const pinning = o.pin && canPin()
-    if (pinning) pin(process.pid, '0') // the runner, and so every load generator it starts, on CPU 0
+    const pinning = pinRunner(o.pin)
     const ctx = { dir: tmp, cpu: pinning ? '1' : undefined }
     const native = buildNative(tmp)
     const port = {

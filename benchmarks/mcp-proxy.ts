@@ -21,15 +21,15 @@ import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
 import { machineInfo, packageVersion, toolVersion } from './harness/machine.js'
 import { QuietGuard } from './harness/quiet.js'
 import { resultsPath, writeReport } from './harness/report.js'
-import { BUNDLE, keepProfile, log, requireBundle, ROOT, runMain, workspace } from './harness/run.js'
+import { BUNDLE, log, pinRunner, requireBundle, ROOT, runMain, stopAndKeepProfile, workspace } from './harness/run.js'
 import { summarizeProfile } from './lib/cpuprofile.js'
 import { fixedRun, rateRun, type FixedRun, type McpPath, type McpPathName, type RateRun } from './lib/mcp-measure.js'
 import { mcpOptions, type Layout, type McpOptions, type ServerKind } from './lib/mcp-options.js'
 import { markdown, verdicts, type LayoutResult, type McpResults } from './lib/mcp-report.js'
 import { checkEcho, checkInspector, openSession, startMcpUpstream, startNginx, startRelay, startSidecar } from './lib/mcp-targets.js'
 import { freePort } from './lib/ports.js'
-import { killAll, sleep, type Server } from './lib/procs.js'
-import { canPin, memory, pin } from './lib/sysinfo.js'
+import { killAll, type Server } from './lib/procs.js'
+import { memory, pin } from './lib/sysinfo.js'
 import { requireTool } from './lib/targets.js'
 
 /** Connections the open-loop generator may open (it needs ~2 at 1000 req/s; more during a stall). */
@@ -98,15 +98,8 @@ function newResults(o: McpOptions, nginx: string, wrk: string, pinning: boolean)
 
 /** Stops the sidecar with SIGTERM so --cpu-prof writes its profile; returns the summary. */
 async function stopAndProfile(ours: Server, profDir: string): Promise<string | undefined> {
-  process.kill(ours.pid, 'SIGTERM')
-  await Promise.race([ours.exited, sleep(20_000)])
-  const keep = keepProfile(profDir, 'mcp-ours')
-  if (!keep) {
-    log(`no .cpuprofile in ${profDir}; the sidecar's log ends:\n${ours.logTail()}`)
-    return undefined
-  }
-  log(`kept the sidecar's profile at ${keep} (open it in Chrome DevTools)`)
-  return summarizeProfile(keep, 20)
+  const keep = await stopAndKeepProfile(ours, profDir, 'mcp-ours', 'the sidecar')
+  return keep && summarizeProfile(keep, 20)
 }
 
 interface PhaseCtx {
@@ -231,8 +224,7 @@ async function main(): Promise<number> {
   const ws = workspace('hangar-bench-mcp-', o.keepTmp)
   const tmp = ws.dir
   try {
-    const pinning = o.pin && canPin()
-    if (pinning) pin(process.pid, '0') // the runner, and so every load generator it starts, on CPU 0
+    const pinning = pinRunner(o.pin)
     const results = newResults(o, nginxBin, wrk, pinning)
     const guard = new QuietGuard(o.quietCores, o.maxWaitS, o.retries, log)
     log(`temp folder ${tmp}`)

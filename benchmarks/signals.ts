@@ -20,7 +20,7 @@ import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
 import { machineInfo, packageVersion } from './harness/machine.js'
 import { QuietGuard } from './harness/quiet.js'
 import { resultsPath, writeReport } from './harness/report.js'
-import { keepProfile, log, requireBundle, ROOT, runMain, workspace } from './harness/run.js'
+import { keepProfile, log, pinRunner, requireBundle, ROOT, runMain, workspace } from './harness/run.js'
 import { freePort } from './lib/ports.js'
 import { killAll, sleep, type Server } from './lib/procs.js'
 import { auditFiles, countIds, hostCounts } from './lib/signals-audit.js'
@@ -30,7 +30,7 @@ import { signalsOptions, type E2eLoad, type SignalsOptions } from './lib/signals
 import { profileText, summarizeMapped } from './lib/signals-profile.js'
 import { markdown, verdicts, type IngestServerName, type SignalsResults } from './lib/signals-report.js'
 import { buildFloor, newTokens, renderConfig, startAggregator, startFloor, startSidecar, stop, type IngestServer, type TargetContext } from './lib/signals-targets.js'
-import { canPin, cpuSeconds, pin } from './lib/sysinfo.js'
+import { cpuSeconds } from './lib/sysinfo.js'
 
 /** Source folders bundled into dist/mcp-hangar.mjs: a newer file means the build is stale. */
 const SOURCE_DIRS = ['core', 'signals', 'policy', 'config', 'egress', 'proxy', 'profiles', 'aggregator', 'sidecar', 'local', 'compose', 'cli']
@@ -196,8 +196,7 @@ async function main(): Promise<number> {
   const ws = workspace('hangar-bench-signals-', o.keepTmp)
   const tmp = ws.dir
   try {
-    const pinning = o.pin && canPin()
-    if (pinning) pin(process.pid, '0') // the runner, and so every load generator it starts, on CPU 0
+    const pinning = pinRunner(o.pin)
     const cpu = pinning ? '1' : undefined
     const template = batchTemplate(o.batch)
     const results = newResults(o, template, pinning)

@@ -8,7 +8,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CommanderError } from 'commander'
-import { atExit, killAll } from '../lib/procs.js'
+import { atExit, killAll, sleep, type Server } from '../lib/procs.js'
+import { canPin, pin } from '../lib/sysinfo.js'
 
 /** The repository root. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -66,6 +67,31 @@ export function keepProfile(profDir: string, name: string): string | undefined {
   const keep = path.join(os.tmpdir(), `hangar-bench-${name}-${Date.now()}.cpuprofile`)
   fs.copyFileSync(path.join(profDir, prof[0]!), keep)
   return keep
+}
+
+/**
+ * Stops `s` with SIGTERM, waiting up to 20 s so that `node --cpu-prof` writes its profile, and
+ * keeps the profile ({@link keepProfile}); says so, or logs the end of `s`'s log when there is none.
+ * @param who how the log names `s` ("the sidecar").
+ */
+export async function stopAndKeepProfile(s: Server, profDir: string, name: string, who: string): Promise<string | undefined> {
+  process.kill(s.pid, 'SIGTERM')
+  await Promise.race([s.exited, sleep(20_000)])
+  const keep = keepProfile(profDir, name)
+  if (!keep) log(`no .cpuprofile in ${profDir}; ${who}'s log ends:\n${s.logTail()}`)
+  else log(`kept ${who}'s profile at ${keep} (open it in Chrome DevTools)`)
+  return keep
+}
+
+/**
+ * Pins the runner, and so every load generator it starts, to CPU 0 when `want` and the machine
+ * can (taskset, two cores or more); the servers under test then go on CPU 1.
+ * @returns whether the runner is pinned.
+ */
+export function pinRunner(want: boolean): boolean {
+  const pinning = want && canPin()
+  if (pinning) pin(process.pid, '0')
+  return pinning
 }
 
 /** How a script's tail ends a failed run. */

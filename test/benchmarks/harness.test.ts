@@ -13,7 +13,8 @@ import { machineInfo, machineSection, packageVersion, toolVersion } from '../../
 import { isHelp, listOf, nonNegativeInt, oneOf, positive, positiveInt, positiveIntList, type ProgramOutput } from '../../benchmarks/harness/options.js'
 import { QuietGuard, quietNote } from '../../benchmarks/harness/quiet.js'
 import { mark, resultsPath, targetsTable, writeReport } from '../../benchmarks/harness/report.js'
-import { keepProfile, ROOT, workspace } from '../../benchmarks/harness/run.js'
+import { keepProfile, pinRunner, ROOT, stopAndKeepProfile, workspace } from '../../benchmarks/harness/run.js'
+import { startServer } from '../../benchmarks/lib/procs.js'
 import { options as egressOptions } from '../../benchmarks/lib/egress-options.js'
 import { mcpOptions } from '../../benchmarks/lib/mcp-options.js'
 import { signalsOptions } from '../../benchmarks/lib/signals-options.js'
@@ -332,6 +333,44 @@ t.test('keepProfile: copies the profile out of the run\'s folder, or says there 
   t.teardown(() => kept && fs.rmSync(kept, { force: true }))
   t.ok(kept?.startsWith(path.join(os.tmpdir(), 'hangar-bench-x-')))
   t.equal(fs.readFileSync(kept!, 'utf8'), '{"nodes":[]}')
+})
+
+t.test('stopAndKeepProfile: stops a node --cpu-prof process and keeps the profile it wrote', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harness-test-stop-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const logs: string[] = []
+  const stderr = process.stderr.write.bind(process.stderr)
+  const quietly = async <T>(fn: () => Promise<T>): Promise<T> => {
+    process.stderr.write = ((s: string) => (logs.push(s), true)) as typeof process.stderr.write
+    try {
+      return await fn()
+    } finally {
+      process.stderr.write = stderr
+    }
+  }
+  // Profiled: SIGTERM makes it exit normally, so V8 writes the profile.
+  const profDir = path.join(dir, 'prof')
+  const profiled = startServer('profiled', process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '-e', 'process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000); console.log("up")'], { logDir: dir })
+  await new Promise((r) => setTimeout(r, 500))
+  const kept = await quietly(() => stopAndKeepProfile(profiled, profDir, 'harness-test', 'the test process'))
+  t.teardown(() => kept && fs.rmSync(kept, { force: true }))
+  t.ok(profiled.exitedYet(), 'stopped')
+  t.ok(kept && fs.existsSync(kept), 'the profile is kept outside the run\'s folder')
+  t.ok(Array.isArray((JSON.parse(fs.readFileSync(kept!, 'utf8')) as { nodes?: unknown }).nodes), 'a V8 CPU profile')
+  t.ok(logs.some((l) => l.includes("kept the test process's profile at")))
+  // Control: without --cpu-prof there is nothing to keep, and the log's end is shown instead.
+  logs.length = 0
+  const plain = startServer('plain', process.execPath, ['-e', 'process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000); console.log("plain up")'], { logDir: dir })
+  await new Promise((r) => setTimeout(r, 500))
+  t.equal(await quietly(() => stopAndKeepProfile(plain, path.join(dir, 'none'), 'harness-test', 'the plain process')), undefined)
+  t.ok(plain.exitedYet())
+  t.ok(logs.some((l) => l.includes("the plain process's log ends") && l.includes('plain up')))
+})
+
+t.test('pinRunner: nothing is pinned unless asked', async (t) => {
+  const before = fs.readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(\S+)/m)?.[1]
+  t.equal(pinRunner(false), false)
+  t.equal(fs.readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(\S+)/m)?.[1], before, 'the CPU list is unchanged')
 })
 
 t.test('runMain: the exit status of a script', async (t) => {
