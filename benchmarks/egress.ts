@@ -1,5 +1,5 @@
 /**
- * Side-by-side egress benchmark, in one run on loopback (docs/testing.md):
+ * Side-by-side egress benchmark, in one run, on loopback only:
  *   CONNECT setup rate and latency, and tunnel throughput: direct vs Squid vs our sidecar;
  *   DNS queries/s and latency on cached answers: dnsmasq vs our sidecar.
  * Squid and dnsmasq get the same allowlist and the same upstream as ours. Writes the table to
@@ -9,24 +9,23 @@
  *
  * Every child process is killed on exit, error or interrupt (lib/procs.ts).
  */
-import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
+import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
+import { machineInfo, toolVersion } from './harness/machine.js'
+import { QuietGuard } from './harness/quiet.js'
+import { resultsPath, writeReport } from './harness/report.js'
+import { BUNDLE, log, pinRunner, requireBundle, runMain, stopAndKeepProfile, workspace } from './harness/run.js'
 import { startAuthDns, type AuthDns } from './lib/auth-dns.js'
 import { summarizeProfile } from './lib/cpuprofile.js'
+import { options, type Options } from './lib/egress-options.js'
 import type { Path } from './lib/measure.js'
 import { buildNative } from './lib/native.js'
-import { HELP, options, ROOT, type Options } from './lib/options.js'
 import { connectPhase, dnsPhase, throughputPhase, type PhaseContext } from './lib/phases.js'
 import { freePort } from './lib/ports.js'
-import { atExit, killAll, sleep, startServer, type Server } from './lib/procs.js'
+import { killAll, sleep, startServer, type Server } from './lib/procs.js'
 import { markdown, verdicts, type Results } from './lib/report.js'
-import { QuietGuard } from './lib/quiet.js'
-import { canPin, machineInfo, memory, pin } from './lib/sysinfo.js'
+import { memory } from './lib/sysinfo.js'
 import { BENCH_HOST, requireTool, startDnsmasq, startOurs, startSquid, startUpstream } from './lib/targets.js'
-import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
-
-const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
 
 async function sampleRss(pid: number, n = 3): Promise<number[]> {
   const out: number[] = []
@@ -49,7 +48,11 @@ async function bareNodeRss(dir: string): Promise<number> {
 
 function newResults(o: Options, tools: { squid: string; dnsmasq: string; dnsperf: string }, pinning: boolean): Results {
   const r: Results = {
-    machine: machineInfo(tools, ROOT),
+    machine: machineInfo({
+      squid: toolVersion(tools.squid, ['-v'], /Version/),
+      dnsmasq: toolVersion(tools.dnsmasq, ['-v'], /version/i),
+      dnsperf: toolVersion(tools.dnsperf, ['-h'], /^Version/),
+    }),
     params: {
       concurrency: o.concurrency,
       warmupS: o.warmupS,
@@ -81,42 +84,25 @@ function newResults(o: Options, tools: { squid: string; dnsmasq: string; dnsperf
 
 /** Stops the sidecar with SIGTERM and waits for it, so --cpu-prof can write its profile. */
 async function stopOurs(ours: Server, profDir: string): Promise<void> {
-  process.kill(ours.pid, 'SIGTERM')
-  await Promise.race([ours.exited, sleep(20_000)])
-  const prof = fs.existsSync(profDir) ? fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : []
-  if (!prof.length) {
-    log(`no .cpuprofile in ${profDir}; the sidecar's log ends:\n${ours.logTail()}`)
-    return
-  }
-  const keep = path.join(os.tmpdir(), `hangar-bench-ours-${Date.now()}.cpuprofile`)
-  fs.copyFileSync(path.join(profDir, prof[0]!), keep)
-  process.stderr.write(`\n${summarizeProfile(keep)}\n(open ${keep} in Chrome DevTools for the full profile)\n`)
+  const keep = await stopAndKeepProfile(ours, profDir, 'ours', 'the sidecar')
+  if (keep) process.stderr.write(`\n${summarizeProfile(keep)}\n`)
 }
 
 async function main(): Promise<number> {
   const o = options()
-  if (o.help) {
-    console.log(HELP)
-    return 0
-  }
   // Preflight: every tool, with the package that brings it.
   const tools = {
     squid: requireTool('squid', 'squid'),
     dnsmasq: requireTool('dnsmasq', 'dnsmasq-base'),
     dnsperf: requireTool('dnsperf', 'dnsperf'),
   }
-  const mainJs = path.join(ROOT, 'dist', 'mcp-hangar.mjs') // the bundled bin (scripts/bundle.mjs)
-  if (!o.skipOurs && !fs.existsSync(mainJs)) {
-    throw new Error(`${mainJs} is missing: run \`npm run build\` first (or pass --skip-ours)`)
-  }
+  const mainJs = o.skipOurs ? BUNDLE : requireBundle(' (or pass --skip-ours)')
 
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hangar-bench-'))
-  fs.chmodSync(tmp, 0o755)
-  if (!o.keepTmp) atExit(() => fs.rmSync(tmp, { recursive: true, force: true }))
+  const ws = workspace('hangar-bench-', o.keepTmp)
+  const tmp = ws.dir
   let auth: AuthDns | undefined
   try {
-    const pinning = o.pin && canPin()
-    if (pinning) pin(process.pid, '0') // the runner, and so every load generator it starts, on CPU 0
+    const pinning = pinRunner(o.pin)
     const ctx = { dir: tmp, cpu: pinning ? '1' : undefined }
     const native = buildNative(tmp)
     const port = {
@@ -183,42 +169,16 @@ async function main(): Promise<number> {
       if (o.cpuProf) await stopOurs(ours, profDir)
     }
 
-    const fq = [...guard.accepted].sort((a, b) => a - b)
-    results.quiet = {
-      thresholdCores: o.quietCores,
-      foreignMedianCores: fq[Math.floor(fq.length / 2)] ?? NaN,
-      foreignMaxCores: fq[fq.length - 1] ?? NaN,
-      repeated: guard.retries,
-      keptDisturbed: guard.gaveUp,
-      waitedS: guard.waitedS,
-      stealMaxCores: guard.stealMax,
-    }
-    const md = markdown(results)
-    process.stdout.write(`\n${md}\n`)
-    if (o.out) {
-      fs.mkdirSync(path.dirname(o.out), { recursive: true })
-      fs.writeFileSync(o.out, md)
-      const json = path.join(ROOT, 'benchmarks', 'results', 'egress.json')
-      fs.mkdirSync(path.dirname(json), { recursive: true })
-      fs.writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`)
-      log(`wrote ${path.relative(ROOT, o.out)} and ${path.relative(ROOT, json)}`)
-    }
+    results.quiet = guard.summary()
+    writeReport({ markdown: markdown(results), out: o.out, json: { path: resultsPath('egress'), data: results }, print: true })
     const missed = verdicts(results).filter((v) => v.pass === false)
     if (missed.length) log(`targets missed: ${missed.map((v) => v.target).join('; ')}`)
     return 0
   } finally {
     await killAll()
     await auth?.close()
-    if (o.keepTmp) log(`kept ${tmp}`)
-    else fs.rmSync(tmp, { recursive: true, force: true })
+    ws.close()
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  async (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`)
-    await killAll()
-    process.exit(1)
-  },
-)
+runMain(main)

@@ -11,10 +11,9 @@
  * any property failed. Only loopback is used (the TLS fuzzer captures real ClientHellos on
  * 127.0.0.1).
  */
-import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
+import { InvalidArgumentError, Option } from 'commander'
 import fc from 'fast-check'
 import { MAX_MS_PER_INPUT, runsFor, type FuzzTarget } from '../test/fuzz/lib/fuzz.js'
 import { configTarget } from '../test/fuzz/props/config.js'
@@ -23,17 +22,41 @@ import { httpTarget } from '../test/fuzz/props/http.js'
 import { jsonrpcTarget } from '../test/fuzz/props/jsonrpc.js'
 import { sseTarget } from '../test/fuzz/props/sse.js'
 import { tlsTarget } from '../test/fuzz/props/tls.js'
+import { benchProgram, listOf, parseProgram, positive, positiveInt } from './harness/options.js'
+import { writeReport } from './harness/report.js'
+import { ROOT, runMain } from './harness/run.js'
 
 const TARGETS: readonly FuzzTarget[] = [dnsTarget, tlsTarget, httpTarget, jsonrpcTarget, sseTarget, configTarget]
-const ROOT = path.resolve(new URL('..', import.meta.url).pathname)
+const PARSERS = TARGETS.map((t) => t.parser)
 
-const HELP = `npm run fuzz -- [options]
-  --runs N       inputs per parser, split over its properties by weight (default 1000000)
-  --seed S       fast-check seed (default: from the clock; printed and reported)
-  --only a,b     parsers to run (${TARGETS.map((t) => t.parser).join(', ')})
-  --minutes M    stop each parser after M minutes (its properties share them by weight); the
-                 report gives the inputs actually run (default: no limit)
-  --report FILE  where to write the report (default docs/benchmarks/fuzz.md; "-" = stdout only)`
+function integer(v: string): number {
+  const x = Number(v)
+  if (v.trim() === '' || !Number.isSafeInteger(x)) throw new InvalidArgumentError(`expected an integer, got "${v}"`)
+  return x
+}
+
+interface Values {
+  runs: number
+  seed?: number
+  only: string[]
+  minutes?: number
+  report: string
+}
+
+/** Parses the arguments of `npm run fuzz -- …`. @throws CommanderError on a bad option or after `--help`. */
+function fuzzOptions(argv: readonly string[]): Values {
+  const cmd = benchProgram('fuzz', 'The long fuzz run of every parser; writes docs/benchmarks/fuzz.md.')
+    .option('--runs <n>', 'inputs per parser, split over its properties by weight', positiveInt, 1_000_000)
+    .option('--seed <s>', 'fast-check seed (default: from the clock; printed and reported)', integer)
+    .addOption(new Option('--only <list>', `parsers to run, of ${PARSERS.join(',')}`).argParser(listOf(PARSERS)).default(PARSERS, 'all'))
+    .option(
+      '--minutes <m>',
+      'stop each parser after M minutes (its properties share them by weight); the report gives the inputs actually run (default: no limit)',
+      positive,
+    )
+    .addOption(new Option('--report <file>', 'where to write the report ("-" = stdout only)').default(path.join(ROOT, 'docs/benchmarks/fuzz.md'), 'docs/benchmarks/fuzz.md'))
+  return parseProgram<Values>(cmd, argv)
+}
 
 interface PropertyResult {
   name: string
@@ -127,39 +150,18 @@ function markdown(results: readonly ParserResult[], o: { runs: number; seed: num
   return lines.join('\n')
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { runs: { type: 'string' }, seed: { type: 'string' }, only: { type: 'string' }, minutes: { type: 'string' }, report: { type: 'string' }, help: { type: 'boolean' } },
-  })
-  if (values.help) {
-    process.stdout.write(`${HELP}\n`)
-    return
-  }
-  const runs = values.runs === undefined ? 1_000_000 : Number(values.runs)
-  const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed)
-  const minutes = values.minutes === undefined ? undefined : Number(values.minutes)
-  if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`--runs: expected a positive integer, got "${values.runs}"`)
-  if (!Number.isSafeInteger(seed)) throw new Error(`--seed: expected an integer, got "${values.seed}"`)
-  if (minutes !== undefined && !(minutes > 0)) throw new Error(`--minutes: expected a positive number, got "${values.minutes}"`)
-  const only = values.only?.split(',').map((s) => s.trim())
-  const unknown = only?.filter((o) => !TARGETS.some((t) => t.parser === o)) ?? []
-  if (unknown.length) throw new Error(`--only: unknown parser(s) ${unknown.join(', ')} (known: ${TARGETS.map((t) => t.parser).join(', ')})`)
-  const targets = TARGETS.filter((t) => !only || only.includes(t.parser))
+async function main(): Promise<number> {
+  const o = fuzzOptions(process.argv.slice(2))
+  const seed = o.seed ?? Date.now() % 2 ** 31
+  const targets = TARGETS.filter((t) => o.only.includes(t.parser))
   const started = new Date()
-  process.stdout.write(`fuzz: seed ${seed}, ${n(runs)} inputs per parser, parsers ${targets.map((t) => t.parser).join(', ')}\n`)
+  process.stdout.write(`fuzz: seed ${seed}, ${n(o.runs)} inputs per parser, parsers ${targets.map((t) => t.parser).join(', ')}\n`)
   const results: ParserResult[] = []
-  for (const t of targets) results.push(await runTarget(t, runs, seed, minutes))
-  const md = markdown(results, { runs, seed, minutes, started, ms: Date.now() - started.getTime() })
-  const report = values.report ?? path.join(ROOT, 'docs/benchmarks/fuzz.md')
-  if (report === '-') process.stdout.write(md)
-  else {
-    writeFileSync(report, md)
-    process.stdout.write(`fuzz: wrote ${report}\n`)
-  }
-  if (results.some((r) => r.properties.some((p) => p.failed))) process.exitCode = 1
+  for (const t of targets) results.push(await runTarget(t, o.runs, seed, o.minutes))
+  const md = markdown(results, { runs: o.runs, seed, minutes: o.minutes, started, ms: Date.now() - started.getTime() })
+  if (o.report === '-') process.stdout.write(md)
+  else writeReport({ markdown: md, out: o.report }, (m) => process.stdout.write(`fuzz: ${m}\n`))
+  return results.some((r) => r.properties.some((p) => p.failed)) ? 1 : 0
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`fuzz: ${(e as Error).message}\n`)
-  process.exitCode = 2
-})
+runMain(main, { prefix: 'fuzz', errorExit: 2 })

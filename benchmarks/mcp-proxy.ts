@@ -1,5 +1,5 @@
 /**
- * Side-by-side MCP proxy benchmark (targets: docs/benchmarks/mcp-proxy.md), in one run on loopback (docs/testing.md):
+ * Side-by-side MCP proxy benchmark, in one run, on loopback only:
  * `tools/call` of a trivial tool on a local Streamable HTTP MCP server (the MCP SDK's own),
  * direct vs through nginx as a plain reverse proxy vs through a bare Node relay (the floor of any
  * Node proxy: benchmarks/servers/mcp-node-relay.mjs) vs through our sidecar, at fixed concurrency
@@ -15,24 +15,22 @@
  * Needs `npm run build` (dist/mcp-hangar.mjs), and nginx and wrk (apt-get install nginx wrk).
  * Every child process is killed on exit, error or interrupt (lib/procs.ts).
  */
-import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
+import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
+import { machineInfo, packageVersion, toolVersion } from './harness/machine.js'
+import { QuietGuard } from './harness/quiet.js'
+import { resultsPath, writeReport } from './harness/report.js'
+import { BUNDLE, log, pinRunner, requireBundle, ROOT, runMain, stopAndKeepProfile, workspace } from './harness/run.js'
 import { summarizeProfile } from './lib/cpuprofile.js'
 import { fixedRun, rateRun, type FixedRun, type McpPath, type McpPathName, type RateRun } from './lib/mcp-measure.js'
-import { MCP_HELP, mcpOptions, type Layout, type McpOptions, type ServerKind } from './lib/mcp-options.js'
+import { mcpOptions, type Layout, type McpOptions, type ServerKind } from './lib/mcp-options.js'
 import { markdown, verdicts, type LayoutResult, type McpResults } from './lib/mcp-report.js'
 import { checkEcho, checkInspector, openSession, startMcpUpstream, startNginx, startRelay, startSidecar } from './lib/mcp-targets.js'
-import { ROOT } from './lib/options.js'
 import { freePort } from './lib/ports.js'
-import { atExit, killAll, sleep, type Server } from './lib/procs.js'
-import { QuietGuard } from './lib/quiet.js'
-import { canPin, machineInfo, memory, pin } from './lib/sysinfo.js'
+import { killAll, type Server } from './lib/procs.js'
+import { memory, pin } from './lib/sysinfo.js'
 import { requireTool } from './lib/targets.js'
-import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
-
-const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
 
 /** Connections the open-loop generator may open (it needs ~2 at 1000 req/s; more during a stall). */
 const RATE_CONNECTIONS = 64
@@ -71,12 +69,8 @@ const PLACEMENT: Record<Layout, string> = {
 const UPSTREAM_CPU: Record<Layout, string> = { shared: '1', split: '0' }
 
 function newResults(o: McpOptions, nginx: string, wrk: string, pinning: boolean): McpResults {
-  const machine = machineInfo({}, ROOT)
-  machine.versions.nginx = versionLine(nginx, ['-v'])
-  machine.versions.wrk = versionLine(wrk, ['-v'])
-  machine.versions['@modelcontextprotocol/sdk'] = (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'sdk', 'package.json'), 'utf8')) as { version: string }).version
   const r: McpResults = {
-    machine,
+    machine: machineInfo({ nginx: toolVersion(nginx, ['-v']), wrk: toolVersion(wrk, ['-v']), '@modelcontextprotocol/sdk': packageVersion('@modelcontextprotocol/sdk') }),
     params: {
       runs: o.runs,
       concurrency: o.concurrency,
@@ -102,26 +96,10 @@ function newResults(o: McpOptions, nginx: string, wrk: string, pinning: boolean)
   return r
 }
 
-/** The first line a tool prints about its version (nginx prints it on stderr; wrk exits 1). */
-function versionLine(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 })
-  const text = `${r.stdout ?? ''}\n${r.stderr ?? ''}`
-  return text.split('\n').map((l) => l.trim()).find(Boolean) ?? 'unknown'
-}
-
 /** Stops the sidecar with SIGTERM so --cpu-prof writes its profile; returns the summary. */
 async function stopAndProfile(ours: Server, profDir: string): Promise<string | undefined> {
-  process.kill(ours.pid, 'SIGTERM')
-  await Promise.race([ours.exited, sleep(20_000)])
-  const prof = fs.existsSync(profDir) ? fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : []
-  if (!prof.length) {
-    log(`no .cpuprofile in ${profDir}; the sidecar's log ends:\n${ours.logTail()}`)
-    return undefined
-  }
-  const keep = path.join(os.tmpdir(), `hangar-bench-mcp-ours-${Date.now()}.cpuprofile`)
-  fs.copyFileSync(path.join(profDir, prof[0]!), keep)
-  log(`kept the sidecar's profile at ${keep} (open it in Chrome DevTools)`)
-  return summarizeProfile(keep, 20)
+  const keep = await stopAndKeepProfile(ours, profDir, 'mcp-ours', 'the sidecar')
+  return keep && summarizeProfile(keep, 20)
 }
 
 interface PhaseCtx {
@@ -239,21 +217,14 @@ async function startSet(
 
 async function main(): Promise<number> {
   const o = mcpOptions()
-  if (o.help) {
-    console.log(MCP_HELP)
-    return 0
-  }
   const nginxBin = requireTool('nginx', 'nginx')
   const wrk = requireTool('wrk', 'wrk')
-  const mainJs = path.join(ROOT, 'dist', 'mcp-hangar.mjs')
-  if (!o.skipOurs && !fs.existsSync(mainJs)) throw new Error(`${mainJs} is missing: run \`npm run build\` first (or pass --skip-ours)`)
+  const mainJs = o.skipOurs ? BUNDLE : requireBundle(' (or pass --skip-ours)')
 
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hangar-bench-mcp-'))
-  fs.chmodSync(tmp, 0o755)
-  if (!o.keepTmp) atExit(() => fs.rmSync(tmp, { recursive: true, force: true }))
+  const ws = workspace('hangar-bench-mcp-', o.keepTmp)
+  const tmp = ws.dir
   try {
-    const pinning = o.pin && canPin()
-    if (pinning) pin(process.pid, '0') // the runner, and so every load generator it starts, on CPU 0
+    const pinning = pinRunner(o.pin)
     const results = newResults(o, nginxBin, wrk, pinning)
     const guard = new QuietGuard(o.quietCores, o.maxWaitS, o.retries, log)
     log(`temp folder ${tmp}`)
@@ -263,26 +234,10 @@ async function main(): Promise<number> {
     const unbundled = path.join(ROOT, 'dist', 'cli', 'main.js')
     const sidecarJs = o.cpuProf && fs.existsSync(unbundled) ? unbundled : mainJs
     if (sidecarJs !== mainJs) results.notes.push('Profiled: the sidecar ran from the unbundled build (dist/cli/main.js) so that the profile names files and lines.')
+    const json = resultsPath('mcp-proxy', results.machine.date)
     const write = (final: boolean) => {
-      const fq = [...guard.accepted].sort((a, b) => a - b)
-      results.quiet = {
-        thresholdCores: o.quietCores,
-        foreignMedianCores: fq[Math.floor(fq.length / 2)] ?? NaN,
-        foreignMaxCores: fq[fq.length - 1] ?? NaN,
-        repeated: guard.retries,
-        keptDisturbed: guard.gaveUp,
-        waitedS: guard.waitedS,
-        stealMaxCores: guard.stealMax,
-      }
-      const md = markdown(results)
-      if (final) process.stdout.write(`\n${md}\n`)
-      if (!o.out) return
-      fs.mkdirSync(path.dirname(o.out), { recursive: true })
-      fs.writeFileSync(o.out, md)
-      const json = path.join(ROOT, 'benchmarks', 'results', `mcp-proxy-${results.machine.date.slice(0, 10)}.json`)
-      fs.mkdirSync(path.dirname(json), { recursive: true })
-      fs.writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`)
-      log(`wrote ${path.relative(ROOT, o.out)} and ${path.relative(ROOT, json)}${final ? '' : ' (so far)'}`)
+      results.quiet = guard.summary()
+      writeReport({ markdown: markdown(results), out: o.out, json: { path: json, data: results }, print: final, note: final ? '' : ' (so far)' })
     }
     for (const kind of o.servers) {
       try {
@@ -318,16 +273,8 @@ async function main(): Promise<number> {
     return 0
   } finally {
     await killAll()
-    if (o.keepTmp) log(`kept ${tmp}`)
-    else fs.rmSync(tmp, { recursive: true, force: true })
+    ws.close()
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  async (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`)
-    await killAll()
-    process.exit(1)
-  },
-)
+runMain(main)

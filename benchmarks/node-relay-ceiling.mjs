@@ -4,7 +4,7 @@
 //   cc -O2 -o /tmp/lg benchmarks/lib/native/loadgen.c && cc -O2 -o /tmp/up benchmarks/lib/native/upstream.c
 //   taskset -c 0 /tmp/up 39002 1000 & taskset -c 1 node benchmarks/node-relay-ceiling.mjs 39002 39001 &
 //   taskset -c 0 /tmp/lg rate 39001 127.0.0.1:39002 32 1 5
-// Loopback only (docs/testing.md).
+// Loopback only.
 import net from 'node:net'
 import process from 'node:process'
 

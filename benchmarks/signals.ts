@@ -1,5 +1,5 @@
 /**
- * Signals benchmark (targets: docs/benchmarks/signals.md), in one run on loopback (docs/testing.md):
+ * Signals benchmark, in one run, on loopback only:
  *   ingest: signals/s of `POST /v1/signals` (batches of 500) into the real aggregator, side by
  *     side with the floor (a bare node:http server that only parses, appends and fdatasyncs),
  *     reported as the ratio to it; batch latency (the 202 follows the fsync);
@@ -15,26 +15,25 @@
  * interrupt (lib/procs.ts).
  */
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
-import { ROOT } from './lib/options.js'
+import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
+import { machineInfo, packageVersion } from './harness/machine.js'
+import { QuietGuard } from './harness/quiet.js'
+import { resultsPath, writeReport } from './harness/report.js'
+import { keepProfile, log, pinRunner, requireBundle, ROOT, runMain, workspace } from './harness/run.js'
 import { freePort } from './lib/ports.js'
-import { atExit, killAll, sleep, type Server } from './lib/procs.js'
-import { QuietGuard } from './lib/quiet.js'
+import { killAll, sleep, type Server } from './lib/procs.js'
 import { auditFiles, countIds, hostCounts } from './lib/signals-audit.js'
 import { e2eRun, SignalStream, type E2eRun, type OnStreamSignal } from './lib/signals-e2e.js'
 import { batchTemplate, ingestRun, type BatchTemplate, type IngestRun } from './lib/signals-load.js'
-import { SIGNALS_HELP, signalsOptions, type E2eLoad, type SignalsOptions } from './lib/signals-options.js'
+import { signalsOptions, type E2eLoad, type SignalsOptions } from './lib/signals-options.js'
 import { profileText, summarizeMapped } from './lib/signals-profile.js'
 import { markdown, verdicts, type IngestServerName, type SignalsResults } from './lib/signals-report.js'
 import { buildFloor, newTokens, renderConfig, startAggregator, startFloor, startSidecar, stop, type IngestServer, type TargetContext } from './lib/signals-targets.js'
-import { canPin, cpuSeconds, machineInfo, pin } from './lib/sysinfo.js'
-import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
-
-const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
+import { cpuSeconds } from './lib/sysinfo.js'
 
 /** Source folders bundled into dist/mcp-hangar.mjs: a newer file means the build is stale. */
-const SOURCE_DIRS = ['aggregator', 'signals', 'cli', 'core', 'egress', 'proxy', 'profiles']
+const SOURCE_DIRS = ['core', 'signals', 'policy', 'config', 'egress', 'proxy', 'profiles', 'aggregator', 'sidecar', 'local', 'compose', 'cli']
 
 function newestSource(): { file: string; mtimeMs: number } {
   let best = { file: '', mtimeMs: 0 }
@@ -52,20 +51,9 @@ function newestSource(): { file: string; mtimeMs: number } {
   return best
 }
 
-function packageVersion(name: string): string {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
-  } catch {
-    return 'unknown'
-  }
-}
-
 function newResults(o: SignalsOptions, template: BatchTemplate, pinning: boolean): SignalsResults {
-  const machine = machineInfo({}, ROOT)
-  machine.versions.undici = packageVersion('undici')
-  machine.versions.zod = packageVersion('zod')
   const r: SignalsResults = {
-    machine,
+    machine: machineInfo({ undici: packageVersion('undici'), zod: packageVersion('zod') }),
     params: {
       runs: o.runs,
       durationS: o.durationS,
@@ -143,13 +131,11 @@ async function profileRun(o: SignalsOptions, ctx: TargetContext, template: Batch
   const run = await ingestRun({ origin: `http://127.0.0.1:${port}`, token: ctx.tokens.signal, senders: o.senders, warmupS: o.warmupS, durationS: o.durationS, template, server: srv.server })
   log(`profiled ingest run: ${run.rate.toFixed(0)} signals/s (under the profiler, not recorded)`)
   await stop(srv.server)
-  const prof = fs.existsSync(profDir) ? fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : []
-  if (!prof.length) {
+  const keep = keepProfile(profDir, 'aggregator')
+  if (!keep) {
     log(`no .cpuprofile in ${profDir}; the aggregator's log ends:\n${srv.server.logTail()}`)
     return undefined
   }
-  const keep = path.join(os.tmpdir(), `hangar-bench-aggregator-${Date.now()}.cpuprofile`)
-  fs.copyFileSync(path.join(profDir, prof[0]!), keep)
   log(`aggregator profile kept in ${keep} (open it in Chrome DevTools)`)
   return profileText(summarizeMapped(keep, ctx.mainJs, 15))
 }
@@ -206,17 +192,11 @@ async function e2ePhase(o: SignalsOptions, ctx: TargetContext, results: SignalsR
 
 async function main(): Promise<number> {
   const o = signalsOptions()
-  if (o.help) {
-    console.log(SIGNALS_HELP)
-    return 0
-  }
-  const mainJs = path.join(ROOT, 'dist', 'mcp-hangar.mjs') // the bundled bin (scripts/bundle.mjs)
-  if (!fs.existsSync(mainJs)) throw new Error(`${mainJs} is missing: run \`npm run build\` first`)
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hangar-bench-signals-'))
-  if (!o.keepTmp) atExit(() => fs.rmSync(tmp, { recursive: true, force: true }))
+  const mainJs = requireBundle()
+  const ws = workspace('hangar-bench-signals-', o.keepTmp)
+  const tmp = ws.dir
   try {
-    const pinning = o.pin && canPin()
-    if (pinning) pin(process.pid, '0') // the runner, and so every load generator it starts, on CPU 0
+    const pinning = pinRunner(o.pin)
     const cpu = pinning ? '1' : undefined
     const template = batchTemplate(o.batch)
     const results = newResults(o, template, pinning)
@@ -236,41 +216,15 @@ async function main(): Promise<number> {
     }
     if (o.phases.has('e2e')) await e2ePhase(o, ctx, results, guard, pinning)
 
-    const fq = [...guard.accepted].sort((a, b) => a - b)
-    results.quiet = {
-      thresholdCores: o.quietCores,
-      foreignMedianCores: fq[Math.floor(fq.length / 2)] ?? NaN,
-      foreignMaxCores: fq[fq.length - 1] ?? NaN,
-      repeated: guard.retries,
-      keptDisturbed: guard.gaveUp,
-      waitedS: guard.waitedS,
-      stealMaxCores: guard.stealMax,
-    }
-    const md = markdown(results)
-    process.stdout.write(`\n${md}\n`)
-    if (o.out) {
-      fs.mkdirSync(path.dirname(o.out), { recursive: true })
-      fs.writeFileSync(o.out, md)
-      const json = path.join(ROOT, 'benchmarks', 'results', `signals-${results.machine.date.slice(0, 10)}.json`)
-      fs.mkdirSync(path.dirname(json), { recursive: true })
-      fs.writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`)
-      log(`wrote ${path.relative(ROOT, o.out)} and ${path.relative(ROOT, json)}`)
-    }
+    results.quiet = guard.summary()
+    writeReport({ markdown: markdown(results), out: o.out, json: { path: resultsPath('signals', results.machine.date), data: results }, print: true })
     const missed = verdicts(results).filter((v) => v.pass === false)
     if (missed.length) log(`targets missed: ${missed.map((v) => v.target).join('; ')}`)
     return 0
   } finally {
     await killAll()
-    if (o.keepTmp) log(`kept ${tmp}`)
-    else fs.rmSync(tmp, { recursive: true, force: true })
+    ws.close()
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  async (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-    await killAll()
-    process.exit(1)
-  },
-)
+runMain(main)

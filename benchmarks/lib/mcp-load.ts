@@ -7,7 +7,7 @@
  *
  * Runs as its own process (pinned by the caller):
  *   node --import ./benchmarks/register.mjs benchmarks/lib/mcp-load.ts '<json LoadSpec>'
- * and prints one JSON {@link LoadResult} on stdout. Loopback only (docs/testing.md).
+ * and prints one JSON {@link LoadResult} on stdout. Loopback only.
  *
  * Every answer is checked: HTTP 200, a JSON body or an SSE stream carrying a JSON-RPC result with
  * the request's id whose first content item is the echoed text. Anything else counts as an error.

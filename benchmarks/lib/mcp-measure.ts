@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { LoadResult, LoadSpec, Percentiles } from './mcp-load.js'
 import { ECHO_TEXT, PROTOCOL_VERSION } from './mcp-targets.js'
-import { ROOT } from './options.js'
+import { ROOT } from '../harness/run.js'
 import { run, type Server } from './procs.js'
 import { cpuSeconds } from './sysinfo.js'
 

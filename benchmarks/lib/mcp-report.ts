@@ -1,16 +1,18 @@
 /**
  * The results of one benchmarks/mcp-proxy.ts run, and that run as a markdown page
  * (docs/benchmarks/mcp-proxy.md): machine, method, every figure with its spread, the latency each
- * proxy adds over the direct path, throughput ratios, and pass/fail against the issue-3 targets.
+ * proxy adds over the direct path, throughput ratios, and pass/fail against the targets ({@link TARGETS}).
  */
+import { machineSection, type MachineInfo } from '../harness/machine.js'
+import { quietNote, type QuietSummary } from '../harness/quiet.js'
+import { mark as markOf } from '../harness/report.js'
 import type { Layout, ServerKind } from './mcp-options.js'
 import type { FixedRun, McpPathName, RateRun } from './mcp-measure.js'
 import { fmt, fmtSummary, summarize, type Summary } from './stats.js'
-import type { MachineInfo } from './sysinfo.js'
 
 export const PATHS: readonly McpPathName[] = ['direct', 'nginx', 'relay', 'ours']
 
-/** Targets of the MCP ingress: what the report checks each figure against. */
+/** Targets of the MCP ingress: what the sidecar may add over the direct path. */
 export const TARGETS = {
   /** Added p99 at the fixed rate, ours − direct, ms (Istio's two sidecars add 0.298 ms at p99). */
   addedP99Ms: 1,
@@ -52,15 +54,7 @@ export interface McpResults {
   checks: Partial<Record<ServerKind, string[]>>
   /** RSS after the load, MiB, per server: the upstream, nginx (master + worker), the sidecar. */
   rssAfterMiB: Partial<Record<ServerKind, Partial<Record<'upstream' | 'nginx' | 'relay' | 'ours', number>>>>
-  quiet?: {
-    thresholdCores: number
-    foreignMedianCores: number
-    foreignMaxCores: number
-    repeated: number
-    keptDisturbed: number
-    waitedS: number
-    stealMaxCores: number
-  }
+  quiet?: QuietSummary
   /** The sidecar's CPU profile summary (--cpu-prof), per server, if taken. */
   profile?: Partial<Record<ServerKind, string>>
   notes: string[]
@@ -148,7 +142,7 @@ export function verdicts(r: McpResults): McpVerdict[] {
   return out
 }
 
-const mark = (p: boolean | undefined) => (p === undefined ? 'not judged (not measured or had errors)' : p ? '**pass**' : '**FAIL**')
+const mark = (p: boolean | undefined) => markOf(p, 'not judged (not measured or had errors)')
 const cpuCell = (xs: (number | undefined)[]) => (xs.every((x) => x !== undefined) && xs.length ? fmtSummary(med(xs as number[]), 2) : '—')
 const signed = (v: number, d = 3) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${fmt(v, d)}` : 'n/a')
 
@@ -205,15 +199,6 @@ function rateTable(l: LayoutResult): string[] {
   return rows
 }
 
-function quietNote(q: NonNullable<McpResults['quiet']>): string {
-  return (
-    `- Other work on the machine during the accepted measurements (CPU not used by the benchmark's own ` +
-    `processes): median ${fmt(q.foreignMedianCores, 3)}, max ${fmt(q.foreignMaxCores, 3)} cores ` +
-    `(threshold ${fmt(q.thresholdCores, 2)}); ${q.repeated} measurement(s) repeated, ${q.keptDisturbed} kept although disturbed; ` +
-    `${fmt(q.waitedS, 0)} s spent waiting for quiet; hypervisor steal up to ${fmt(q.stealMaxCores, 3)} cores.`
-  )
-}
-
 export function markdown(r: McpResults): string {
   const p = r.params
   const mi = r.machine
@@ -242,11 +227,7 @@ export function markdown(r: McpResults): string {
     'median of its runs, with (min–max, n=runs) after it; "added" is the path\'s median minus the direct',
     "path's median. All traffic is on 127.0.0.1.",
     '',
-    '## Machine',
-    '',
-    `- Node ${mi.node}; ${mi.kernel}; ${mi.cores} cores: ${mi.cpuModel}; ${mi.memTotalGiB} GiB RAM`,
-    ...Object.entries(mi.versions).map(([k, val]) => `- ${k}: ${val}`),
-    '',
+    ...machineSection(mi),
     '## Targets',
     '',
     '| server/layout | target | ours | nginx (peer, for reference) | bare Node relay (floor of any Node proxy) | required | result |',
@@ -291,7 +272,7 @@ export function markdown(r: McpResults): string {
     '  have 1 ms resolution), part of every path alike.',
     `- ${p.runs} runs per path and load, the paths interleaved and their order rotated from run to run;`,
     '  each measurement waits for a quiet machine and is repeated if other work ran meanwhile',
-    '  (benchmarks/lib/quiet.ts). CPU is each process tree\'s user+system time over the run\'s wall time.',
+    '  (benchmarks/harness/quiet.ts). CPU is each process tree\'s user+system time over the run\'s wall time.',
     '- Checked through every path before measuring, per server:',
     ...Object.entries(r.checks).flatMap(([srv, cs]) => cs.map((c) => `  - ${srv}: ${c}`)),
     '',

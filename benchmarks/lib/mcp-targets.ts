@@ -11,7 +11,7 @@ import path from 'node:path'
 import { writeConfig } from './configs.js'
 import { answerOf } from './mcp-load.js'
 import type { ServerKind } from './mcp-options.js'
-import { ROOT } from './options.js'
+import { ROOT } from '../harness/run.js'
 import { freePort } from './ports.js'
 import { run, startServer, tcpAccepts, waitUntil, type Server } from './procs.js'
 

@@ -1,13 +1,15 @@
 /**
  * The results of one signals benchmark run as a markdown page (docs/benchmarks/signals.md):
  * machine, method, every figure with its samples and spread, the ratio to the floor, data
- * integrity, and pass/fail against the signal pipeline's targets ({@link TARGETS}).
+ * integrity, and pass/fail against the targets ({@link TARGETS}).
  */
+import { machineSection, type MachineInfo } from '../harness/machine.js'
+import { quietNote, type QuietSummary } from '../harness/quiet.js'
+import { targetsTable, type Verdict } from '../harness/report.js'
 import type { SignalsOptions } from './signals-options.js'
 import type { E2eRun } from './signals-e2e.js'
 import type { IngestRun } from './signals-load.js'
 import { fmt, fmtSummary, summarize } from './stats.js'
-import type { MachineInfo } from './sysinfo.js'
 
 /** The signal pipeline's targets: ingest ≥ 20,000 signals/s (batches of 500); decision → audit log p99 ≤ 1.5 s. */
 export const TARGETS = { ingestPerS: 20_000, e2eP99Ms: 1500 } as const
@@ -26,23 +28,8 @@ export interface SignalsResults {
   e2e: E2eRun[]
   /** `--cpu-prof`: the summary of the aggregator's profile under ingest load. */
   profile?: string
-  quiet?: {
-    thresholdCores: number
-    foreignMedianCores: number
-    foreignMaxCores: number
-    repeated: number
-    keptDisturbed: number
-    waitedS: number
-    stealMaxCores: number
-  }
+  quiet?: QuietSummary
   notes: string[]
-}
-
-export interface Verdict {
-  target: string
-  measured: string
-  required: string
-  pass: boolean | undefined
 }
 
 /** True when every signal a server acknowledged is in its output exactly once and nothing failed. */
@@ -89,8 +76,6 @@ export function verdicts(r: SignalsResults): Verdict[] {
   }
   return out
 }
-
-const mark = (p: boolean | undefined) => (p === undefined ? 'not measured' : p ? '**pass**' : '**FAIL**')
 
 function ingestTable(r: SignalsResults): string[] {
   const rows = [
@@ -140,15 +125,6 @@ function e2eTable(r: SignalsResults): string[] {
   return rows
 }
 
-function quietNote(q: NonNullable<SignalsResults['quiet']>): string {
-  return (
-    `- Other work on the machine during the accepted measurements (CPU not used by the benchmark's own ` +
-    `processes): median ${fmt(q.foreignMedianCores, 3)}, max ${fmt(q.foreignMaxCores, 3)} cores ` +
-    `(threshold ${fmt(q.thresholdCores, 2)}); ${q.repeated} measurement(s) repeated, ${q.keptDisturbed} kept although disturbed; ` +
-    `${fmt(q.waitedS, 0)} s spent waiting for quiet; hypervisor steal up to ${fmt(q.stealMaxCores, 3)} cores.`
-  )
-}
-
 export function markdown(r: SignalsResults): string {
   const p = r.params
   const mi = r.machine
@@ -160,19 +136,14 @@ export function markdown(r: SignalsResults): string {
     'audit logs and the floor\'s file are on the machine\'s disk (ext4 in the run\'s temp folder), so',
     'every fsync is real.',
     '',
-    '## Machine',
-    '',
-    `- Node ${mi.node}; ${mi.kernel}; ${mi.cores} cores: ${mi.cpuModel}; ${mi.memTotalGiB} GiB RAM`,
-    ...Object.entries(mi.versions).map(([k, val]) => `- ${k}: ${val}`),
-    `- Node flags of every server process: ${p.nodeFlags.length ? p.nodeFlags.map((f) => `\`${f}\``).join(' ') : 'none'} (sidecar/node-flags.ts, the \`mcp-hangar\` shebang)`,
-    `- CPU placement, ingest: ${r.pinning.ingest}`,
-    `- CPU placement, end to end: ${r.pinning.e2e}`,
-    '',
+    ...machineSection(mi, [
+      `- Node flags of every server process: ${p.nodeFlags.length ? p.nodeFlags.map((f) => `\`${f}\``).join(' ') : 'none'} (sidecar/node-flags.ts, the \`mcp-hangar\` shebang)`,
+      `- CPU placement, ingest: ${r.pinning.ingest}`,
+      `- CPU placement, end to end: ${r.pinning.e2e}`,
+    ]),
     '## Targets',
     '',
-    '| target | measured | required | result |',
-    '|---|---|---|---|',
-    ...verdicts(r).map((x) => `| ${x.target} | ${x.measured} | ${x.required} | ${mark(x.pass)} |`),
+    ...targetsTable(verdicts(r)),
     '',
     '## Ingest: POST /v1/signals',
     '',

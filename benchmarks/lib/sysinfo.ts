@@ -1,58 +1,7 @@
-/** What the machine is, and what a process costs (from /proc): stated with every result. */
+/** What a process costs (from /proc), and pinning it to CPUs. */
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
-
-export interface MachineInfo {
-  node: string
-  cpuModel: string
-  cores: number
-  kernel: string
-  memTotalGiB: number
-  versions: Record<string, string>
-  date: string
-}
-
-function firstLine(cmd: string, args: string[], match?: RegExp): string {
-  try {
-    const out = execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 }).toString()
-    const lines = out.split('\n').map((l) => l.trim())
-    return (match ? lines.find((l) => match.test(l)) : lines[0]) ?? 'unknown'
-  } catch (e) {
-    // dnsperf -h exits non-zero but prints its version
-    const err = e as { stdout?: Buffer; stderr?: Buffer }
-    const text = `${err.stdout?.toString() ?? ''}\n${err.stderr?.toString() ?? ''}`
-    const lines = text.split('\n').map((l) => l.trim())
-    return (match ? lines.find((l) => match.test(l)) : lines.find(Boolean)) ?? 'unknown'
-  }
-}
-
-/** The measured code: commit, and whether the work tree had changes. */
-function commit(repo: string): string {
-  try {
-    const run = (args: string[]) => execFileSync('git', ['-C', repo, ...args], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
-    const head = run(['rev-parse', '--short', 'HEAD'])
-    return run(['status', '--porcelain']) ? `${head} with uncommitted changes` : head
-  } catch {
-    return 'unknown (not a git work tree)'
-  }
-}
-
-export function machineInfo(tools: { squid?: string; dnsmasq?: string; dnsperf?: string }, repo: string): MachineInfo {
-  const versions: Record<string, string> = { 'mcp-hangar commit': commit(repo) }
-  if (tools.squid) versions.squid = firstLine(tools.squid, ['-v'], /Version/)
-  if (tools.dnsmasq) versions.dnsmasq = firstLine(tools.dnsmasq, ['-v'], /version/i)
-  if (tools.dnsperf) versions.dnsperf = firstLine(tools.dnsperf, ['-h'], /^Version/)
-  return {
-    node: process.version,
-    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
-    cores: os.cpus().length,
-    kernel: `${os.type()} ${os.release()}`,
-    memTotalGiB: Math.round(os.totalmem() / 2 ** 30),
-    versions,
-    date: new Date().toISOString(),
-  }
-}
 
 /** VmRSS and VmHWM of a process, in MiB. */
 export function memory(pid: number): { rssMiB: number; hwmMiB: number } {

@@ -118,7 +118,7 @@ function httpStatus(port: number, p: string): Promise<number> {
   })
 }
 
-/** Starts `node dist/cli/main.js egress -c <hangar.yaml> --provider bench`. */
+/** Starts `node dist/mcp-hangar.mjs egress -c <hangar.yaml> --provider bench` (the bundled bin at `mainJs`). */
 export async function startOurs(
   ctx: StartContext,
   mainJs: string,

@@ -11,7 +11,7 @@
 // every later POST must carry a known session id (404 otherwise); requests are answered with one
 // JSON body, notifications with 202; `tools/list` and `tools/call` of `echo` ({text: string},
 // returned as text content), `ping`; anything else is -32601. Batches, GET streams and DELETE are
-// not served (405). Listens on 127.0.0.1 only (docs/testing.md). Prints "listening <port>".
+// not served (405). Listens on 127.0.0.1 only. Prints "listening <port>".
 import { Buffer } from 'node:buffer'
 import { randomUUID } from 'node:crypto'
 import http from 'node:http'

@@ -7,7 +7,7 @@
 //
 // Forwards every request to http://127.0.0.1:<upstream-port> with the same method, path, body and
 // the MCP headers (Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version), and streams the
-// answer back with its status, Content-Type and Mcp-Session-Id. Loopback only (docs/testing.md).
+// answer back with its status, Content-Type and Mcp-Session-Id. Loopback only.
 // Measured as the `relay` path of benchmarks/mcp-proxy.ts (docs/benchmarks/mcp-proxy.md).
 import { Buffer } from 'node:buffer'
 import http from 'node:http'

@@ -13,7 +13,7 @@
 // `json` one JSON body (enableJsonResponse). Note: SDK 1.x leaks one `_streamMapping` entry per
 // POST of a long-lived session in JSON mode (modelcontextprotocol/typescript-sdk#2559, fixed on
 // main, not in 1.32): stateful + json grows with every request and slows down.
-// Listens on 127.0.0.1 only (docs/testing.md). Prints "listening <port>" when ready;
+// Listens on 127.0.0.1 only. Prints "listening <port>" when ready;
 // SIGTERM stops it.
 import { Buffer } from 'node:buffer'
 import { randomUUID } from 'node:crypto'

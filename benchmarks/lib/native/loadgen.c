@@ -18,7 +18,7 @@
  *   loadgen bulk <dst_port> <connect_target|-> <bytes> <reps>
  * <dst_port> is on 127.0.0.1 (the proxy, or the upstream for the direct path);
  * <connect_target> is "host:port" sent in the CONNECT line, or "-" for a direct connection.
- * Prints one JSON object on stdout. Loopback only (docs/testing.md).
+ * Prints one JSON object on stdout. Loopback only.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

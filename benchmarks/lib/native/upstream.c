@@ -16,7 +16,7 @@
  * possible, for the direct path, Squid and the sidecar.
  *
  * usage: upstream <port> <bulk_bytes>     prints "ready <port>" once listening.
- * Loopback only (docs/testing.md).
+ * Loopback only.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

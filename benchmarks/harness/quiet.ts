@@ -6,8 +6,9 @@
  * during which foreign CPU exceeded the threshold is repeated.
  */
 import fs from 'node:fs'
-import { sleep } from './procs.js'
-import { cpuSeconds } from './sysinfo.js'
+import { sleep } from '../lib/procs.js'
+import { cpuSeconds } from '../lib/sysinfo.js'
+import { fmt } from '../lib/stats.js'
 
 const CLK_TCK = 100
 
@@ -33,6 +34,39 @@ function runnerWithReapedChildren(): number {
   return (Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) / CLK_TCK
 }
 
+/** How quiet the machine was over a run's accepted measurements: the report's "quiet" field. */
+export interface QuietSummary {
+  /** Other work tolerated during a measurement, cores. */
+  thresholdCores: number
+  /** Median and max of the other work during the accepted measurements, cores (NaN: none). */
+  foreignMedianCores: number
+  foreignMaxCores: number
+  /** Measurements repeated because other work ran. */
+  repeated: number
+  /** Measurements kept although disturbed (the retries ran out). */
+  keptDisturbed: number
+  /** Seconds spent waiting for a quiet machine. */
+  waitedS: number
+  /** Highest hypervisor steal seen during a measurement, cores. */
+  stealMaxCores: number
+}
+
+/** The note every report gives on the quiet check, one markdown list item. */
+export function quietNote(q: QuietSummary): string {
+  return (
+    `- Other work on the machine during the accepted measurements (CPU not used by the benchmark's own ` +
+    `processes): median ${fmt(q.foreignMedianCores, 3)}, max ${fmt(q.foreignMaxCores, 3)} cores ` +
+    `(threshold ${fmt(q.thresholdCores, 2)}); ${q.repeated} measurement(s) repeated, ${q.keptDisturbed} kept although disturbed; ` +
+    `${fmt(q.waitedS, 0)} s spent waiting for quiet; hypervisor steal up to ${fmt(q.stealMaxCores, 3)} cores.`
+  )
+}
+
+/**
+ * The quiet check: {@link QuietGuard.measure} runs a measurement once the machine is idle
+ * (other work under `thresholdCores` for 1 s, or after `maxWaitS` seconds), and again, up to
+ * `maxRetries` times, if other work ran meanwhile. Add the pid of every server the benchmark
+ * starts to {@link QuietGuard.servers} so its CPU counts as the benchmark's own.
+ */
 export class QuietGuard {
   readonly servers = new Set<number>()
   /** Foreign CPU (cores) of every accepted measurement, for the report. */
@@ -48,6 +82,20 @@ export class QuietGuard {
     readonly maxRetries: number,
     private readonly log: (m: string) => void,
   ) {}
+
+  /** What the report states about the quiet check so far. */
+  summary(): QuietSummary {
+    const fq = [...this.accepted].sort((a, b) => a - b)
+    return {
+      thresholdCores: this.thresholdCores,
+      foreignMedianCores: fq[Math.floor(fq.length / 2)] ?? NaN,
+      foreignMaxCores: fq[fq.length - 1] ?? NaN,
+      repeated: this.retries,
+      keptDisturbed: this.gaveUp,
+      waitedS: this.waitedS,
+      stealMaxCores: this.stealMax,
+    }
+  }
 
   private snap(): Snapshot {
     const m = machine()
