@@ -21,7 +21,7 @@ import { silentLogger } from '../core/log.js'
 import { createMetrics } from '../core/metrics.js'
 import { DnsForwarder } from '../egress/dns/forwarder.js'
 import type { DnsUpstream } from '../egress/dns/upstream.js'
-import { EnforcementController } from '../policy/quarantine.js'
+import { QuarantineSwitch } from '../policy/quarantine.js'
 import { compilePolicy } from '../policy/egress-policy.js'
 import { EgressSignals } from '../egress/signals.js'
 import type { EgressProtocol, EgressVia } from '../policy/egress-types.js'
@@ -575,7 +575,7 @@ function forwarder(baseline: BaselineRecorder | undefined): DnsForwarder {
   const caps = capabilitiesSchema.parse({ network: { egress: [{ host: '*.bench.example' }] } })
   const policy = compilePolicy(PROVIDER, caps)
   const metrics = createMetrics({ defaultMetrics: false })
-  const enforcement = new EnforcementController()
+  const enforcement = new QuarantineSwitch()
   const sidecar = sidecarSchema.parse({ upstream_dns: ['127.0.0.1:53'], dns_mode: 'passthrough' }) // observation_window_ms 60000, as shipped
   const signals = new EgressSignals({ provider: PROVIDER, sidecar_id: `${PROVIDER}-1` }, policy, new MemorySink(1000), metrics, enforcement, quiet, sidecar.observation_window_ms, baseline)
   return new DnsForwarder({ ctx: { policy, enforcement, signals, metrics, log: quiet }, sidecar, upstream: stubUpstream() })

@@ -12,7 +12,7 @@ import type { HangarMetrics } from '../core/metrics.js'
 import type { SidecarLimits } from '../config/schema.js'
 import { decideAddresses, decideRequest, enforce, wildcardPart, type Enforcement } from '../policy/egress.js'
 import { dial, type UpstreamReader } from './dial.js'
-import type { EnforcementController } from '../policy/quarantine.js'
+import type { QuarantineSwitch } from '../policy/quarantine.js'
 import { splice, type FirstBytesGate, type TunnelStats } from './pipe.js'
 import type { AttemptInfo, EgressSignals } from './signals.js'
 import { SubdomainBudget } from '../policy/tunnel.js'
@@ -21,7 +21,7 @@ import type { Decision, EgressPolicy, EgressRequest, IpAddress, Resolver, Target
 /** Everything the egress listeners of one provider share. */
 export interface EgressContext {
   policy: EgressPolicy
-  enforcement: EnforcementController
+  enforcement: QuarantineSwitch
   resolver: Resolver
   signals: EgressSignals
   metrics: HangarMetrics

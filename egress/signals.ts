@@ -12,7 +12,7 @@ import type { SignalSink } from '../signals/sink.js'
 import type { DestinationProtocol, Signal, SignalAction } from '../signals/types.js'
 import type { Enforcement } from '../policy/egress.js'
 import type { DnsDecision } from '../policy/dns.js'
-import type { EnforcementController } from '../policy/quarantine.js'
+import type { QuarantineSwitch } from '../policy/quarantine.js'
 import type { Decision, EgressPolicy, EgressProtocol, EgressVia } from '../policy/egress-types.js'
 
 /** Where an egress attempt went, for the signal's `destination`. */
@@ -41,7 +41,7 @@ export class EgressSignals {
     private readonly policy: EgressPolicy,
     private readonly sink: SignalSink,
     private readonly metrics: HangarMetrics,
-    private readonly enforcement: EnforcementController,
+    private readonly enforcement: QuarantineSwitch,
     private readonly log: Logger,
     private readonly observationWindowMs: number,
     /** Records every decision, before sampling (profiles/baseline/recorder.ts). */

@@ -15,7 +15,7 @@ import { matchHost } from './glob.js'
 import { parseTarget } from './host.js'
 import { parseIpLiteral } from './ip.js'
 import { tunnelSuspicion } from './tunnel.js'
-import type { AddressClass, DenyReason, EgressPolicy, EgressRule, EnforcementState } from './egress-types.js'
+import type { AddressClass, DenyReason, EgressPolicy, EgressRule, QuarantineState } from './egress-types.js'
 
 export { TUNNEL_LIMITS, tunnelSuspicion } from './tunnel.js'
 
@@ -52,7 +52,7 @@ function steerable(r: EgressRule): boolean {
 }
 
 /** Decides a DNS question name. Pure. */
-export function decideDnsName(rawName: string, policy: EgressPolicy, state: EnforcementState): DnsDecision {
+export function decideDnsName(rawName: string, policy: EgressPolicy, state: QuarantineState): DnsDecision {
   const lower = rawName.toLowerCase()
   if (state.quarantined) {
     return { verdict: 'deny', code: 'quarantined', rule: 'quarantine', reason: 'the provider is quarantined; all DNS is denied', name: lower }

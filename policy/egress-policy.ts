@@ -1,6 +1,6 @@
 /**
  * Compiles a provider's `capabilities` block into an {@link EgressPolicy} once at start-up.
- * The policy is read-only afterwards; run-time changes (quarantine) live in EnforcementState.
+ * The policy is read-only afterwards; run-time changes (quarantine) live in QuarantineState.
  */
 import type { CapabilitiesConfig } from './capabilities.js'
 import { DEFAULT_RULE_PORT, DEFAULT_SUBDOMAIN_BUDGET } from './capabilities.js'

@@ -87,7 +87,7 @@ export interface ProtectedEndpoints {
 }
 
 /** Mutable run-time state the decisions read (quarantine is switched by API / aggregator). */
-export interface EnforcementState {
+export interface QuarantineState {
   quarantined: boolean
   quarantineReason?: string
 }

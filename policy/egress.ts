@@ -22,7 +22,7 @@ import { parseTarget } from './host.js'
 import { tunnelSuspicion } from './tunnel.js'
 import type {
   AddressClass, Decision, DenyReason, EgressPolicy, EgressProtocol, EgressRequest, EgressRule,
-  EnforcementState, IpAddress, RuleProtocol, Target,
+  QuarantineState, IpAddress, RuleProtocol, Target,
 } from './egress-types.js'
 import type { EnforcementMode, SignalAction } from '../signals/types.js'
 
@@ -42,12 +42,12 @@ function portMatches(rule: EgressRule, port: number): boolean {
   return rule.port === 0 || rule.port === port
 }
 
-function quarantineDecision(state: EnforcementState, target?: Target): Decision {
+function quarantineDecision(state: QuarantineState, target?: Target): Decision {
   return deny('quarantined', `the provider is quarantined${state.quarantineReason ? `: ${state.quarantineReason}` : ''}; all egress is denied`, 'quarantine', target)
 }
 
 /** Decides an egress attempt before resolution (steps 1–4). */
-export function decideRequest(req: EgressRequest, policy: EgressPolicy, state: EnforcementState): Decision {
+export function decideRequest(req: EgressRequest, policy: EgressPolicy, state: QuarantineState): Decision {
   if (state.quarantined) return quarantineDecision(state)
   const parsed = parseTarget(req.host)
   if (!parsed.ok) return deny('malformed_host', `malformed destination: ${parsed.reason}`)

@@ -1,10 +1,11 @@
 /**
- * The provider's run-time enforcement state: quarantine on/off. Decisions read it
- * synchronously; the admin API, the aggregator's policy push (sidecar/aggregator-link.ts) and `quarantine`-mode
+ * The provider's quarantine switch: on or off. (Not to be confused with the enforcement MODE,
+ * `capabilities.enforcement_mode`, which says what a violation does, nor with a signal's
+ * `enforcement` block, which records the action taken.) Decisions read it synchronously; the admin API, the aggregator's policy push (sidecar/aggregator-link.ts) and `quarantine`-mode
  * violations switch it. A switch emits `quarantine_triggered` / `quarantine_released`.
  */
 import { EventEmitter } from 'node:events'
-import type { EnforcementState } from './egress-types.js'
+import type { QuarantineState } from './egress-types.js'
 
 export interface QuarantineChange {
   quarantined: boolean
@@ -13,9 +14,9 @@ export interface QuarantineChange {
   by: string
 }
 
-/** Holds {@link EnforcementState}; emits `change` with a {@link QuarantineChange}. */
-export class EnforcementController extends EventEmitter<{ change: [QuarantineChange] }> {
-  readonly state: EnforcementState = { quarantined: false }
+/** The quarantine switch of one provider: holds {@link QuarantineState}; emits `change` with a {@link QuarantineChange}. */
+export class QuarantineSwitch extends EventEmitter<{ change: [QuarantineChange] }> {
+  readonly state: QuarantineState = { quarantined: false }
 
   /** Quarantines the provider (idempotent: a second call does not emit). */
   quarantine(reason: string, by: string): boolean {

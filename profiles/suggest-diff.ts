@@ -19,7 +19,7 @@ import { decideDnsName } from '../policy/dns.js'
 import { ADDRESS_CLASS_TEXT } from '../policy/address-class.js'
 import { parseIpLiteral } from '../policy/ip.js'
 import { compilePolicy } from '../policy/egress-policy.js'
-import type { Decision, EgressPolicy, EgressRule, EgressVia, EnforcementState, IpAddress, Target } from '../policy/egress-types.js'
+import type { Decision, EgressPolicy, EgressRule, EgressVia, QuarantineState, IpAddress, Target } from '../policy/egress-types.js'
 import { compileToolPolicy, decideTool, undeclaredTools } from '../policy/tool-policy.js'
 import type { Baseline, EgressRecord } from '../policy/baseline-schema.js'
 import { destinationOf, printable, protocolOf } from './baseline/table.js'
@@ -67,7 +67,7 @@ export interface EgressCheck {
   rules: string[]
 }
 
-const STATE: EnforcementState = { quarantined: false }
+const STATE: QuarantineState = { quarantined: false }
 
 /** allowed + alerted: the attempts (or queries) that went through while recording. */
 export function countedAttempts(actions: Readonly<Record<string, number>>): number {

@@ -15,11 +15,11 @@ import { listen } from '../core/listen.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
 import type { Registry } from 'prom-client'
-import type { EnforcementController } from '../policy/quarantine.js'
+import type { QuarantineSwitch } from '../policy/quarantine.js'
 
 export interface AdminHooks {
   registry: Registry
-  enforcement: EnforcementController
+  enforcement: QuarantineSwitch
   ready(): boolean
   status(): Record<string, unknown>
   /** Bearer tokens accepted on POST endpoints and `GET /v1/baseline`; empty = no token needed (bind to loopback!). */

@@ -3,7 +3,7 @@
  * aggregator every `intervalMs` (`POST /v1/sidecars/heartbeat`) and follows the provider's policy
  * with a long poll (`GET /v1/policy/{name}?version=N&wait=S`), so a quarantine issued at the
  * aggregator reaches the sidecar in well under a second. What a new policy means is decided by
- * {@link policyActions}; the caller applies it (EnforcementController, Inspector).
+ * {@link policyActions}; the caller applies it (QuarantineSwitch, Inspector).
  *
  * Baselines: when {@link SidecarLinkOptions.baseline} is given, a heartbeat carries the
  * provider's baseline (`baseline`) if its `revision` (or `started`) differs from the last one the

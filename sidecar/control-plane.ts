@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path'
 import type { HangarConfig, ProviderConfig } from '../config/schema.js'
 import type { Logger } from '../core/log.js'
 import type { HangarMetrics } from '../core/metrics.js'
-import type { EnforcementController } from '../policy/quarantine.js'
+import type { QuarantineSwitch } from '../policy/quarantine.js'
 import { SidecarLink } from './aggregator-link.js'
 import type { Heartbeat } from '../aggregator/registry.js'
 import type { Baseline } from '../policy/baseline-schema.js'
@@ -109,7 +109,7 @@ export function startSidecarLink(o: {
   providerName: string
   provider: ProviderConfig
   sidecarId: string
-  enforcement: EnforcementController
+  enforcement: QuarantineSwitch
   log: Logger
   status(): HeartbeatStatus
   approveTools?(): void

@@ -17,7 +17,7 @@ import { DnsServer } from '../egress/dns/server.js'
 import { DnsUpstream, upstreamServers, type UpstreamServer } from '../egress/dns/upstream.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { classifyAddress } from '../policy/address-class.js'
-import { EnforcementController } from '../policy/quarantine.js'
+import { QuarantineSwitch } from '../policy/quarantine.js'
 import { ForwardProxy } from '../egress/forward-proxy.js'
 import { parseIpLiteral } from '../policy/ip.js'
 import { compilePolicy } from '../policy/egress-policy.js'
@@ -41,7 +41,7 @@ export interface EgressSidecarOptions {
    * The provider's quarantine state, shared with the MCP ingress so one quarantine stops tool
    * calls and egress alike. Default: a fresh one.
    */
-  enforcement?: EnforcementController
+  enforcement?: QuarantineSwitch
   /** Other endpoints the provider must never reach (the aggregator): `host:port`. */
   protectedAddresses?: readonly string[]
   sidecarId?: string
@@ -88,7 +88,7 @@ export function ownUpstreams(specs: readonly string[], dnsListen: string): Upstr
 }
 
 export class EgressSidecar {
-  readonly enforcement: EnforcementController
+  readonly enforcement: QuarantineSwitch
   readonly metrics: HangarMetrics
   readonly policy: EgressPolicy
   readonly signals: EgressSignals
@@ -104,7 +104,7 @@ export class EgressSidecar {
   constructor(private readonly opts: EgressSidecarOptions) {
     const sc = opts.config.sidecar
     this.sidecarId = opts.sidecarId ?? `${opts.provider}-${randomUUID().slice(0, 8)}`
-    this.enforcement = opts.enforcement ?? new EnforcementController()
+    this.enforcement = opts.enforcement ?? new QuarantineSwitch()
     this.metrics = opts.metrics ?? createMetrics()
     this.policy = compilePolicy(opts.provider, opts.config.capabilities, { ips: this.#protectedIps, ports: this.#protectedPorts })
     if (opts.resolver) this.#resolver = opts.resolver

@@ -14,7 +14,7 @@ import { splitListen, type ProviderConfig } from '../config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 import type { HangarMetrics } from '../core/metrics.js'
-import type { EnforcementController } from '../policy/quarantine.js'
+import type { QuarantineSwitch } from '../policy/quarantine.js'
 import { buildSignal } from '../signals/build.js'
 import type { SignalSink } from '../signals/sink.js'
 import type { IngressBackend } from '../proxy/ingress/backend.js'
@@ -43,7 +43,7 @@ export interface McpSidecarOptions {
   sink: SignalSink
   log: Logger
   metrics: HangarMetrics
-  enforcement: EnforcementController
+  enforcement: QuarantineSwitch
   sidecarId: string
   /** Environment the provider process inherits before its configured `env` (core/env.ts). */
   inheritedEnv: Record<string, string>

@@ -28,7 +28,7 @@ import { splitListen, type HangarConfig, type ProviderConfig } from '../config/s
 import type { HangarEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
 import { createMetrics, type HangarMetrics } from '../core/metrics.js'
-import type { EnforcementController } from '../policy/quarantine.js'
+import type { QuarantineSwitch } from '../policy/quarantine.js'
 import { traceConfigFromEnv, type OtlpTraceConfig } from '../proxy/trace/config.js'
 import type { OtlpTracing } from '../proxy/trace/otlp.js'
 import { buildSignal, type SignalInput } from '../signals/build.js'
@@ -136,7 +136,7 @@ export class Sidecar {
   }
 
   /** The quarantine state the egress plane and the MCP ingress share (after start). */
-  get enforcement(): EnforcementController {
+  get enforcement(): QuarantineSwitch {
     if (!this.#egress) throw new Error('the sidecar is not started')
     return this.#egress.enforcement
   }

@@ -6,7 +6,7 @@
  * - client → server `tools/call` requests run the ordered chain of pure checks of
  *   policy/call-checks.ts (`CALL_CHECKS`, or `InspectorOptions.callChecks`); the first refusal wins,
  *   and in alert mode a violation is signalled and the next check runs. The default chain:
- *   1. quarantine (`EnforcementController.state`): refused in every mode, `-32001`, rule `quarantine`;
+ *   1. quarantine (`QuarantineSwitch.state`): refused in every mode, `-32001`, rule `quarantine`;
  *   2. tool policy (`tools.allow_list`/`deny_list`) → `tool_denied`;
  *   3. holds (block/quarantine mode): a tool drifted from its pin, or outside `expected_tools`
  *      and not approved → `tool_denied` with rule `tools.pins`/`first-sight-pin`/`approved-pin`
@@ -37,7 +37,7 @@
  */
 import type { ProxyMetrics } from '../../core/metrics.js'
 import type { Logger } from '../../core/log.js'
-import type { EnforcementController } from '../../policy/quarantine.js'
+import type { QuarantineSwitch } from '../../policy/quarantine.js'
 import type { CapabilitiesConfig } from '../../policy/capabilities.js'
 import type { SignalSink } from '../../signals/sink.js'
 import type { EnforcementMode } from '../../signals/types.js'
@@ -113,7 +113,7 @@ export interface InspectorOptions {
   /** The provider's data dir; pins are persisted at `<dataDir>/tool-pins.json`. */
   dataDir: string
   /** The provider's quarantine state, shared with egress. */
-  enforcement: EnforcementController
+  enforcement: QuarantineSwitch
   sink: SignalSink
   metrics?: ProxyMetrics
   /** `capability_violations_total` and `signals_emitted_total`, shared with the egress side. */
@@ -250,7 +250,7 @@ export class Inspector {
   /**
    * Operator approval (`hangar_approve`): re-pins the current definitions of `tools` (default:
    * every tool seen), persisted, and lifts their drift and undeclared holds. Does not release a
-   * quarantine (that is `EnforcementController.release`).
+   * quarantine (that is `QuarantineSwitch.release`).
    */
   approve(tools?: string[]): void {
     const overridden = this.#tools.approve(tools)

@@ -17,7 +17,7 @@ import { createMetrics } from '../../core/metrics.js'
 import { DnsCache } from '../../egress/dns/cache.js'
 import { DnsForwarder } from '../../egress/dns/forwarder.js'
 import { DnsServer } from '../../egress/dns/server.js'
-import { EnforcementController } from '../../policy/quarantine.js'
+import { QuarantineSwitch } from '../../policy/quarantine.js'
 import { compilePolicy } from '../../policy/egress-policy.js'
 import { EgressSignals } from '../../egress/signals.js'
 import type { SuppressedDetails } from '../../signals/suppressed.js'
@@ -68,7 +68,7 @@ async function startSidecar(aggUrl: string, dataDir: string, upstream: string, l
   const log = silentLogger()
   const out = openSignalOutput({ config, providerName: 'fetch', provider, sidecarId: 'fetch-flood', signalLog: undefined, metrics, log })
   const policy = compilePolicy('fetch', provider.capabilities)
-  const enforcement = new EnforcementController()
+  const enforcement = new QuarantineSwitch()
   const signals = new EgressSignals({ provider: 'fetch', sidecar_id: 'fetch-flood' }, policy, out.sink, metrics, enforcement, log, provider.sidecar.observation_window_ms)
   const cache = new DnsCache({ maxEntries: provider.sidecar.limits.dns_cache_entries, maxTtlS: provider.sidecar.limits.dns_cache_max_ttl_s })
   const forwarder = new DnsForwarder({ ctx: { policy, enforcement, signals, metrics, log }, sidecar: provider.sidecar, cache })

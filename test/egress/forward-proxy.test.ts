@@ -12,7 +12,7 @@ import { sidecarLimitsSchema } from '../../config/schema.js'
 import { createMetrics } from '../../core/metrics.js'
 import { silentLogger } from '../../core/log.js'
 import { EgressConnector } from '../../egress/connector.js'
-import { EnforcementController } from '../../policy/quarantine.js'
+import { QuarantineSwitch } from '../../policy/quarantine.js'
 import { ForwardProxy } from '../../egress/forward-proxy.js'
 import { compilePolicy } from '../../policy/egress-policy.js'
 import { EgressSignals } from '../../egress/signals.js'
@@ -23,7 +23,7 @@ import { close, closed, echoServer, rawExchange, recordingHttpServer, roundTrip,
 interface Harness {
   port: number
   sink: MemorySink
-  enforcement: EnforcementController
+  enforcement: QuarantineSwitch
   connector: EgressConnector
   metrics: ReturnType<typeof createMetrics>
   denials: () => Signal[]
@@ -31,7 +31,7 @@ interface Harness {
 
 async function harness(t: { teardown(fn: () => unknown): void }, caps: unknown, limits: unknown = {}, table: Record<string, string[]> = {}): Promise<Harness> {
   const sink = new MemorySink()
-  const enforcement = new EnforcementController()
+  const enforcement = new QuarantineSwitch()
   const metrics = createMetrics({ defaultMetrics: false })
   const policy = compilePolicy('p1', capabilitiesSchema.parse(caps), { ips: new Set(), ports: new Set() })
   const log = silentLogger()

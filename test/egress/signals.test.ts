@@ -15,7 +15,7 @@ import type { BaselineObserver, EgressEvent, EgressKey } from '../../policy/base
 import { decideRequest, enforce } from '../../policy/egress.js'
 import { compilePolicy } from '../../policy/egress-policy.js'
 import type { Decision, EgressRequest } from '../../policy/egress-types.js'
-import { EnforcementController } from '../../policy/quarantine.js'
+import { QuarantineSwitch } from '../../policy/quarantine.js'
 import { MemorySink, type SignalSink } from '../../signals/sink.js'
 import type { Signal } from '../../signals/types.js'
 
@@ -38,7 +38,7 @@ function rig(opts: { mode?: string; windowMs?: number; sink?: SignalSink; baseli
   const policy = compilePolicy('p1', caps, { ips: new Set(), ports: new Set() })
   const sink = new MemorySink()
   const metrics = createMetrics({ defaultMetrics: false })
-  const enforcement = new EnforcementController()
+  const enforcement = new QuarantineSwitch()
   const signals = new EgressSignals({ provider: 'p1', sidecar_id: 'sc-1' }, policy, opts.sink ?? sink, metrics, enforcement, silentLogger(), opts.windowMs ?? 0, opts.baseline)
   const decide = (host: string, port = 443, protocol: EgressRequest['protocol'] = 'https') => {
     const d = decideRequest({ host, port, protocol, via: 'connect' }, policy, enforcement.state)

@@ -21,7 +21,7 @@ import { createMetrics, type HangarMetrics } from '../../core/metrics.js'
 import { DnsCache } from '../../egress/dns/cache.js'
 import { DnsForwarder } from '../../egress/dns/forwarder.js'
 import { DnsServer } from '../../egress/dns/server.js'
-import { EnforcementController } from '../../policy/quarantine.js'
+import { QuarantineSwitch } from '../../policy/quarantine.js'
 import { compilePolicy } from '../../policy/egress-policy.js'
 import { EgressSignals } from '../../egress/signals.js'
 import type { EgressPolicy } from '../../policy/egress-types.js'
@@ -349,7 +349,7 @@ export interface DnsRig {
   upstream: TestDnsServer
   forwarder: DnsForwarder
   sink: MemorySink
-  enforcement: EnforcementController
+  enforcement: QuarantineSwitch
   metrics: HangarMetrics
   policy: EgressPolicy
   sidecar: SidecarConfig
@@ -382,7 +382,7 @@ export async function dnsRig(opts: DnsRigOptions): Promise<DnsRig> {
   const caps = capabilitiesSchema.parse(opts.capabilities)
   const policy = compilePolicy('test', caps)
   const metrics = createMetrics({ defaultMetrics: false })
-  const enforcement = new EnforcementController()
+  const enforcement = new QuarantineSwitch()
   const sink = new MemorySink()
   const log = silentLogger()
   const signals = new EgressSignals({ provider: 'test', sidecar_id: 'test-1' }, policy, sink, metrics, enforcement, log, 0, opts.baseline)

@@ -1,6 +1,6 @@
 /**
  * Builds a real {@link EgressContext} for listener tests: compiled policy from a capabilities
- * block, parsed sidecar limits, a fresh metrics registry, an EnforcementController, EgressSignals
+ * block, parsed sidecar limits, a fresh metrics registry, an QuarantineSwitch, EgressSignals
  * over a MemorySink, a silent logger, and a static-map Resolver (the resolver is an input of these
  * tests; DNS is tested on its own).
  */
@@ -8,7 +8,7 @@ import { providerSchema, sidecarLimitsSchema, type ProviderConfig, type SidecarL
 import { silentLogger } from '../../core/log.js'
 import { createMetrics, type HangarMetrics } from '../../core/metrics.js'
 import { EgressConnector, type EgressContext } from '../../egress/connector.js'
-import { EnforcementController } from '../../policy/quarantine.js'
+import { QuarantineSwitch } from '../../policy/quarantine.js'
 import { compilePolicy } from '../../policy/egress-policy.js'
 import { EgressSignals } from '../../egress/signals.js'
 import type { ProtectedEndpoints, Resolver } from '../../policy/egress-types.js'
@@ -38,7 +38,7 @@ export interface TestEgress {
   ctx: EgressContext
   connector: EgressConnector
   sink: MemorySink
-  enforcement: EnforcementController
+  enforcement: QuarantineSwitch
   metrics: HangarMetrics
   /** Signals of one type, in order. */
   of(type: string): Signal[]
@@ -50,7 +50,7 @@ export function makeEgressContext(opts: EgressContextOptions): TestEgress {
   const policy = compilePolicy(provider, caps, opts.protectedEndpoints)
   const limits = sidecarLimitsSchema.parse(opts.limits ?? {})
   const metrics = createMetrics({ defaultMetrics: false })
-  const enforcement = new EnforcementController()
+  const enforcement = new QuarantineSwitch()
   const sink = new MemorySink()
   const log = silentLogger()
   const signals = new EgressSignals({ provider, sidecar_id: `${provider}-test` }, policy, sink, metrics, enforcement, log, opts.observationWindowMs ?? 0, opts.baseline)

@@ -15,7 +15,7 @@ import { pino } from 'pino'
 import { providerSchema, type ProviderConfig } from '../../config/schema.js'
 import { providerEnv } from '../../core/env.js'
 import { createMetrics, type HangarMetrics } from '../../core/metrics.js'
-import { EnforcementController } from '../../policy/quarantine.js'
+import { QuarantineSwitch } from '../../policy/quarantine.js'
 import { McpSidecar } from '../../sidecar/mcp.js'
 import type { McpTracer } from '../../proxy/trace/tracer.js'
 import { MemorySink } from '../../signals/sink.js'
@@ -81,7 +81,7 @@ export interface SidecarRig {
   sidecar: McpSidecar
   sink: MemorySink
   metrics: HangarMetrics
-  enforcement: EnforcementController
+  enforcement: QuarantineSwitch
   url: URL
   dataDir: string
   stop(): Promise<void>
@@ -98,7 +98,7 @@ export async function startSidecar(name: string, raw: Record<string, unknown>, o
   const config = providerConfig({ ...raw, sidecar: { data_dir: dataDir, ...sidecarBlock } })
   const sink = new MemorySink()
   const metrics = createMetrics({ processMetrics: false })
-  const enforcement = new EnforcementController()
+  const enforcement = new QuarantineSwitch()
   const sidecar = new McpSidecar({
     provider: name,
     config,

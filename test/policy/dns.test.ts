@@ -4,7 +4,7 @@
 import t from 'tap'
 import { decideDnsName, DOH_CANARY, tunnelSuspicion, type DnsDecision } from '../../policy/dns.js'
 import { compilePolicy } from '../../policy/egress-policy.js'
-import type { DenyReason, EgressPolicy, EnforcementState } from '../../policy/egress-types.js'
+import type { DenyReason, EgressPolicy, QuarantineState } from '../../policy/egress-types.js'
 import { capabilitiesSchema } from '../../policy/capabilities.js'
 
 function makePolicy(egress: unknown[], network: Record<string, unknown> = {}): EgressPolicy {
@@ -25,13 +25,13 @@ const RULES = [
   { host: 'github.com' }, // egress[10]
 ]
 const P = makePolicy(RULES)
-const OPEN: EnforcementState = { quarantined: false }
+const OPEN: QuarantineState = { quarantined: false }
 
 interface DnsCase {
   case: string
   name: string
   policy?: EgressPolicy
-  state?: EnforcementState
+  state?: QuarantineState
   verdict: 'allow' | 'deny'
   rule: string
   code?: DenyReason

@@ -10,7 +10,7 @@ import { decideDnsName } from '../../policy/dns.js'
 import { parseIpLiteral } from '../../policy/ip.js'
 import { compilePolicy } from '../../policy/egress-policy.js'
 import type {
-  Decision, DenyReason, EgressPolicy, EgressProtocol, EgressVia, EnforcementState, IpAddress,
+  Decision, DenyReason, EgressPolicy, EgressProtocol, EgressVia, QuarantineState, IpAddress,
 } from '../../policy/egress-types.js'
 import { capabilitiesSchema } from '../../policy/capabilities.js'
 import type { EnforcementMode } from '../../signals/types.js'
@@ -36,7 +36,7 @@ function makePolicy(opts: { mode?: EnforcementMode; loopback_allowed?: boolean; 
 }
 
 const P = makePolicy()
-const OPEN: EnforcementState = { quarantined: false }
+const OPEN: QuarantineState = { quarantined: false }
 
 interface Attempt {
   host: string

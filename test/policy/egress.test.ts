@@ -8,7 +8,7 @@ import {
 import { parseIpLiteral } from '../../policy/ip.js'
 import { compilePolicy } from '../../policy/egress-policy.js'
 import type {
-  Decision, DenyReason, EgressPolicy, EgressProtocol, EgressVia, EnforcementState, IpAddress, RuleProtocol,
+  Decision, DenyReason, EgressPolicy, EgressProtocol, EgressVia, QuarantineState, IpAddress, RuleProtocol,
 } from '../../policy/egress-types.js'
 import { capabilitiesSchema } from '../../policy/capabilities.js'
 import type { EnforcementMode } from '../../signals/types.js'
@@ -36,8 +36,8 @@ const RULES = [
 ]
 const P = makePolicy(RULES)
 const P_LOOPBACK = makePolicy(RULES, { loopback_allowed: true })
-const OPEN: EnforcementState = { quarantined: false }
-const QUARANTINED: EnforcementState = { quarantined: true, quarantineReason: 'tool drift' }
+const OPEN: QuarantineState = { quarantined: false }
+const QUARANTINED: QuarantineState = { quarantined: true, quarantineReason: 'tool drift' }
 
 interface RequestCase {
   case: string
@@ -46,7 +46,7 @@ interface RequestCase {
   protocol: EgressProtocol
   via?: EgressVia
   policy?: EgressPolicy
-  state?: EnforcementState
+  state?: QuarantineState
   verdict: 'allow' | 'deny'
   rule: string
   code?: DenyReason

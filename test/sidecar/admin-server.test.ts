@@ -5,11 +5,11 @@
 import t from 'tap'
 import { Registry } from 'prom-client'
 import { AdminServer, type AdminHooks } from '../../sidecar/admin-server.js'
-import { EnforcementController } from '../../policy/quarantine.js'
+import { QuarantineSwitch } from '../../policy/quarantine.js'
 
 async function serve(t: { teardown(fn: () => unknown): void }, hooks: Partial<AdminHooks> = {}) {
   let ready = false
-  const enforcement = new EnforcementController()
+  const enforcement = new QuarantineSwitch()
   const admin = new AdminServer({ registry: new Registry(), enforcement, tokens: [], ready: () => ready, status: () => ({ provider: 'p' }), ...hooks })
   const port = await admin.listen('127.0.0.1', 0)
   t.teardown(() => admin.close())
@@ -57,6 +57,6 @@ t.test('quarantine and release answer whether they changed anything; the reason 
 
 t.test('a taken port fails listen with HANGAR_LISTEN_FAILED naming the address', async (t) => {
   const s = await serve(t)
-  const second = new AdminServer({ registry: new Registry(), enforcement: new EnforcementController(), tokens: [], ready: () => true, status: () => ({}) })
+  const second = new AdminServer({ registry: new Registry(), enforcement: new QuarantineSwitch(), tokens: [], ready: () => true, status: () => ({}) })
   await t.rejects(second.listen('127.0.0.1', s.port), { code: 'HANGAR_LISTEN_FAILED', message: new RegExp(`127\\.0\\.0\\.1:${s.port}`) })
 })

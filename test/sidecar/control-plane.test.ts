@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { hangarConfigSchema, providerSchema } from '../../config/schema.js'
 import { silentLogger } from '../../core/log.js'
 import { createMetrics } from '../../core/metrics.js'
-import { EnforcementController } from '../../policy/quarantine.js'
+import { QuarantineSwitch } from '../../policy/quarantine.js'
 import { buildSignal } from '../../signals/build.js'
 import { digestOf, mcpHeartbeat, mcpUrlOf, openSignalOutput, startSidecarLink } from '../../sidecar/control-plane.js'
 
@@ -71,7 +71,7 @@ t.test('startSidecarLink: nothing without aggregator.url', async (t) => {
   const link = startSidecarLink({
     config: hangarConfigSchema.parse({ aggregator: { admin_tokens: ['a'] } }), providerName: 'p',
     provider: providerSchema.parse({ mode: 'remote', endpoint: 'http://127.0.0.1:1/mcp' }), sidecarId: 'p-1',
-    enforcement: new EnforcementController(), log: silentLogger(), status: () => ({ state: 'ready' }),
+    enforcement: new QuarantineSwitch(), log: silentLogger(), status: () => ({ state: 'ready' }),
   })
   t.equal(link, undefined)
 })

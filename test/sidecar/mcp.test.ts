@@ -6,14 +6,14 @@ import t from 'tap'
 import { providerSchema } from '../../config/schema.js'
 import { silentLogger } from '../../core/log.js'
 import { createMetrics } from '../../core/metrics.js'
-import { EnforcementController } from '../../policy/quarantine.js'
+import { QuarantineSwitch } from '../../policy/quarantine.js'
 import { MemorySink } from '../../signals/sink.js'
 import { McpSidecar } from '../../sidecar/mcp.js'
 import { connectClient, FIXTURE } from '../helpers/mcp.js'
 
 const make = (raw: Record<string, unknown>, sink = new MemorySink()) => new McpSidecar({
   provider: 'p', config: providerSchema.parse(raw), sink, log: silentLogger(), metrics: createMetrics({ processMetrics: false }),
-  enforcement: new EnforcementController(), sidecarId: 'p-1', inheritedEnv: { PATH: process.env.PATH ?? '' },
+  enforcement: new QuarantineSwitch(), sidecarId: 'p-1', inheritedEnv: { PATH: process.env.PATH ?? '' },
 })
 
 t.test('a container provider without broker_socket is refused, naming the field', async (t) => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino, type Logger } from 'pino'
 import { createMetrics, type HangarMetrics } from '../../../core/metrics.js'
-import { EnforcementController } from '../../../policy/quarantine.js'
+import { QuarantineSwitch } from '../../../policy/quarantine.js'
 import { Inspector, type ClientVerdict, type InspectorOptions } from '../../../proxy/inspect/inspector.js'
 import type { CallContext, JsonRpcMessage, JsonRpcRequest, JsonRpcResultResponse } from '../../../proxy/types.js'
 import { capabilitiesSchema } from '../../../policy/capabilities.js'
@@ -52,7 +52,7 @@ export interface Harness {
   inspector: Inspector
   sink: MemorySink
   metrics: HangarMetrics
-  enforcement: EnforcementController
+  enforcement: QuarantineSwitch
   clock: { now: number }
   dataDir: string
   lines: Array<Record<string, unknown>>
@@ -89,7 +89,7 @@ export function harness(
 ): Harness {
   const sink = new MemorySink()
   const metrics = createMetrics({ processMetrics: false })
-  const enforcement = over.enforcement ?? new EnforcementController()
+  const enforcement = over.enforcement ?? new QuarantineSwitch()
   const clock = { now: 1_000_000 }
   const dataDir = over.dataDir ?? tempDir(t)
   const { log, lines } = recordingLogger()
