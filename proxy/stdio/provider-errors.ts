@@ -1,0 +1,46 @@
+/**
+ * Errors of a stdio provider (proxy/stdio/provider.ts): it cannot serve, a request it made timed
+ * out, or a request it made was answered with a JSON-RPC error.
+ */
+import { HangarError } from '../../core/errors.js'
+import type { JsonRpcErrorObject } from '../types.js'
+
+/** Error codes of this file (to be added to core/errors.ts ERROR_CODES and docs/errors.md). */
+export const PROVIDER_ERROR_CODES = {
+  /** The provider cannot serve: circuit open, start failed, exited, not started, or stopped. */
+  UNAVAILABLE: 'HANGAR_PROVIDER_UNAVAILABLE',
+  /** A request the sidecar made to the provider was not answered in time. */
+  TIMEOUT: 'HANGAR_PROVIDER_TIMEOUT',
+  /** The provider answered a request the sidecar made with a JSON-RPC error. */
+  RPC_ERROR: 'HANGAR_PROVIDER_RPC_ERROR',
+} as const
+
+/**
+ * The provider cannot serve now. `reason` is one sentence ("circuit breaker open …",
+ * "start failed: exited with code 1: <stderr line>", "stopped: shutdown"); `retryAfterMs` is set
+ * when a later attempt may succeed (breaker open: until it half-opens; failed start: the backoff).
+ * Answer a client with JSON-RPC `RPC.PROVIDER_UNAVAILABLE` (-32003).
+ */
+export class ProviderUnavailableError extends HangarError {
+  constructor(readonly provider: string, readonly reason: string, readonly retryAfterMs?: number, options?: { cause?: unknown }) {
+    super(
+      PROVIDER_ERROR_CODES.UNAVAILABLE,
+      `provider "${provider}" is unavailable: ${reason}${retryAfterMs !== undefined ? ` (retry after ${retryAfterMs} ms)` : ''}`,
+      options,
+    )
+  }
+}
+
+/** A request made by `StdioProvider.request` got no response within `timeoutMs`. */
+export class ProviderTimeoutError extends HangarError {
+  constructor(readonly provider: string, readonly method: string, readonly timeoutMs: number) {
+    super(PROVIDER_ERROR_CODES.TIMEOUT, `provider "${provider}" did not answer ${method} within ${timeoutMs} ms`)
+  }
+}
+
+/** A request made by `StdioProvider.request` was answered with a JSON-RPC error (`rpcError`). */
+export class ProviderRpcError extends HangarError {
+  constructor(readonly provider: string, readonly method: string, readonly rpcError: JsonRpcErrorObject) {
+    super(PROVIDER_ERROR_CODES.RPC_ERROR, `provider "${provider}" answered ${method} with error ${rpcError.code}: ${rpcError.message}`)
+  }
+}
