@@ -11,25 +11,8 @@
 /** A JSON-RPC id. MCP: "MUST be a string or integer", never null, unique per session per sender. */
 export type JsonRpcId = string | number
 
-/** JSON-RPC error codes the sidecar answers with (JSON-RPC 2.0 §5.1; -32001 is MCP Hangar's own). */
-export const RPC = {
-  /** Transport-level refusal (HTTP 4xx bodies; the MCP SDK's code for them). */
-  TRANSPORT_ERROR: -32000,
-  /** Invalid JSON was received (also: nesting deeper than `ingress.max_json_depth`). */
-  PARSE_ERROR: -32700,
-  /** Not a valid Request object. */
-  INVALID_REQUEST: -32600,
-  METHOD_NOT_FOUND: -32601,
-  /** Invalid method parameters: tool arguments failing the tool's inputSchema. */
-  INVALID_PARAMS: -32602,
-  INTERNAL_ERROR: -32603,
-  /** "Tool access denied by policy" (DESIGN.md §5): denied tool, secret in arguments, quarantine, drift hold. */
-  POLICY_DENIED: -32001,
-  /** Rate limit or concurrency limit hit (server error range, JSON-RPC 2.0 §5.1). */
-  RATE_LIMITED: -32002,
-  /** The provider is unavailable: circuit open, failed to start, exited, or timed out. */
-  PROVIDER_UNAVAILABLE: -32003,
-} as const
+/** JSON-RPC error codes the sidecar answers with: core/errors.ts `JSON_RPC_ERROR_CODES` (documented in docs/errors.md). */
+export { JSON_RPC_ERROR_CODES as RPC } from '../core/errors.js'
 
 export interface JsonRpcErrorObject {
   code: number

@@ -11,15 +11,15 @@
  * would then close the socket as soon as the response is written, with the body still arriving.
  */
 import type { IncomingMessage } from 'node:http'
-import { HangarError } from '../errors.js'
+import { ERROR_CODES, HangarError } from '../errors.js'
 import { PASSED, refusal, type Check, type Refusal } from './respond.js'
 
-/** Error codes of this file (to be listed in core/errors.ts and docs/errors.md). */
+/** The codes of {@link BodyError} (members of core/errors.ts `ERROR_CODES`). */
 export const BODY_ERROR_CODES = {
   /** The body is larger than `ingress.max_body_bytes` → 413. */
-  BODY_TOO_LARGE: 'HANGAR_BODY_TOO_LARGE',
+  BODY_TOO_LARGE: ERROR_CODES.BODY_TOO_LARGE,
   /** The client aborted the body, or the stream failed → 400. */
-  BODY_ABORTED: 'HANGAR_BODY_ABORTED',
+  BODY_ABORTED: ERROR_CODES.BODY_ABORTED,
 } as const
 
 /**

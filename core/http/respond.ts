@@ -7,26 +7,13 @@
  * Every body is written with a precomputed `Content-Length` (no chunked encoding, keep-alive kept).
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { JSON_RPC_ERROR_CODES, type IngressRejectReason } from '../errors.js'
 
 /**
  * JSON-RPC code of HTTP-level refusals (bad headers, 406, 415, 413, 403, 401): the first code of
  * the JSON-RPC 2.0 "server error" range (§5.1), as the MCP SDK uses it for the same refusals.
  */
-export const TRANSPORT_ERROR = -32000
-
-/**
- * Why the ingress refused a request: the `reason` label of `mcp_hangar_ingress_rejected_total`
- * (core/metrics.ts `ProxyMetrics.ingressRejected`).
- */
-export type IngressRejectReason =
-  | 'auth'
-  | 'origin'
-  | 'body_too_large'
-  | 'bad_request'
-  | 'not_acceptable'
-  | 'unsupported_media_type'
-  | 'protocol_version'
-  | 'session'
+export const TRANSPORT_ERROR = JSON_RPC_ERROR_CODES.TRANSPORT_ERROR
 
 /**
  * A refused request, as returned by the pure checks of proxy/http/ (headers, origin, auth,
@@ -59,7 +46,7 @@ export const PASSED: Passed = Object.freeze({ ok: true as const })
 export type Check = Passed | Refusal
 
 /** Builds a frozen {@link Refusal} (for constants and the rare dynamic message). */
-export function refusal(status: number, reason: IngressRejectReason, message: string, headers?: Record<string, string>, code = TRANSPORT_ERROR): Refusal {
+export function refusal(status: number, reason: IngressRejectReason, message: string, headers?: Record<string, string>, code: number = TRANSPORT_ERROR): Refusal {
   return Object.freeze(headers ? { ok: false as const, status, code, reason, message, headers: Object.freeze(headers) } : { ok: false as const, status, code, reason, message })
 }
 

@@ -6,7 +6,7 @@
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
-import { HangarError } from '../errors.js'
+import { ERROR_CODES, HangarError } from '../errors.js'
 
 /** One SSE event. */
 export interface SseEvent {
@@ -264,10 +264,10 @@ export function formatEvent(e: SseEvent): string {
   return out + '\n'
 }
 
-/** Error codes of this file (to be listed in core/errors.ts and docs/errors.md). */
+/** The codes of {@link SseStreamError} (members of core/errors.ts `ERROR_CODES`). */
 export const SSE_ERROR_CODES = {
   /** An upstream SSE stream buffered more than `maxBufferChars` without completing an event. */
-  SSE_EVENT_TOO_LARGE: 'HANGAR_SSE_EVENT_TOO_LARGE',
+  SSE_EVENT_TOO_LARGE: ERROR_CODES.SSE_EVENT_TOO_LARGE,
 } as const
 
 /** An upstream SSE stream could not be read (`code` is one of {@link SSE_ERROR_CODES}). */

@@ -19,7 +19,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { IngressConfig } from '../../config/schema.js'
-import { ERROR_CODES, HangarError } from '../../core/errors.js'
+import { ERROR_CODES, HangarError, type IngressRejectReason } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import type { ProxyMetrics } from '../../core/metrics.js'
 import { callerOf, checkBearer, compileTokens, type TokenSet } from '../../core/http/auth.js'
@@ -28,7 +28,7 @@ import { corsResponseHeaders, preflight } from '../http/cors.js'
 import { checkAccept, checkProtocolVersion, checkSessionId } from '../http/headers.js'
 import { parseBody } from '../http/jsonrpc.js'
 import { checkOrigin, compileOrigins, type OriginPolicy } from '../http/origin.js'
-import { httpError, refusal, refuse, type IngressRejectReason, type Refusal } from '../../core/http/respond.js'
+import { httpError, refusal, refuse, type Refusal } from '../../core/http/respond.js'
 import { RPC, type CallContext } from '../types.js'
 import type { IngressBackend, IngressRequest } from './backend.js'
 
