@@ -7,7 +7,7 @@ import type { ShipperMetrics } from '../core/metrics.js'
 import type { SignalOrigin } from './build.js'
 import { ENVELOPE_BYTES } from './shipper-post.js'
 import { DEFAULT_BACKOFF, type BackoffConfig } from './shipper-policy.js'
-import type { SpoolOptions } from './spool.js'
+import type { SpoolOptions } from './spool-types.js'
 import type { EnforcementMode } from './types.js'
 
 /** Options of `AggregatorShipper`. */

@@ -2,6 +2,7 @@
  * Pure decisions of the signal shipper (signals/shipper.ts): what an aggregator answer means
  * for the batch, and how long to wait before the next attempt. No I/O, no clock.
  */
+import { backoffDelay, FULL_JITTER } from '../core/backoff.js'
 
 /** `signal_delivery_failures_total{reason}` values of a failed POST attempt. */
 export type AttemptFailure = 'network' | 'timeout' | 'server_error' | 'auth' | 'too_large' | 'bad_request'
@@ -31,15 +32,15 @@ export interface BackoffConfig {
 export const DEFAULT_BACKOFF: BackoffConfig = { initialMs: 100, capMs: 30_000 }
 
 /**
- * "Full jitter" backoff (AWS Architecture Blog, "Exponential Backoff And Jitter", 2015): a uniform
- * wait in `[0, min(capMs, initialMs · 2^attempt))`.
+ * The wait before retry `attempt` of a batch: "full jitter" (AWS Architecture Blog, "Exponential
+ * Backoff And Jitter", 2015), a uniform wait in `[0, min(capMs, initialMs · 2^attempt))`, computed
+ * by the project's one backoff (core/backoff.ts).
  * @param attempt 0 for the first retry, then 1, 2, …
  * @param random uniform in [0, 1) (Math.random, or a fixed source in tests)
  * @returns whole ms
  */
-export function backoffDelay(attempt: number, cfg: BackoffConfig, random: () => number): number {
-  const ceiling = Math.min(cfg.capMs, cfg.initialMs * 2 ** Math.min(Math.max(attempt, 0), 52))
-  return Math.floor(Math.min(Math.max(random(), 0), 1) * ceiling)
+export function retryDelay(attempt: number, cfg: BackoffConfig, random: () => number): number {
+  return backoffDelay(Math.max(attempt, 0) + 1, { initialMs: cfg.initialMs, capMs: cfg.capMs, jitter: FULL_JITTER }, random())
 }
 
 /**

@@ -27,9 +27,10 @@ import type { ShipperMetrics } from '../core/metrics.js'
 import type { Logger } from '../core/log.js'
 import { buildSignal } from './build.js'
 import type { SignalSink } from './sink.js'
-import { Spool, type SpoolBatch, type SpoolDrop } from './spool.js'
+import { Spool } from './spool.js'
+import type { SpoolBatch, SpoolDrop } from './spool-types.js'
 import { resolveShipperOptions, type AggregatorShipperOptions, type ResolvedShipperOptions } from './shipper-options.js'
-import { backoffDelay, type DeliveryOutcome } from './shipper-policy.js'
+import { retryDelay, type DeliveryOutcome } from './shipper-policy.js'
 import { ENVELOPE_BYTES, SignalPoster, signalTarget } from './shipper-post.js'
 import { MemoryQueue } from './shipper-queue.js'
 import { FlushWaiters, LoopSleep } from './shipper-waits.js'
@@ -287,7 +288,7 @@ export class AggregatorShipper implements SignalSink {
         await this.#step()
       } catch (err) {
         this.#log.error({ err }, 'signal shipper loop error')
-        await this.#sleeper.sleep(backoffDelay(this.#attempt++, this.#o.backoff, this.#o.random), false)
+        await this.#sleeper.sleep(retryDelay(this.#attempt++, this.#o.backoff, this.#o.random), false)
       }
     }
   }
@@ -371,7 +372,7 @@ export class AggregatorShipper implements SignalSink {
       this.#log[level]({ reason: outcome.reason, pending: this.pending }, `signal delivery failed, retrying with backoff: ${outcome.message}`)
       this.#failing = outcome.reason
     }
-    const delay = Math.min(this.#o.backoff.capMs, Math.max(backoffDelay(this.#attempt++, this.#o.backoff, this.#o.random), outcome.retryAfterMs ?? 0))
+    const delay = Math.min(this.#o.backoff.capMs, Math.max(retryDelay(this.#attempt++, this.#o.backoff, this.#o.random), outcome.retryAfterMs ?? 0))
     this.#log.debug({ reason: outcome.reason, delay_ms: delay, attempt: this.#attempt }, 'signal delivery retry scheduled')
     await this.#sleeper.sleep(delay, false)
   }

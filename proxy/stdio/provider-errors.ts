@@ -2,17 +2,17 @@
  * Errors of a stdio provider (proxy/stdio/provider.ts): it cannot serve, a request it made timed
  * out, or a request it made was answered with a JSON-RPC error.
  */
-import { HangarError } from '../../core/errors.js'
+import { ERROR_CODES, HangarError } from '../../core/errors.js'
 import type { JsonRpcErrorObject } from '../types.js'
 
-/** Error codes of this file (to be added to core/errors.ts ERROR_CODES and docs/errors.md). */
+/** Stable codes of the provider errors (core/errors.ts `ERROR_CODES`, docs/errors.md). */
 export const PROVIDER_ERROR_CODES = {
   /** The provider cannot serve: circuit open, start failed, exited, not started, or stopped. */
-  UNAVAILABLE: 'HANGAR_PROVIDER_UNAVAILABLE',
+  UNAVAILABLE: ERROR_CODES.PROVIDER_UNAVAILABLE,
   /** A request the sidecar made to the provider was not answered in time. */
-  TIMEOUT: 'HANGAR_PROVIDER_TIMEOUT',
+  TIMEOUT: ERROR_CODES.PROVIDER_TIMEOUT,
   /** The provider answered a request the sidecar made with a JSON-RPC error. */
-  RPC_ERROR: 'HANGAR_PROVIDER_RPC_ERROR',
+  RPC_ERROR: ERROR_CODES.PROVIDER_RPC_ERROR,
 } as const
 
 /**

@@ -4,6 +4,7 @@
  * consumed (never emitted to the sidecar's clients); a request that times out may be cancelled with
  * `notifications/cancelled` (MCP "Utilities/Cancellation").
  */
+import { JSON_RPC_ERROR_CODES } from '../../core/errors.js'
 import type { JsonRpcMessage } from '../types.js'
 import type { ProviderChild } from './child.js'
 import { ProviderRpcError, ProviderTimeoutError, ProviderUnavailableError } from './provider-errors.js'
@@ -77,7 +78,7 @@ export class ProviderRequests {
     clearTimeout(p.timer)
     if ('error' in m) p.reject(new ProviderRpcError(this.#provider, p.method, m.error))
     else if (typeof m.result === 'object' && m.result !== null && !Array.isArray(m.result)) p.resolve(m.result)
-    else p.reject(new ProviderRpcError(this.#provider, p.method, { code: -32603, message: 'response result is not an object' }))
+    else p.reject(new ProviderRpcError(this.#provider, p.method, { code: JSON_RPC_ERROR_CODES.INTERNAL_ERROR, message: 'response result is not an object' }))
     return true
   }
 

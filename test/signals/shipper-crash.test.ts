@@ -5,12 +5,11 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { idOf, indexOf, tempDir } from './helpers.js'
+import { indexOf, range, tempDir } from './helpers.js'
 import { StubAggregator, until } from './stub-aggregator.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const child = fileURLToPath(new URL('../fixtures/signals/shipper-child.ts', import.meta.url))
-const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => idOf(from + i))
 
 interface Child {
   proc: ChildProcess

@@ -5,10 +5,8 @@
 import type { Counter, Gauge } from 'prom-client'
 import { createMetrics, type ShipperMetrics } from '../../core/metrics.js'
 import { AggregatorShipper, type AggregatorShipperOptions } from '../../signals/shipper.js'
-import { captureLogger, idOf, tempDir } from './helpers.js'
+import { captureLogger, tempDir } from './helpers.js'
 import { StubAggregator } from './stub-aggregator.js'
-
-export const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => idOf(from + i))
 
 export async function value(m: Counter<string> | Gauge<string>, labels: Record<string, string> = {}): Promise<number> {
   const got = await m.get()

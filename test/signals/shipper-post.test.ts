@@ -2,8 +2,8 @@
 // POST /v1/signals: connection refused until the aggregator starts, and a wrong bearer token
 // (401) retried until it is accepted. Real files, real HTTP.
 import t from 'tap'
-import { idOf, signal } from './helpers.js'
-import { range, ship, stub, value } from './shipper-helpers.js'
+import { idOf, range, signal } from './helpers.js'
+import { ship, stub, value } from './shipper-helpers.js'
 import { until } from './stub-aggregator.js'
 
 t.test('aggregator down (connection refused), started later on the same port: every id arrives, in order', async (t) => {

@@ -5,8 +5,8 @@ import t from 'tap'
 import { rmSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { segmentName } from '../../signals/spool-format.js'
-import { signal, tempDir } from './helpers.js'
-import { range, ship, stub, value } from './shipper-helpers.js'
+import { range, signal, tempDir } from './helpers.js'
+import { ship, stub, value } from './shipper-helpers.js'
 
 t.test('spool write errors: logged once, counted, kept in memory and delivered in order; back to the spool when it works', async (t) => {
   const agg = await stub(t)

@@ -1,8 +1,8 @@
 // The shipper's waits (signals/shipper-waits.ts): flushWithin times out with false; close keeps
 // what was not delivered in the spool for the next start. Real files, real HTTP.
 import t from 'tap'
-import { signal, tempDir } from './helpers.js'
-import { range, ship, stub, value } from './shipper-helpers.js'
+import { range, signal, tempDir } from './helpers.js'
+import { ship, stub, value } from './shipper-helpers.js'
 
 t.test('flushWithin returns false at its timeout; close keeps what was not delivered for the next start', async (t) => {
   const agg = await stub(t)

@@ -4,8 +4,8 @@
 // files, real HTTP.
 import t from 'tap'
 import type { Signal } from '../../signals/types.js'
-import { idOf, signal } from './helpers.js'
-import { range, ship, stub, value } from './shipper-helpers.js'
+import { idOf, range, signal } from './helpers.js'
+import { ship, stub, value } from './shipper-helpers.js'
 import { until } from './stub-aggregator.js'
 
 t.test('batches by count: full batches leave at once, a partial batch waits for the linger (or a flush)', async (t) => {
