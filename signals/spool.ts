@@ -10,11 +10,11 @@
  *   (core/atomic-write.ts: temporary file, fsync, rename, fsync of the directory) after each
  *   acknowledged batch. Segments wholly before the cursor are deleted.
  *
- * Durability: {@link Spool.append} writes the line with a synchronous `write(2)`, so once it
- * returns the line is in the kernel page cache and survives a SIGKILL of the process. fsync is
- * group-committed for power loss: every `fsyncIntervalMs` and whenever {@link Spool.sync} is
- * called (the shipper calls it before each batch). A power cut can lose the last
- * `fsyncIntervalMs` of signals and tear the last line.
+ * Durability (signals/spool-writer.ts): {@link Spool.append} writes the line with a synchronous
+ * `write(2)`, so once it returns the line is in the kernel page cache and survives a SIGKILL of
+ * the process. fsync is group-committed for power loss: every `fsyncIntervalMs` and whenever
+ * {@link Spool.sync} is called (the shipper calls it before each batch). A power cut can lose the
+ * last `fsyncIntervalMs` of signals and tear the last line.
  *
  * Recovery on open (signals/spool-recover.ts): resume at the cursor; a torn last line is
  * reported in {@link Spool.recovered} and truncated away. An unparsable line in the middle is
@@ -28,18 +28,19 @@
  * One process per directory: the spool takes no lock, so two sidecars must not share a dir.
  * The spool is single-threaded state: call it from one event loop only.
  */
-import { fdatasync, ftruncateSync, openSync, unlinkSync, writeSync } from 'node:fs'
+import { unlinkSync } from 'node:fs'
 import { unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fsyncDir, writeFileAtomic } from '../core/atomic-write.js'
+import { writeFileAtomic } from '../core/atomic-write.js'
 import { silentLogger, type Logger } from '../core/log.js'
 import type { Signal } from './types.js'
 import { SPOOL_ERROR_CODES, SpoolError } from './spool-error.js'
-import { closeFd, countLines, lineTimes } from './spool-files.js'
+import { countLines, lineTimes } from './spool-files.js'
 import { compareCursor, CURSOR_FILE, formatCursor, segmentName, segmentsToDrop, type Cursor, type Segment } from './spool-format.js'
 import { readSegments } from './spool-read.js'
 import { recoverSpool } from './spool-recover.js'
 import type { SpoolBatch, SpoolDrop, SpoolOptions } from './spool-types.js'
+import { SegmentWriter } from './spool-writer.js'
 
 export type { Cursor } from './spool-format.js'
 
@@ -53,13 +54,9 @@ export class Spool {
   readonly #log: Logger
   #segs: Segment[] = []
   #cursor: Cursor = { segment: 1, offset: 0 }
-  #fd = -1
-  #broken = false
+  #writer!: SegmentWriter
   #pending = 0
-  #dirty = false
-  #dirDirty = false
   #closed = false
-  #syncChain: Promise<void> = Promise.resolve()
   #cursorChain: Promise<void> = Promise.resolve()
   #cursorQueued: Promise<void> | undefined
   #toDelete: number[] = []
@@ -95,8 +92,7 @@ export class Spool {
       s.#segs = r.segments
       s.#cursor = r.cursor
       s.#pending = r.pending
-      s.#fd = r.fd
-      s.#dirDirty = r.dirDirty
+      s.#writer = new SegmentWriter(dir, r.fd, r.dirDirty, s.#log)
       s.recovered.push(...r.recovered)
     } catch (err) {
       if (err instanceof SpoolError) throw err
@@ -141,31 +137,8 @@ export class Spool {
    */
   append(signal: Signal): SpoolDrop | undefined {
     this.#assertOpen()
-    const buf = Buffer.from(JSON.stringify(signal) + '\n')
-    if (this.#broken) this.#replaceTail()
-    let tail = this.#tail()
-    if (tail.size > 0 && tail.size + buf.length > this.#segmentBytes) {
-      this.#rotate()
-      tail = this.#tail()
-    }
-    let off = 0
-    try {
-      while (off < buf.length) off += writeSync(this.#fd, buf, off, buf.length - off)
-    } catch (err) {
-      if (off > 0) {
-        try {
-          ftruncateSync(this.#fd, tail.size)
-        } catch {
-          // the partial line stays past tail.size: never read, and reported as torn on the next open
-        }
-      }
-      this.#broken = true
-      throw new SpoolError(SPOOL_ERROR_CODES.SPOOL_IO, `signal spool write failed: ${(err as Error).message}`, { cause: err })
-    }
-    tail.size += buf.length
-    tail.lines++
+    this.#writer.append(this.#segs, Buffer.from(JSON.stringify(signal) + '\n'), this.#segmentBytes)
     this.#pending++
-    this.#dirty = true
     const n = segmentsToDrop(this.#segs.map((s) => s.size), 0, this.#maxBytes)
     return n > 0 ? this.#dropOldest(n) : undefined
   }
@@ -231,17 +204,7 @@ export class Spool {
    * @returns resolves when done; errors are logged, never thrown
    */
   sync(): Promise<void> {
-    const data = this.#dirty
-    const dir = this.#dirDirty
-    if (!data && !dir) return this.#syncChain
-    const fd = this.#fd
-    this.#dirty = false
-    this.#dirDirty = false
-    this.#syncChain = this.#syncChain.then(async () => {
-      if (data) await this.#fdatasync(fd)
-      if (dir) await this.#fsyncDir()
-    })
-    return this.#syncChain
+    return this.#writer.sync()
   }
 
   /** Stops the fsync timer, fsyncs, waits for the cursor file, closes the files. Idempotent. */
@@ -250,9 +213,7 @@ export class Spool {
     if (this.#timer) clearInterval(this.#timer)
     await this.sync()
     this.#closed = true
-    const fd = this.#fd
-    this.#syncChain = this.#syncChain.then(() => closeFd(fd))
-    await this.#syncChain
+    await this.#writer.close()
     await this.#cursorChain
   }
 
@@ -276,48 +237,6 @@ export class Spool {
     this.#corruptSeen.add(key)
     this.#log.warn({ dir: this.#dir, segment: seq, offset, bytes }, 'signal spool: unparsable line skipped (counted as dropped)')
     return true
-  }
-
-  /** After a failed write: reopen the tail if it is still empty, else start a new segment. */
-  #replaceTail(): void {
-    const tail = this.#tail()
-    if (tail.size > 0) {
-      this.#rotate()
-      return
-    }
-    let fd: number
-    try {
-      fd = openSync(this.#path(tail.seq), 'a')
-    } catch (err) {
-      throw new SpoolError(SPOOL_ERROR_CODES.SPOOL_IO, `cannot reopen spool segment ${tail.seq}: ${(err as Error).message}`, { cause: err })
-    }
-    const old = this.#fd
-    this.#fd = fd
-    this.#broken = false
-    this.#syncChain = this.#syncChain.then(() => closeFd(old))
-  }
-
-  /** Starts segment `tail + 1`; the old one is fsynced and closed in the background. */
-  #rotate(): void {
-    const seq = this.#tail().seq + 1
-    let fd: number
-    try {
-      fd = openSync(this.#path(seq), 'a')
-    } catch (err) {
-      this.#broken = true
-      throw new SpoolError(SPOOL_ERROR_CODES.SPOOL_IO, `cannot create spool segment ${seq}: ${(err as Error).message}`, { cause: err })
-    }
-    const old = this.#fd
-    const wasDirty = this.#dirty
-    this.#fd = fd
-    this.#broken = false
-    this.#dirty = false
-    this.#dirDirty = true
-    this.#segs.push({ seq, size: 0, lines: 0 })
-    this.#syncChain = this.#syncChain.then(async () => {
-      if (wasDirty) await this.#fdatasync(old)
-      await closeFd(old)
-    })
   }
 
   /** Drops the `n` oldest segments (spool full). */
@@ -371,22 +290,5 @@ export class Spool {
     this.#cursorQueued = run
     this.#cursorChain = run
     return run
-  }
-
-  #fdatasync(fd: number): Promise<void> {
-    return new Promise((resolve) =>
-      fdatasync(fd, (err) => {
-        if (err) this.#log.warn({ err, dir: this.#dir }, 'signal spool: fdatasync failed')
-        resolve()
-      }),
-    )
-  }
-
-  async #fsyncDir(): Promise<void> {
-    try {
-      await fsyncDir(this.#dir)
-    } catch (err) {
-      this.#log.warn({ err, dir: this.#dir }, 'signal spool: fsync of the directory failed')
-    }
   }
 }
