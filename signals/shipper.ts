@@ -1,17 +1,18 @@
 /**
- * The aggregator implementation of {@link SignalSink}: every signal is validated,
- * written to the durable spool (signals/spool.ts) and shipped in order (signals/shipper-post.ts) to
+ * The aggregator implementation of {@link SignalSink}: every signal is validated, written to the
+ * durable spool (signals/spool.ts) and shipped in order (signals/shipper-post.ts) to
  * `POST <url>/v1/signals`. Delivery is at-least-once; the aggregator's id dedup makes the store
  * exactly-once.
  *
  * - `emit()` validates (signals/validate.ts; an invalid signal is logged, counted as
  *   `signal_delivery_failures_total{reason="invalid"}` and not shipped) and appends to the spool:
  *   one synchronous write, so a SIGKILL right after the decision loses nothing. It never throws.
- * - Spool write errors (disk full, I/O error): logged once per episode, counted per failed write
- *   (`reason="disk"`), and the signal goes to a bounded memory queue (`memoryQueueMax`, default
- *   10 000; overflow drops the oldest, counted and reported). While that queue is not empty,
- *   new signals queue behind it, so order holds; the loop moves the queue back into the spool as
- *   soon as a write succeeds, and ships straight from memory while the spool stays broken.
+ * - Spool write errors (disk full, I/O error; signals/shipper-queue.ts): logged once per episode,
+ *   counted per failed write (`reason="disk"`), and the signal goes to a bounded memory queue
+ *   (`memoryQueueMax`, default 10 000; overflow drops the oldest, counted and reported). While
+ *   that queue is not empty, new signals queue behind it, so order holds; the loop moves the
+ *   queue back into the spool as soon as a write succeeds, and ships straight from memory while
+ *   the spool stays broken.
  * - One loop ships batches strictly in spool order, one request in flight: a batch goes when it
  *   has `maxBatchSignals` (1000) signals or `maxBatchBytes` (1 MiB, the aggregator's 413 limit)
  *   of them, or `lingerMs` (1 s) after its oldest signal was emitted, or at once on flush/close.
@@ -28,11 +29,11 @@ import type { Logger } from '../core/log.js'
 import { buildSignal } from './build.js'
 import type { SignalSink } from './sink.js'
 import { Spool } from './spool.js'
-import type { SpoolBatch, SpoolDrop } from './spool-types.js'
+import type { SpoolBatch } from './spool-types.js'
 import { resolveShipperOptions, type AggregatorShipperOptions, type ResolvedShipperOptions } from './shipper-options.js'
 import { retryDelay, type DeliveryOutcome } from './shipper-policy.js'
 import { ENVELOPE_BYTES, SignalPoster, signalTarget } from './shipper-post.js'
-import { MemoryQueue } from './shipper-queue.js'
+import { SpoolWithFallback, type MemoryQueue } from './shipper-queue.js'
 import { FlushWaiters, LoopSleep } from './shipper-waits.js'
 import type { Signal } from './types.js'
 import { validateSignal } from './validate.js'
@@ -60,8 +61,8 @@ export class AggregatorShipper implements SignalSink {
   readonly #poster: SignalPoster
   readonly #log: Logger
   readonly #m: ShipperMetrics | undefined
+  readonly #store: SpoolWithFallback
   readonly #mem: MemoryQueue
-  #spoolFailing = false
   /** Signals ever put in (spool found on open, emitted, and the shipper's own); settled = in − waiting. */
   #in = 0
   #dueAt: number | undefined
@@ -89,8 +90,13 @@ export class AggregatorShipper implements SignalSink {
     this.#log = opts.log
     this.#m = opts.metrics
     this.#limit = this.#o.maxBatchSignals
-    this.#mem = new MemoryQueue(this.#o.memoryQueueMax)
     this.#spool = Spool.open(opts.spoolDir, { ...opts.spool, log: opts.log })
+    this.#store = new SpoolWithFallback(this.#spool, this.#o.memoryQueueMax, {
+      onDrop: (reason, count, oldest, newest, countMetric) => this.#reportDrop(reason, count, oldest, newest, countMetric),
+      log: opts.log,
+      ...(opts.metrics && { metrics: opts.metrics }),
+    })
+    this.#mem = this.#store.memory
     this.#poster = new SignalPoster({ target, token: opts.token, requestTimeoutMs: this.#o.requestTimeoutMs, ...(opts.dispatcher && { dispatcher: opts.dispatcher }) })
     this.#in = this.#spool.pending
     if (this.#spool.pending > 0) this.#dueAt = this.#o.clock()
@@ -192,17 +198,7 @@ export class AggregatorShipper implements SignalSink {
   /** Puts a valid signal behind everything already waiting. */
   #enqueue(s: Signal): void {
     this.#in++
-    if (this.#mem.length > 0 || this.#spoolFailing) this.#pushMemory(s)
-    else {
-      let drop: SpoolDrop | undefined
-      try {
-        drop = this.#spool.append(s)
-      } catch (err) {
-        this.#diskFailed(err)
-        this.#pushMemory(s)
-      }
-      if (drop) this.#reportDrop(drop.reason, drop.count, drop.oldest_time, drop.newest_time)
-    }
+    this.#store.add(s)
     this.#gauge()
     this.#dueAt ??= this.#o.clock() + this.#o.lingerMs
     const w = this.#sleeper.current
@@ -213,46 +209,10 @@ export class AggregatorShipper implements SignalSink {
     return this.pending >= this.#limit || this.#spool.pendingBytes >= this.#o.maxBatchBytes
   }
 
-  #diskFailed(err: unknown): void {
-    this.#m?.signalDeliveryFailures.inc({ reason: 'disk' })
-    if (!this.#spoolFailing) {
-      this.#log.error({ err, max: this.#o.memoryQueueMax }, 'signal spool write failed: keeping signals in memory until it works again')
-    }
-    this.#spoolFailing = true
-  }
-
-  #pushMemory(s: Signal): void {
-    const dropped = this.#mem.push(s)
-    if (!dropped) return
-    this.#m?.signalsDropped.inc({ reason: 'memory_full' })
-    if (dropped === 'first') this.#log.error({ max: this.#o.memoryQueueMax }, 'signal memory queue full (spool not writable): dropping the oldest signals')
-  }
-
-  /** Moves the memory queue into the spool, in order, until a write fails. */
+  /** Moves the memory queue into the spool, in order, until a write fails (signals/shipper-queue.ts). */
   #drainMemory(): void {
     if (this.#spoolClosed) return
-    if (this.#mem.length > 0) {
-      while (this.#mem.length > 0) {
-        let drop: SpoolDrop | undefined
-        try {
-          drop = this.#spool.append(this.#mem.peek() as Signal)
-        } catch (err) {
-          this.#diskFailed(err)
-          return
-        }
-        this.#mem.shift()
-        if (drop) this.#reportDrop(drop.reason, drop.count, drop.oldest_time, drop.newest_time)
-      }
-      this.#gauge()
-    }
-    if (this.#spoolFailing) {
-      this.#spoolFailing = false
-      this.#log.info('signal spool writable again')
-    }
-    const d = this.#mem.takeDrops()
-    if (d) {
-      this.#reportDrop('memory_full', d.count, d.oldest, d.newest, false)
-    }
+    if (this.#store.drain()) this.#gauge()
   }
 
   /** Counts a loss and emits a `signals_dropped` signal for it (never silently). */
