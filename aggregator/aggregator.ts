@@ -7,6 +7,7 @@
 import { join, resolve } from 'node:path'
 import { splitListen, type HangarConfig } from '../config/schema.js'
 import type { Logger } from '../core/log.js'
+import { HANGAR_VERSION } from '../core/version.js'
 import { BaselineBook } from './baselines.js'
 import { AggregatorHttp } from './http/server.js'
 import { mcpEndpoint } from './mcp/endpoint.js'
@@ -17,9 +18,6 @@ import { SidecarRegistry } from './registry.js'
 import { AggregatorService } from './service.js'
 import { StorePort } from './store/port.js'
 import { openStore, type SignalStore } from './store/store.js'
-
-/** The version the aggregator reports (`/mcp` serverInfo, provider calls). */
-export const AGGREGATOR_VERSION = '0.1.0'
 
 export interface AggregatorOptions {
   config: HangarConfig
@@ -78,12 +76,12 @@ export class Aggregator {
     const client = new ProviderClient({
       urlOf: (n) => this.service.mcpUrl(n),
       tokenOf: (n) => providers[n]?.ingress.auth_tokens[0],
-      version: AGGREGATOR_VERSION,
+      version: HANGAR_VERSION,
     })
     this.#http = new AggregatorHttp({
       service: this.service, registry: this.registry, policy: this.policy, baselines: this.baselines, metrics: this.metrics, log: this.o.log,
       signalTokens: cfg.signal_tokens, adminTokens: cfg.admin_tokens, mcpTokens: cfg.mcp_tokens,
-      mcp: mcpEndpoint({ service: this.service, metrics: this.metrics, providers: client, version: AGGREGATOR_VERSION }),
+      mcp: mcpEndpoint({ service: this.service, metrics: this.metrics, providers: client, version: HANGAR_VERSION }),
       ready: () => this.#ready && (this.#store?.healthy ?? false),
     })
     const { host, port } = splitListen(cfg.listen)

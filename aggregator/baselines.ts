@@ -1,6 +1,6 @@
 /**
  * The aggregator's baseline book: the latest behavioral baseline (`hangar.baseline/v1`,
- * profiles/baseline/types.ts) each provider's sidecar shipped with its heartbeats
+ * policy/baseline-schema.ts) each provider's sidecar shipped with its heartbeats
  * (`POST /v1/sidecars/heartbeat` `baseline`), and when it arrived. Served at
  * `GET /v1/providers/{name}/baseline` and by the `hangar_baseline` tool.
  *
@@ -10,15 +10,16 @@
  * `started`; a baseline with another `started` (a fresh recording) always replaces the kept one.
  *
  * Persistence: one file per provider, `<aggregator.data_dir>/baselines/<provider>.json` holding
- * `{"received_at": "<RFC 3339>", "baseline": {…}}`, replaced atomically (temp file, fsync,
- * rename) off the request path. At most one write per provider is in flight; baselines that
+ * `{"received_at": "<RFC 3339>", "baseline": {…}}`, replaced atomically and durably
+ * (core/atomic-write.ts) off the request path. At most one write per provider is in flight; baselines that
  * arrive meanwhile are coalesced and only the latest is written after it. The files are loaded
  * by {@link BaselineBook.open}; an unreadable one is logged and skipped (the provider's next
  * baseline replaces it). To keep memory small, a kept baseline is held as its JSON text plus a
  * few summary numbers, not as an object tree.
  */
-import { mkdir, open, readFile, readdir, rename } from 'node:fs/promises'
+import { mkdir, readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../core/atomic-write.js'
 import type { Logger } from '../core/log.js'
 import { parseBaseline, type Baseline } from '../policy/baseline-schema.js'
 
@@ -164,7 +165,7 @@ export class BaselineBook {
         const e = this.#entries.get(provider)
         if (!e) break
         try {
-          await writeAtomic(dir, provider, e)
+          await writeBaselineFile(dir, provider, e)
         } catch (err) {
           this.#log.warn({ provider, dir, err: (err as Error).message }, 'baseline not persisted; the aggregator keeps serving it from memory')
         }
@@ -209,16 +210,7 @@ export function describeBaseline(s: StoredBaseline): string {
     + `received ${new Date(s.receivedAt).toISOString()}.`
 }
 
-async function writeAtomic(dir: string, provider: string, e: StoredBaseline): Promise<void> {
+async function writeBaselineFile(dir: string, provider: string, e: StoredBaseline): Promise<void> {
   await mkdir(dir, { recursive: true })
-  const file = join(dir, `${provider}.json`)
-  const tmp = `${file}.tmp`
-  const fh = await open(tmp, 'w')
-  try {
-    await fh.writeFile(`{"received_at":${JSON.stringify(new Date(e.receivedAt).toISOString())},"baseline":${e.text}}\n`)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, file)
+  await writeFileAtomic(join(dir, `${provider}.json`), `{"received_at":${JSON.stringify(new Date(e.receivedAt).toISOString())},"baseline":${e.text}}\n`)
 }

@@ -3,11 +3,12 @@
  * grows on every change. Sidecars long-poll `GET /v1/policy/{name}?version=N&wait=30`
  * (DESIGN.md §7) and apply each new version: quarantined → deny every tool call and all egress;
  * a new approval → lift the quarantine and clear drift holds. The book is persisted (atomic
- * replace of `<data_dir>/policy.json`) so a quarantine outlives an aggregator restart.
+ * and durable replace of `<data_dir>/policy.json`, core/atomic-write.ts) so a quarantine outlives an aggregator restart.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { z } from 'zod'
+import { writeFileAtomicSync } from '../core/atomic-write.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 
 /** One provider's policy as sidecars receive it. */
@@ -84,15 +85,7 @@ export class PolicyBook {
     if (!this.#file) return
     const body = { version: 1, providers: Object.fromEntries([...this.#policies].map(([k, { provider: _p, ...rest }]) => [k, rest])) }
     mkdirSync(dirname(this.#file), { recursive: true })
-    const tmp = `${this.#file}.tmp`
-    writeFileSync(tmp, JSON.stringify(body, null, 2) + '\n')
-    const fd = openSync(tmp, 'r')
-    try {
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, this.#file)
+    writeFileAtomicSync(this.#file, JSON.stringify(body, null, 2) + '\n')
   }
 
   /** The provider's current policy (version 0, not quarantined, when never changed). */

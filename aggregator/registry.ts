@@ -54,7 +54,7 @@ export const heartbeatSchema = z
 export type Heartbeat = z.infer<typeof heartbeatSchema>
 
 /** What `GET /v1/providers` says of one provider. */
-export type ProviderState = 'ready' | 'degraded' | 'quarantined' | 'unreachable'
+export type ProviderStatus = 'ready' | 'degraded' | 'quarantined' | 'unreachable'
 
 interface Entry {
   heartbeat: Heartbeat
@@ -63,7 +63,7 @@ interface Entry {
 }
 
 /** Pure: the state shown for a provider. `policyQuarantined` comes from the policy book. */
-export function deriveState(entry: { heartbeat: Heartbeat; at: number } | undefined, policyQuarantined: boolean, now: number): ProviderState {
+export function deriveState(entry: { heartbeat: Heartbeat; at: number } | undefined, policyQuarantined: boolean, now: number): ProviderStatus {
   if (policyQuarantined || entry?.heartbeat.quarantined) return 'quarantined'
   if (!entry || now - entry.at > MISSED_HEARTBEATS * entry.heartbeat.interval_ms) return 'unreachable'
   return entry.heartbeat.state

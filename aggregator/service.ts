@@ -11,13 +11,13 @@ import type { Logger } from '../core/log.js'
 import type { Isolation, Signal } from '../signals/types.js'
 import type { BaselineBook, StoredBaseline } from './baselines.js'
 import type { PolicyBook, ProviderPolicy } from './policy.js'
-import { deriveState, type Heartbeat, type ProviderState, type SidecarRegistry } from './registry.js'
-import type { ProviderStats, QueryFilter, QueryPage, SignalStore } from './store-api.js'
+import { deriveState, type Heartbeat, type ProviderStatus, type SidecarRegistry } from './registry.js'
+import type { ProviderStats, QueryFilter, QueryPage, SignalStorePort } from './store-api.js'
 
 /** One provider as `GET /v1/providers` and `hangar_list` show it. */
 export interface ProviderView {
   name: string
-  state: ProviderState
+  state: ProviderStatus
   /** Known from hangar.yaml (as opposed to only from heartbeats). */
   configured: boolean
   quarantined: boolean
@@ -33,7 +33,7 @@ export interface ProviderView {
 }
 
 export interface AggregatorServiceOptions {
-  store: SignalStore
+  store: SignalStorePort
   registry: SidecarRegistry
   policy: PolicyBook
   /** The latest baseline per provider (shipped with heartbeats). */
@@ -44,7 +44,7 @@ export interface AggregatorServiceOptions {
 }
 
 /** Result of {@link AggregatorService.ingest}. */
-export interface IngestResult {
+export interface IngestOutcome {
   accepted: number
   duplicates: number
   /** Providers quarantined by this batch (a signal with `action: quarantined`). */
@@ -115,7 +115,7 @@ export class AggregatorService {
     return p
   }
 
-  /** Live signals after sequence `after` (see {@link SignalStore.subscribe}). */
+  /** Live signals after sequence `after` (see {@link SignalStorePort.subscribe}). */
   subscribe(after: number, onSignal: (seq: number, s: Signal) => void): () => void {
     return this.o.store.subscribe(after, onSignal)
   }
@@ -130,7 +130,7 @@ export class AggregatorService {
    * reported a quarantine of its own (`action: quarantined`), unless the quarantine was lifted
    * after that signal's time by an approval (a late batch must not re-quarantine).
    */
-  async ingest(signals: Signal[]): Promise<IngestResult> {
+  async ingest(signals: Signal[]): Promise<IngestOutcome> {
     const r = await this.o.store.ingest(signals)
     const quarantined: string[] = []
     for (const s of signals) {

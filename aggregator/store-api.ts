@@ -32,7 +32,7 @@ export interface ProviderStats {
   last_violation?: Signal
 }
 
-export interface SignalStore {
+export interface SignalStorePort {
   /** Appends the new (non-duplicate) signals durably (fsynced) before resolving. */
   ingest(signals: Signal[]): Promise<{ accepted: number; duplicates: number }>
   query(f: QueryFilter): QueryPage

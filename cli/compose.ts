@@ -5,9 +5,10 @@
  * Exit codes: 0 written; 2 the file cannot be read, a service cannot be isolated (every reason
  * listed by its Compose path), or an option is invalid.
  */
-import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { Command } from 'commander'
+import { writeFileAtomicSync } from '../core/atomic-write.js'
 import { rawEnv } from '../core/env.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { injectCompose, type InjectResult } from '../compose/inject.js'
@@ -77,12 +78,7 @@ export function runComposeInject(cmd: InjectCommand, log: (line: string) => void
     }
   }
   if (out === '-') process.stdout.write(result.text)
-  else {
-    const target = resolve(out)
-    const tmp = `${target}.hangar-tmp`
-    writeFileSync(tmp, result.text)
-    renameSync(tmp, target)
-  }
+  else writeFileAtomicSync(resolve(out), result.text)
   for (const line of formatInjectSummary(result, out === '-' ? 'stdout' : resolve(out))) log(line)
   return result
 }

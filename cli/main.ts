@@ -7,6 +7,7 @@ import { Command } from 'commander'
 import { readEnv } from '../core/env.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
+import { HANGAR_VERSION } from '../core/version.js'
 import { runAggregator } from './aggregator.js'
 import { registerBaselineCommands } from './baseline.js'
 import { runEgress } from './egress.js'
@@ -18,7 +19,7 @@ import { runSidecar } from './sidecar.js'
 
 const env = readEnv()
 const program = new Command()
-program.name('mcp-hangar').description('Runtime security and governance for MCP servers').version('0.1.0')
+program.name('mcp-hangar').description('Runtime security and governance for MCP servers').version(HANGAR_VERSION)
 
 program
   .command('egress')

@@ -65,7 +65,7 @@ export function summarizeProfile(p: LoadedProfile): ProfileSummary {
 }
 
 /** `block, 1 egress rule, tools: allow all, deny 7, expect 26, 7 secret patterns`. */
-export function formatSummary(s: ProfileSummary): string {
+export function formatProfileSummary(s: ProfileSummary): string {
   return `${s.enforcement}, ${s.egressRules} egress rule${s.egressRules === 1 ? '' : 's'}, tools: ${s.tools}, ${s.secretPatterns} secret pattern${s.secretPatterns === 1 ? '' : 's'}`
 }
 
@@ -103,7 +103,7 @@ function validate(files: readonly string[], io: ProfileCommandIo, opts: ProfileC
   for (const file of files) {
     try {
       const p = loadProfile(file, { baseDir: opts.cwd ?? process.cwd(), env: opts.env ?? rawEnv() })
-      io.out(`${file}: ok (${formatSummary(summarizeProfile(p))})`)
+      io.out(`${file}: ok (${formatProfileSummary(summarizeProfile(p))})`)
     } catch (e) {
       code = failed(file, e, io)
     }

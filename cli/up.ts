@@ -34,7 +34,7 @@ export interface UpCommand {
 }
 
 /** Pure: the lines `up` prints once ready. */
-export function formatSummary(s: StackSummary): string {
+export function formatStackSummary(s: StackSummary): string {
   const lines: string[] = []
   for (const c of s.cleaned ?? []) lines.push(`cleaned up after an earlier run: ${c}`)
   lines.push(s.isolation.mode === 'netns'
@@ -71,7 +71,7 @@ export async function runUp(cmd: UpCommand): Promise<void> {
   })
   process.once('exit', () => stack.killNow())
   const summary = await stack.start()
-  out.write(formatSummary(summary))
+  out.write(formatStackSummary(summary))
   await new Promise<void>((done) => {
     fatal = (why) => {
       cmd.log.error({ why }, 'stopping everything')

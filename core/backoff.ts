@@ -57,7 +57,8 @@ export function backoffDelay(attempt: number, opts: BackoffOptions, random: numb
     case 'full':
       return Math.floor(r * d)
     case 'equal':
-      return Math.floor(d * (0.5 + r / 2))
+      // Two whole halves, so the top of the range stays below d whatever the float rounding.
+      return Math.floor(d / 2) + Math.floor(r * Math.ceil(d / 2))
     case 'proportional':
       return Math.max(0, Math.round(d * (1 + j.fraction * (2 * r - 1))))
   }

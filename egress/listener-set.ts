@@ -3,7 +3,7 @@
  * sockets, and close everything (server + live connections) on shutdown.
  */
 import type { DropArgument, Server as NetServer, Socket } from 'node:net'
-import { ERROR_CODES, HangarError } from '../core/errors.js'
+import { listen } from '../core/listen.js'
 
 /**
  * Listen backlog of the egress listeners (the kernel caps it at `net.core.somaxconn`). Node's
@@ -41,16 +41,7 @@ export class ListenerSet {
    * @throws HangarError `HANGAR_LISTEN_FAILED` naming the address and the system error
    */
   protected listenServer(server: NetServer, host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) =>
-        reject(new HangarError(ERROR_CODES.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }))
-      server.once('error', onError)
-      server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
-        server.removeListener('error', onError)
-        const a = server.address()
-        resolve(typeof a === 'object' && a ? a.port : port)
-      })
-    })
+    return listen(server, { host, port, backlog: LISTEN_BACKLOG })
   }
 
   /** Stops accepting and destroys open connections. */

@@ -8,10 +8,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { request } from 'undici'
+import { backoffDelay, NO_JITTER, type BackoffOptions } from '../core/backoff.js'
 import type { Logger } from '../core/log.js'
 
 export const MAX_RESTARTS = 5
 export const RESTART_WINDOW_MS = 5 * 60_000
+/** Restart delays: 1 s doubling to at most 30 s, no jitter (one process, nothing to de-synchronise). */
+const RESTART_BACKOFF: BackoffOptions = { initialMs: 1000, capMs: 30_000, jitter: NO_JITTER }
 
 export interface ManagedProcessOptions {
   name: string
@@ -84,7 +87,7 @@ export class ManagedProcess {
       this.#o.onGiveUp(why)
       return
     }
-    const delay = Math.min(30_000, 1000 * 2 ** this.#restarts.length)
+    const delay = backoffDelay(this.#restarts.length + 1, RESTART_BACKOFF, 0)
     this.#restarts.push(now)
     this.#o.log.warn({ process: this.#o.name, restart_in_ms: delay }, `${why}; restarting`)
     setTimeout(() => {

@@ -32,14 +32,13 @@ export interface BackoffConfig {
 export const DEFAULT_BACKOFF: BackoffConfig = { initialMs: 100, capMs: 30_000 }
 
 /**
- * The wait before retry `attempt` of a batch: "full jitter" (AWS Architecture Blog, "Exponential
- * Backoff And Jitter", 2015), a uniform wait in `[0, min(capMs, initialMs · 2^attempt))`, computed
- * by the project's one backoff (core/backoff.ts).
+ * The shipper's wait before a retry: core/backoff.ts with full jitter (AWS Architecture Blog,
+ * "Exponential Backoff And Jitter", 2015), a uniform wait in `[0, min(capMs, initialMs · 2^attempt))`.
  * @param attempt 0 for the first retry, then 1, 2, …
  * @param random uniform in [0, 1) (Math.random, or a fixed source in tests)
  * @returns whole ms
  */
-export function retryDelay(attempt: number, cfg: BackoffConfig, random: () => number): number {
+export function shipperRetryDelay(attempt: number, cfg: BackoffConfig, random: () => number): number {
   return backoffDelay(Math.max(attempt, 0) + 1, { initialMs: cfg.initialMs, capMs: cfg.capMs, jitter: FULL_JITTER }, random())
 }
 

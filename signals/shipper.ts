@@ -31,7 +31,7 @@ import type { SignalSink } from './sink.js'
 import { Spool } from './spool.js'
 import type { SpoolBatch } from './spool-types.js'
 import { resolveShipperOptions, type AggregatorShipperOptions, type ResolvedShipperOptions } from './shipper-options.js'
-import { retryDelay, type DeliveryOutcome } from './shipper-policy.js'
+import { shipperRetryDelay, type DeliveryOutcome } from './shipper-policy.js'
 import { ENVELOPE_BYTES, SignalPoster, signalTarget } from './shipper-post.js'
 import { SpoolWithFallback, type MemoryQueue } from './shipper-queue.js'
 import { FlushWaiters, LoopSleep } from './shipper-waits.js'
@@ -248,7 +248,7 @@ export class AggregatorShipper implements SignalSink {
         await this.#step()
       } catch (err) {
         this.#log.error({ err }, 'signal shipper loop error')
-        await this.#sleeper.sleep(retryDelay(this.#attempt++, this.#o.backoff, this.#o.random), false)
+        await this.#sleeper.sleep(shipperRetryDelay(this.#attempt++, this.#o.backoff, this.#o.random), false)
       }
     }
   }
@@ -332,7 +332,7 @@ export class AggregatorShipper implements SignalSink {
       this.#log[level]({ reason: outcome.reason, pending: this.pending }, `signal delivery failed, retrying with backoff: ${outcome.message}`)
       this.#failing = outcome.reason
     }
-    const delay = Math.min(this.#o.backoff.capMs, Math.max(retryDelay(this.#attempt++, this.#o.backoff, this.#o.random), outcome.retryAfterMs ?? 0))
+    const delay = Math.min(this.#o.backoff.capMs, Math.max(shipperRetryDelay(this.#attempt++, this.#o.backoff, this.#o.random), outcome.retryAfterMs ?? 0))
     this.#log.debug({ reason: outcome.reason, delay_ms: delay, attempt: this.#attempt }, 'signal delivery retry scheduled')
     await this.#sleeper.sleep(delay, false)
   }

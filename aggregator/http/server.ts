@@ -18,7 +18,7 @@
  * class → 401 and nothing is read or written.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { ERROR_CODES, HangarError } from '../../core/errors.js'
+import { listen } from '../../core/listen.js'
 import type { Logger } from '../../core/log.js'
 import { compileTokens, type TokenSet } from '../../core/http/auth.js'
 import type { BaselineBook } from '../baselines.js'
@@ -145,14 +145,7 @@ export class AggregatorHttp {
 
   /** @returns the bound port. @throws HangarError `HANGAR_LISTEN_FAILED` */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new HangarError(ERROR_CODES.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err })))
-      this.server.listen({ host, port }, () => {
-        const a = this.server.address()
-        resolve(typeof a === 'object' && a ? a.port : port)
-      })
-    })
+    return listen(this.server, { host, port })
   }
 
   /** Stops accepting, ends long polls and streams, closes idle connections. */

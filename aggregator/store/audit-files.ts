@@ -8,8 +8,9 @@
  * - `audit.jsonl.torn-<offset>`: bytes cut from a torn tail, kept for forensics (never read back).
  * Naming and listing only; the appends are in audit-log.ts.
  */
-import { open, readdir, readFile, rename, unlink } from 'node:fs/promises'
+import { open, readdir, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../../core/atomic-write.js'
 
 export const CURRENT_FILE = 'audit.jsonl'
 export const STATE_FILE = 'state.json'
@@ -52,28 +53,9 @@ export async function readState(dir: string): Promise<number | null> {
   }
 }
 
-/** Writes state.json atomically: a temp file, fsync, rename, directory fsync. */
+/** Writes state.json atomically and durably (the directory is fsynced too: core/atomic-write.ts). */
 export async function writeState(dir: string, currentBase: number): Promise<void> {
-  const tmp = join(dir, `${STATE_FILE}.tmp`)
-  const fh = await open(tmp, 'w')
-  try {
-    await fh.writeFile(JSON.stringify({ current_base: currentBase }) + '\n')
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, join(dir, STATE_FILE))
-  await fsyncDir(dir)
-}
-
-/** fsyncs a directory so renames, creations and deletions in it are durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
+  await writeFileAtomic(join(dir, STATE_FILE), JSON.stringify({ current_base: currentBase }) + '\n')
 }
 
 /**

@@ -10,8 +10,8 @@
  *   number of each kept line, in order;
  * - then the kept signal lines, byte for byte as they were in the audit log (the same JSON a SIEM read).
  *
- * The compaction writes `<name>.tmp`, fsyncs it, renames it into place, fsyncs the directory and
- * only then deletes the rotated file: a crash leaves either the rotated file or both, never
+ * The compaction writes the kept file atomically and durably (core/atomic-write.ts: a temporary
+ * file, fsync, rename, fsync of the directory) and only then deletes the rotated file: a crash leaves either the rotated file or both, never
  * neither. The replay reads each sequence number once: a kept file with the rotated file's own
  * base is skipped for the complete rotated file (the next prune compacts it again); a rotated
  * file inside an older kept file's span (merged, see {@link compactRotated}) is skipped for the
@@ -26,10 +26,11 @@
  * retention runs on the aggregator's clock, so a sidecar with a skewed clock can neither shorten
  * nor stretch it.
  */
-import { open, readdir, rename, stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Signal } from '../../signals/types.js'
-import { fsyncDir, removeFile } from './audit-files.js'
+import { fsyncDir, writeFileAtomic } from '../../core/atomic-write.js'
+import { removeFile } from './audit-files.js'
 import { parseAuditLine } from './audit-lines.js'
 import { readLineBatches } from './line-reader.js'
 
@@ -180,16 +181,7 @@ export async function compactRotated(dir: string, name: string, base: number, re
   if (target) {
     const body = JSON.stringify(target.header) + '\n' + target.lines.map((l) => l + '\n').join('')
     const file = join(dir, keptFileName(target.base))
-    const tmp = file + '.tmp'
-    const fh = await open(tmp, 'w')
-    try {
-      await fh.writeFile(body)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, file)
-    await fsyncDir(dir)
+    await writeFileAtomic(file, body)
     bytesAfter = Buffer.byteLength(body)
     keptFile = keptFileName(target.base)
   }

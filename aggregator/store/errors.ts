@@ -1,7 +1,6 @@
 /**
- * Typed errors of the aggregator's store (audit log + index). Codes follow core/errors.ts
- * (`HANGAR_*`, matched on `code`, never on the message). They are defined here until they join
- * `ERROR_CODES` and docs/errors.md.
+ * Typed errors of the aggregator's store (audit log + index). Their codes are members of
+ * core/errors.ts `ERROR_CODES` (matched on `code`, never on the message; listed in docs/errors.md).
  */
 import { ERROR_CODES, HangarError, type ErrorCode } from '../../core/errors.js'
 

@@ -10,7 +10,7 @@
  * (`HANGAR_QUERY_INVALID`, `param: 'cursor'`): answer 400.
  */
 import type { Signal, SignalKind, Severity } from '../../signals/types.js'
-import type { ProviderStats, QueryFilter, QueryPage, SignalStore as SignalStorePort } from '../store-api.js'
+import type { ProviderStats, QueryFilter, QueryPage, SignalStorePort } from '../store-api.js'
 import { QueryError } from './errors.js'
 import type { SignalStore } from './store.js'
 

@@ -41,7 +41,7 @@ export interface StoreOptions {
 }
 
 /** The outcome of {@link SignalStore.ingest}. */
-export interface IngestResult {
+export interface StoreIngestCounts {
   /** Signals newly stored (durable before this resolved). */
   accepted: number
   /** Signals whose id was already stored, or repeated earlier in the same batch. */
@@ -147,7 +147,7 @@ export class SignalStore {
    *   (`HANGAR_AUDIT_FULL`) when the audit log has no room (answer 507); StoreClosedError after
    *   {@link close}.
    */
-  async ingest(signals: readonly Signal[]): Promise<IngestResult> {
+  async ingest(signals: readonly Signal[]): Promise<StoreIngestCounts> {
     if (this.#closed) throw new StoreClosedError()
     const fresh: Signal[] = []
     const waiting = new Map<Promise<unknown>, Signal[]>()

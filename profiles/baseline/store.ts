@@ -1,22 +1,23 @@
 /**
  * Keeps a provider's baseline on disk at `<sidecar.data_dir>/baseline.json`, so a sidecar restart
- * continues the baseline instead of starting over (issue 7).
+ * continues the baseline instead of starting over.
  *
  * - {@link loadBaselineFile} reads it back at start. A file that is not a valid
  *   `hangar.baseline/v1` document (a crash mid-write cannot cause one: writes are atomic) is moved
  *   aside to `baseline.json.invalid-<ms>` and recording starts fresh; nothing is thrown.
  * - {@link BaselineKeeper} writes the recorder's snapshot every `flushIntervalMs` when its
- *   revision changed, and once more on {@link BaselineKeeper.close}. Each write goes to
- *   `baseline.json.tmp`, is fsynced, and is renamed over the file (atomic on POSIX), so a reader
- *   sees the old or the new document, never half of one. One write at a time; a failed write is
+ *   revision changed, and once more on {@link BaselineKeeper.close}. Each write replaces the file
+ *   atomically and durably (core/atomic-write.ts, mode 0600), so a reader sees the old or the new
+ *   document, never half of one. One write at a time; a failed write is
  *   logged (once per streak) and retried at the next interval.
  *
  * The file's size is bounded by the recorder's limits (see docs/baseline.md for the measured
  * worst case); it is rewritten whole, never appended to.
  */
 import { existsSync, readFileSync, renameSync } from 'node:fs'
-import { mkdir, open, rename } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../../core/atomic-write.js'
 import type { Logger } from '../../core/log.js'
 import type { BaselineRecorder } from './recorder.js'
 import { parseBaseline, type Baseline } from '../../policy/baseline-schema.js'
@@ -97,17 +98,9 @@ export class BaselineKeeper {
 
   async #write(rev: number): Promise<void> {
     const text = JSON.stringify(this.#o.recorder.snapshot())
-    const tmp = `${this.#path}.tmp`
     try {
       await mkdir(this.#o.dataDir, { recursive: true })
-      const fh = await open(tmp, 'w', 0o600)
-      try {
-        await fh.writeFile(text)
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, this.#path)
+      await writeFileAtomic(this.#path, text, { mode: 0o600 })
       this.#saved = rev
       if (this.#failing) this.#o.log.info({ path: this.#path }, 'baseline written again')
       this.#failing = false

@@ -19,7 +19,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { IngressConfig } from '../../config/schema.js'
-import { ERROR_CODES, HangarError, type IngressRejectReason } from '../../core/errors.js'
+import type { IngressRejectReason } from '../../core/errors.js'
+import { listen } from '../../core/listen.js'
 import type { Logger } from '../../core/log.js'
 import type { ProxyMetrics } from '../../core/metrics.js'
 import { callerOf, checkBearer, compileTokens, type TokenSet } from '../../core/http/auth.js'
@@ -68,15 +69,7 @@ export class IngressServer {
    * @throws HangarError `HANGAR_LISTEN_FAILED`
    */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => reject(new HangarError(ERROR_CODES.LISTEN_FAILED, `cannot listen on ${host}:${port} (MCP ingress of ${this.o.provider}): ${err.code ?? err.message}`, { cause: err }))
-      this.#server.once('error', onError)
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', onError)
-        const a = this.#server.address()
-        resolve(typeof a === 'object' && a ? a.port : port)
-      })
-    })
+    return listen(this.#server, { host, port, what: `MCP ingress of ${this.o.provider}` })
   }
 
   async close(): Promise<void> {

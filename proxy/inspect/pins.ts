@@ -9,15 +9,15 @@
  * A learnt pin also keeps a short digest of each field (description, inputSchema, annotations) so
  * a drift can say which fields changed, even after a restart.
  *
- * The file is written atomically (temp file in the same directory, fsync, rename, fsync of the
- * directory) by one writer at a time; changes made while a write runs are coalesced into the next.
+ * The file is written atomically and durably (core/atomic-write.ts), mode 0600, by one writer
+ * at a time; changes made while a write runs are coalesced into the next.
  * A write error is logged, never thrown into the data path. An unreadable or malformed file is
  * logged, moved aside to `tool-pins.json.corrupt`, and treated as empty.
  */
-import { randomBytes } from 'node:crypto'
 import { readFileSync, renameSync } from 'node:fs'
-import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../../core/atomic-write.js'
 import type { Logger } from '../../core/log.js'
 
 /** The file name under the data dir. */
@@ -212,33 +212,10 @@ export class PinStore {
     return JSON.stringify(file, null, 2) + '\n'
   }
 
-  /** Atomic replace: write a temp file, fsync it, rename over the target, fsync the directory. */
+  /** Atomic, durable replace of the file, mode 0600. */
   async #write(text: string): Promise<void> {
     await mkdir(this.#dir, { recursive: true })
-    const tmp = `${this.#path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-    try {
-      const fh = await open(tmp, 'w', 0o600)
-      try {
-        await fh.writeFile(text, 'utf8')
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, this.#path)
-    } catch (err) {
-      await rm(tmp, { force: true }).catch(() => undefined)
-      throw err
-    }
-    try {
-      const dir = await open(this.#dir, 'r')
-      try {
-        await dir.sync()
-      } finally {
-        await dir.close()
-      }
-    } catch {
-      // Some file systems cannot fsync a directory; the rename is still atomic.
-    }
+    await writeFileAtomic(this.#path, text, { mode: 0o600 })
   }
 }
 

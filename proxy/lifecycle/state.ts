@@ -26,10 +26,10 @@
  */
 
 /** The lifecycle states of a provider process (DESIGN.md §5). */
-export type ProviderState = 'COLD' | 'INITIALIZING' | 'READY' | 'DEGRADED' | 'DEAD'
+export type LifecycleState = 'COLD' | 'INITIALIZING' | 'READY' | 'DEGRADED' | 'DEAD'
 
 /** Every state, in lifecycle order (for metrics that publish one series per state). */
-export const PROVIDER_STATES: readonly ProviderState[] = ['COLD', 'INITIALIZING', 'READY', 'DEGRADED', 'DEAD']
+export const LIFECYCLE_STATES: readonly LifecycleState[] = ['COLD', 'INITIALIZING', 'READY', 'DEGRADED', 'DEAD']
 
 /** What happened to the provider. */
 export type LifecycleEvent =
@@ -55,19 +55,19 @@ export type LifecycleEvent =
 export type LifecycleEventType = LifecycleEvent['type']
 
 /** The outcome of {@link transition}: the next state, or why the event is illegal in `from`. */
-export type TransitionResult = { ok: true; to: ProviderState } | { ok: false; reason: string }
+export type TransitionResult = { ok: true; to: LifecycleState } | { ok: false; reason: string }
 
 /** True in the states where the process is initialized and serves requests (READY, DEGRADED). */
-export function isServing(state: ProviderState): boolean {
+export function isServing(state: LifecycleState): boolean {
   return state === 'READY' || state === 'DEGRADED'
 }
 
 /** True in the states where a process exists (INITIALIZING, READY, DEGRADED). */
-export function hasProcess(state: ProviderState): boolean {
+export function hasProcess(state: LifecycleState): boolean {
   return state === 'INITIALIZING' || isServing(state)
 }
 
-function next(from: ProviderState, e: LifecycleEvent): ProviderState | undefined {
+function next(from: LifecycleState, e: LifecycleEvent): LifecycleState | undefined {
   switch (e.type) {
     case 'start':
       return from === 'COLD' || from === 'DEAD' ? 'INITIALIZING' : undefined
@@ -96,7 +96,7 @@ function next(from: ProviderState, e: LifecycleEvent): ProviderState | undefined
  * The state after `event` in state `from` (table in the file comment). Pure. A self-transition
  * (READY + health_ok) is legal and returns `from`.
  */
-export function transition(from: ProviderState, event: LifecycleEvent): TransitionResult {
+export function transition(from: LifecycleState, event: LifecycleEvent): TransitionResult {
   const to = next(from, event)
   return to === undefined ? { ok: false, reason: `illegal lifecycle transition: ${event.type} in state ${from}` } : { ok: true, to }
 }

@@ -11,14 +11,9 @@
  *   opens the breaker instead of restarting at the initial delay forever.
  */
 import { performance } from 'node:perf_hooks'
-import { Backoff, type Jitter } from '../../core/backoff.js'
+import { Backoff } from '../../core/backoff.js'
+import { restartBackoffOptions } from '../lifecycle/backoff.js'
 import { CircuitBreaker, type BreakerState } from '../lifecycle/circuit-breaker.js'
-
-/**
- * ±20 % around the exponential delay, so that many sidecars restarting at once do not stampede
- * (gRPC's connection backoff uses the same fraction).
- */
-const RESTART_JITTER: Jitter = Object.freeze({ kind: 'proportional' as const, fraction: 0.2 })
 
 /** Options of {@link RestartPolicy}. Durations in ms. */
 export interface RestartPolicyOptions {
@@ -48,7 +43,7 @@ export class RestartPolicy {
 
   constructor(opts: RestartPolicyOptions) {
     this.#o = opts
-    this.#backoff = new Backoff({ initialMs: opts.backoff.initialMs, capMs: opts.backoff.maxMs, jitter: RESTART_JITTER }, opts.random)
+    this.#backoff = new Backoff(restartBackoffOptions({ initialMs: opts.backoff.initialMs, maxMs: opts.backoff.maxMs }), opts.random)
     this.#breaker = new CircuitBreaker({
       failureThreshold: opts.breaker.failureThreshold,
       resetTimeoutMs: opts.breaker.resetTimeoutMs,

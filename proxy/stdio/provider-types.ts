@@ -5,7 +5,7 @@
 import type { Logger } from '../../core/log.js'
 import type { ProxyMetrics } from '../../core/metrics.js'
 import type { BreakerState } from '../lifecycle/circuit-breaker.js'
-import type { ProviderState } from '../lifecycle/state.js'
+import type { LifecycleState } from '../lifecycle/state.js'
 import type { JsonRpcMessage } from '../types.js'
 
 /** The `initialize` request's params the sidecar sends as the provider's MCP client. */
@@ -75,8 +75,8 @@ export interface StdioProviderOptions extends StdioLaunch {
 
 /** A lifecycle state change (event `state`). */
 export interface StateChange {
-  from: ProviderState
-  to: ProviderState
+  from: LifecycleState
+  to: LifecycleState
   /** One sentence: why ("start", "initialize answered", "exited with code 1: …", "idle for 300000 ms"). */
   cause: string
 }

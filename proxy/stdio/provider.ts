@@ -23,7 +23,7 @@
 import { EventEmitter } from 'node:events'
 import { silentLogger, type Logger } from '../../core/log.js'
 import { BREAKER_GAUGE, type BreakerState } from '../lifecycle/circuit-breaker.js'
-import { isServing, PROVIDER_STATES, transition, type LifecycleEvent, type ProviderState } from '../lifecycle/state.js'
+import { isServing, LIFECYCLE_STATES, transition, type LifecycleEvent, type LifecycleState } from '../lifecycle/state.js'
 import type { JsonRpcMessage } from '../types.js'
 import type { ChildExit, ProviderChild } from './child.js'
 import { ProviderRpcError, ProviderTimeoutError, ProviderUnavailableError } from './provider-errors.js'
@@ -44,7 +44,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
   readonly #health: HealthCheck
   readonly #idle: IdleTimer
   #launchCfg: StdioLaunch
-  #state: ProviderState = 'COLD'
+  #state: LifecycleState = 'COLD'
   #child: ProviderChild | undefined
   /** Identifies the current child; bumped when a child is detached (stop, idle, failed start). */
   #epoch = 0
@@ -75,7 +75,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
   }
 
   /** The lifecycle state. */
-  get state(): ProviderState {
+  get state(): LifecycleState {
     return this.#state
   }
 
@@ -372,7 +372,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
   #publishState(): void {
     const g = this.#opts.metrics?.providerState
     if (!g) return
-    for (const s of PROVIDER_STATES) g.set({ provider: this.name, state: s }, s === this.#state ? 1 : 0)
+    for (const s of LIFECYCLE_STATES) g.set({ provider: this.name, state: s }, s === this.#state ? 1 : 0)
   }
 
   #onBreakerChange(from: BreakerState, to: BreakerState, cause: string): void {

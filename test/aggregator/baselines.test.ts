@@ -7,7 +7,7 @@
  * and when the link ships a baseline.
  */
 import t from 'tap'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -221,7 +221,7 @@ t.test('persistence: a new aggregator on the same data_dir serves the baseline',
   await a.stop()
   const file = join(dir, 'baselines', 'fetch.json')
   t.ok(existsSync(file), 'written to <data_dir>/baselines/fetch.json')
-  t.notOk(existsSync(`${file}.tmp`), 'no temp file left')
+  t.same(readdirSync(join(dir, 'baselines')), ['fetch.json'], 'no temp file left')
   const stored = JSON.parse(readFileSync(file, 'utf8')) as { received_at: string; baseline: unknown }
   t.same(stored.baseline, b)
   t.equal(stored.received_at, first.headers['x-hangar-baseline-received'])

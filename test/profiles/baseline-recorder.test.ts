@@ -194,7 +194,7 @@ t.test('file: written atomically when changed, read back, invalid files moved as
   const written = JSON.parse(readFileSync(path, 'utf8')) as Baseline
   t.equal(written.egress[0]!.host, 'a.example.com')
   t.equal(written.revision, r.revision)
-  t.notOk(existsSync(`${path}.tmp`), 'no temporary file left')
+  t.same(readdirSync(join(dir, 'data')), ['baseline.json'], 'no temporary file left')
   // Unchanged revision: no rewrite (mtime-independent check: the file is replaced by a marker and stays so).
   writeFileSync(path, JSON.stringify({ ...written, provider: 'p' }))
   const before = readFileSync(path, 'utf8')

@@ -1,18 +1,18 @@
 // Pure decisions of the shipper (signals/shipper-policy.ts): full-jitter backoff, Retry-After,
 // and what each aggregator answer means for a batch.
 import t from 'tap'
-import { retryDelay, classifyError, classifyResponse, DEFAULT_BACKOFF, parseRetryAfter } from '../../signals/shipper-policy.js'
+import { classifyError, classifyResponse, DEFAULT_BACKOFF, parseRetryAfter, shipperRetryDelay } from '../../signals/shipper-policy.js'
 
 t.test('full jitter: uniform below min(cap, initial·2^attempt)', async (t) => {
   const top = () => 0.999999
   const expected = [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000]
   expected.forEach((ceiling, attempt) => {
-    t.equal(retryDelay(attempt, DEFAULT_BACKOFF, top), ceiling - 1, `attempt ${attempt}: just under ${ceiling}`)
-    t.equal(retryDelay(attempt, DEFAULT_BACKOFF, () => 0), 0, `attempt ${attempt}: can be 0`)
-    t.equal(retryDelay(attempt, DEFAULT_BACKOFF, () => 0.5), Math.floor(ceiling / 2), `attempt ${attempt}: half`)
+    t.equal(shipperRetryDelay(attempt, DEFAULT_BACKOFF, top), ceiling - 1, `attempt ${attempt}: just under ${ceiling}`)
+    t.equal(shipperRetryDelay(attempt, DEFAULT_BACKOFF, () => 0), 0, `attempt ${attempt}: can be 0`)
+    t.equal(shipperRetryDelay(attempt, DEFAULT_BACKOFF, () => 0.5), Math.floor(ceiling / 2), `attempt ${attempt}: half`)
   })
-  t.equal(retryDelay(10_000, DEFAULT_BACKOFF, top), 29_999, 'huge attempt counts stay at the cap')
-  t.equal(retryDelay(3, { initialMs: 10, capMs: 50 }, top), 49)
+  t.equal(shipperRetryDelay(10_000, DEFAULT_BACKOFF, top), 29_999, 'huge attempt counts stay at the cap')
+  t.equal(shipperRetryDelay(3, { initialMs: 10, capMs: 50 }, top), 49)
 })
 
 t.test('Retry-After: seconds or an HTTP-date', async (t) => {

@@ -1,7 +1,7 @@
 // The provider lifecycle table (proxy/lifecycle/state.ts; DESIGN.md §5):
 // COLD → INITIALIZING → READY ⇄ DEGRADED → DEAD, every legal transition and every illegal one.
 import t from 'tap'
-import { hasProcess, isServing, PROVIDER_STATES, transition, type LifecycleEvent, type ProviderState } from '../../../proxy/lifecycle/state.js'
+import { hasProcess, isServing, LIFECYCLE_STATES, transition, type LifecycleEvent, type LifecycleState } from '../../../proxy/lifecycle/state.js'
 
 const E = {
   start: { type: 'start' },
@@ -20,7 +20,7 @@ const E = {
 type EventName = keyof typeof E
 
 // The whole table: state × event → next state, or null when illegal.
-const TABLE: Record<ProviderState, Record<EventName, ProviderState | null>> = {
+const TABLE: Record<LifecycleState, Record<EventName, LifecycleState | null>> = {
   COLD: {
     start: 'INITIALIZING', restart: null, initialized: null, start_failed: null, health_ok: null,
     health_failed_1of3: null, health_failed_3of3: null, health_failed_4of3: null,
@@ -49,7 +49,7 @@ const TABLE: Record<ProviderState, Record<EventName, ProviderState | null>> = {
 }
 
 t.test('every state × event gives the table’s next state or an illegal-transition reason', async (t) => {
-  for (const from of PROVIDER_STATES) {
+  for (const from of LIFECYCLE_STATES) {
     for (const [name, event] of Object.entries(E) as Array<[EventName, LifecycleEvent]>) {
       const want = TABLE[from][name]
       const got = transition(from, event)
@@ -64,13 +64,13 @@ t.test('every state × event gives the table’s next state or an illegal-transi
 })
 
 t.test('the happy path and a crash cycle, step by step', async (t) => {
-  const steps: Array<[LifecycleEvent, ProviderState]> = [
+  const steps: Array<[LifecycleEvent, LifecycleState]> = [
     [E.start, 'INITIALIZING'], [E.initialized, 'READY'], [E.health_failed_1of3, 'READY'],
     [E.health_failed_3of3, 'DEGRADED'], [E.health_ok, 'READY'], [E.exited_unexpected, 'DEAD'],
     [E.restart, 'INITIALIZING'], [E.start_failed, 'DEAD'], [E.start, 'INITIALIZING'],
     [E.initialized, 'READY'], [E.idle_stopped, 'COLD'], [E.start, 'INITIALIZING'], [E.stopped, 'COLD'],
   ]
-  let s: ProviderState = 'COLD'
+  let s: LifecycleState = 'COLD'
   for (const [e, want] of steps) {
     const r = transition(s, e)
     t.ok(r.ok, `${s} + ${e.type} is legal`)
@@ -80,6 +80,6 @@ t.test('the happy path and a crash cycle, step by step', async (t) => {
 })
 
 t.test('isServing and hasProcess', async (t) => {
-  t.same(PROVIDER_STATES.filter(isServing), ['READY', 'DEGRADED'])
-  t.same(PROVIDER_STATES.filter(hasProcess), ['INITIALIZING', 'READY', 'DEGRADED'])
+  t.same(LIFECYCLE_STATES.filter(isServing), ['READY', 'DEGRADED'])
+  t.same(LIFECYCLE_STATES.filter(hasProcess), ['INITIALIZING', 'READY', 'DEGRADED'])
 })
