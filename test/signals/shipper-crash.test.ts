@@ -1,4 +1,4 @@
-// Crash tests of the shipper with real processes (issue 4 acceptance (a)/(b) on the sidecar side):
+// Crash tests of the shipper with real processes (nothing lost across a SIGKILL of the sidecar):
 // a child sidecar stand-in (test/fixtures/signals/shipper-child.ts) emits through the shipper and
 // is SIGKILLed; a second child opens the same spool dir and replays it. Every emitted id must
 // reach the (stub) aggregator, in order, none lost; duplicates are counted, not failed.
