@@ -31,6 +31,19 @@ export class ProviderUnavailableError extends HangarError {
   }
 }
 
+/**
+ * The one-sentence reason of a failed start from what the start's `initialize` failed with: the
+ * reason of a ProviderUnavailableError (the process exited, its stdin closed), "no initialize
+ * result within <startupTimeoutMs> ms", "initialize failed with error <code>: <message>", or the
+ * error's message.
+ */
+export function startFailureReason(err: unknown, startupTimeoutMs: number): string {
+  return err instanceof ProviderUnavailableError ? err.reason
+    : err instanceof ProviderTimeoutError ? `no initialize result within ${startupTimeoutMs} ms`
+      : err instanceof ProviderRpcError ? `initialize failed with error ${err.rpcError.code}: ${err.rpcError.message}`
+        : (err as Error).message
+}
+
 /** A request made by `StdioProvider.request` got no response within `timeoutMs`. */
 export class ProviderTimeoutError extends HangarError {
   constructor(readonly provider: string, readonly method: string, readonly timeoutMs: number) {

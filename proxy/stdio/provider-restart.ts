@@ -40,6 +40,7 @@ export class RestartPolicy {
   #notBefore = 0
   #stableTimer: NodeJS.Timeout | undefined
   #breakerTimer: NodeJS.Timeout | undefined
+  #cancelWait: (() => void) | undefined
 
   constructor(opts: RestartPolicyOptions) {
     this.#o = opts
@@ -127,8 +128,28 @@ export class RestartPolicy {
     this.#notBefore = 0
   }
 
-  /** Cancels the timers (the provider stops for good). */
+  /**
+   * Waits `ms` before a (re)start. The timer is ref'd: a pending restart is work that keeps the
+   * process alive.
+   * @param stopped the error the wait rejects with when {@link cancel} ends it first
+   */
+  wait(ms: number, stopped: () => Error): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#cancelWait = undefined
+        resolve()
+      }, ms)
+      this.#cancelWait = () => {
+        clearTimeout(timer)
+        this.#cancelWait = undefined
+        reject(stopped())
+      }
+    })
+  }
+
+  /** Ends a pending {@link wait} (it rejects) and cancels the timers (the provider stops for good). */
   cancel(): void {
+    this.#cancelWait?.()
     clearTimeout(this.#breakerTimer)
     clearTimeout(this.#stableTimer)
   }

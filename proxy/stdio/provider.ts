@@ -26,7 +26,7 @@ import { BREAKER_GAUGE, type BreakerState } from '../lifecycle/circuit-breaker.j
 import { isServing, LIFECYCLE_STATES, transition, type LifecycleEvent, type LifecycleState } from '../lifecycle/state.js'
 import type { JsonRpcMessage } from '../types.js'
 import type { ChildExit, ProviderChild } from './child.js'
-import { ProviderRpcError, ProviderTimeoutError, ProviderUnavailableError } from './provider-errors.js'
+import { ProviderUnavailableError, startFailureReason } from './provider-errors.js'
 import { HealthCheck } from './provider-health.js'
 import { IdleTimer } from './provider-idle.js'
 import { launchChild, shutdownChild } from './provider-launch.js'
@@ -52,7 +52,6 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
   #starting: Promise<void> | undefined
   #stopping: Promise<void> | undefined
   #stopped: Promise<void> | undefined
-  #cancelSleep: (() => void) | undefined
 
   constructor(opts: StdioProviderOptions) {
     super()
@@ -179,7 +178,6 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
    */
   stop(reason = 'stopped'): Promise<void> {
     if (this.#stopped) return this.#stopped
-    this.#cancelSleep?.()
     this.#restart.cancel()
     const child = this.#child
     const previous = this.#stopping
@@ -205,7 +203,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
   }
 
   async #run(kind: 'start' | 'restart', waitMs: number): Promise<void> {
-    if (waitMs > 0) await this.#sleep(waitMs)
+    if (waitMs > 0) await this.#restart.wait(waitMs, () => new ProviderUnavailableError(this.name, 'stopped'))
     if (this.#stopping) await this.#stopping
     if (this.#stopped) throw new ProviderUnavailableError(this.name, 'stopped')
     const epoch = ++this.#epoch
@@ -232,11 +230,7 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
       if (epoch !== this.#epoch || this.#stopped) {
         throw err instanceof ProviderUnavailableError ? err : new ProviderUnavailableError(this.name, 'stopped', undefined, { cause: err })
       }
-      const reason =
-        err instanceof ProviderUnavailableError ? err.reason
-          : err instanceof ProviderTimeoutError ? `no initialize result within ${this.#opts.startupTimeoutMs} ms`
-            : err instanceof ProviderRpcError ? `initialize failed with error ${err.rpcError.code}: ${err.rpcError.message}`
-              : (err as Error).message
+      const reason = startFailureReason(err, this.#opts.startupTimeoutMs)
       if (this.#child === child) {
         this.#detach(new ProviderUnavailableError(this.name, reason))
         child.kill('SIGKILL')
@@ -271,20 +265,6 @@ export class StdioProvider extends EventEmitter<StdioProviderEvents> {
     this.#log.info({ delayMs: delay, attempt: this.#restart.attempt, reason }, 'provider restarts after backoff')
     this.#launch('restart', delay).catch(() => {})
     return delay
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#cancelSleep = undefined
-        resolve()
-      }, ms) // ref'd: a pending restart is work that keeps the process alive
-      this.#cancelSleep = () => {
-        clearTimeout(timer)
-        this.#cancelSleep = undefined
-        reject(new ProviderUnavailableError(this.name, 'stopped'))
-      }
-    })
   }
 
   // --- the child ---------------------------------------------------------------------------
