@@ -7,7 +7,7 @@
  * After a tunnel opens, its first client bytes are held until their TLS SNI or HTTP Host is
  * checked against the CONNECT host (decideTunnelContent).
  *
- * The listener reads each connection's first request head itself (sniff.ts parseHttpHead, the
+ * The listener reads each connection's first request head itself (sniff/http.ts parseHttpHead, the
  * same strict RFC 9112 parser that inspects tunnels): a CONNECT is handled without Node's HTTP
  * server (the per-connection cost that dominates CONNECT setup); anything else is handed, bytes
  * unread, to the HTTP server for absolute-form forwarding.
@@ -18,7 +18,8 @@ import { decideTunnelContent, enforce } from '../policy/egress.js'
 import { dropSignal, refusalHeaders, type EgressConnector } from './connector.js'
 import { answer, createForwardingHttpServer, forwardHttp, rawAnswer } from './http-forward.js'
 import { splitHostPort } from '../policy/host.js'
-import { parseHttpHead, sniffTunnel } from './sniff.js'
+import { parseHttpHead } from './sniff/http.js'
+import { sniffTunnel } from './sniff/tunnel.js'
 import type { Decision } from '../policy/egress-types.js'
 import type { AttemptInfo } from './signals.js'
 import { ListenerSet } from './listener-set.js'

@@ -55,7 +55,7 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
 }
 
 /**
- * Decides what an HTTP answer to `POST /v1/signals` means (docs/aggregator.md §API):
+ * Decides what an HTTP answer to `POST /v1/signals` means (docs/signals.md, "Delivery"):
  * - 2xx → ack, with the body's `{accepted, duplicates, rejected: [{index, error}]}` (a missing or
  *   malformed body still acks: the status says the batch is stored);
  * - 413, or 400 for a batch of several → split (a smaller batch may pass);

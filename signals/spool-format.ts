@@ -1,7 +1,17 @@
 /**
  * Pure parts of the signal spool (signals/spool.ts): file names, the cursor format, line
- * scanning over buffers, and the drop-oldest decision. No I/O here.
+ * scanning over buffers, the drop-oldest decision, and reading a spooled line. No I/O here.
  */
+import type { Signal } from './types.js'
+
+/** One segment file as the spool tracks it. */
+export interface Segment {
+  seq: number
+  /** File size in bytes as written by this process (or found on open). */
+  size: number
+  /** Unshipped lines in the segment (for the head: after the cursor). */
+  lines: number
+}
 
 /** Position of the first unshipped signal: segment sequence number and byte offset in it. */
 export interface Cursor {
@@ -11,8 +21,17 @@ export interface Cursor {
 
 /** Name of the cursor file inside the spool directory. */
 export const CURSOR_FILE = 'spool.cursor'
-/** Name the cursor is written under before the atomic rename. */
+/** Name an earlier version wrote the cursor under before its rename; removed on open when found. */
 export const CURSOR_TMP_FILE = 'spool.cursor.tmp'
+
+/**
+ * True for a temporary file of a cursor write that a crash left behind: {@link CURSOR_TMP_FILE},
+ * or the `spool.cursor.<decimal hash>` name the atomic writer (core/atomic-write.ts, through
+ * write-file-atomic) gives its temporary file.
+ */
+export function isCursorTmpName(name: string): boolean {
+  return name === CURSOR_TMP_FILE || /^spool\.cursor\.\d+$/.test(name)
+}
 
 const SEGMENT_RE = /^spool-(\d{12})\.jsonl$/
 const MAX_SEQ = 999_999_999_999
@@ -95,4 +114,14 @@ export function segmentsToDrop(sizes: readonly number[], incoming: number, maxBy
 export function timeOfLine(prefix: string): string | undefined {
   const m = /"time":"([^"]{1,40})"/.exec(prefix)
   return m?.[1]
+}
+
+/** A spooled line as a signal object, or undefined when it is not a JSON object. */
+export function parseLine(text: string): Signal | undefined {
+  try {
+    const v: unknown = JSON.parse(text)
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Signal) : undefined
+  } catch {
+    return undefined
+  }
 }

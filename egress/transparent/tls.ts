@@ -15,7 +15,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { decideRequest, enforce } from '../../policy/egress.js'
 import { dropSignal, type EgressConnector } from '../connector.js'
 import { ListenerSet } from '../listener-set.js'
-import { parseClientHello } from '../sniff.js'
+import { parseClientHello } from '../sniff/tls.js'
 import type { Decision, DenyReason } from '../../policy/egress-types.js'
 
 /** Options of {@link TransparentTlsListener}. */

@@ -121,7 +121,7 @@ export async function startTlsServer(pki: TestPki, marker = 'HANGAR-TLS-OK'): Pr
 /**
  * Captures the exact bytes of the ClientHello node:tls sends with `opts` (servername, ALPN, …):
  * a local TCP server reads complete TLS records until the handshake message is whole, then both
- * sides are destroyed. Independent of egress/sniff.ts (record framing only).
+ * sides are destroyed. Independent of egress/sniff/tls.ts (record framing only).
  */
 export async function captureClientHello(opts: Omit<ConnectionOptions, 'host' | 'port' | 'socket'> = {}): Promise<Buffer> {
   let done!: (b: Buffer) => void

@@ -39,3 +39,13 @@ export function captureLogger(level = 'debug'): { log: Logger; lines: Array<Reco
   const log = pino({ level }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) })
   return { log, lines, has: (re) => lines.some((l) => re.test(String(l.msg))) }
 }
+
+/** The ids {@link idOf}(from) … idOf(to − 1), in order. */
+export function range(from: number, to: number): string[] {
+  return Array.from({ length: to - from }, (_, i) => idOf(from + i))
+}
+
+/** The ids of a batch's signals, in order. */
+export function ids(b: { signals: Array<{ id: string }> }): string[] {
+  return b.signals.map((s) => s.id)
+}

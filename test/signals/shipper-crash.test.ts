@@ -1,16 +1,15 @@
-// Crash tests of the shipper with real processes (no signal lost to a SIGKILL or a restart, on the sidecar side):
+// Crash tests of the shipper with real processes (nothing lost across a SIGKILL of the sidecar):
 // a child sidecar stand-in (test/fixtures/signals/shipper-child.ts) emits through the shipper and
 // is SIGKILLed; a second child opens the same spool dir and replays it. Every emitted id must
 // reach the (stub) aggregator, in order, none lost; duplicates are counted, not failed.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { idOf, indexOf, tempDir } from './helpers.js'
+import { indexOf, range, tempDir } from './helpers.js'
 import { StubAggregator, until } from './stub-aggregator.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const child = fileURLToPath(new URL('../fixtures/signals/shipper-child.ts', import.meta.url))
-const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => idOf(from + i))
 
 interface Child {
   proc: ChildProcess

@@ -1,53 +1,12 @@
 // The aggregator shipper (signals/shipper.ts) against a loopback stub of POST /v1/signals:
-// batching by count and by time, order, retries (503, connection refused, 401), 413 split,
-// per-signal rejections not retried, invalid signals never shipped, spool-full and memory
-// fallback drops reported by signals_dropped, close and flush. Real files, real HTTP.
+// batching by count and by time, order, retries (503), 413 split, per-signal rejections not
+// retried, invalid signals never shipped, spool-full drops reported by signals_dropped. Real
+// files, real HTTP.
 import t from 'tap'
-import { rmSync, symlinkSync } from 'node:fs'
-import { join } from 'node:path'
-import type { Counter, Gauge } from 'prom-client'
-import { createMetrics, type ShipperMetrics } from '../../core/metrics.js'
-import { AggregatorShipper, type AggregatorShipperOptions } from '../../signals/shipper.js'
-import { segmentName } from '../../signals/spool-format.js'
 import type { Signal } from '../../signals/types.js'
-import { captureLogger, idOf, signal, tempDir } from './helpers.js'
-import { StubAggregator, until } from './stub-aggregator.js'
-
-const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => idOf(from + i))
-
-async function value(m: Counter<string> | Gauge<string>, labels: Record<string, string> = {}): Promise<number> {
-  const got = await m.get()
-  const v = got.values.find((x) => Object.entries(labels).every(([k, want]) => x.labels[k] === want))
-  return v?.value ?? 0
-}
-
-type Teardown = { teardown(fn: () => unknown): void }
-
-interface Harness {
-  shipper: AggregatorShipper
-  metrics: ShipperMetrics
-  logs: ReturnType<typeof captureLogger>
-  dir: string
-}
-
-function ship(t: Teardown, url: string, opts: Partial<AggregatorShipperOptions> = {}, dir = tempDir(t)): Harness {
-  const metrics = createMetrics({ processMetrics: false }).shipper
-  const logs = captureLogger()
-  const shipper = new AggregatorShipper({
-    url, token: 'signal-token', spoolDir: dir, origin: { provider: 'fetch', sidecar_id: 'sc-test' }, mode: 'block', log: logs.log, metrics,
-    lingerMs: 50, backoff: { initialMs: 10, capMs: 100 }, closeTimeoutMs: 2000, spool: { fsyncIntervalMs: 0 },
-    ...opts,
-  })
-  t.teardown(() => shipper.close())
-  return { shipper, metrics, logs, dir }
-}
-
-async function stub(t: Teardown, opts: { maxBody?: number } = {}): Promise<StubAggregator> {
-  const s = new StubAggregator(opts)
-  await s.start(0)
-  t.teardown(() => s.stop())
-  return s
-}
+import { idOf, range, signal } from './helpers.js'
+import { ship, stub, value } from './shipper-helpers.js'
+import { until } from './stub-aggregator.js'
 
 t.test('batches by count: full batches leave at once, a partial batch waits for the linger (or a flush)', async (t) => {
   const agg = await stub(t)
@@ -90,23 +49,6 @@ t.test('503s are retried with backoff until accepted; nothing lost or reordered'
   t.ok(logs.has(/signals delivered again/))
 })
 
-t.test('aggregator down (connection refused), started later on the same port: every id arrives, in order', async (t) => {
-  const agg = await stub(t)
-  const port = agg.port
-  await agg.stop()
-  const { shipper, metrics } = ship(t, agg.url, { maxBatchSignals: 50 })
-  for (let i = 0; i < 200; i++) shipper.emit(signal(i))
-  const deadline = Date.now() + 20_000
-  while ((await value(metrics.signalDeliveryFailures, { reason: 'network' })) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
-  t.ok((await value(metrics.signalDeliveryFailures, { reason: 'network' })) >= 2, 'refusals counted, and retried')
-  t.equal(await value(metrics.signalsSpooled), 200, 'all waiting in the spool')
-  await agg.start(port)
-  t.equal(await shipper.flushWithin(20_000), true)
-  t.same(agg.stored, range(0, 200), 'each id stored once, in order')
-  t.comment(`duplicates received (dedup is the aggregator's job): ${agg.duplicates}`)
-  t.ok(agg.received.length >= 200, 'at least once')
-})
-
 t.test('413: the batch is halved until it fits; order kept', async (t) => {
   const agg = await stub(t, { maxBody: 16 * 1024 })
   const { shipper, metrics, logs } = ship(t, agg.url, { lingerMs: 10 })
@@ -116,22 +58,6 @@ t.test('413: the batch is halved until it fits; order kept', async (t) => {
   t.ok((await value(metrics.signalDeliveryFailures, { reason: 'too_large' })) >= 1)
   t.ok(agg.requests.filter((r) => r.status === 202).every((r) => r.bytes <= 16 * 1024), 'accepted batches fit the limit')
   t.ok(logs.has(/413/), 'the split is logged')
-})
-
-t.test('401: logged once as a wrong signal token, retried with backoff, delivered once the token is accepted', async (t) => {
-  const agg = await stub(t)
-  agg.token = 'another-token'
-  const { shipper, metrics, logs } = ship(t, agg.url)
-  shipper.emit(signal(0))
-  await until(() => agg.requests.length >= 3, 10_000, 'three refused attempts')
-  t.equal(agg.stored.length, 0)
-  t.ok((await value(metrics.signalDeliveryFailures, { reason: 'auth' })) >= 3)
-  const authLines = logs.lines.filter((l) => /signal token/.test(String(l.msg)))
-  t.equal(authLines.length, 1, 'logged once for the streak')
-  t.equal(authLines[0]?.level, 50, 'at error level')
-  agg.token = 'signal-token' // the operator fixes the aggregator config
-  t.equal(await shipper.flushWithin(10_000), true)
-  t.same(agg.stored, [idOf(0)])
 })
 
 t.test('signals the aggregator rejects are logged and counted, not retried', async (t) => {
@@ -199,65 +125,4 @@ t.test('the signals_dropped signal carries count, reason and times', async (t) =
   t.match(d[0], { kind: 'lifecycle', severity: 'high', provider: 'fetch', sidecar_id: 'sc-test', details: { reason: 'spool_full', count: dropped, oldest_time: signal(0).time, newest_time: signal(dropped - 1).time } })
   t.same(got.filter((s) => s.type !== 'signals_dropped').map((s) => s.id), range(dropped, n), 'the rest delivered, in order')
   t.equal(got[got.length - 1]?.type, 'signals_dropped', 'appended at the tail')
-})
-
-t.test('spool write errors: logged once, counted, kept in memory and delivered in order; back to the spool when it works', async (t) => {
-  const agg = await stub(t)
-  const dir = tempDir(t)
-  symlinkSync('/dev/full', join(dir, segmentName(1)))
-  const { shipper, metrics, logs } = ship(t, agg.url, {}, dir)
-  for (let i = 0; i < 3; i++) shipper.emit(signal(i))
-  t.ok((await value(metrics.signalDeliveryFailures, { reason: 'disk' })) >= 1)
-  t.equal(await shipper.flushWithin(5000), true)
-  t.same(agg.stored, range(0, 3), 'shipped from memory')
-  t.equal(logs.lines.filter((l) => /spool write failed/.test(String(l.msg))).length, 1, 'logged once')
-  rmSync(join(dir, segmentName(1)))
-  for (let i = 3; i < 6; i++) shipper.emit(signal(i))
-  t.equal(await shipper.flushWithin(5000), true)
-  t.same(agg.stored, range(0, 6))
-  t.ok(logs.has(/spool writable again/))
-})
-
-t.test('memory queue overflow (spool broken, aggregator down) drops the oldest and reports it', async (t) => {
-  const agg = await stub(t)
-  const port = agg.port
-  await agg.stop()
-  const dir = tempDir(t)
-  symlinkSync('/dev/full', join(dir, segmentName(1)))
-  const { shipper, metrics } = ship(t, agg.url, { memoryQueueMax: 5 }, dir)
-  for (let i = 0; i < 8; i++) shipper.emit(signal(i))
-  t.equal(await value(metrics.signalsDropped, { reason: 'memory_full' }), 3)
-  rmSync(join(dir, segmentName(1)))
-  await agg.start(port)
-  t.equal(await shipper.flushWithin(10_000), true)
-  const data = agg.stored.filter((id) => id.startsWith('01900000-'))
-  t.same(data, range(3, 8), 'the newest five, in order')
-  t.equal(agg.stored.length, 6, 'plus one signals_dropped')
-})
-
-t.test('flushWithin returns false at its timeout; close keeps what was not delivered for the next start', async (t) => {
-  const agg = await stub(t)
-  const port = agg.port
-  await agg.stop()
-  const dir = tempDir(t)
-  const a = ship(t, agg.url, { closeTimeoutMs: 200 }, dir)
-  for (let i = 0; i < 5; i++) a.shipper.emit(signal(i))
-  t.equal(await a.shipper.flushWithin(200), false, 'aggregator down: not delivered')
-  const started = Date.now()
-  await a.shipper.close()
-  t.ok(Date.now() - started < 10_000, 'close is bounded')
-  a.shipper.emit(signal(99))
-  t.equal(await value(a.metrics.signalsDropped, { reason: 'closed' }), 1, 'emit after close is counted')
-  await agg.start(port)
-  const b = ship(t, agg.url, {}, dir)
-  t.equal(b.shipper.pending, 5, 'the spool kept them')
-  t.equal(await b.shipper.flushWithin(10_000), true)
-  t.same(agg.stored, range(0, 5))
-})
-
-t.test('bad options are RangeErrors', async (t) => {
-  const dir = tempDir(t)
-  const base = { token: 'x', spoolDir: dir, origin: { provider: 'p', sidecar_id: 's' }, mode: 'block' as const, log: captureLogger().log }
-  t.throws(() => new AggregatorShipper({ ...base, url: 'ftp://127.0.0.1:1' }), RangeError)
-  t.throws(() => new AggregatorShipper({ ...base, url: 'http://127.0.0.1:1', maxBatchSignals: 0 }), RangeError)
 })

@@ -1,5 +1,5 @@
 /**
- * The HTTP/1.x request-head parser and the CONNECT target path (egress/sniff.ts parseHttpHead;
+ * The HTTP/1.x request-head parser and the CONNECT target path (egress/sniff/http.ts parseHttpHead;
  * policy/host.ts splitHostPort and parseTarget; policy/ip.ts). Heads are built field by field
  * (RFC 9112 §2–§5) and must parse to exactly those fields; each request-smuggling flaw of the
  * class (bare LF, bare CR, obsolete folding, whitespace before the colon, control characters,
@@ -13,7 +13,8 @@ import { domainToASCII } from 'node:url'
 import fc from 'fast-check'
 import { parseIpLiteral } from '../../../policy/ip.js'
 import { parseTarget, splitHostPort } from '../../../policy/host.js'
-import { MAX_HTTP_HEAD_BYTES, parseHttpHead, sniffTunnel, type HttpHeadResult } from '../../../egress/sniff.js'
+import { MAX_HTTP_HEAD_BYTES, parseHttpHead, type HttpHeadResult } from '../../../egress/sniff/http.js'
+import { sniffTunnel } from '../../../egress/sniff/tunnel.js'
 import { mutated, rawBytes, withinTime, type FuzzTarget } from '../lib/fuzz.js'
 
 const TCHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".split('')
@@ -160,7 +161,7 @@ function targetInvariants(raw: string): void {
 
 export const httpTarget: FuzzTarget = {
   parser: 'http-head',
-  source: 'egress/sniff.ts (parseHttpHead), policy/host.ts (splitHostPort, parseTarget), policy/ip.ts',
+  source: 'egress/sniff/http.ts (parseHttpHead), policy/host.ts (splitHostPort, parseTarget), policy/ip.ts',
   properties: [
     {
       name: 'a head built field by field parses to exactly its method, target, version, Host and length; the body after it changes nothing',

@@ -1,5 +1,5 @@
 /**
- * The TLS ClientHello / SNI sniffer (egress/sniff.ts parseClientHello, sniffTunnel). Hellos are
+ * The TLS ClientHello / SNI sniffer (egress/sniff/tls.ts parseClientHello, egress/sniff/tunnel.ts sniffTunnel). Hellos are
  * built field by field (RFC 8446 §4.1.2; server_name RFC 6066 §3; ALPN RFC 7301 §3.1) and cut
  * into any number of records, and real hellos are captured from Node's TLS stack over loopback.
  * Properties: the exact SNI and ALPN come out, at any fragmentation; every prefix asks for more
@@ -11,7 +11,8 @@ import { once } from 'node:events'
 import { createServer, type AddressInfo } from 'node:net'
 import { connect } from 'node:tls'
 import fc from 'fast-check'
-import { MAX_CLIENT_HELLO_BYTES, parseClientHello, sniffTunnel, type ClientHelloResult } from '../../../egress/sniff.js'
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloResult } from '../../../egress/sniff/tls.js'
+import { sniffTunnel } from '../../../egress/sniff/tunnel.js'
 import { chunk, mutated, rawBytes, splits, withinTime, type FuzzTarget } from '../lib/fuzz.js'
 
 interface HelloSpec {
@@ -195,7 +196,7 @@ function sniffInvariants(buf: Buffer): void {
 
 export const tlsTarget: FuzzTarget = {
   parser: 'tls-sni',
-  source: 'egress/sniff.ts (parseClientHello, sniffTunnel)',
+  source: 'egress/sniff/tls.ts (parseClientHello), egress/sniff/tunnel.ts (sniffTunnel)',
   prepare: captureHellos,
   properties: [
     {

@@ -1,10 +1,11 @@
-// StdioProvider failures (proxy/stdio/provider.ts) with real processes: a SIGKILLed provider is
-// restarted after a growing backoff; the circuit breaker opens after N failed starts, refuses at
-// once with retryAfterMs, half-opens and closes on a successful probe; stop() escalates
-// stdin-close → SIGTERM → SIGKILL, is idempotent, and nothing restarts after it.
+// Restart policy of StdioProvider (proxy/stdio/provider-restart.ts) with real processes: a SIGKILLed
+// provider is restarted after a growing backoff that a stable run resets; the circuit breaker opens
+// after N failed starts, refuses at once with retryAfterMs, half-opens and closes on a successful
+// probe; stop() during a restart backoff cancels the restart.
 import t from 'tap'
 import { createMetrics } from '../../../core/metrics.js'
-import { ProviderUnavailableError, type LifecycleChange, type ProviderExit, type StateChange } from '../../../proxy/stdio/provider.js'
+import { ProviderUnavailableError } from '../../../proxy/stdio/provider-errors.js'
+import type { LifecycleChange, ProviderExit, StateChange } from '../../../proxy/stdio/provider-types.js'
 import { captureLog, metricValue, pidAlive, sleep, testProvider, waitBreaker, waitExit, waitState } from '../../fixtures/mcp/harness.js'
 
 t.test('SIGKILL → DEAD → restart after the backoff; the delay grows with repeated crashes', async (t) => {
@@ -125,39 +126,6 @@ t.test('a failed probe opens the breaker again', async (t) => {
   t.ok((again as ProviderUnavailableError).retryAfterMs! > 0)
 })
 
-t.test('stop(): a child that ignores SIGTERM is SIGKILLed after the timeouts; idempotent; final', async (t) => {
-  const p = testProvider({ env: { FIXTURE_IGNORE_SIGTERM: '1' }, shutdownTimeoutMs: 300 })
-  await p.ensureStarted()
-  const pid = p.pid!
-  const exit = waitExit(p)
-  const t0 = performance.now()
-  const s1 = p.stop('test')
-  t.equal(p.stop('again'), s1, 'the same promise')
-  t.equal(p.state, 'COLD', 'COLD at once')
-  await s1
-  const elapsed = performance.now() - t0
-  const e = await exit
-  t.match(e, { pid, signal: 'SIGKILL', expected: true })
-  t.ok(elapsed >= 580, `stdin close and SIGTERM were each given 300 ms (${Math.round(elapsed)} ms)`)
-  t.notOk(pidAlive(pid))
-  t.ok(e.stderrTail.includes('fixture: SIGTERM ignored'), 'SIGTERM was sent first')
-  t.match(await p.ensureStarted().catch((e: unknown) => e), { reason: 'stopped' }, 'final: no start after stop')
-})
-
-t.test('stop(): in-flight requests fail; a server still busy after stdin closes gets SIGTERM; no restart', async (t) => {
-  const metrics = createMetrics({ processMetrics: false })
-  const p = testProvider({ metrics: metrics.proxy, backoff: { initialMs: 20, maxMs: 20 }, shutdownTimeoutMs: 300 })
-  await p.ensureStarted()
-  const exit = waitExit(p)
-  const pending = p.request('tools/call', { name: 'slow', arguments: { ms: 5000 } }).catch((e: unknown) => e)
-  await p.stop('sidecar stopping')
-  t.match(await pending, { reason: 'stopped: sidecar stopping' }, 'in-flight requests fail')
-  t.match(await exit, { signal: 'SIGTERM', expected: true }, 'its pending 5 s timer kept it alive past stdin close')
-  await sleep(200)
-  t.equal(p.state, 'COLD')
-  t.equal(await metricValue(metrics.proxy.coldStarts, { provider: 'fixture' }), 1)
-})
-
 t.test('stop() during a restart backoff cancels the restart', async (t) => {
   const metrics = createMetrics({ processMetrics: false })
   const p = testProvider({ backoff: { initialMs: 300, maxMs: 300 }, metrics: metrics.proxy })
@@ -170,14 +138,4 @@ t.test('stop() during a restart backoff cancels the restart', async (t) => {
   await sleep(500)
   t.equal(p.state, 'COLD')
   t.equal(await metricValue(metrics.proxy.coldStarts, { provider: 'fixture' }), 1)
-})
-
-t.test('stop() during startup aborts it', async (t) => {
-  const p = testProvider()
-  const starting = p.ensureStarted().catch((e: unknown) => e)
-  t.equal(p.state, 'INITIALIZING')
-  await p.stop()
-  t.type(await starting, ProviderUnavailableError)
-  t.equal(p.state, 'COLD')
-  t.equal(p.pid, undefined)
 })

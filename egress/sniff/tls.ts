@@ -1,19 +1,17 @@
 /**
- * Pure parsers over the first bytes a client sends on a transparent listener or inside a CONNECT
- * tunnel: a TLS ClientHello (for its SNI) and a plain HTTP/1.x request head (for its Host).
- * No I/O, no state between calls: the caller accumulates bytes and calls again with the whole
- * buffer until the answer is not `need-more`.
+ * A pure parser over the first bytes a client sends on a transparent listener or inside a CONNECT
+ * tunnel: a TLS ClientHello, for its SNI and ALPN. No I/O, no state between calls: the caller
+ * accumulates bytes and calls again with the whole buffer until the answer is not `need-more`.
  *
- * Every function here reads untrusted bytes. Every length field is checked against the bytes that
- * are actually present before it is used; a length can only make the parser ask for more bytes
- * (bounded by a hard cap) or answer `malformed`. Nothing here throws, allocates more than the
- * input, or loops more than once per input byte.
+ * It reads untrusted bytes. Every length field is checked against the bytes that are actually
+ * present before it is used; a length can only make the parser ask for more bytes (bounded by a
+ * hard cap) or answer `malformed`. Nothing here throws, allocates more than the input, or loops
+ * more than once per input byte.
  *
  * References: TLS records and ClientHello, RFC 8446 §5.1 and §4.1.2; server_name, RFC 6066 §3;
- * ALPN, RFC 7301 §3.1; SSLv2-compatible CLIENT-HELLO, RFC 5246 Appendix E.2; HTTP/1.1 message
- * syntax, RFC 9112 §2–§5 (Host: RFC 9112 §3.2).
+ * ALPN, RFC 7301 §3.1; SSLv2-compatible CLIENT-HELLO, RFC 5246 Appendix E.2.
  */
-import type { TunnelContent } from '../policy/egress.js'
+import { needMore, type NeedMore } from './need-more.js'
 
 /** Bytes of a TLS record header: ContentType(1), legacy_record_version(2), length(2). RFC 8446 §5.1. */
 export const TLS_RECORD_HEADER_BYTES = 5
@@ -24,18 +22,6 @@ export const TLS_MAX_RECORD_BYTES = 16384
  * A ClientHello (with all its record headers) that does not fit is answered `malformed`.
  */
 export const MAX_CLIENT_HELLO_BYTES = TLS_MAX_RECORD_BYTES + TLS_RECORD_HEADER_BYTES
-/** Default cap of a request head (request line + header lines + the empty line), bytes. */
-export const MAX_HTTP_HEAD_BYTES = 16384
-
-/**
- * The bytes so far are a valid prefix; call again once the buffer holds at least `need` bytes
- * in total (not additional). `need` is always greater than the current buffer length and never
- * greater than the parser's cap.
- */
-export interface NeedMore {
-  kind: 'need-more'
-  need: number
-}
 
 /** The bytes are a well-formed enough ClientHello to route by (RFC 8446 §4.1.2). */
 export interface ClientHelloInfo {
@@ -61,39 +47,7 @@ export type ClientHelloResult =
   | { kind: 'malformed'; reason: string }
   | ClientHelloInfo
 
-/** A complete HTTP/1.x request head (RFC 9112 §2.1, §3, §5). */
-export interface HttpRequestHead {
-  kind: 'request'
-  method: string
-  /** The request-target as sent (origin-form, absolute-form, authority-form or `*`). */
-  target: string
-  /** `1.0`, `1.1`, … (major version 1 only). */
-  version: string
-  /**
-   * The Host header field value (trimmed), or null when absent or empty. Several Host lines with
-   * the same value (compared case-insensitively) give that value; different values are `malformed`.
-   */
-  host: string | null
-  /** Length of the head in bytes, including the final CRLFCRLF; the body (if any) starts there. */
-  headBytes: number
-}
-
-/** Result of {@link parseHttpHead}. */
-export type HttpHeadResult =
-  | NeedMore
-  /** The first bytes cannot start an HTTP/1.x request line. */
-  | { kind: 'not-http' }
-  /** An HTTP/1.x request line, but a head that breaks RFC 9112, exceeds the cap or has conflicting Hosts. */
-  | { kind: 'malformed'; reason: string }
-  | HttpRequestHead
-
-/** Result of {@link sniffTunnel}: what the tunnel carries, or `'need-more'` while the bytes are a valid prefix. */
-export type TunnelSniff = TunnelContent | 'need-more'
-
 const NOT_TLS = Object.freeze({ kind: 'not-tls' as const })
-const NOT_HTTP = Object.freeze({ kind: 'not-http' as const })
-const OTHER: TunnelContent = Object.freeze({ kind: 'other' as const })
-
 const HANDSHAKE = 22
 const CLIENT_HELLO = 1
 const EXT_SERVER_NAME = 0
@@ -152,10 +106,6 @@ class Reader {
     this.pos += n
     return v
   }
-}
-
-function needMore(need: number): NeedMore {
-  return { kind: 'need-more', need }
 }
 
 /**
@@ -326,163 +276,4 @@ function parseAlpn(r: Reader): string[] {
     out.push(r.bytes(len, 'ALPN protocol').toString('latin1'))
   }
   return out
-}
-
-// RFC 9110 §5.6.2 tchar.
-const TCHAR = new Uint8Array(256)
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1
-for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1
-for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1
-for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1
-const CR = 0x0d
-const LF = 0x0a
-const SP = 0x20
-const HTAB = 0x09
-/** Longer than any registered method: the first bytes of an opaque stream rarely pass as one. */
-const MAX_METHOD_CHARS = 32
-const CRLFCRLF = Buffer.from('\r\n\r\n')
-// eslint-disable-next-line no-control-regex
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/(1\.\d)$/
-const LOOKS_HTTP = / HTTP\/\d\.\d$/
-// uri-host [":" port] (RFC 3986 §3.2.2): reg-name characters, IP-literal brackets, port digits.
-const HOST_VALUE = /^[A-Za-z0-9\-._~!$&'()*+,;=%:[\]]+$/
-
-/**
- * Sniffs a plain HTTP/1.x request head (RFC 9112) and returns its Host.
- *
- * Leading empty lines are skipped (RFC 9112 §2.2). The first bytes must be a method token and a
- * space, else `not-http` at once (a TLS record, a binary protocol). Waits (`need-more`) until the
- * CRLFCRLF that ends the head. `malformed`: a head over `maxBytes`; a request line with an HTTP
- * version but broken syntax; a bare CR or LF (RFC 9112 §2.2, a smuggling vector); obsolete line
- * folding (§5.2); whitespace before a field's colon (§5.1); a control character in a field value;
- * a Host value with whitespace or characters outside uri-host[:port]; Host lines with different
- * values (§3.2: "more than one Host header field line" must be refused). Request line
- * `PRI * HTTP/2.0` (the HTTP/2 preface) and other major versions answer `not-http`.
- *
- * @param buf every byte received so far, from the first byte of the connection
- * @param maxBytes cap of the head including its CRLFCRLF (default {@link MAX_HTTP_HEAD_BYTES})
- * @returns never throws
- */
-export function parseHttpHead(buf: Buffer, maxBytes: number = MAX_HTTP_HEAD_BYTES): HttpHeadResult {
-  const limit = Math.min(buf.length, maxBytes)
-  let pos = 0
-  while (pos < limit && buf[pos] === CR) {
-    if (pos + 1 >= limit) return limit >= maxBytes ? headTooBig(maxBytes) : needMore(pos + 2)
-    if (buf[pos + 1] !== LF) return NOT_HTTP
-    pos += 2
-  }
-  // Method token then SP: decide not-http as early as possible.
-  let i = pos
-  while (i < limit && TCHAR[buf[i]!]) {
-    if (i - pos >= MAX_METHOD_CHARS) return NOT_HTTP
-    i++
-  }
-  if (i === limit) return limit >= maxBytes ? headTooBig(maxBytes) : needMore(limit + 1)
-  if (i === pos || buf[i] !== SP) return NOT_HTTP
-
-  const lineEnd = buf.indexOf(LF, i)
-  if (lineEnd === -1 || lineEnd >= maxBytes) {
-    return buf.length >= maxBytes ? headTooBig(maxBytes) : needMore(buf.length + 1)
-  }
-  const line = buf.toString('latin1', pos, lineEnd)
-  if (!line.endsWith('\r')) return LOOKS_HTTP.test(line) ? { kind: 'malformed', reason: 'request line ends with a bare LF' } : NOT_HTTP
-  const text = line.slice(0, -1)
-  if (!LOOKS_HTTP.test(text)) return NOT_HTTP
-  const m = REQUEST_LINE.exec(text)
-  if (!m) {
-    if (/ HTTP\/[02-9]\.\d$/.test(text)) return NOT_HTTP
-    return { kind: 'malformed', reason: 'invalid request line' }
-  }
-
-  const headEnd = buf.indexOf(CRLFCRLF, pos)
-  // The request line's own CRLF may be the first half of the terminator (a head without fields).
-  if (headEnd === -1 || headEnd + 4 > maxBytes) {
-    return buf.length >= maxBytes || headEnd !== -1 ? headTooBig(maxBytes) : needMore(buf.length + 1)
-  }
-  let host: string | null = null
-  let hostSeen = false
-  let p = lineEnd + 1
-  while (p < headEnd + 2) {
-    const eol = buf.indexOf(LF, p)
-    // eol exists: the terminator's LFs are at headEnd+1 and headEnd+3.
-    if (eol <= p || buf[eol - 1] !== CR) return { kind: 'malformed', reason: 'header line ends with a bare LF' }
-    const f = fieldLine(buf, p, eol - 1)
-    if (typeof f === 'string') return { kind: 'malformed', reason: f }
-    if (f.name === 'host') {
-      const v = f.value
-      if (v !== '' && !HOST_VALUE.test(v)) return { kind: 'malformed', reason: `invalid Host value "${printable(v)}"` }
-      if (!hostSeen) {
-        host = v === '' ? null : v
-        hostSeen = true
-      } else if ((host ?? '').toLowerCase() !== v.toLowerCase()) {
-        return { kind: 'malformed', reason: 'two Host header fields with different values' }
-      }
-    }
-    p = eol + 1
-  }
-  return { kind: 'request', method: m[1]!, target: m[2]!, version: m[3]!, host, headBytes: headEnd + 4 }
-}
-
-/** One field line `[start, end)` (no CRLF). Returns the lowercase name and the trimmed value, or why it is malformed. */
-function fieldLine(buf: Buffer, start: number, end: number): { name: string; value: string } | string {
-  if (buf[start] === SP || buf[start] === HTAB) return 'obsolete line folding'
-  let i = start
-  while (i < end && TCHAR[buf[i]!]) i++
-  if (i === start) return 'header line without a field name'
-  if (i === end || buf[i] !== 0x3a) return 'invalid field name (whitespace or a character before the colon)'
-  const name = buf.toString('latin1', start, i).toLowerCase()
-  let vs = i + 1
-  let ve = end
-  while (vs < ve && (buf[vs] === SP || buf[vs] === HTAB)) vs++
-  while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--
-  for (let k = vs; k < ve; k++) {
-    const c = buf[k]!
-    if ((c < 0x20 && c !== HTAB) || c === 0x7f) return `control character 0x${c.toString(16).padStart(2, '0')} in the value of ${name}`
-  }
-  return { name, value: buf.toString('latin1', vs, ve) }
-}
-
-function headTooBig(max: number): HttpHeadResult {
-  return { kind: 'malformed', reason: `request head exceeds ${max} bytes` }
-}
-
-function printable(s: string): string {
-  return s.slice(0, 80).replace(/[^\x20-\x7e]/g, '?')
-}
-
-/**
- * Classifies the first bytes of a CONNECT tunnel for {@link decideTunnelContent}
- * (policy/egress.ts): a TLS ClientHello gives `{kind: 'tls', sni}`, an HTTP/1.x request head
- * `{kind: 'http', host}`, anything else `{kind: 'other'}`.
- *
- * A malformed hello or head is `other`, never `tls`/`http` without a name: under an `http` or
- * `https` rule that is denied (`protocol_not_allowed`); under a `tcp`/`any` rule opaque bytes are
- * what the rule allows. So a hello we cannot parse never passes the SNI check by default.
- *
- * @param maxHttpHeadBytes cap of an HTTP head (default {@link MAX_HTTP_HEAD_BYTES}); a ClientHello is capped at {@link MAX_CLIENT_HELLO_BYTES}
- * @returns `'need-more'` while the first bytes are a valid prefix of either (the caller caps what it
- *   holds: both parsers answer `malformed`, hence `other`, beyond their caps); never throws
- */
-export function sniffTunnel(buf: Buffer, maxHttpHeadBytes: number = MAX_HTTP_HEAD_BYTES): TunnelSniff {
-  if (buf.length === 0) return 'need-more'
-  const tls = parseClientHello(buf)
-  switch (tls.kind) {
-    case 'client-hello':
-      return { kind: 'tls', sni: tls.sni }
-    case 'need-more':
-      return 'need-more'
-    case 'malformed':
-      return OTHER
-    case 'not-tls':
-      break
-  }
-  const http = parseHttpHead(buf, maxHttpHeadBytes)
-  switch (http.kind) {
-    case 'request':
-      return { kind: 'http', host: http.host }
-    case 'need-more':
-      return 'need-more'
-    default:
-      return OTHER
-  }
 }

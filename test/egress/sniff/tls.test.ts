@@ -1,47 +1,14 @@
 /**
- * egress/sniff.ts: ClientHello and HTTP head sniffing over real node:tls hellos, synthetic
- * hellos with hostile fields, byte-by-byte and record-by-record splits, and seeded fuzzing.
+ * egress/sniff/tls.ts: ClientHello sniffing over real node:tls hellos, synthetic hellos with hostile
+ * fields, byte-by-byte and record-by-record splits, and seeded fuzzing.
  */
 import t from 'tap'
-import { decideRequest, decideTunnelContent } from '../../policy/egress.js'
-import { parseTarget } from '../../policy/host.js'
-import { compilePolicy } from '../../policy/egress-policy.js'
-import {
-  MAX_CLIENT_HELLO_BYTES, MAX_HTTP_HEAD_BYTES, parseClientHello, parseHttpHead, sniffTunnel,
-  type ClientHelloResult, type HttpHeadResult,
-} from '../../egress/sniff.js'
-import type { Decision } from '../../policy/egress-types.js'
-import { capabilitiesSchema } from '../../policy/capabilities.js'
-import { buildClientHello, buildHelloMessage, captureClientHello, frameRecords, serverNameData } from '../helpers/tls.js'
+import { parseTarget } from '../../../policy/host.js'
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloResult } from '../../../egress/sniff/tls.js'
+import { sniffTunnel } from '../../../egress/sniff/tunnel.js'
+import { buildClientHello, buildHelloMessage, frameRecords, serverNameData } from '../../helpers/tls.js'
+import { byteByByte, captureRealHellos, KINDS, kindOf, rng, type RealHellos } from './helpers.js'
 
-/** Deterministic PRNG (mulberry32) so a failing fuzz case can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const KINDS = new Set(['need-more', 'not-tls', 'malformed', 'client-hello'])
-const HTTP_KINDS = new Set(['need-more', 'not-http', 'malformed', 'request'])
-
-function kindOf(r: ClientHelloResult | HttpHeadResult): string {
-  return r.kind
-}
-
-/** Feeds `full` one byte at a time; every proper prefix must ask for more, within bounds. */
-function byteByByte(t: { equal(found: unknown, wanted: unknown, msg: string): unknown }, full: Buffer, parse: (b: Buffer) => ClientHelloResult | HttpHeadResult, cap: number): ClientHelloResult | HttpHeadResult {
-  let bad = 0
-  for (let n = 0; n < full.length; n++) {
-    const r = parse(full.subarray(0, n))
-    if (r.kind !== 'need-more' || r.need <= n || r.need > cap || r.need > full.length) bad++
-  }
-  t.equal(bad, 0, `all ${full.length} proper prefixes answer need-more with n < need ≤ full length`)
-  return parse(full)
-}
 
 /** Reads exactly what `need` asks for, like a careful caller; counts the steps. */
 function readAsAsked(full: Buffer): { result: ClientHelloResult; steps: number } {
@@ -55,18 +22,10 @@ function readAsAsked(full: Buffer): { result: ClientHelloResult; steps: number }
   }
 }
 
-let real: { sni: Buffer; noSni: Buffer; idn: Buffer; upper: Buffer; alpn12: Buffer; ip: Buffer }
+let real: RealHellos
 
 t.before(async () => {
-  process.removeAllListeners('warning') // DEP0123: node:tls warns when the servername is an IP (that is the point)
-  real = {
-    sni: await captureClientHello({ servername: 'api.test.example' }),
-    noSni: await captureClientHello({}),
-    idn: await captureClientHello({ servername: 'xn--bcher-kva.test.example' }),
-    upper: await captureClientHello({ servername: 'API.Test.Example.' }),
-    alpn12: await captureClientHello({ servername: 'api.test.example', ALPNProtocols: ['h2', 'http/1.1'], maxVersion: 'TLSv1.2' }),
-    ip: await captureClientHello({ servername: '10.0.0.1' }),
-  }
+  real = await captureRealHellos()
 })
 
 t.test('real ClientHellos from node:tls', async (t) => {
@@ -277,147 +236,4 @@ t.test('fuzz: 2000 truncated / mutated hellos never throw nor hang, and answer t
   t.equal(bad, 0, `every variant answered within bounds (${JSON.stringify(counts)})`)
   t.ok(ms < 5000, `2000 variants in ${ms.toFixed(0)} ms`)
   t.ok((counts['malformed'] ?? 0) > 100 && (counts['need-more'] ?? 0) > 100, 'the fuzz reaches both malformed and need-more')
-})
-
-t.test('fuzz: random byte streams', async (t) => {
-  const rand = rng(42)
-  let bad = 0
-  for (let i = 0; i < 500; i++) {
-    const b = Buffer.alloc(Math.floor(rand() * 600))
-    for (let k = 0; k < b.length; k++) b[k] = Math.floor(rand() * 256)
-    if (i % 2 === 0 && b.length > 5) {
-      b[0] = 0x16
-      b[1] = 0x03
-      b[2] = 0x01
-    }
-    try {
-      const r = parseClientHello(b)
-      if (r.kind === 'need-more' && (r.need <= b.length || r.need > MAX_CLIENT_HELLO_BYTES)) bad++
-      const h = parseHttpHead(b)
-      if (!HTTP_KINDS.has(kindOf(h))) bad++
-      if (h.kind === 'need-more' && (h.need <= b.length || h.need > MAX_HTTP_HEAD_BYTES)) bad++
-    } catch {
-      bad++
-    }
-  }
-  t.equal(bad, 0)
-})
-
-t.test('HTTP request heads (RFC 9112)', async (t) => {
-  const req = (s: string) => Buffer.from(s, 'latin1')
-  const ok = (host: string | null, extra: Partial<{ method: string; target: string; version: string }> = {}) => ({ host, ...extra })
-  const cases: Array<[string, string, ReturnType<typeof ok> | string]> = [
-    ['Host', 'GET / HTTP/1.1\r\nHost: api.test.example\r\n\r\n', ok('api.test.example', { method: 'GET', target: '/', version: '1.1' })],
-    ['Host with port', 'GET / HTTP/1.1\r\nhost: api.test.example:8080\r\nAccept: */*\r\n\r\n', ok('api.test.example:8080')],
-    ['IPv6 Host', 'GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n', ok('[::1]:80')],
-    ['Host with OWS', 'GET / HTTP/1.1\r\nHost: \t api.test.example \t\r\n\r\n', ok('api.test.example')],
-    ['no Host (HTTP/1.0)', 'GET / HTTP/1.0\r\n\r\n', ok(null, { version: '1.0' })],
-    ['no Host (HTTP/1.1)', 'POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n', ok(null, { method: 'POST', target: '/x' })],
-    ['empty Host', 'GET / HTTP/1.1\r\nHost:\r\n\r\n', ok(null)],
-    ['absolute-form', 'GET http://api.test.example/a?b HTTP/1.1\r\nHost: api.test.example\r\n\r\n', ok('api.test.example', { target: 'http://api.test.example/a?b' })],
-    ['leading empty line', '\r\nGET / HTTP/1.1\r\nHost: a.test.example\r\n\r\n', ok('a.test.example')],
-    ['same Host twice', 'GET / HTTP/1.1\r\nHost: a.test.example\r\nHost: A.Test.Example\r\n\r\n', ok('a.test.example')],
-    ['different Hosts', 'GET / HTTP/1.1\r\nHost: a.test.example\r\nHost: evil.example\r\n\r\n', 'malformed'],
-    ['different Hosts, one empty', 'GET / HTTP/1.1\r\nHost:\r\nHost: evil.example\r\n\r\n', 'malformed'],
-    ['space before colon', 'GET / HTTP/1.1\r\nHost : evil.example\r\n\r\n', 'malformed'],
-    ['obs-fold', 'GET / HTTP/1.1\r\nHost: a.test.example\r\n evil.example\r\n\r\n', 'malformed'],
-    ['bare LF in a header', 'GET / HTTP/1.1\r\nX: 1\nHost: evil.example\r\n\r\n', 'malformed'],
-    ['bare LF after the request line', 'GET / HTTP/1.1\nHost: a\r\n\r\n', 'malformed'],
-    ['bare CR in a value', 'GET / HTTP/1.1\r\nX: a\rHost: evil\r\n\r\n', 'malformed'],
-    ['NUL in Host', 'GET / HTTP/1.1\r\nHost: a.test.example\0.evil\r\n\r\n', 'malformed'],
-    ['space inside Host', 'GET / HTTP/1.1\r\nHost: a.test.example evil.example\r\n\r\n', 'malformed'],
-    ['non-ASCII Host', 'GET / HTTP/1.1\r\nHost: b\xfccher.example\r\n\r\n', 'malformed'],
-    ['space in the target', 'GET /a b HTTP/1.1\r\nHost: a\r\n\r\n', 'malformed'],
-    ['HTTP/2 preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'not-http'],
-    ['HTTP/3.0 line', 'GET / HTTP/3.0\r\n\r\n', 'not-http'],
-    ['no version', 'GET /\r\n\r\n', 'not-http'],
-    ['redis inline', 'PING\r\n', 'not-http'],
-    ['SSH banner', 'SSH-2.0-OpenSSH_9.6\r\n', 'not-http'],
-    ['TLS record', '\x16\x03\x01\x00\x05', 'not-http'],
-    ['leading space', ' GET / HTTP/1.1\r\n\r\n', 'not-http'],
-    ['method of 33 chars', `${'A'.repeat(33)} / HTTP/1.1\r\n\r\n`, 'not-http'],
-  ]
-  for (const [name, text, want] of cases) {
-    const r = parseHttpHead(req(text))
-    if (typeof want === 'string') t.equal(r.kind, want, `${name}${r.kind === 'malformed' ? `: ${r.reason}` : ''}`)
-    else t.match(r, { kind: 'request', ...want }, name)
-  }
-  const head = 'GET / HTTP/1.1\r\nHost: a.test.example\r\n\r\n'
-  const withBody = parseHttpHead(req(head + 'BODY'))
-  t.equal(withBody.kind === 'request' && withBody.headBytes, head.length, 'headBytes stops at CRLFCRLF')
-})
-
-t.test('HTTP heads: prefixes and the size cap', async (t) => {
-  const head = Buffer.from('GET /path HTTP/1.1\r\nHost: api.test.example\r\nUser-Agent: t\r\n\r\n')
-  const last = byteByByte(t, head, (b) => parseHttpHead(b), MAX_HTTP_HEAD_BYTES)
-  t.match(last, { kind: 'request', host: 'api.test.example' })
-
-  const big = (n: number) => Buffer.from(`GET / HTTP/1.1\r\nHost: a.test.example\r\nX-Pad: ${'a'.repeat(n)}\r\n\r\n`)
-  const base = big(0).length
-  t.equal(parseHttpHead(big(MAX_HTTP_HEAD_BYTES - base)).kind, 'request', 'a head of exactly 16 KiB is accepted')
-  t.equal(parseHttpHead(big(MAX_HTTP_HEAD_BYTES - base + 1)).kind, 'malformed', 'one byte more is refused')
-  const endless = Buffer.from(`GET / HTTP/1.1\r\nX-Pad: ${'a'.repeat(MAX_HTTP_HEAD_BYTES)}`)
-  t.equal(parseHttpHead(endless).kind, 'malformed', 'no terminator within the cap → malformed, not need-more')
-  t.equal(parseHttpHead(Buffer.from(`GET /${'a'.repeat(MAX_HTTP_HEAD_BYTES)}`)).kind, 'malformed', 'endless request line')
-  t.equal(parseHttpHead(big(2000), 1024).kind, 'malformed', 'custom cap')
-  t.match(parseHttpHead(big(500), 1024), { kind: 'request' }, 'custom cap, fits')
-  const partial = parseHttpHead(Buffer.from('GET / HTTP/1.1\r\nHost: a'))
-  t.same(partial, { kind: 'need-more', need: 24 })
-})
-
-t.test('fuzz: 2000 mutated HTTP heads', async (t) => {
-  const rand = rng(7)
-  const seed = Buffer.from('GET http://api.test.example/x HTTP/1.1\r\nHost: api.test.example\r\nAccept: */*\r\nHost: api.test.example\r\n\r\n')
-  const alphabet = Buffer.from('\r\n :\t\0Hh\x7f\xff/aA')
-  let bad = 0
-  for (let i = 0; i < 2000; i++) {
-    let b = Buffer.from(seed)
-    for (let k = 0, n = 1 + Math.floor(rand() * 4); k < n; k++) b[Math.floor(rand() * b.length)] = alphabet[Math.floor(rand() * alphabet.length)]!
-    if (rand() < 0.3) b = b.subarray(0, Math.floor(rand() * b.length))
-    try {
-      const r = parseHttpHead(b)
-      if (!HTTP_KINDS.has(r.kind)) bad++
-      if (r.kind === 'need-more' && r.need <= b.length) bad++
-      const cut = parseHttpHead(b.subarray(0, Math.floor(rand() * (b.length + 1))))
-      if (cut.kind !== 'need-more' && JSON.stringify(cut) !== JSON.stringify(r)) {
-        bad++
-        t.fail(`variant ${i}: prefix answered ${JSON.stringify(cut)}, whole buffer ${JSON.stringify(r)}`)
-      }
-      if (r.kind === 'request' && r.host !== null && !/^[A-Za-z0-9\-._~!$&'()*+,;=%:[\]]+$/.test(r.host)) bad++
-    } catch {
-      bad++
-    }
-  }
-  t.equal(bad, 0)
-})
-
-t.test('sniffTunnel → TunnelContent for decideTunnelContent', async (t) => {
-  t.equal(sniffTunnel(Buffer.alloc(0)), 'need-more')
-  t.equal(sniffTunnel(real.sni.subarray(0, 40)), 'need-more')
-  t.same(sniffTunnel(real.sni), { kind: 'tls', sni: 'api.test.example' })
-  t.same(sniffTunnel(real.noSni), { kind: 'tls', sni: null })
-  t.equal(sniffTunnel(Buffer.from('GET / HTTP/1.1\r\nHost: a')), 'need-more')
-  t.same(sniffTunnel(Buffer.from('GET / HTTP/1.1\r\nHost: a.test.example\r\n\r\n')), { kind: 'http', host: 'a.test.example' })
-  t.same(sniffTunnel(Buffer.from('SSH-2.0-x\r\n')), { kind: 'other' })
-  t.same(sniffTunnel(Buffer.from([0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f])), { kind: 'other' })
-  t.same(sniffTunnel(buildClientHello({ sni: 'a\0b' })), { kind: 'other' }, 'a malformed hello is opaque, never a TLS hello without a name')
-  t.same(sniffTunnel(Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n')), { kind: 'other' }, 'conflicting Hosts are opaque')
-
-  // With the decision functions: the SNI / Host must name the CONNECT host.
-  const policy = compilePolicy('t', capabilitiesSchema.parse({ network: { egress: [{ host: 'api.test.example', port: 443, protocol: 'https' }, { host: 'plain.test.example', port: 80, protocol: 'http' }] } }))
-  const state = { quarantined: false }
-  const allowed = (host: string, port: number) => decideRequest({ host, port, protocol: 'tunnel', via: 'connect' }, policy, state) as Decision & { verdict: 'allow' }
-  const judge = (host: string, port: number, bytes: Buffer) => {
-    const c = sniffTunnel(bytes)
-    if (c === 'need-more') return 'need-more'
-    const d = decideTunnelContent(allowed(host, port), c)
-    return d.verdict === 'allow' ? 'allow' : d.code
-  }
-  t.equal(judge('api.test.example', 443, real.sni), 'allow')
-  t.equal(judge('API.test.example.', 443, real.upper), 'allow', 'case and trailing dot on both sides')
-  t.equal(judge('api.test.example', 443, await captureClientHello({ servername: 'evil.example' })), 'sni_mismatch')
-  t.equal(judge('api.test.example', 443, Buffer.from('GET / HTTP/1.1\r\nHost: api.test.example\r\n\r\n')), 'protocol_not_allowed')
-  t.equal(judge('api.test.example', 443, buildClientHello({ sni: 'api.test.example\0evil' })), 'protocol_not_allowed', 'a NUL-smuggled SNI is not TLS we accept')
-  t.equal(judge('plain.test.example', 80, Buffer.from('GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n')), 'host_mismatch')
-  t.equal(judge('plain.test.example', 80, Buffer.from('GET / HTTP/1.1\r\nHost: plain.test.example:80\r\n\r\n')), 'allow')
 })

@@ -1,10 +1,11 @@
-// StdioProvider start and messages (proxy/stdio/provider.ts) with the real fixture MCP server:
-// lazy start, one shared start for concurrent callers, the initialize handshake, send/message
-// round trips (tools/call, progress, a server→client request), the provider's own requests
-// (consumed, typed errors, timeouts), and failed starts (ENOENT, timeout, error response, exit).
+// StdioProvider lifecycle (proxy/stdio/provider.ts) with the real fixture MCP server: lazy start,
+// one shared start for concurrent callers, the initialize handshake, send/message round trips
+// (tools/call, progress, a server→client request), failed starts (ENOENT, timeout, error response,
+// exit), and a stop during startup.
 import t from 'tap'
 import { createMetrics } from '../../../core/metrics.js'
-import { ProviderRpcError, ProviderTimeoutError, ProviderUnavailableError, type LifecycleChange, type StateChange } from '../../../proxy/stdio/provider.js'
+import { ProviderUnavailableError } from '../../../proxy/stdio/provider-errors.js'
+import type { LifecycleChange, StateChange } from '../../../proxy/stdio/provider-types.js'
 import type { JsonRpcMessage } from '../../../proxy/types.js'
 import { metricValue, NODE, pidAlive, testProvider, waitExit, waitMessage } from '../../fixtures/mcp/harness.js'
 
@@ -68,52 +69,12 @@ t.test('send/message: a tools/call round trip, progress notifications, and a ser
   t.notOk(seen.some((m) => 'id' in m && typeof m.id === 'string' && m.id.startsWith('hangar:')), 'the provider’s own responses are never emitted')
 })
 
-t.test('request(): results, JSON-RPC errors, timeouts; responses consumed', async (t) => {
-  const p = testProvider()
-  t.teardown(() => p.stop())
-  await t.rejects(p.request('tools/list'), ProviderUnavailableError, 'not running yet')
-  await p.ensureStarted()
-  let emitted = 0
-  p.on('message', () => emitted++)
-  const list = await p.request('tools/list', {})
-  t.same((list.tools as Array<{ name: string }>).map((x) => x.name), ['echo', 'add', 'slow', 'progress', 'fail', 'rpc_error', 'crash', 'whoami', 'notify', 'ask_client'])
-  const sum = await p.request('tools/call', { name: 'add', arguments: { a: 2, b: 40 } })
-  t.match(sum, { content: [{ text: '42' }], structuredContent: { sum: 42 } })
-  const fail = await p.request('tools/call', { name: 'fail', arguments: {} })
-  t.match(fail, { isError: true }, 'a tool error result is a result')
-
-  const rpc = await p.request('tools/call', { name: 'rpc_error', arguments: {} }).catch((e: unknown) => e)
-  t.type(rpc, ProviderRpcError)
-  t.match(rpc, { code: 'HANGAR_PROVIDER_RPC_ERROR', method: 'tools/call', rpcError: { code: -32000, message: 'rpc_error requested', data: { fixture: true } } })
-
-  const slow = await p.request('tools/call', { name: 'slow', arguments: { ms: 5000 } }, 150).catch((e: unknown) => e)
-  t.type(slow, ProviderTimeoutError)
-  t.match(slow, { code: 'HANGAR_PROVIDER_TIMEOUT', method: 'tools/call', timeoutMs: 150 })
-  // The fixture got notifications/cancelled and is still responsive.
-  t.match(await p.request('tools/call', { name: 'echo', arguments: { text: 'still here' } }), { content: [{ text: 'still here' }] })
-  t.equal(emitted, 0, 'no response to a hangar request was emitted')
-})
-
 t.test('send(): refused when not running, and for reserved ids', async (t) => {
   const p = testProvider()
   t.teardown(() => p.stop())
   t.throws(() => p.send({ jsonrpc: '2.0', id: 1, method: 'ping' }), ProviderUnavailableError)
   await p.ensureStarted()
   t.throws(() => p.send({ jsonrpc: '2.0', id: 'hangar:1', method: 'ping' }), TypeError)
-})
-
-t.test('a crash while a request is in flight rejects it with the exit explained', async (t) => {
-  const p = testProvider({ backoff: { initialMs: 60_000, maxMs: 60_000 } })
-  t.teardown(() => p.stop())
-  await p.ensureStarted()
-  const exit = waitExit(p)
-  const slow = p.request('tools/call', { name: 'slow', arguments: { ms: 10_000 } }).catch((e: unknown) => e)
-  await p.request('tools/call', { name: 'crash', arguments: {} }, 10_000).catch(() => {})
-  const err = await slow
-  t.type(err, ProviderUnavailableError)
-  t.match((err as ProviderUnavailableError).reason, /^exited with code 1: fixture: crash requested$/)
-  t.match(await exit, { code: 1, expected: false, description: 'exited with code 1: fixture: crash requested' })
-  t.equal(p.state, 'DEAD')
 })
 
 t.test('ENOENT: a clear, typed error; this process is unaffected', async (t) => {
@@ -167,4 +128,14 @@ t.test('stdout noise before the handshake does not break the start', async (t) =
   t.teardown(() => p.stop())
   await p.ensureStarted()
   t.equal(p.state, 'READY')
+})
+
+t.test('stop() during startup aborts it', async (t) => {
+  const p = testProvider()
+  const starting = p.ensureStarted().catch((e: unknown) => e)
+  t.equal(p.state, 'INITIALIZING')
+  await p.stop()
+  t.type(await starting, ProviderUnavailableError)
+  t.equal(p.state, 'COLD')
+  t.equal(p.pid, undefined)
 })
