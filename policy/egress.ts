@@ -157,7 +157,7 @@ function isSelf(a: IpAddress, port: number, policy: EgressPolicy): boolean {
   return cls === 'loopback' || cls === 'unspecified'
 }
 
-/** What the first bytes of a CONNECT tunnel turned out to be (egress/sniff.ts). */
+/** What the first bytes of a CONNECT tunnel turned out to be (egress/sniff/tunnel.ts). */
 export type TunnelContent =
   | { kind: 'tls'; sni: string | null }
   | { kind: 'http'; host: string | null }
