@@ -143,3 +143,9 @@ t.test('an unreadable state of an earlier run is warned about and removed', asyn
   t.ok(log.lines.some((l) => l.msg === 'unreadable run state of an earlier run; removed'))
   t.notOk(existsSync(join(runDir, 'junk')), 'the old run dir was removed before the new one was made')
 })
+
+// Found while writing these tests (ContainerProviderStack.stop() rejects when no Docker engine
+// answers): measured on this machine, start() of a stack with a `mode: container` provider and no
+// engine threw the socket error (`connect ENOENT /var/run/docker.sock`) instead of
+// HANGAR_UP_FAILED, and the aggregator it had started still answered /health afterwards.
+t.todo('start() with a container provider and no Docker engine: HANGAR_UP_FAILED "needs a Docker engine", and every process it started is stopped')
