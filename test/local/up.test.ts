@@ -56,8 +56,13 @@ async function stackFor(t: { teardown(fn: () => Promise<void>): void }) {
     self: [process.execPath, '--import', 'tsx', join(root, 'cli/main.ts')], env: { PATH: process.env.PATH ?? '', MCP_LOG_LEVEL: 'warn' },
     onFatal: (why) => fatal.push(why), seccompPath: join(root, 'security/seccomp/mcp-provider.json'), readyTimeoutMs: 90_000,
   })
+  // as cli/up.ts does: if this test process ends without its teardown (a tap timeout), the
+  // children (detached, not tied to us in cooperative mode) are killed at exit
+  const killAtExit = () => stack.killNow()
+  process.once('exit', killAtExit)
   t.teardown(async () => {
     await stack.stop()
+    process.off('exit', killAtExit)
     rmSync(dir, { recursive: true, force: true })
   })
   return { dir, stack, log, fatal, mcpPort, runDir: join(dir, 'data', 'aggregator', 'run') }
