@@ -153,4 +153,22 @@ t.test('an unreadable state of an earlier run is warned about and removed', asyn
 // answers): measured on this machine, start() of a stack with a `mode: container` provider and no
 // engine threw the socket error (`connect ENOENT /var/run/docker.sock`) instead of
 // HANGAR_UP_FAILED, and the aggregator it had started still answered /health afterwards.
-t.todo('start() with a container provider and no Docker engine: HANGAR_UP_FAILED "needs a Docker engine", and every process it started is stopped')
+t.todo('start() with a container provider and no Docker engine: HANGAR_UP_FAILED "needs a Docker engine", and every process it started is stopped', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-up-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const aggPort = await freePort()
+  const config = hangarConfigSchema.parse({
+    aggregator: { listen: `127.0.0.1:${aggPort}`, data_dir: join(dir, 'agg') },
+    providers: { box: { mode: 'container', image: 'example/mcp:1', listen: `127.0.0.1:${await freePort()}` } },
+  })
+  const stack = new LocalStack({
+    config, configPath: join(dir, 'hangar.yaml'), isolation: { mode: 'cooperative', why: 'test' }, log: captureLog().log, cwd: dir,
+    self: [process.execPath, '--import', 'tsx', join(root, 'cli/main.ts')], env: { PATH: process.env.PATH ?? '' },
+    onFatal: () => {}, seccompPath: join(root, 'security/seccomp/mcp-provider.json'),
+  })
+  t.teardown(() => stack.killNow())
+  const e = await stack.start().then(() => undefined, (err: unknown) => err)
+  t.equal((e as HangarError).code, ERROR_CODES.UP_FAILED)
+  t.match((e as Error).message, /needs a Docker engine/)
+  t.equal(await portOpen(`127.0.0.1:${aggPort}`), false, 'the aggregator it started is stopped')
+})
