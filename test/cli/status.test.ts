@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Aggregator } from '../../aggregator/aggregator.js'
 import type { ProviderView } from '../../aggregator/service.js'
 import { formatStatus, runStatus } from '../../cli/status.js'
@@ -40,7 +40,7 @@ t.test('formatStatus: no providers, no violations', async (t) => {
   t.match(text, /no violations in the last hour\n$/)
 })
 
-async function aggregatorWith(t: { testdir(o?: object): string; teardown(fn: () => Promise<void>): void }, token = 'adm') {
+async function aggregatorWith(t: Test, token = 'adm') {
   const dir = t.testdir({})
   const cfgFile = join(dir, 'hangar.yaml')
   writeFileSync(cfgFile, `aggregator:\n  listen: 127.0.0.1:0\n  data_dir: ${dir}/data\n  admin_tokens: [${token}]\nproviders:\n  fetch:\n    mode: remote\n    endpoint: http://127.0.0.1:9/mcp\n`)

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { hangarConfigSchema } from '../../config/schema.js'
 import { detectCgroups } from '../../local/cgroup.js'
 import { PROVIDER_UID_BASE } from '../../local/identity.js'
@@ -20,7 +20,7 @@ import { captureLog } from '../fixtures/aggregator/signals.js'
 const root = process.getuid?.() === 0
 const layout = detectCgroups()
 
-function input(t: { testdir(o?: object): string; teardown(fn: () => Promise<void>): void }, raw: Record<string, unknown> = {}, o: Partial<PrepareInput> = {}): PrepareInput {
+function input(t: Test, raw: Record<string, unknown> = {}, o: Partial<PrepareInput> = {}): PrepareInput {
   const dir = t.testdir({ run: {}, work: { existing: {} } })
   const key = randomBytes(4).toString('hex')
   const uid = PROVIDER_UID_BASE + 0xfe00 + Math.floor(Math.random() * 200)

@@ -56,8 +56,13 @@ async function stackFor(t: { teardown(fn: () => Promise<void>): void }) {
     self: [process.execPath, '--import', 'tsx', join(root, 'cli/main.ts')], env: { PATH: process.env.PATH ?? '', MCP_LOG_LEVEL: 'warn' },
     onFatal: (why) => fatal.push(why), seccompPath: join(root, 'security/seccomp/mcp-provider.json'), readyTimeoutMs: 90_000,
   })
+  // as cli/up.ts does: if this test process ends without its teardown (a tap timeout), the
+  // children (detached, not tied to us in cooperative mode) are killed at exit
+  const killAtExit = () => stack.killNow()
+  process.once('exit', killAtExit)
   t.teardown(async () => {
     await stack.stop()
+    process.off('exit', killAtExit)
     rmSync(dir, { recursive: true, force: true })
   })
   return { dir, stack, log, fatal, mcpPort, runDir: join(dir, 'data', 'aggregator', 'run') }
@@ -142,4 +147,28 @@ t.test('an unreadable state of an earlier run is warned about and removed', asyn
   await stack.start()
   t.ok(log.lines.some((l) => l.msg === 'unreadable run state of an earlier run; removed'))
   t.notOk(existsSync(join(runDir, 'junk')), 'the old run dir was removed before the new one was made')
+})
+
+// Found while writing these tests (ContainerProviderStack.stop() rejects when no Docker engine
+// answers): measured on this machine, start() of a stack with a `mode: container` provider and no
+// engine threw the socket error (`connect ENOENT /var/run/docker.sock`) instead of
+// HANGAR_UP_FAILED, and the aggregator it had started still answered /health afterwards.
+t.todo('start() with a container provider and no Docker engine: HANGAR_UP_FAILED "needs a Docker engine", and every process it started is stopped', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-up-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const aggPort = await freePort()
+  const config = hangarConfigSchema.parse({
+    aggregator: { listen: `127.0.0.1:${aggPort}`, data_dir: join(dir, 'agg') },
+    providers: { box: { mode: 'container', image: 'example/mcp:1', listen: `127.0.0.1:${await freePort()}` } },
+  })
+  const stack = new LocalStack({
+    config, configPath: join(dir, 'hangar.yaml'), isolation: { mode: 'cooperative', why: 'test' }, log: captureLog().log, cwd: dir,
+    self: [process.execPath, '--import', 'tsx', join(root, 'cli/main.ts')], env: { PATH: process.env.PATH ?? '' },
+    onFatal: () => {}, seccompPath: join(root, 'security/seccomp/mcp-provider.json'),
+  })
+  t.teardown(() => stack.killNow())
+  const e = await stack.start().then(() => undefined, (err: unknown) => err)
+  t.equal((e as HangarError).code, ERROR_CODES.UP_FAILED)
+  t.match((e as Error).message, /needs a Docker engine/)
+  t.equal(await portOpen(`127.0.0.1:${aggPort}`), false, 'the aggregator it started is stopped')
 })

@@ -62,7 +62,7 @@ t.test('the caller: a bearer JWT sub wins over X-Hangar-Caller; the header alone
   for (const [name, headers, by] of cases) {
     const client = await r.connect(headers)
     r.service.approve('fetch', 'reset', 'test')
-    const res = (await client.callTool({ name: 'hangar_quarantine', arguments: { provider: 'fetch', reason: name } })) as { structuredContent: { by: string } }
+    const res = (await client.callTool({ name: 'hangar_quarantine', arguments: { provider: 'fetch', reason: name } })) as unknown as { structuredContent: { by: string } }
     t.equal(res.structuredContent.by, by, name)
   }
 })
@@ -72,6 +72,6 @@ t.test('two clients share nothing but the service', async (t) => {
   const a = await r.connect({ 'x-hangar-caller': 'a' })
   const b = await r.connect({ 'x-hangar-caller': 'b' })
   await a.callTool({ name: 'hangar_quarantine', arguments: { provider: 'fetch', reason: 'from a' } })
-  const seen = (await b.callTool({ name: 'hangar_details', arguments: { provider: 'fetch' } })) as { structuredContent: { quarantined: boolean; quarantine_reason: string } }
+  const seen = (await b.callTool({ name: 'hangar_details', arguments: { provider: 'fetch' } })) as unknown as { structuredContent: { quarantined: boolean; quarantine_reason: string } }
   t.strictSame([seen.structuredContent.quarantined, seen.structuredContent.quarantine_reason], [true, 'from a'])
 })
