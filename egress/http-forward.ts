@@ -75,6 +75,13 @@ export async function forwardHttp(
     connector.ctx.signals.closed(up.attempt, sock.bytesWritten, sock.bytesRead, Date.now() - started, up.decision.rule)
   }
   sock.once('close', onDone)
+  // A client gone while the attempt was decided, resolved or dialled has closed its response
+  // already, so the 'close' handler below would never fire: release the upstream and its
+  // tunnel slot now instead of at the idle timeout (abandoned requests must not fill max_tunnels).
+  if (res.closed || res.destroyed || req.socket.destroyed) {
+    sock.destroy()
+    return
+  }
   sock.setTimeout(connector.ctx.limits.idle_timeout_ms, () => sock.destroy())
   const upReq = httpRequest({
     method: req.method,

@@ -346,7 +346,10 @@ export class ContainerProviderStack {
     }
     await this.#broker?.stop()
     await new Promise<void>((r) => (this.#relay ? this.#relay.close(() => r()) : r()))
-    await removeLeftovers(this.#o.docker, this.#o.key)
+    // Never rejects: stop() runs after a failed start too (no engine answering), and its caller
+    // must still stop everything else and report the start's own error.
+    await removeLeftovers(this.#o.docker, this.#o.key).catch((err: Error) =>
+      this.#o.log.warn({ err: err.message }, 'could not list containers to remove; a later run removes what is left'))
     for (const n of this.#networks) await n.remove().catch(() => undefined)
   }
 }

@@ -3,8 +3,9 @@
  * a sink must not block the data path. The aggregator shipper (signals/shipper.ts) is one
  * implementation; {@link JsonLinesSink} writes JSON lines to a file or stdout.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
+import { createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs'
 import { dirname } from 'node:path'
+import { ERROR_CODES, HangarError } from '../core/errors.js'
 import type { Signal } from './types.js'
 
 /** The port every signal producer writes to. */
@@ -17,33 +18,63 @@ export interface SignalSink {
   close(): Promise<void>
 }
 
-/** Writes each signal as one JSON line (to a file path, or to stdout with `-`). */
+/**
+ * Writes each signal as one JSON line (to a file path, or to stdout with `-`).
+ *
+ * The file is opened when the sink is made, so a path that cannot be written (a directory, no
+ * permission) fails the sidecar's start instead of its first signal. A write that fails later
+ * (disk full, EIO) never reaches the caller: the sink reports it once on stderr, drops every
+ * later line and counts them in {@link JsonLinesSink.dropped}.
+ * @throws HangarError `HANGAR_CONFIG_INVALID` naming the path when the file cannot be opened for appending
+ */
 export class JsonLinesSink implements SignalSink {
   readonly #out: WriteStream | NodeJS.WriteStream
   readonly #owned: boolean
+  #failed = false
+  #dropped = 0
   constructor(target: string) {
     if (target === '-') {
       this.#out = process.stdout
       this.#owned = false
     } else {
-      mkdirSync(dirname(target), { recursive: true })
-      this.#out = createWriteStream(target, { flags: 'a' })
+      let fd: number
+      try {
+        mkdirSync(dirname(target), { recursive: true })
+        fd = openSync(target, 'a', 0o600)
+      } catch (err) {
+        throw new HangarError(ERROR_CODES.CONFIG_INVALID, `signal log ${target} cannot be opened for appending: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
+      }
+      this.#out = createWriteStream(target, { fd })
       this.#owned = true
+      this.#out.on('error', (err: NodeJS.ErrnoException) => {
+        if (this.#failed) return
+        this.#failed = true
+        process.stderr.write(`mcp-hangar: signal log ${target} failed (${err.code ?? err.message}); later signals to it are dropped and counted\n`)
+      })
     }
   }
+  /** Lines dropped because the file failed (0 while it works). */
+  get dropped(): number {
+    return this.#dropped
+  }
   emit(signal: Signal): void {
+    if (this.#failed) {
+      this.#dropped++
+      return
+    }
     this.#out.write(JSON.stringify(signal) + '\n')
   }
-  /** Resolves once every earlier line is written (a write's callback runs after all before it). */
+  /** Resolves once every earlier line is written (a write's callback runs after all before it), or at once after a failure. */
   flush(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.#out.writableLength === 0) return resolve()
+      if (this.#failed || this.#out.writableLength === 0) return resolve()
       this.#out.write('', () => resolve())
     })
   }
   async close(): Promise<void> {
     await this.flush()
-    if (this.#owned) await new Promise<void>((resolve) => (this.#out as WriteStream).end(() => resolve()))
+    if (this.#owned && !this.#failed) await new Promise<void>((resolve) => (this.#out as WriteStream).end(() => resolve()))
+    else if (this.#owned) (this.#out as WriteStream).destroy()
   }
 }
 

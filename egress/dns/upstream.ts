@@ -244,12 +244,18 @@ export class DnsUpstream {
         if (this.#verify(msg, query, qEnd)) finish({ ok: true, reply: msg })
         else this.mismatched++
       })
-      sock.connect(server.port, server.host, () => {
+      // dgram passes a failed connect (a host ipOnlyLookup refuses) to this callback, not to 'error'.
+      const connected = ((err?: Error | null) => {
         if (!live) return
+        if (err) {
+          finish({ ok: false, timeout: false, why: `UDP: ${err.message}` })
+          return
+        }
         sock.send(query, (err) => {
           if (err) finish({ ok: false, timeout: false, why: `UDP send: ${err.message}` })
         })
-      })
+      }) as () => void
+      sock.connect(server.port, server.host, connected)
       return () => {
         live = false
         try {

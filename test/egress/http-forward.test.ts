@@ -104,12 +104,10 @@ t.test('forwardHttp: an upstream that closes without answering is 502 naming the
   a.socket.destroy()
 })
 
-// Bug: forwardHttp registers its res 'close' handler only after connector.open() resolved. A
-// client that goes away while the request is decided, resolved or dialled has already closed
-// its response, so the upstream socket stays open and its tunnel slot (limits.max_tunnels) stays
-// taken until limits.idle_timeout_ms (default 300 s): abandoned requests can fill the tunnel
-// limit. EgressConnector.forward() checks client.destroyed after open() for this; forwardHttp does not.
-t.todo('forwardHttp: a client gone during the DNS lookup releases the upstream and its slot at once (today: held until idle_timeout_ms)', async (t) => {
+// A client that goes away while the request is decided, resolved or dialled has already closed
+// its response; the upstream socket and its tunnel slot (limits.max_tunnels) must be released at
+// once, not at limits.idle_timeout_ms (default 300 s), or abandoned requests fill the tunnel limit.
+t.test('forwardHttp: a client gone during the DNS lookup releases the upstream and its slot at once', async (t) => {
   const up = await recordingHttpServer('up')
   t.teardown(() => close(up.server))
   const h = makeEgressContext({ capabilities: { network: { loopback_allowed: true, egress: [{ host: 'allowed.test', port: up.port, protocol: 'http' }] } }, resolver: staticResolver({ 'allowed.test': ['127.0.0.1'] }, { delayMs: 200 }) })
@@ -123,7 +121,7 @@ t.todo('forwardHttp: a client gone during the DNS lookup releases the upstream a
   t.equal(h.connector.active, 0, 'no tunnel slot held for a client that is gone')
 })
 
-t.test('control for the todo above: a client that stays through the slow lookup gets its answer and the slot is freed', async (t) => {
+t.test('control for the test above: a client that stays through the slow lookup gets its answer and the slot is freed', async (t) => {
   const up = await recordingHttpServer('up')
   t.teardown(() => close(up.server))
   const h = makeEgressContext({ capabilities: { network: { loopback_allowed: true, egress: [{ host: 'allowed.test', port: up.port, protocol: 'http' }] } }, resolver: staticResolver({ 'allowed.test': ['127.0.0.1'] }, { delayMs: 200 }) })

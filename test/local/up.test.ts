@@ -149,13 +149,15 @@ t.test('an unreadable state of an earlier run is warned about and removed', asyn
   t.notOk(existsSync(join(runDir, 'junk')), 'the old run dir was removed before the new one was made')
 })
 
-// Found while writing these tests (ContainerProviderStack.stop() rejects when no Docker engine
-// answers): measured on this machine, start() of a stack with a `mode: container` provider and no
-// engine threw the socket error (`connect ENOENT /var/run/docker.sock`) instead of
-// HANGAR_UP_FAILED, and the aggregator it had started still answered /health afterwards.
-t.todo('start() with a container provider and no Docker engine: HANGAR_UP_FAILED "needs a Docker engine", and every process it started is stopped', async (t) => {
+// ContainerProviderStack.stop() must not reject when no Docker engine answers: start() then
+// reports HANGAR_UP_FAILED (not the engine's socket error) and stops the aggregator it started.
+t.test('start() with a container provider and no Docker engine: HANGAR_UP_FAILED "needs a Docker engine", and every process it started is stopped', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-up-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // No engine answers, even on a machine where dockerd runs: dockerode reads DOCKER_HOST.
+  const dockerHost = process.env.DOCKER_HOST
+  process.env.DOCKER_HOST = `unix://${join(dir, 'no-engine.sock')}`
+  t.teardown(() => { if (dockerHost === undefined) delete process.env.DOCKER_HOST; else process.env.DOCKER_HOST = dockerHost })
   const aggPort = await freePort()
   const config = hangarConfigSchema.parse({
     aggregator: { listen: `127.0.0.1:${aggPort}`, data_dir: join(dir, 'agg') },

@@ -76,19 +76,25 @@ process.stdout.write('after-close\\n')`)
   t.equal(r.code, 0)
 })
 
-// Bug: the file WriteStream has no 'error' listener. A signal_log path that cannot be opened
-// (a directory, no permission) or a write that fails later (disk full, EIO) emits 'error' with
-// nobody listening, and the sidecar process dies of an unhandled 'error' event, although
-// SignalSink.emit promises never to throw into the caller.
-t.todo('JsonLinesSink on a path that cannot be written: the process survives (today: unhandled EISDIR error event kills it)', async (t) => {
+// A signal_log path that cannot be opened fails at start with the path named; a write that fails
+// later (disk full: /dev/full answers ENOSPC) never kills the process: the lines are counted.
+t.test('JsonLinesSink on a path that cannot be opened (a directory) throws HANGAR_CONFIG_INVALID naming it', async (t) => {
   const dir = t.testdir()
-  const r = await child(`const s = new JsonLinesSink(${JSON.stringify(dir)})
+  t.throws(() => new JsonLinesSink(dir), { code: 'HANGAR_CONFIG_INVALID', message: new RegExp(`signal log ${dir} cannot be opened.*EISDIR`) })
+})
+
+t.test('JsonLinesSink whose writes fail later (/dev/full): the process survives, later lines are dropped and counted', async (t) => {
+  const r = await child(`const s = new JsonLinesSink('/dev/full')
 s.emit({ a: 1 })
 await s.flush()
 await new Promise((r) => setTimeout(r, 100))
-process.stdout.write('alive\\n')`)
+s.emit({ b: 2 }); s.emit({ c: 3 })
+await s.flush()
+await s.close()
+process.stdout.write('alive ' + s.dropped + '\\n')`)
   t.equal(r.code, 0, r.err.split('\n').find((l) => l.includes('Error')) ?? '')
-  t.equal(r.out, 'alive\n')
+  t.equal(r.out, 'alive 2\n')
+  t.match(r.err, /signal log \/dev\/full failed \(ENOSPC\)/)
 })
 
 t.test('control: the same child with a writable path survives and writes', async (t) => {

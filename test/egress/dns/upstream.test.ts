@@ -281,12 +281,9 @@ t.test('maxInflight bounds concurrent exchanges; the others wait their turn', as
   t.ok(parallel < 330, `control, maxInflight 3: in parallel (${parallel} ms)`)
 })
 
-// Bug: the UDP connect callback ignores its error argument. For a server host that is not an IP
-// literal, ipOnlyLookup refuses it, dgram calls the connect callback with that error, and the
-// callback then calls sock.send(query, cb) on an unconnected socket, which throws
-// ERR_SOCKET_BAD_PORT as an uncaught exception instead of failing the exchange. upstreamServers()
-// refuses such hosts, so only a caller building DnsUpstream by hand reaches it.
-t.todo('a non-IP host in a server entry fails the exchange with HANGAR_DNS_FAILED (today: uncaught ERR_SOCKET_BAD_PORT from the connect callback)', async (t) => {
+// A server host that is not an IP literal (only a caller building DnsUpstream by hand can give
+// one: upstreamServers() refuses them) fails the exchange, never throws from the connect callback.
+t.test('a non-IP host in a server entry fails the exchange with HANGAR_DNS_FAILED', async (t) => {
   const u = client(t, [{ host: 'localhost', port: 53 }], 300)
   const e = await rejection(u.query(question('a.example')))
   t.match(e, { code: ERROR_CODES.DNS_FAILED, message: /not an IP address/ })
