@@ -22,17 +22,28 @@ export function loadProviderRun(configPath: string, name: string, log: Logger): 
   return { config, provider: getProvider(config, name), source }
 }
 
-/** Resolves once `stop` has run after the first SIGINT or SIGTERM. */
+/**
+ * Resolves once `stop` has run after the first SIGINT or SIGTERM. A later signal while stopping
+ * is logged and ignored. The listeners stay installed (never `once`): write-file-atomic's
+ * signal-exit re-raises a signal that finds no other listener, which would kill the process in
+ * the middle of its graceful stop.
+ */
 export function untilSignal(log: Logger, stop: () => Promise<void>): Promise<void> {
   return new Promise<void>((done) => {
+    let stopping = false
     const on = (sig: string) => {
+      if (stopping) {
+        log.info({ signal: sig }, 'already stopping')
+        return
+      }
+      stopping = true
       log.info({ signal: sig }, 'stopping')
       void stop().then(done, (err: unknown) => {
         log.error({ err: (err as Error).message }, 'stop failed')
         done()
       })
     }
-    process.once('SIGINT', () => on('SIGINT'))
-    process.once('SIGTERM', () => on('SIGTERM'))
+    process.on('SIGINT', () => on('SIGINT'))
+    process.on('SIGTERM', () => on('SIGTERM'))
   })
 }
