@@ -31,6 +31,7 @@ await build({
   // import, for mode: container providers; it stays in node_modules.
   external: ['dockerode'],
   logLevel: 'warning',
-  // Bundled CommonJS dependencies call require(); give the ES module one.
-  banner: { js: "import { createRequire as __hangarRequire } from 'node:module'; const require = __hangarRequire(import.meta.url);" },
+  // Bundled CommonJS dependencies call require() and read __filename (write-file-atomic names its
+  // temporary files with it); give the ES module both, pointing at the bundle itself.
+  banner: { js: "import { createRequire as __hangarRequire } from 'node:module'; import { fileURLToPath as __hangarFileURLToPath } from 'node:url'; const require = __hangarRequire(import.meta.url); const __filename = __hangarFileURLToPath(import.meta.url);" },
 })
