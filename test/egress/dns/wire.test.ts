@@ -5,11 +5,11 @@
 import fc from 'fast-check'
 import t from 'tap'
 import * as dnsPacket from 'dns-packet'
-import { DnsCache } from '../../egress/dns/cache.js'
+import { DnsCache } from '../../../egress/dns/cache.js'
 import {
   addressBytes, buildQuery, buildResponse, encodeName, encodeQuestion, Flag, hashQuestion, parseQuery, questionEndOf, questionKey, QType,
   quick, Rcode, rfc8482Record, sameQuestion, sameQuestionKey, scanRecords, skipName, truncateResponse, typeName,
-} from '../../egress/dns/wire.js'
+} from '../../../egress/dns/wire.js'
 
 function query(name: string, type: dnsPacket.RecordType = 'A', extra: Partial<dnsPacket.Packet> = {}): Buffer {
   return dnsPacket.encode({ id: 0x1234, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type }], ...extra })
