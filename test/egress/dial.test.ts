@@ -13,19 +13,12 @@ import { dial, ReadBufferPool, UpstreamReader } from '../../egress/dial.js'
 import { parseIpLiteral } from '../../policy/ip.js'
 import type { IpAddress } from '../../policy/egress-types.js'
 import { close, echoServer, listen, roundTrip } from '../helpers/net.js'
+import { rejection } from '../helpers/thrown.js'
 
 type Tap = { teardown(fn: () => unknown): void }
 
 const ip = (s: string) => parseIpLiteral(s) as IpAddress
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p
-  } catch (e) {
-    return e
-  }
-  return undefined
-}
 
 /**
  * A listener on 127.0.0.1 that never accepts, its backlog filled: further SYNs are dropped by the

@@ -9,6 +9,7 @@ import { connect, createServer, type DropArgument, type Server, type Socket } fr
 import { ERROR_CODES } from '../../core/errors.js'
 import { LISTEN_BACKLOG, ListenerSet } from '../../egress/listener-set.js'
 import { close, closed, listen } from '../helpers/net.js'
+import { rejection } from '../helpers/thrown.js'
 
 class TestListener extends ListenerSet {
   readonly server: Server
@@ -23,14 +24,6 @@ class TestListener extends ListenerSet {
   }
 }
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p
-  } catch (e) {
-    return e
-  }
-  return undefined
-}
 
 const open = (port: number): Promise<Socket> => new Promise((resolve, reject) => {
   const s = connect(port, '127.0.0.1', () => resolve(s))

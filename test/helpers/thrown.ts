@@ -7,3 +7,13 @@ export function thrown(fn: () => unknown): unknown {
   }
   return undefined
 }
+
+/** Awaits `p` and returns what it rejected with (undefined when it resolved). */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p
+  } catch (e) {
+    return e
+  }
+  return undefined
+}

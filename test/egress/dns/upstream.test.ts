@@ -15,6 +15,7 @@ import { ERROR_CODES, HangarError } from '../../../core/errors.js'
 import { DnsUpstream, parseResolvConf, randomId, upstreamServers } from '../../../egress/dns/upstream.js'
 import { answersOf, rcodeOf, TestDnsServer } from '../../helpers/dns-server.js'
 import { thrown } from '../../helpers/thrown.js'
+import { rejection } from '../../helpers/thrown.js'
 
 type Tap = { teardown(fn: () => unknown): void }
 
@@ -44,14 +45,6 @@ async function rawUdp(t: Tap, reply: (msg: Buffer) => Buffer[]): Promise<{ port:
   return { port: sock.address().port, received }
 }
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p
-  } catch (e) {
-    return e
-  }
-  return undefined
-}
 
 const client = (t: Tap, servers: Array<{ host: string; port: number }>, timeoutMs = 1000, maxInflight?: number) => {
   const u = new DnsUpstream({ servers, timeoutMs, ...(maxInflight !== undefined && { maxInflight }) })
