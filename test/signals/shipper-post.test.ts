@@ -30,7 +30,11 @@ t.test('401: logged once as a wrong signal token, retried with backoff, delivere
   shipper.emit(signal(0))
   await until(() => agg.requests.length >= 3, 10_000, 'three refused attempts')
   t.equal(agg.stored.length, 0)
-  t.ok((await value(metrics.signalDeliveryFailures, { reason: 'auth' })) >= 3)
+  // The stub records a request when it arrives; the shipper counts the failure once it has read
+  // the 401, a moment later: wait for the count, do not race it.
+  let failures = 0
+  for (let i = 0; i < 400 && (failures = await value(metrics.signalDeliveryFailures, { reason: 'auth' })) < 3; i++) await new Promise((r) => setTimeout(r, 25))
+  t.ok(failures >= 3, `${failures} auth failures counted`)
   const authLines = logs.lines.filter((l) => /signal token/.test(String(l.msg)))
   t.equal(authLines.length, 1, 'logged once for the streak')
   t.equal(authLines[0]?.level, 50, 'at error level')
