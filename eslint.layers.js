@@ -1,17 +1,17 @@
 /**
  * The layers of the codebase and which may import which (eslint-plugin-boundaries settings).
  *
- *   core ← signals ← policy ← config ← {egress, proxy, profiles, aggregator} ← sidecar ← {compose, local} ← cli
+ *   core ← signals ← policy ← config ← {egress, proxy, profiles, aggregator} ← sidecar ← {compose, local, k8s} ← cli
  *
  * A layer imports only layers to its left; the four planes in braces never import one another;
- * compose/ and local/ (two ways to deploy) never import each other. `enterprise/` may import any
+ * compose/, local/ and k8s/ (three ways to deploy) never import one another. `enterprise/` may import any
  * layer but no layer imports it. `test/`, `benchmarks/`, `scripts/` and `examples/` stand outside the
  * stack and may import any layer, except that benchmarks/ measures the sidecar, never the CLI.
  * Read by eslint.config.js and by test/lint/layers.test.ts.
  */
 
 /** Bottom to top; each entry lists the folders of one step (siblings may not import one another). */
-export const LAYERS = [['core'], ['signals'], ['policy'], ['config'], ['egress', 'proxy', 'profiles', 'aggregator'], ['sidecar'], ['compose', 'local'], ['cli']]
+export const LAYERS = [['core'], ['signals'], ['policy'], ['config'], ['egress', 'proxy', 'profiles', 'aggregator'], ['sidecar'], ['compose', 'local', 'k8s'], ['cli']]
 
 /** Folders outside the stack (they may import any layer). */
 export const OUTSIDE = ['test', 'benchmarks', 'scripts', 'examples', 'enterprise']

@@ -23,7 +23,7 @@ async function layerErrors(rel: string, code: string): Promise<string[]> {
 }
 
 t.test('the table: each layer imports only layers to its left, siblings never', async (t) => {
-  t.same(LAYERS.map((s) => [...s]), [['core'], ['signals'], ['policy'], ['config'], ['egress', 'proxy', 'profiles', 'aggregator'], ['sidecar'], ['compose', 'local'], ['cli']])
+  t.same(LAYERS.map((s) => [...s]), [['core'], ['signals'], ['policy'], ['config'], ['egress', 'proxy', 'profiles', 'aggregator'], ['sidecar'], ['compose', 'local', 'k8s'], ['cli']])
   t.same(allowedImports('core'), ['core'])
   t.same(allowedImports('policy'), ['policy', 'core', 'signals'])
   t.notOk(allowedImports('egress').includes('proxy'), 'egress may not import proxy')
