@@ -12,6 +12,7 @@ import { runAggregator } from './aggregator.js'
 import { registerBaselineCommands } from './baseline.js'
 import { runEgress } from './egress.js'
 import { registerComposeCommands } from './compose.js'
+import { registerK8sCommands } from './k8s.js'
 import { registerProfileCommands } from './profile.js'
 import { runStatus } from './status.js'
 import { runUp, runUpCleanup } from './up.js'
@@ -97,6 +98,7 @@ program
 registerProfileCommands(program)
 registerBaselineCommands(program)
 registerComposeCommands(program)
+registerK8sCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof HangarError) {
