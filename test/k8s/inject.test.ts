@@ -1,0 +1,180 @@
+// k8s/inject.ts: one pod template injected: the init container and the sidecar as specified,
+// provider hardening only where unset, every refusal with its control case (the same spec without
+// the setting injects), the annotations, idempotency and the digest noticing hand edits, the
+// generated config accepted by the hangar.yaml loader, and the output valid as a Pod.
+import t from 'tap'
+import { Pod } from 'kubernetes-models/v1'
+import { parseConfig } from '../../config/load.js'
+import { ANNOTATION, INIT_CONTAINER, K8S_PORTS, PROVIDER_UID, SIDECAR_CONTAINER, SIDECAR_UID, injectPodSpec, podRefusals, templateDigest } from '../../k8s/inject.js'
+
+type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const o = { sidecarImage: 'mcp-hangar/sidecar:test', aggregatorUrl: 'http://agg.mcp-hangar.svc:8000' }
+const on = { [ANNOTATION.inject]: 'true' }
+const at = { spec: 'spec', metadata: 'metadata', workload: 'fetch' }
+const base = (): Obj => ({ containers: [{ name: 'server', image: 'example/mcp:1', ports: [{ containerPort: 3000 }] }] })
+
+const asPod = (spec: Obj, annotations: Record<string, string>) => new Pod({ metadata: { name: 'p', annotations }, spec } as never).validate()
+
+t.test('without the annotation (or "false") nothing changes; another value is refused', async (t) => {
+  for (const a of [{}, { [ANNOTATION.inject]: 'false' }]) {
+    const spec = base()
+    const r = injectPodSpec(spec, a, o, at)
+    t.equal(r.spec, spec)
+    t.strictSame(r.refusals, [])
+    t.equal(r.provider, undefined)
+  }
+  const r = injectPodSpec(base(), { [ANNOTATION.inject]: 'yes' }, o, at)
+  t.match(r.refusals, [{ path: `metadata.annotations.${ANNOTATION.inject}`, message: /expected "true" or "false"/ }])
+})
+
+t.test('an injected template: the init container, the native sidecar, volumes, annotations; a valid Pod; input untouched', async (t) => {
+  const input = base()
+  const before = JSON.stringify(input)
+  const r = injectPodSpec(input, { ...on, [ANNOTATION.profile]: 'fetch' }, o, at)
+  t.strictSame(r.refusals, [])
+  t.equal(JSON.stringify(input), before, 'the input object is not modified')
+  t.equal(r.provider, 'fetch')
+  t.equal(r.configMapName, 'mcp-hangar-fetch')
+  const [init, sidecar] = r.spec.initContainers as Obj[]
+  t.equal(init!.name, INIT_CONTAINER)
+  t.strictSame(init!.args, ['k8s', 'init', '-c', '/etc/mcp-hangar/hangar.yaml', '--provider', 'fetch'])
+  t.strictSame(init!.securityContext, {
+    runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] }, seccompProfile: { type: 'RuntimeDefault' },
+  })
+  t.equal(sidecar!.name, SIDECAR_CONTAINER)
+  t.equal(sidecar!.restartPolicy, 'Always', 'a native sidecar: starts first, does not hold a Job open')
+  t.strictSame(sidecar!.securityContext, {
+    runAsUser: SIDECAR_UID, runAsGroup: SIDECAR_UID, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+  })
+  t.ok(sidecar!.resources.requests.memory && sidecar!.resources.limits.memory)
+  for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) t.match(sidecar![probe].exec.command.join(' '), `http://127.0.0.1:${K8S_PORTS.admin}/health`)
+  t.strictSame(sidecar!.ports, [{ name: 'hangar-mcp', containerPort: K8S_PORTS.ingress, protocol: 'TCP' }])
+  t.match(sidecar!.env, [{ name: 'HANGAR_SIGNAL_TOKEN', valueFrom: { secretKeyRef: { name: 'mcp-hangar-signal-token', key: 'token' } } }])
+  t.strictSame((r.spec.volumes as Obj[]).map((v) => v.name), ['mcp-hangar-config', 'mcp-hangar-data', 'mcp-hangar-tmp', 'mcp-hangar-provider-tmp'])
+  t.match(r.annotations, { [ANNOTATION.injected]: /^[0-9a-f]{16}$/, [ANNOTATION.configDigest]: /^[0-9a-f]{16}$/, [ANNOTATION.profile]: 'fetch' })
+  t.doesNotThrow(() => asPod(r.spec, r.annotations))
+  // the config is a hangar.yaml the sidecar loads: upstream over loopback on the server's own port
+  const cfg = parseConfig(JSON.stringify(r.config), 'cm', { HANGAR_SIGNAL_TOKEN: 'x'.repeat(32) })
+  const p = cfg.config.providers.fetch!
+  t.equal(p.endpoint, 'http://127.0.0.1:3000/mcp')
+  t.equal(p.listen, `0.0.0.0:${K8S_PORTS.ingress}`)
+  t.equal(p.profile, 'fetch')
+  t.equal(cfg.config.aggregator.url, o.aggregatorUrl)
+})
+
+t.test('provider hardening: every default on a bare container, none where the container or pod sets it', async (t) => {
+  const r = injectPodSpec(base(), on, o, at)
+  const c = (r.spec.containers as Obj[])[0]!
+  t.strictSame(c.securityContext, {
+    runAsUser: PROVIDER_UID, runAsGroup: PROVIDER_UID, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+  })
+  t.strictSame(c.volumeMounts, [{ name: 'mcp-hangar-provider-tmp', mountPath: '/tmp' }])
+  const own = { runAsUser: 1000, readOnlyRootFilesystem: false, allowPrivilegeEscalation: true, capabilities: { add: ['NET_BIND_SERVICE'], drop: ['KILL'] } }
+  const spec: Obj = { securityContext: { runAsGroup: 2000, runAsNonRoot: true, seccompProfile: { type: 'Localhost', localhostProfile: 'x.json' } }, containers: [{ ...base().containers[0], securityContext: own, volumeMounts: [{ name: 'scratch', mountPath: '/tmp/' }] }], volumes: [{ name: 'scratch', emptyDir: {} }] }
+  const r2 = injectPodSpec(spec, on, o, at)
+  const c2 = (r2.spec.containers as Obj[])[0]!
+  t.strictSame(c2.securityContext, own, 'nothing the container or pod sets is added to or overridden')
+  t.strictSame(c2.volumeMounts, [{ name: 'scratch', mountPath: '/tmp/' }], 'its own /tmp is kept')
+})
+
+/** Each unisolable setting, applied to a fresh spec; the same spec without it is the control. */
+const REFUSED: Array<[string, (s: Obj) => void, string, RegExp]> = [
+  ['hostNetwork', (s) => { s.hostNetwork = true }, 'spec.hostNetwork', /node's network namespace.*remove hostNetwork/],
+  ['hostPID', (s) => { s.hostPID = true }, 'spec.hostPID', /every process on the node.*remove hostPID/],
+  ['hostIPC', (s) => { s.hostIPC = true }, 'spec.hostIPC', /IPC namespace.*remove hostIPC/],
+  ['shareProcessNamespace', (s) => { s.shareProcessNamespace = true }, 'spec.shareProcessNamespace', /signal token.*remove shareProcessNamespace/],
+  ['privileged', (s) => { s.containers[0].securityContext = { privileged: true } }, 'spec.containers[0].securityContext.privileged', /nftables rules; remove privileged/],
+  ['NET_ADMIN', (s) => { s.containers[0].securityContext = { capabilities: { add: ['NET_ADMIN'] } } }, 'spec.containers[0].securityContext.capabilities.add[0]', /flush the pod's nftables rules/],
+  ['CAP_NET_RAW (prefixed, lowercase)', (s) => { s.containers[0].securityContext = { capabilities: { add: ['CHOWN', 'cap_net_raw'] } } }, 'spec.containers[0].securityContext.capabilities.add[1]', /AF_PACKET/],
+  ['SYS_ADMIN in an init container', (s) => { s.initContainers = [{ name: 'setup', image: 'x', securityContext: { capabilities: { add: ['SYS_ADMIN'] } } }] }, 'spec.initContainers[0].securityContext.capabilities.add[0]', /other namespaces/],
+  ['ALL', (s) => { s.containers[0].securityContext = { capabilities: { add: ['ALL'] } } }, 'spec.containers[0].securityContext.capabilities.add[0]', /ALL includes NET_ADMIN/],
+  ['container runAsUser 65532', (s) => { s.containers[0].securityContext = { runAsUser: SIDECAR_UID } }, 'spec.containers[0].securityContext.runAsUser', /sidecar's.*bypass the sidecar; choose another uid/],
+  ['pod runAsUser 65532 inherited', (s) => { s.securityContext = { runAsUser: SIDECAR_UID } }, 'spec.securityContext.runAsUser', /sidecar's/],
+  ['a sidecar port', (s) => { s.containers[0].ports = [{ containerPort: K8S_PORTS.dns }] }, 'spec.containers[0].ports[0].containerPort', /port of the sidecar/],
+  ['a reserved container name', (s) => { s.containers.push({ name: 'mcp-hangar-sidecar', image: 'evil' }) }, 'spec.containers[1].name', /reserved/],
+  ['a reserved volume name', (s) => { s.volumes = [{ name: 'mcp-hangar-config', hostPath: { path: '/' } }] }, 'spec.volumes[0].name', /reserved/],
+]
+
+for (const [name, apply, path, message] of REFUSED) {
+  t.test(`refused: ${name} (control: the same spec without it injects)`, async (t) => {
+    const control = injectPodSpec(base(), on, o, at)
+    t.strictSame(control.refusals, [], 'control injects')
+    const spec = base()
+    apply(spec)
+    const r = injectPodSpec(spec, on, o, at)
+    t.match(r.refusals, [{ path, message }])
+    t.equal(r.refusals.length, 1, 'only that refusal')
+    t.equal(r.spec, spec, 'nothing injected')
+    t.equal(r.provider, undefined)
+  })
+}
+
+t.test('every refusal of one spec is listed, and false values are not refused', async (t) => {
+  const spec: Obj = { hostNetwork: true, hostPID: true, shareProcessNamespace: true, containers: [{ name: 'a', image: 'x', securityContext: { privileged: true, capabilities: { add: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'] } } }] }
+  t.equal(podRefusals(spec, 'spec').length, 7)
+  const ok: Obj = { hostNetwork: false, hostPID: false, shareProcessNamespace: false, containers: [{ name: 'a', image: 'x', securityContext: { privileged: false, runAsUser: 65533 } }] }
+  t.strictSame(podRefusals(ok, 'spec'), [])
+  t.strictSame(podRefusals({ securityContext: { runAsUser: SIDECAR_UID }, containers: [{ name: 'a', image: 'x', securityContext: { runAsUser: 1000 } }] }, 'spec'), [], 'a pod uid 65532 no container inherits is fine')
+})
+
+t.test('annotations: provider, port, path, aggregator, transport, profile', async (t) => {
+  const r = injectPodSpec({ containers: [{ name: 'a', image: 'x', ports: [{ containerPort: 80 }, { containerPort: 9000 }] }] }, { ...on, [ANNOTATION.provider]: 'Docs-Search', [ANNOTATION.port]: '9000', [ANNOTATION.path]: 'rpc', [ANNOTATION.aggregator]: 'https://agg.example.internal:8443' }, o, at)
+  t.strictSame(r.refusals, [])
+  t.equal(r.provider, 'docs-search')
+  const p = (r.config!.providers as Obj)['docs-search']
+  t.equal(p.endpoint, 'http://127.0.0.1:9000/rpc')
+  t.equal((r.config!.aggregator as Obj).url, 'https://agg.example.internal:8443')
+  const bad: Array<[Record<string, string>, Obj, string, RegExp]> = [
+    [{ [ANNOTATION.port]: '70000' }, base(), ANNOTATION.port, /not a port number/],
+    [{ [ANNOTATION.port]: String(K8S_PORTS.admin) }, base(), ANNOTATION.port, /port of the sidecar/],
+    [{}, { containers: [{ name: 'a', image: 'x', ports: [{ containerPort: 80 }, { containerPort: 81 }] }] }, ANNOTATION.port, /several TCP ports \(80, 81\)/],
+    [{}, { containers: [{ name: 'a', image: 'x' }] }, ANNOTATION.port, /no MCP port/],
+    [{ [ANNOTATION.provider]: 'bad_name!' }, base(), ANNOTATION.provider, /not a provider name/],
+    [{ [ANNOTATION.profile]: 'no-such' }, base(), ANNOTATION.profile, /not a built-in profile/],
+    [{ [ANNOTATION.aggregator]: 'file:///etc/passwd' }, base(), ANNOTATION.aggregator, /not an http\(s\) URL/],
+    [{ [ANNOTATION.transport]: 'grpc' }, base(), ANNOTATION.transport, /expected http or stdio/],
+    [{ [ANNOTATION.transport]: 'stdio' }, base(), ANNOTATION.transport, /not injected yet/],
+  ]
+  for (const [a, spec, key, message] of bad) {
+    const x = injectPodSpec(spec, { ...on, ...a }, o, at)
+    t.match(x.refusals, [{ path: `metadata.annotations.${key}`, message }], `${key}=${JSON.stringify(a)}`)
+  }
+  t.match(injectPodSpec(base(), on, o, { spec: 'spec', metadata: 'metadata' }).refusals, [{ path: `metadata.annotations.${ANNOTATION.provider}`, message: /no provider name/ }], 'no workload name and no annotation')
+})
+
+t.test('idempotent: injecting the result again gives the same template, without a note', async (t) => {
+  const a = injectPodSpec(base(), { ...on, [ANNOTATION.profile]: 'fetch' }, o, at)
+  const b = injectPodSpec(a.spec, a.annotations, o, at)
+  t.strictSame(b.spec, a.spec)
+  t.strictSame(b.annotations, a.annotations)
+  t.strictSame(b.notes, [])
+  t.equal(templateDigest(a.spec, a.annotations), a.annotations[ANNOTATION.injected])
+})
+
+t.test('hand edits are noticed: a weakened sidecar is rebuilt, a provider edit is kept and checked again', async (t) => {
+  const a = injectPodSpec(base(), on, o, at)
+  const weakened = structuredClone(a.spec) as Obj
+  weakened.initContainers[1].securityContext.runAsUser = 0
+  weakened.initContainers[1].securityContext.capabilities = { add: ['NET_ADMIN'] }
+  const b = injectPodSpec(weakened, a.annotations, o, at)
+  t.match(b.notes, [/edited after injection/])
+  t.strictSame(b.refusals, [], 'the generated containers are ours: rebuilt, not refused')
+  t.strictSame(b.spec, a.spec, 'the sidecar is back as generated')
+  const edited = structuredClone(a.spec) as Obj
+  edited.containers[0].image = 'example/mcp:2'
+  const c = injectPodSpec(edited, a.annotations, o, at)
+  t.match(c.notes, [/edited after injection/])
+  t.equal((c.spec.containers as Obj[])[0]!.image, 'example/mcp:2')
+  const d = injectPodSpec(c.spec, c.annotations, o, at)
+  t.strictSame(d.notes, [], 'the re-injected template carries a fresh digest')
+  const evil = structuredClone(a.spec) as Obj
+  evil.containers[0].securityContext.capabilities = { add: ['NET_ADMIN'] }
+  t.match(injectPodSpec(evil, a.annotations, o, at).refusals, [{ path: 'spec.containers[0].securityContext.capabilities.add[0]' }])
+  const annotationEdit = injectPodSpec(a.spec, { ...a.annotations, [ANNOTATION.profile]: 'fetch' }, o, at)
+  t.match(annotationEdit.notes, [/edited after injection/], 'an annotation changed after injection counts too')
+  t.equal((annotationEdit.config!.providers as Obj).fetch.profile, 'fetch')
+})
