@@ -140,7 +140,8 @@ const FORBIDDEN_CAPS: Record<string, string> = {
  * `shareProcessNamespace` (the provider would see the sidecar's processes, its environment with
  * the signal token, and could signal them), `privileged`, the capabilities of FORBIDDEN_CAPS
  * added, a container or the pod running as {@link SIDECAR_UID} (exempt from the rules), ports the
- * sidecar uses, and reserved `mcp-hangar-…` names in an un-injected template.
+ * sidecar uses, `hostPath` volumes (node files and sockets reach outside the pod), and reserved
+ * `mcp-hangar-…` names in an un-injected template.
  * @param spec a pod spec with the generated containers already removed.
  * @param at path of `spec` in its document, prefixed to every refusal.
  */
@@ -181,6 +182,7 @@ export function podRefusals(spec: Obj, at: string): Refusal[] {
     })
   }
   arr(spec.volumes).forEach((v, i) => {
+    if (isObj(v) && v.hostPath !== undefined) out.push({ path: `${at}.volumes[${i}].hostPath`, message: "a node path reaches outside the pod (the container runtime's socket, the node's network configuration) and so around the sidecar; use an emptyDir, ConfigMap, Secret or PersistentVolumeClaim" })
     if (isObj(v) && typeof v.name === 'string' && v.name.startsWith(RESERVED_PREFIX)) out.push({ path: `${at}.volumes[${i}].name`, message: `"${v.name}": names starting with ${RESERVED_PREFIX} are reserved for the volumes mcp-hangar injects; rename the volume` })
   })
   return out

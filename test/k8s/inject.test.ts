@@ -17,7 +17,7 @@ const base = (): Obj => ({ containers: [{ name: 'server', image: 'example/mcp:1'
 const asPod = (spec: Obj, annotations: Record<string, string>) => new Pod({ metadata: { name: 'p', annotations }, spec } as never).validate()
 
 t.test('without the annotation (or "false") nothing changes; another value is refused', async (t) => {
-  for (const a of [{}, { [ANNOTATION.inject]: 'false' }]) {
+  for (const a of [{}, { [ANNOTATION.inject]: 'false' }] as Array<Record<string, string>>) {
     const spec = base()
     const r = injectPodSpec(spec, a, o, at)
     t.equal(r.spec, spec)
@@ -62,7 +62,7 @@ t.test('an injected template: the init container, the native sidecar, volumes, a
   t.equal(p.endpoint, 'http://127.0.0.1:3000/mcp')
   t.equal(p.listen, `0.0.0.0:${K8S_PORTS.ingress}`)
   t.equal(p.profile, 'fetch')
-  t.equal(cfg.config.aggregator.url, o.aggregatorUrl)
+  t.equal(cfg.config.aggregator?.url, o.aggregatorUrl)
 })
 
 t.test('provider hardening: every default on a bare container, none where the container or pod sets it', async (t) => {
@@ -96,7 +96,8 @@ const REFUSED: Array<[string, (s: Obj) => void, string, RegExp]> = [
   ['pod runAsUser 65532 inherited', (s) => { s.securityContext = { runAsUser: SIDECAR_UID } }, 'spec.securityContext.runAsUser', /sidecar's/],
   ['a sidecar port', (s) => { s.containers[0].ports = [{ containerPort: K8S_PORTS.dns }] }, 'spec.containers[0].ports[0].containerPort', /port of the sidecar/],
   ['a reserved container name', (s) => { s.containers.push({ name: 'mcp-hangar-sidecar', image: 'evil' }) }, 'spec.containers[1].name', /reserved/],
-  ['a reserved volume name', (s) => { s.volumes = [{ name: 'mcp-hangar-config', hostPath: { path: '/' } }] }, 'spec.volumes[0].name', /reserved/],
+  ['a hostPath volume (the runtime socket)', (s) => { s.volumes = [{ name: 'sock', hostPath: { path: '/var/run/docker.sock' } }] }, 'spec.volumes[0].hostPath', /outside the pod.*use an emptyDir/],
+  ['a reserved volume name', (s) => { s.volumes = [{ name: 'mcp-hangar-config', emptyDir: {} }] }, 'spec.volumes[0].name', /reserved/],
 ]
 
 for (const [name, apply, path, message] of REFUSED) {
