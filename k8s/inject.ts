@@ -19,9 +19,11 @@
  * - its config as a generated ConfigMap `mcp-hangar-<provider>` (key `hangar.yaml`, see
  *   {@link podSidecarConfig}) mounted read-only at /etc/mcp-hangar, and the signal token from the
  *   Secret {@link InjectOptions.signalTokenSecret} (key `token`) as `HANGAR_SIGNAL_TOKEN`;
- * - provider containers hardened where they set nothing themselves (as Compose injection does):
- *   runAsNonRoot with uid/gid 65534, `allowPrivilegeEscalation: false`, capabilities drop ALL,
- *   read-only root with an emptyDir on /tmp, seccomp RuntimeDefault.
+ * - provider containers (and the pod's own init containers) hardened where they set nothing
+ *   themselves (as Compose injection does): runAsNonRoot with uid/gid 65534,
+ *   `allowPrivilegeEscalation: false`, capabilities drop ALL, read-only root with an emptyDir on
+ *   /tmp, seccomp RuntimeDefault; a container with its own drop list loses NET_RAW, SETUID and
+ *   SETGID too ({@link ALWAYS_DROPPED}).
  *
  * Settings that would undo the pod's isolation are refused, each with its field path, why, and the
  * fix ({@link podRefusals}). The annotations `mcp.hangar.io/profile` (a built-in profile),
@@ -132,7 +134,15 @@ const FORBIDDEN_CAPS: Record<string, string> = {
   SYS_MODULE: 'a kernel module can undo any isolation',
   BPF: "BPF programs can rewrite or redirect the pod's traffic",
   SYS_PTRACE: "it can trace the init container's or another container's processes where they are visible",
+  SETUID: `it can switch to uid ${SIDECAR_UID}, the sidecar's, whose traffic the pod's rules let out unfiltered`,
+  SETGID: 'with it a process can take any group, the sidecar\'s included, and keep files it should not reach',
 }
+
+/**
+ * Capabilities every container but the init container loses even when it drops a list of its own
+ * (container runtimes grant NET_RAW, SETUID and SETGID by default; see FORBIDDEN_CAPS for why each).
+ */
+export const ALWAYS_DROPPED = Object.freeze(['NET_RAW', 'SETUID', 'SETGID'])
 
 /**
  * Settings of a pod spec that would undo the isolation of an injected pod (each with why and the
@@ -168,6 +178,7 @@ export function podRefusals(spec: Obj, at: string): Refusal[] {
         names.add(c.name)
       }
       const sc = isObj(c.securityContext) ? c.securityContext : {}
+      if (sc.allowPrivilegeEscalation === true) out.push({ path: `${p}.securityContext.allowPrivilegeEscalation`, message: `set-user-ID programs would take effect: a process could become uid ${SIDECAR_UID}, whose traffic the pod's rules let out unfiltered; remove it or set it to false` })
       if (sc.privileged === true) out.push({ path: `${p}.securityContext.privileged`, message: "a privileged container has every capability and the node's devices: it can rewrite the pod's nftables rules; remove privileged" })
       const caps = isObj(sc.capabilities) ? arr(sc.capabilities.add) : []
       caps.forEach((cap, j) => {
@@ -264,6 +275,12 @@ function harden(c: Obj, podSc: Obj): void {
   if (sc.readOnlyRootFilesystem === undefined) sc.readOnlyRootFilesystem = true
   if (sc.capabilities === undefined) sc.capabilities = { drop: ['ALL'] }
   else if (isObj(sc.capabilities) && sc.capabilities.drop === undefined) sc.capabilities = { ...sc.capabilities, drop: ['ALL'] }
+  else if (isObj(sc.capabilities)) {
+    // an own drop list keeps the runtime's defaults: the ones that reach around the sidecar go anyway
+    const drop = arr(sc.capabilities.drop).map(String)
+    const norm = new Set(drop.map((x) => x.toUpperCase().replace(/^CAP_/, '')))
+    if (!norm.has('ALL')) sc.capabilities = { ...sc.capabilities, drop: [...drop, ...ALWAYS_DROPPED.filter((x) => !norm.has(x))] }
+  }
   if (sc.seccompProfile === undefined && podSc.seccompProfile === undefined) sc.seccompProfile = SECCOMP
   c.securityContext = sc
   const mounts = arr(c.volumeMounts)
@@ -342,7 +359,8 @@ export function injectPodSpec(podSpec: Obj, annotations: Record<string, string>,
   const config = podSidecarConfig({ provider, port, path, aggregatorUrl, ...(profile !== undefined && { profile }) })
   const configMapName = `${RESERVED_PREFIX}${provider}`
   const podSc = isObj(spec.securityContext) ? spec.securityContext : {}
-  for (const c of arr(spec.containers)) harden(c as Obj, podSc)
+  // the user's init containers run after the pod's rules are in place, as any other provider process
+  for (const c of [...arr(spec.initContainers), ...arr(spec.containers)]) harden(c as Obj, podSc)
   const mounts = [{ name: VOL.config, mountPath: CONFIG_DIR, readOnly: true }]
   const init: Obj = {
     name: INIT_CONTAINER,

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { Pod } from 'kubernetes-models/v1'
 import { parseConfig } from '../../config/load.js'
-import { ANNOTATION, INIT_CONTAINER, K8S_PORTS, PROVIDER_UID, SIDECAR_CONTAINER, SIDECAR_UID, injectPodSpec, podRefusals, templateDigest } from '../../k8s/inject.js'
+import { ALWAYS_DROPPED, ANNOTATION, INIT_CONTAINER, K8S_PORTS, PROVIDER_UID, SIDECAR_CONTAINER, SIDECAR_UID, injectPodSpec, podRefusals, templateDigest } from '../../k8s/inject.js'
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -81,6 +81,19 @@ t.test('provider hardening: every default on a bare container, none where the co
   t.strictSame(c2.volumeMounts, [{ name: 'scratch', mountPath: '/tmp/' }], 'its own /tmp is kept')
 })
 
+t.test('an own drop list still loses NET_RAW, SETUID and SETGID; the pod\'s init containers are hardened too', async (t) => {
+  const spec = base()
+  spec.containers[0].securityContext = { capabilities: { drop: ['KILL', 'cap_setuid'] } }
+  spec.initContainers = [{ name: 'setup', image: 'x' }]
+  const r = injectPodSpec(spec, on, o, at)
+  t.strictSame((r.spec.containers as Obj[])[0]!.securityContext.capabilities.drop, ['KILL', 'cap_setuid', 'NET_RAW', 'SETGID'])
+  const setup = (r.spec.initContainers as Obj[])[2]!
+  t.equal(setup.name, 'setup', 'after the init container and the sidecar')
+  t.match(setup.securityContext, { runAsUser: PROVIDER_UID, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } })
+  spec.containers[0].securityContext = { capabilities: { drop: ['all'] } }
+  t.strictSame((injectPodSpec(spec, on, o, at).spec.containers as Obj[])[0]!.securityContext.capabilities.drop, ['all'], 'ALL (any case) is enough')
+})
+
 /** Each unisolable setting, applied to a fresh spec; the same spec without it is the control. */
 const REFUSED: Array<[string, (s: Obj) => void, string, RegExp]> = [
   ['hostNetwork', (s) => { s.hostNetwork = true }, 'spec.hostNetwork', /node's network namespace.*remove hostNetwork/],
@@ -91,6 +104,8 @@ const REFUSED: Array<[string, (s: Obj) => void, string, RegExp]> = [
   ['NET_ADMIN', (s) => { s.containers[0].securityContext = { capabilities: { add: ['NET_ADMIN'] } } }, 'spec.containers[0].securityContext.capabilities.add[0]', /flush the pod's nftables rules/],
   ['CAP_NET_RAW (prefixed, lowercase)', (s) => { s.containers[0].securityContext = { capabilities: { add: ['CHOWN', 'cap_net_raw'] } } }, 'spec.containers[0].securityContext.capabilities.add[1]', /AF_PACKET/],
   ['SYS_ADMIN in an init container', (s) => { s.initContainers = [{ name: 'setup', image: 'x', securityContext: { capabilities: { add: ['SYS_ADMIN'] } } }] }, 'spec.initContainers[0].securityContext.capabilities.add[0]', /other namespaces/],
+  ['SETUID (could become uid 65532)', (s) => { s.containers[0].securityContext = { capabilities: { add: ['SETUID'] } } }, 'spec.containers[0].securityContext.capabilities.add[0]', /switch to uid 65532/],
+  ['allowPrivilegeEscalation true', (s) => { s.containers[0].securityContext = { allowPrivilegeEscalation: true } }, 'spec.containers[0].securityContext.allowPrivilegeEscalation', /set-user-ID programs.*set it to false/],
   ['ALL', (s) => { s.containers[0].securityContext = { capabilities: { add: ['ALL'] } } }, 'spec.containers[0].securityContext.capabilities.add[0]', /ALL includes NET_ADMIN/],
   ['container runAsUser 65532', (s) => { s.containers[0].securityContext = { runAsUser: SIDECAR_UID } }, 'spec.containers[0].securityContext.runAsUser', /sidecar's.*bypass the sidecar; choose another uid/],
   ['pod runAsUser 65532 inherited', (s) => { s.securityContext = { runAsUser: SIDECAR_UID } }, 'spec.securityContext.runAsUser', /sidecar's/],
@@ -117,6 +132,7 @@ for (const [name, apply, path, message] of REFUSED) {
 t.test('every refusal of one spec is listed, and false values are not refused', async (t) => {
   const spec: Obj = { hostNetwork: true, hostPID: true, shareProcessNamespace: true, containers: [{ name: 'a', image: 'x', securityContext: { privileged: true, capabilities: { add: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'] } } }] }
   t.equal(podRefusals(spec, 'spec').length, 7)
+  t.strictSame(ALWAYS_DROPPED, ['NET_RAW', 'SETUID', 'SETGID'])
   const ok: Obj = { hostNetwork: false, hostPID: false, shareProcessNamespace: false, containers: [{ name: 'a', image: 'x', securityContext: { privileged: false, runAsUser: 65533 } }] }
   t.strictSame(podRefusals(ok, 'spec'), [])
   t.strictSame(podRefusals({ securityContext: { runAsUser: SIDECAR_UID }, containers: [{ name: 'a', image: 'x', securityContext: { runAsUser: 1000 } }] }, 'spec'), [], 'a pod uid 65532 no container inherits is fine')
