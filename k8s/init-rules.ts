@@ -6,8 +6,10 @@
  * Every container of a pod shares one network namespace, so the rules tell the sidecar from the
  * provider by the socket's owner (`meta skuid`): the sidecar's uid is exempt; every other uid has
  * its DNS, http, https and tcp-forward traffic redirected (REDIRECT, to 127.0.0.1) to the sidecar's
- * listeners, keeps loopback except the sidecar's protected ports, and has everything else, IPv4
- * and IPv6, recorded in the counted drop sets `bypass4`/`bypass6` and refused at once.
+ * listeners, keeps loopback (127.0.0.0/8, ::1) except the sidecar's protected ports, and has
+ * everything else, IPv4 and IPv6, recorded in the counted drop sets `bypass4`/`bypass6` and
+ * refused at once. The pod's own address is not loopback: a connection to it is refused like any
+ * other destination (nothing the pod runs needs it; the sidecar reaches the server over 127.0.0.1).
  *
  * Two kernel behaviours shape the rules: after a `redirect` in the nat output hook, the filter
  * output hook still sees the route (and `oifname`) chosen for the original destination, so the
@@ -125,13 +127,13 @@ const portSet = (ports: readonly number[]) => (ports.length === 1 ? String(ports
  * `inet hangar` table atomically (a restarted init container loads it again).
  *
  * - nat output (priority -100): the sidecar's uid returns untouched; IPv4 udp/tcp 53 to any
- *   address is redirected to `dnsPort`; other loopback traffic stays as it is; tcp 80 → `httpPort`,
+ *   address is redirected to `dnsPort`; other traffic to 127.0.0.0/8 stays as it is; tcp 80 → `httpPort`,
  *   tcp 443 → `tlsPort`, each forward port → itself. Redirects are IPv4 only (the sidecar's
  *   listeners are on 127.0.0.1): IPv6 from the provider is dropped like any other bypass.
  * - filter output (priority 0, policy drop): the sidecar's uid accepted; replies on connections
- *   made from outside accepted (`ct direction reply`: health probes, inbound MCP); a protected
- *   port on loopback (any local address) refused and recorded; redirected packets
- *   (`ct status dnat`) accepted; the rest of loopback accepted; IPv6 neighbour discovery (sent by
+ *   made from outside accepted (`ct direction reply`: health probes, inbound MCP); tcp to a
+ *   protected port (any address) refused and recorded; redirected packets (`ct status dnat`)
+ *   accepted; the rest of 127.0.0.0/8 and ::1 accepted; IPv6 neighbour discovery (sent by
  *   the kernel, without a socket uid) accepted; everything else goes to `refuse`.
  * @param input see {@link PodRulesOptions}
  * @throws ConfigError when the options are invalid ({@link parsePodRulesOptions})
@@ -157,16 +159,17 @@ export function podRuleset(input: PodRulesInput): string {
     '    type nat hook output priority -100; policy accept;',
     `    meta skuid ${uid} return`,
     `    meta nfproto ipv4 meta l4proto { tcp, udp } th dport 53 redirect to :${o.dnsPort}`,
-    '    oif "lo" return',
+    '    ip daddr 127.0.0.0/8 return',
     ...redirects,
     '  }',
     '  chain output {',
     '    type filter hook output priority 0; policy drop;',
     `    meta skuid ${uid} accept`,
     '    ct direction reply accept',
-    `    oif "lo" tcp dport ${portSet(o.protectedPorts)} jump refuse`,
+    `    tcp dport ${portSet(o.protectedPorts)} jump refuse`,
     '    ct status dnat accept',
-    '    oif "lo" accept',
+    '    ip daddr 127.0.0.0/8 accept',
+    '    ip6 daddr ::1 accept',
     '    icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld2-listener-report } accept',
     '    jump refuse',
     '  }',
