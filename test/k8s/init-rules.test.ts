@@ -80,14 +80,14 @@ t.test('filter output: policy drop; sidecar, replies, protected ports, redirecte
 
 t.test('refuse records tcp and udp per family in counted, bounded, expiring sets, and counts the overflow', async (t) => {
   const rs = podRuleset(base)
-  for (const [set, type] of [['bypass4', 'ipv4_addr'], ['bypass6', 'ipv6_addr']]) {
+  for (const [set, type] of [['bypass4', 'ipv4_addr'], ['bypass6', 'ipv6_addr']] as const) {
     t.match(rs, new RegExp(`set ${set} \\{\\s+type ${type} \\. inet_proto \\. inet_service\\s+size 4096\\s+flags dynamic,timeout\\s+timeout 3600s\\s+counter\\s+\\}`), set)
   }
   const refuse = chain(rs, 'refuse')
   t.equal(refuse.length, 7)
-  t.match(refuse[0], /^meta nfproto ipv4 meta l4proto tcp update @bypass4 \{ ip daddr \. meta l4proto \. th dport \} counter name "dropped" reject with tcp reset$/)
-  t.match(refuse[3], /^meta nfproto ipv6 meta l4proto udp update @bypass6 \{ ip6 daddr \. meta l4proto \. th dport \} .* reject with icmpx admin-prohibited$/)
-  t.match(refuse[4], /counter name "overflow" reject with tcp reset/)
+  t.match(refuse[0] ?? '', /^meta nfproto ipv4 meta l4proto tcp update @bypass4 \{ ip daddr \. meta l4proto \. th dport \} counter name "dropped" reject with tcp reset$/)
+  t.match(refuse[3] ?? '', /^meta nfproto ipv6 meta l4proto udp update @bypass6 \{ ip6 daddr \. meta l4proto \. th dport \} .* reject with icmpx admin-prohibited$/)
+  t.match(refuse[4] ?? '', /counter name "overflow" reject with tcp reset/)
   t.equal(refuse[6], 'counter name "dropped" reject with icmpx admin-prohibited', 'anything else (icmp, sctp…) is refused and counted')
   t.match(rs, /^table inet hangar \{ \}\ndelete table inet hangar\ntable inet hangar \{/, 'replaces an earlier table in one transaction')
 })
