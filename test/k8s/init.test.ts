@@ -261,6 +261,20 @@ t.test('in a namespace: the loaded rules exempt the sidecar, redirect the provid
     t.ok(recorded('127.0.0.1', 'tcp', PORTS.admin), 'the attempt is recorded')
   })
 
+  await t.test('a listener of the provider answers connections made to it (replies are not egress)', async (t) => {
+    const listener = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--reuid', '1000', '--regid', '1000', '--clear-groups', process.execPath, '-e',
+      `require('node:net').createServer((s) => s.end('provider\\n')).listen(7100, '${A}', () => process.stdout.write('ready\\n'))`], { cwd: '/', env, stdio: ['ignore', 'pipe', 'inherit'] })
+    started.push(listener)
+    await new Promise<void>((resolve, reject) => {
+      listener.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() })
+      listener.on('exit', (c) => reject(new Error(`provider listener exited ${c}`)))
+    })
+    const [reply] = await as(65532, [{ kind: 'tcp', host: A, port: 7100 }])
+    t.same(reply, { tag: 'provider' }, "the provider's SYN-ACK and data go back to the connecting sidecar")
+    t.notOk(recorded(A, 'tcp', 7100), 'nothing recorded')
+    listener.kill('SIGKILL')
+  })
+
   await t.test('another non-sidecar uid (0, the provider running as root) is treated like 1000', async (t) => {
     const [target, http] = await as(0, [{ kind: 'tcp', host: A, port: PORTS.target }, { kind: 'tcp', host: A, port: 80 }])
     t.same(target, { error: 'ECONNREFUSED' })
