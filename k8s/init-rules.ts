@@ -12,10 +12,12 @@
  * other destination (nothing the pod runs needs it; the sidecar reaches the server over 127.0.0.1).
  *
  * Two kernel behaviours shape the rules: after a `redirect` in the nat output hook, the filter
- * output hook still sees the route (and `oifname`) chosen for the original destination, so the
- * default-drop filter accepts `ct status dnat` (a redirected packet) before it drops; and a UDP
- * listener bound to 0.0.0.0 behind REDIRECT answers from the pod address, which the resolver
- * (glibc) discards, so the sidecar's DNS listener must be bound to 127.0.0.1, as Istio's is.
+ * output hook sees the translated destination but still the route (and `oifname`) chosen for the
+ * original one, so a loopback test by interface would miss a redirected packet: the
+ * default-drop filter accepts `ct status dnat` (a redirected packet) explicitly and tests loopback
+ * by address; and a UDP listener bound to 0.0.0.0 behind REDIRECT answers from the pod address,
+ * which the resolver (glibc) discards, so the sidecar's DNS listener must be bound to 127.0.0.1,
+ * as Istio's is.
  */
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.js'
