@@ -39,8 +39,11 @@ const port = z.number().int().min(1).max(65535)
 /** The options of {@link podRuleset}; ports are TCP/UDP port numbers 1–65535. */
 export const podRulesOptionsSchema = z
   .object({
-    /** The sidecar's uid: its sockets are exempt from every rule. Default 65532. */
-    sidecarUid: z.number().int().min(0).max(4294967294).default(SIDECAR_UID),
+    /**
+     * The sidecar's uid: its sockets are exempt from every rule. Default 65532. Not 0: every
+     * process running as root in any container of the pod would be exempt too.
+     */
+    sidecarUid: z.number().int().min(1, 'must not be 0: root processes in any container of the pod would be exempt').max(4294967294).default(SIDECAR_UID),
     /** The sidecar's DNS listener port on 127.0.0.1 (udp and tcp); DNS to any address lands here. */
     dnsPort: port,
     /** The transparent http listener's port (tcp 80 lands here); null: tcp 80 is dropped. */

@@ -36,7 +36,7 @@ const VARIANTS: Array<[string, PodRulesInput]> = [
   ['neither transparent listener, no forwards', { dnsPort: 15053, httpPort: null, tlsPort: null, adminPort: 9901 }],
   ['one forward', { ...base, forwardPorts: [3306] }],
   ['another sidecar uid and more protected ports', { ...base, sidecarUid: 1337, protectedPorts: [9902, 15000] }],
-  ['uid 0 as the sidecar', { ...base, sidecarUid: 0 }],
+  ['uid 1 as the sidecar', { ...base, sidecarUid: 1 }],
 ]
 
 t.test('every variant passes the real nft -c', async (t) => {
@@ -105,6 +105,7 @@ t.test('bad options are refused, each naming the option', async (t) => {
     ['port 65536', { ...base, adminPort: 65536 }, /adminPort:/],
     ['a fractional port', { ...base, tlsPort: 443.5 }, /tlsPort:/],
     ['a negative uid', { ...base, sidecarUid: -1 }, /sidecarUid:/],
+    ['uid 0 (root) as the sidecar', { ...base, sidecarUid: 0 }, /sidecarUid: must not be 0: root processes/],
     ['an unknown key', { ...base, dnsPorts: 53 }, /Unrecognized key.*dnsPorts/],
     ['a missing admin port', { dnsPort: 53, httpPort: 80, tlsPort: 443 }, /adminPort:/],
   ]
@@ -119,7 +120,7 @@ t.test('bad options are refused, each naming the option', async (t) => {
 t.test('property: for any valid options the ruleset passes nft -c, exempts the uid, redirects each forward and protects each port', async (t) => {
   const opts = fc
     .record({
-      sidecarUid: fc.integer({ min: 0, max: 2 ** 31 }),
+      sidecarUid: fc.integer({ min: 1, max: 2 ** 31 }),
       dnsPort: fc.integer({ min: 1024, max: 20000 }),
       httpPort: fc.option(fc.integer({ min: 20001, max: 30000 })),
       tlsPort: fc.option(fc.integer({ min: 30001, max: 40000 })),
