@@ -1,0 +1,184 @@
+/**
+ * The nftables ruleset of an injected pod's network namespace, which the init container
+ * (`mcp-hangar k8s init`) loads before any other container starts. Pure: no I/O; k8s/init.ts
+ * applies it.
+ *
+ * Every container of a pod shares one network namespace, so the rules tell the sidecar from the
+ * provider by the socket's owner (`meta skuid`): the sidecar's uid is exempt; every other uid has
+ * its DNS, http, https and tcp-forward traffic redirected (REDIRECT, to 127.0.0.1) to the sidecar's
+ * listeners, keeps loopback (127.0.0.0/8, ::1) except the sidecar's protected ports, and has
+ * everything else, IPv4 and IPv6, recorded in the counted drop sets `bypass4`/`bypass6` and
+ * refused at once. The pod's own address is not loopback: a connection to it is refused like any
+ * other destination (nothing the pod runs needs it; the sidecar reaches the server over 127.0.0.1).
+ *
+ * Two kernel behaviours shape the rules: after a `redirect` in the nat output hook, the filter
+ * output hook sees the translated destination but still the route (and `oifname`) chosen for the
+ * original one, so a loopback test by interface would miss a redirected packet: the
+ * default-drop filter accepts `ct status dnat` (a redirected packet) explicitly and tests loopback
+ * by address; and a UDP listener bound to 0.0.0.0 behind REDIRECT answers from the pod address,
+ * which the resolver (glibc) discards, so the sidecar's DNS listener must be bound to 127.0.0.1,
+ * as Istio's is.
+ */
+import { z } from 'zod'
+import { ConfigError } from '../core/errors.js'
+
+/** The uid (and gid) the sidecar container runs as: its traffic is exempt. */
+export const SIDECAR_UID = 65532
+
+/** The nftables table the init container creates in the pod's namespace (inet family). */
+export const POD_TABLE = 'hangar'
+
+/** How long a dropped destination stays in a drop set without new packets, s. */
+export const POD_BYPASS_TIMEOUT_S = 3600
+
+/** Most destinations a drop set holds; past it, drops are counted in the `overflow` counter. */
+export const POD_BYPASS_SET_SIZE = 4096
+
+const port = z.number().int().min(1).max(65535)
+
+/** The options of {@link podRuleset}; ports are TCP/UDP port numbers 1–65535. */
+export const podRulesOptionsSchema = z
+  .object({
+    /**
+     * The sidecar's uid: its sockets are exempt from every rule. Default 65532. Not 0: every
+     * process running as root in any container of the pod would be exempt too.
+     */
+    sidecarUid: z.number().int().min(1, 'must not be 0: root processes in any container of the pod would be exempt').max(4294967294).default(SIDECAR_UID),
+    /** The sidecar's DNS listener port on 127.0.0.1 (udp and tcp); DNS to any address lands here. */
+    dnsPort: port,
+    /** The transparent http listener's port (tcp 80 lands here); null: tcp 80 is dropped. */
+    httpPort: port.nullable(),
+    /** The transparent TLS listener's port (tcp 443 lands here); null: tcp 443 is dropped. */
+    tlsPort: port.nullable(),
+    /** tcp forward ports: tcp to this port, any address, lands on the sidecar's forward on the same port. */
+    forwardPorts: z.array(port).default([]),
+    /** The sidecar's admin port: closed to every other uid, on loopback and any local address. */
+    adminPort: port,
+    /** More loopback ports closed to every other uid (e.g. a local aggregator link). */
+    protectedPorts: z.array(port).default([]),
+  })
+  .strict()
+
+/** What {@link podRuleset} takes (defaults filled by {@link parsePodRulesOptions}). */
+export type PodRulesOptions = z.infer<typeof podRulesOptionsSchema>
+export type PodRulesInput = z.input<typeof podRulesOptionsSchema>
+
+/**
+ * Validates options and fills defaults. Besides the shapes, rejects a tcp port redirected twice
+ * (a forward on 53, 80 or 443, or a forward listed twice) and a redirect that would land on a
+ * protected port (the admin port must never be reachable through a redirect).
+ * @param source names the options in the error (`--flags`, or `providers.NAME.sidecar`)
+ * @throws ConfigError naming each bad option
+ */
+export function parsePodRulesOptions(input: unknown, source = 'k8s init options'): PodRulesOptions {
+  const r = podRulesOptionsSchema.safeParse(input)
+  if (!r.success) throw new ConfigError(source, r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })))
+  const o = r.data
+  const issues: Array<{ path: string; message: string }> = []
+  const matched = new Map<number, string>([[53, 'dns (tcp 53)']])
+  if (o.httpPort !== null) matched.set(80, 'http (tcp 80)')
+  if (o.tlsPort !== null) matched.set(443, 'tls (tcp 443)')
+  o.forwardPorts.forEach((p, i) => {
+    const prior = matched.get(p) ?? (p === 80 || p === 443 ? `${p === 80 ? 'http' : 'tls'} (tcp ${p})` : undefined)
+    if (prior) issues.push({ path: `forwardPorts[${i}]`, message: `tcp ${p} is already redirected to ${prior}` })
+    else matched.set(p, `forwardPorts[${i}]`)
+  })
+  const closed = new Set([o.adminPort, ...o.protectedPorts])
+  const targets: Array<[string, number | null]> = [['dnsPort', o.dnsPort], ['httpPort', o.httpPort], ['tlsPort', o.tlsPort], ...o.forwardPorts.map((p, i): [string, number] => [`forwardPorts[${i}]`, p])]
+  for (const [name, p] of targets) {
+    if (p !== null && closed.has(p)) issues.push({ path: name, message: `port ${p} is a protected sidecar port (admin or protectedPorts); a redirect must never land on it` })
+  }
+  if (issues.length) throw new ConfigError(source, issues)
+  return { ...o, forwardPorts: [...new Set(o.forwardPorts)].sort((a, b) => a - b), protectedPorts: [...closed].sort((a, b) => a - b) }
+}
+
+function set(name: string, addr: string): string[] {
+  return [
+    `  set ${name} {`,
+    `    type ${addr} . inet_proto . inet_service`,
+    `    size ${POD_BYPASS_SET_SIZE}`,
+    '    flags dynamic,timeout',
+    `    timeout ${POD_BYPASS_TIMEOUT_S}s`,
+    '    counter',
+    '  }',
+  ]
+}
+
+/**
+ * The `refuse` chain: records a tcp/udp packet's destination in `bypass4`/`bypass6` (address,
+ * protocol, port, with counters) and refuses it at once — tcp with a reset (ECONNREFUSED; an
+ * ICMP error would be rate-limited by the kernel and leave connects waiting for retransmits),
+ * udp and anything else with ICMP administratively prohibited. When a set is full its `update`
+ * fails and the rule does not match (nft_dynset), so the packet is counted in `overflow`.
+ */
+function refuseChain(): string[] {
+  return [
+    '  chain refuse {',
+    '    meta nfproto ipv4 meta l4proto tcp update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" reject with tcp reset',
+    '    meta nfproto ipv4 meta l4proto udp update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" reject with icmpx admin-prohibited',
+    '    meta nfproto ipv6 meta l4proto tcp update @bypass6 { ip6 daddr . meta l4proto . th dport } counter name "dropped" reject with tcp reset',
+    '    meta nfproto ipv6 meta l4proto udp update @bypass6 { ip6 daddr . meta l4proto . th dport } counter name "dropped" reject with icmpx admin-prohibited',
+    '    meta l4proto tcp counter name "overflow" reject with tcp reset',
+    '    meta l4proto udp counter name "overflow" reject with icmpx admin-prohibited',
+    '    counter name "dropped" reject with icmpx admin-prohibited',
+    '  }',
+  ]
+}
+
+const portSet = (ports: readonly number[]) => (ports.length === 1 ? String(ports[0]) : `{ ${ports.join(', ')} }`)
+
+/**
+ * The pod's ruleset, for `nft -f -` in the pod's network namespace. It replaces any earlier
+ * `inet hangar` table atomically (a restarted init container loads it again).
+ *
+ * - nat output (priority -100): the sidecar's uid returns untouched; IPv4 udp/tcp 53 to any
+ *   address is redirected to `dnsPort`; other traffic to 127.0.0.0/8 stays as it is; tcp 80 → `httpPort`,
+ *   tcp 443 → `tlsPort`, each forward port → itself. Redirects are IPv4 only (the sidecar's
+ *   listeners are on 127.0.0.1): IPv6 from the provider is dropped like any other bypass.
+ * - filter output (priority 0, policy drop): the sidecar's uid accepted; replies on connections
+ *   made from outside accepted (`ct direction reply`: health probes, inbound MCP); tcp to a
+ *   protected port (any address) refused and recorded; redirected packets (`ct status dnat`)
+ *   accepted; the rest of 127.0.0.0/8 and ::1 accepted; IPv6 neighbour discovery (sent by
+ *   the kernel, without a socket uid) accepted; everything else goes to `refuse`.
+ * @param input see {@link PodRulesOptions}
+ * @throws ConfigError when the options are invalid ({@link parsePodRulesOptions})
+ */
+export function podRuleset(input: PodRulesInput): string {
+  const o = parsePodRulesOptions(input)
+  const uid = o.sidecarUid
+  const redirects: string[] = []
+  if (o.httpPort !== null) redirects.push(`    meta nfproto ipv4 tcp dport 80 redirect to :${o.httpPort}`)
+  if (o.tlsPort !== null) redirects.push(`    meta nfproto ipv4 tcp dport 443 redirect to :${o.tlsPort}`)
+  if (o.forwardPorts.length) redirects.push(`    meta nfproto ipv4 tcp dport ${portSet(o.forwardPorts)} redirect`)
+  return [
+    // Create-then-delete: loading this twice replaces the table in one transaction.
+    `table inet ${POD_TABLE} { }`,
+    `delete table inet ${POD_TABLE}`,
+    `table inet ${POD_TABLE} {`,
+    ...set('bypass4', 'ipv4_addr'),
+    ...set('bypass6', 'ipv6_addr'),
+    '  counter dropped { }',
+    '  counter overflow { }',
+    ...refuseChain(),
+    '  chain nat_output {',
+    '    type nat hook output priority -100; policy accept;',
+    `    meta skuid ${uid} return`,
+    `    meta nfproto ipv4 meta l4proto { tcp, udp } th dport 53 redirect to :${o.dnsPort}`,
+    '    ip daddr 127.0.0.0/8 return',
+    ...redirects,
+    '  }',
+    '  chain output {',
+    '    type filter hook output priority 0; policy drop;',
+    `    meta skuid ${uid} accept`,
+    '    ct direction reply accept',
+    `    tcp dport ${portSet(o.protectedPorts)} jump refuse`,
+    '    ct status dnat accept',
+    '    ip daddr 127.0.0.0/8 accept',
+    '    ip6 daddr ::1 accept',
+    '    icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld2-listener-report } accept',
+    '    jump refuse',
+    '  }',
+    '}',
+    '',
+  ].join('\n')
+}
