@@ -6,6 +6,7 @@
  * cannot be isolated (every refusal listed with its field path and fix; nothing is written), or an
  * option is invalid.
  */
+import { k8sInitCommand } from './k8s-init.js'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
@@ -67,4 +68,5 @@ function registerInject(k8s: Command): void {
 export function registerK8sCommands(program: Command): void {
   const k8s = program.command('k8s').description('Kubernetes: put MCP servers in pods behind sidecars')
   registerInject(k8s)
+  k8sInitCommand(k8s)
 }

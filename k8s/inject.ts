@@ -6,7 +6,7 @@
  *
  * - the init container `mcp-hangar-init` (`mcp-hangar k8s init`): the only container with
  *   NET_ADMIN and NET_RAW (every other capability dropped) and the only one running as uid 0; it
- *   installs the pod's nftables rules from the sidecar's config (same ConfigMap) and exits;
+ *   installs the pod's nftables rules (ports as flags, from the sidecar's config) and exits;
  * - the sidecar `mcp-hangar-sidecar` as a native sidecar (an init container with
  *   `restartPolicy: Always`, Kubernetes ≥ 1.29): it starts, and its startup probe passes, before
  *   the provider's containers run, and it does not keep a Job from completing. uid/gid 65532 (the
@@ -36,6 +36,9 @@
  * someone edited the template after injection, and the result says so (generated parts are
  * rebuilt; edits to the provider's own containers are kept and checked again).
  */
+import { stringify as stringifyYaml } from 'yaml'
+import { parseConfig } from '../config/load.js'
+import { podRulesFromConfig } from './init.js'
 import { createHash } from 'node:crypto'
 import { isBuiltinProfile, BUILTIN_PROFILES } from '../config/builtin-profiles.js'
 import { CONTAINER_DATA_DIR } from '../sidecar/container-config.js'
@@ -197,6 +200,22 @@ export function podRefusals(spec: Obj, at: string): Refusal[] {
     if (isObj(v) && typeof v.name === 'string' && v.name.startsWith(RESERVED_PREFIX)) out.push({ path: `${at}.volumes[${i}].name`, message: `"${v.name}": names starting with ${RESERVED_PREFIX} are reserved for the volumes mcp-hangar injects; rename the volume` })
   })
   return out
+}
+
+/**
+ * The init container's arguments: the pod's rule ports as flags, taken from the generated config
+ * (k8s/init.ts `podRulesFromConfig`), so the init container needs neither the config file nor the
+ * signal token the config names. The token is only a placeholder here: the rules read no secret.
+ * @throws ConfigError when the generated config is not a valid pod config (a bug, not an input error)
+ */
+export function initArgs(config: Obj, provider: string): string[] {
+  const { config: loaded } = parseConfig(stringifyYaml(config), 'generated pod config', { HANGAR_SIGNAL_TOKEN: 'placeholder' })
+  const r = podRulesFromConfig(loaded, provider, 'generated pod config')
+  return [
+    'k8s', 'init', '--dns-port', String(r.dnsPort), '--http-port', r.httpPort === null ? 'off' : String(r.httpPort),
+    '--tls-port', r.tlsPort === null ? 'off' : String(r.tlsPort), '--admin-port', String(r.adminPort),
+    ...r.forwardPorts.flatMap((p) => ['--forward-port', String(p)]), '--sidecar-uid', String(r.sidecarUid),
+  ]
 }
 
 /**
@@ -365,8 +384,7 @@ export function injectPodSpec(podSpec: Obj, annotations: Record<string, string>,
   const init: Obj = {
     name: INIT_CONTAINER,
     image: options.sidecarImage,
-    args: ['k8s', 'init', '-c', `${CONFIG_DIR}/hangar.yaml`, '--provider', provider],
-    volumeMounts: mounts,
+    args: initArgs(config, provider),
     resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '200m', memory: '128Mi' } },
     securityContext: {
       runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,

@@ -2,7 +2,7 @@
 // stdout, -o to a file (atomically, the summary on stderr), `-f -` from stdin, the options reaching
 // the output, refusals exit 2 with every refusal listed and nothing written (control: the fixed file
 // is written), a missing file named, and a second run over the output a no-op.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -101,4 +101,28 @@ t.test('a missing file is named; no opted-in template is said', async (t) => {
   t.equal(p.code, 0)
   t.equal(p.stdout, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n')
   t.match(p.stderr, /nothing injected/)
+})
+
+t.test('the injected init container runs: its arguments give `k8s init --print` a ruleset nft accepts (nft -c)', async (t) => {
+  const manifest = `apiVersion: v1
+kind: Pod
+metadata: {name: fetch}
+spec:
+  containers:
+    - name: server
+      image: example/mcp-fetch:1
+      ports: [{containerPort: 8080}]
+`.replace('metadata: {name: fetch}', 'metadata: {name: fetch, annotations: {mcp.hangar.io/inject: "true"}}')
+  const injected = await cli(['k8s', 'inject', '-f', '-'], manifest)
+  t.equal(injected.code, 0, injected.stderr)
+  const pod = parseAllDocuments(injected.stdout).map((d) => d.toJS() as { kind?: string; spec?: { initContainers?: Array<{ name: string; args: string[] }> } }).find((d) => d?.kind === 'Pod')
+  const init = pod?.spec?.initContainers?.find((c) => c.name === 'mcp-hangar-init')
+  t.ok(init, 'the init container is there')
+  const printed = await cli([...(init?.args ?? []), '--print'])
+  t.equal(printed.code, 0, printed.stderr)
+  t.match(printed.stdout, /table inet hangar/)
+  const check = spawnSync('nft', ['-c', '-f', '-'], { input: printed.stdout, encoding: 'utf8' })
+  t.equal(check.status, 0, `nft -c: ${check.stderr}`)
+  const broken = spawnSync('nft', ['-c', '-f', '-'], { input: printed.stdout.replace('policy drop', 'policy dorp'), encoding: 'utf8' })
+  t.not(broken.status, 0, 'control: nft -c refuses a damaged ruleset')
 })
