@@ -502,14 +502,20 @@ const codec = dnsPacket as unknown as {
  *   label longer than 63 bytes, or a name longer than 255 bytes
  */
 export function encodeName(name: string): Buffer {
+  const n = checkedName(name)
+  return n === '' ? Buffer.from([0]) : codec.name.encode(n)
+}
+
+/** `name` without its trailing dot, once it passed {@link encodeName}'s checks. @throws Error as encodeName */
+function checkedName(name: string): string {
   const n = name.endsWith('.') ? name.slice(0, -1) : name
-  if (n === '') return Buffer.from([0])
+  if (n === '') return n
   if (!/^[\x20-\x7e]*$/.test(n)) throw new Error(`${JSON.stringify(name)} is not a printable-ASCII host name`)
   for (const l of n.split('.')) {
     if (l.length === 0 || l.length > 63) throw new Error(`"${name}" has a label of ${l.length} bytes`)
   }
   if (n.length + 2 > MAX_NAME_WIRE) throw new Error(`"${name}" is longer than 255 bytes on the wire`)
-  return codec.name.encode(n)
+  return n
 }
 
 /**
@@ -519,9 +525,9 @@ export function encodeName(name: string): Buffer {
  * @throws Error as {@link encodeName}
  */
 export function encodeQuestion(name: string, qtype: number): Buffer {
-  encodeName(name)
+  const n = checkedName(name)
   // dns-packet spells the root '.' (its length of '' is one byte too many).
-  const q: dnsPacket.Question = { name: name === '' || name === '.' ? '.' : name.replace(/\.$/, ''), type: packetTypeName(qtype) as dnsPacket.RecordType, class: 'IN' }
+  const q: dnsPacket.Question = { name: n === '' ? '.' : n, type: packetTypeName(qtype) as dnsPacket.RecordType, class: 'IN' }
   const out = Buffer.alloc(codec.question.encodingLength(q))
   codec.question.encode(q, out, 0)
   return out
@@ -530,19 +536,20 @@ export function encodeQuestion(name: string, qtype: number): Buffer {
 /**
  * A recursive query: header (`id`, RD, optionally CD), the given question section, and an OPT
  * record advertising {@link EDNS_UDP_SIZE} when `edns` (DO never set: answers are filtered, so
- * DNSSEC data would not validate anyway). dns-packet encodes the header and the OPT record; the
- * question goes in as the caller's bytes (a forwarded client question reaches the upstream byte for
- * byte, 0x20 letter case included, which re-encoding a decoded name would not guarantee).
+ * DNSSEC data would not validate anyway). Written in place like the responses of this file (one
+ * allocation; it runs for every query sent upstream): the question goes in as the caller's bytes,
+ * so a forwarded client question reaches the upstream byte for byte, 0x20 letter case included.
  */
 export function buildQuery(id: number, question: Buffer, opts: { cd?: boolean; edns?: boolean } = {}): Buffer {
   const edns = opts.edns ?? true
-  const frame = dnsPacket.encode({
-    type: 'query',
-    id,
-    flags: Flag.RD | (opts.cd ? Flag.CD : 0),
-    additionals: edns ? [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_UDP_SIZE, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }] : [],
-  })
-  const out = Buffer.concat([frame.subarray(0, HEADER_BYTES), question, frame.subarray(HEADER_BYTES)])
-  out.writeUInt16BE(1, 4) // QDCOUNT: the spliced question
+  const out = Buffer.allocUnsafe(HEADER_BYTES + question.length + (edns ? OPT_BYTES : 0))
+  out.writeUInt16BE(id, 0)
+  out.writeUInt16BE(Flag.RD | (opts.cd ? Flag.CD : 0), 2)
+  out.writeUInt16BE(1, 4)
+  out.writeUInt16BE(0, 6)
+  out.writeUInt16BE(0, 8)
+  out.writeUInt16BE(edns ? 1 : 0, 10)
+  question.copy(out, HEADER_BYTES)
+  if (edns) writeOpt(out, HEADER_BYTES + question.length)
   return out
 }
