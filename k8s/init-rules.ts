@@ -19,6 +19,7 @@
  * which the resolver (glibc) discards, so the sidecar's DNS listener must be bound to 127.0.0.1,
  * as Istio's is.
  */
+import { dropRules, dropSets } from '../sidecar/drop-sets.js'
 import { z } from 'zod'
 import { ConfigError } from '../core/errors.js'
 
@@ -28,11 +29,6 @@ export const SIDECAR_UID = 65532
 /** The nftables table the init container creates in the pod's namespace (inet family). */
 export const POD_TABLE = 'hangar'
 
-/** How long a dropped destination stays in a drop set without new packets, s. */
-export const POD_BYPASS_TIMEOUT_S = 3600
-
-/** Most destinations a drop set holds; past it, drops are counted in the `overflow` counter. */
-export const POD_BYPASS_SET_SIZE = 4096
 
 const port = z.number().int().min(1).max(65535)
 
@@ -92,37 +88,9 @@ export function parsePodRulesOptions(input: unknown, source = 'k8s init options'
   return { ...o, forwardPorts: [...new Set(o.forwardPorts)].sort((a, b) => a - b), protectedPorts: [...closed].sort((a, b) => a - b) }
 }
 
-function set(name: string, addr: string): string[] {
-  return [
-    `  set ${name} {`,
-    `    type ${addr} . inet_proto . inet_service`,
-    `    size ${POD_BYPASS_SET_SIZE}`,
-    '    flags dynamic,timeout',
-    `    timeout ${POD_BYPASS_TIMEOUT_S}s`,
-    '    counter',
-    '  }',
-  ]
-}
-
-/**
- * The `refuse` chain: records a tcp/udp packet's destination in `bypass4`/`bypass6` (address,
- * protocol, port, with counters) and refuses it at once — tcp with a reset (ECONNREFUSED; an
- * ICMP error would be rate-limited by the kernel and leave connects waiting for retransmits),
- * udp and anything else with ICMP administratively prohibited. When a set is full its `update`
- * fails and the rule does not match (nft_dynset), so the packet is counted in `overflow`.
- */
+/** The `refuse` chain: records a tcp/udp packet's destination in the drop sets and refuses it at once (sidecar/drop-sets.ts). */
 function refuseChain(): string[] {
-  return [
-    '  chain refuse {',
-    '    meta nfproto ipv4 meta l4proto tcp update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" reject with tcp reset',
-    '    meta nfproto ipv4 meta l4proto udp update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" reject with icmpx admin-prohibited',
-    '    meta nfproto ipv6 meta l4proto tcp update @bypass6 { ip6 daddr . meta l4proto . th dport } counter name "dropped" reject with tcp reset',
-    '    meta nfproto ipv6 meta l4proto udp update @bypass6 { ip6 daddr . meta l4proto . th dport } counter name "dropped" reject with icmpx admin-prohibited',
-    '    meta l4proto tcp counter name "overflow" reject with tcp reset',
-    '    meta l4proto udp counter name "overflow" reject with icmpx admin-prohibited',
-    '    counter name "dropped" reject with icmpx admin-prohibited',
-    '  }',
-  ]
+  return ['  chain refuse {', ...dropRules('', true), '  }']
 }
 
 const portSet = (ports: readonly number[]) => (ports.length === 1 ? String(ports[0]) : `{ ${ports.join(', ')} }`)
@@ -155,10 +123,7 @@ export function podRuleset(input: PodRulesInput): string {
     `table inet ${POD_TABLE} { }`,
     `delete table inet ${POD_TABLE}`,
     `table inet ${POD_TABLE} {`,
-    ...set('bypass4', 'ipv4_addr'),
-    ...set('bypass6', 'ipv6_addr'),
-    '  counter dropped { }',
-    '  counter overflow { }',
+    ...dropSets(),
     ...refuseChain(),
     '  chain nat_output {',
     '    type nat hook output priority -100; policy accept;',

@@ -9,6 +9,7 @@
  * drops and counts it (without that route a direct connect fails in routing, before nftables could
  * see it, and could not be reported as `egress_bypass_attempt`). No route has a gateway.
  */
+import { dropRules, dropSets } from '../sidecar/drop-sets.js'
 import { createHash } from 'node:crypto'
 
 /** The sidecar's fixed listener ports on the veth address (the provider's view of them). */
@@ -18,8 +19,7 @@ export const NETNS_PORTS = Object.freeze({ dns: 53, proxy: 3128, http: 80, tls: 
 /** The nftables table in the provider's namespace. */
 export const NS_TABLE = 'hangar'
 
-/** How long a dropped destination stays in the bypass set without new packets, s. */
-export const BYPASS_SET_TIMEOUT_S = 3600
+export { BYPASS_SET_SIZE, BYPASS_SET_TIMEOUT_S } from '../sidecar/drop-sets.js'
 
 export interface NetnsPlan {
   provider: string
@@ -85,47 +85,6 @@ export function planNetns(o: { provider: string; key: string; taken: ReadonlySet
 function tcpPortSet(plan: NetnsPlan): string {
   const ports = [NETNS_PORTS.dns, NETNS_PORTS.http, NETNS_PORTS.tls, NETNS_PORTS.proxy, ...plan.tcpPorts]
   return `{ ${[...new Set(ports)].sort((a, b) => a - b).join(', ')} }`
-}
-
-/** Most destinations a drop set holds; past it, drops are counted in the `overflow` counter (the monitor then rotates the set). */
-export const BYPASS_SET_SIZE = 4096
-
-/** The two drop sets and the counters every table has. */
-function dropSets(): string[] {
-  const set = (name: string, addr: string) => [
-    `  set ${name} {`,
-    `    type ${addr} . inet_proto . inet_service`,
-    `    size ${BYPASS_SET_SIZE}`,
-    '    flags dynamic,timeout',
-    `    timeout ${BYPASS_SET_TIMEOUT_S}s`,
-    '    counter',
-    '  }',
-  ]
-  return [...set('bypass4', 'ipv4_addr'), ...set('bypass6', 'ipv6_addr'), '  counter dropped { }', '  counter overflow { }']
-}
-
-/**
- * The rules that record a dropped tcp/udp packet in `bypass4`/`bypass6` and end it. When a set is
- * full its `update` fails and the rule does not match (nft_dynset), so the next rules count the
- * packet in `overflow`: nothing goes unreported. `refuse` (the namespace side) makes the attempt
- * fail at once: tcp with a reset (ECONNREFUSED), udp with ICMP administratively prohibited. A
- * reset, not an ICMP error, for tcp: the kernel rate-limits ICMP errors (icmp_ratelimit), so under
- * a burst of connects most SYNs would go unanswered and each connect would wait for its
- * retransmit (1 s and more), and over IPv6 the error reaches a socket without a source address
- * only after that retransmit. Else (the host side) the packet is dropped.
- */
-function dropRules(prefix: string, refuse: boolean): string[] {
-  const icmp = refuse ? 'reject with icmpx admin-prohibited' : 'drop'
-  const reset = refuse ? 'reject with tcp reset' : 'drop'
-  return [
-    `    ${prefix}meta nfproto ipv4 meta l4proto tcp update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" ${reset}`,
-    `    ${prefix}meta nfproto ipv4 meta l4proto udp update @bypass4 { ip daddr . meta l4proto . th dport } counter name "dropped" ${icmp}`,
-    `    ${prefix}meta nfproto ipv6 meta l4proto tcp update @bypass6 { ip6 daddr . meta l4proto . th dport } counter name "dropped" ${reset}`,
-    `    ${prefix}meta nfproto ipv6 meta l4proto udp update @bypass6 { ip6 daddr . meta l4proto . th dport } counter name "dropped" ${icmp}`,
-    `    ${prefix}meta l4proto tcp counter name "overflow" ${reset}`,
-    `    ${prefix}meta l4proto udp counter name "overflow" ${icmp}`,
-    `    ${prefix}counter name "dropped" ${icmp}`,
-  ]
 }
 
 /**
