@@ -5,8 +5,8 @@
  * (it carries command output and the JSON-lines signal sink); silentLogger writes nothing.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { runModule } from '../helpers/child.js'
 
 const LOG = fileURLToPath(new URL('../../core/log.ts', import.meta.url))
 /** The repository root: children resolve tsx from its node_modules. */
@@ -14,16 +14,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Runs `body` (JS using `createLogger`, `silentLogger`) in a child; resolves with its stdout and stderr. */
 function run(body: string): Promise<{ out: string; err: string; code: number | null }> {
-  const src = `const { createLogger, silentLogger } = await import(${JSON.stringify(LOG)});\n${body}`
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    c.stdout.on('data', (b: Buffer) => (out += b.toString()))
-    c.stderr.on('data', (b: Buffer) => (err += b.toString()))
-    c.on('error', reject)
-    c.on('close', (code) => resolve({ out, err, code }))
-  })
+  return runModule(`const { createLogger, silentLogger } = await import(${JSON.stringify(LOG)});\n${body}`, ROOT)
 }
 
 t.test('human format: one line per record on stderr, level filtered, fields as JSON after the message', async (t) => {

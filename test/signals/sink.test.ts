@@ -5,13 +5,13 @@
  * waitFor() sees past and future signals or times out; TeeSink fans out to every sink.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildSignal } from '../../signals/build.js'
 import { JsonLinesSink, MemorySink, TeeSink, type SignalSink } from '../../signals/sink.js'
 import type { Signal } from '../../signals/types.js'
+import { runModule } from '../helpers/child.js'
 
 /** The repository root: children resolve tsx from its node_modules. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -19,16 +19,7 @@ const SINK = fileURLToPath(new URL('../../signals/sink.ts', import.meta.url))
 
 /** Runs `body` (JS with `JsonLinesSink` in scope) in a child; resolves with its stdout, stderr and exit code. */
 function child(body: string): Promise<{ out: string; err: string; code: number | null }> {
-  const src = `const { JsonLinesSink } = await import(${JSON.stringify(SINK)})\n${body}`
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    c.stdout.on('data', (b: Buffer) => (out += b.toString()))
-    c.stderr.on('data', (b: Buffer) => (err += b.toString()))
-    c.on('error', reject)
-    c.on('close', (code) => resolve({ out, err, code }))
-  })
+  return runModule(`const { JsonLinesSink } = await import(${JSON.stringify(SINK)})\n${body}`, ROOT)
 }
 
 const sig = (n: number, type = 'egress_denied'): Signal =>
