@@ -13,7 +13,8 @@
  */
 import { listen } from '../core/listen.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { timingSafeEqual } from 'node:crypto'
+import { compileTokens, checkBearer, type TokenSet } from '../core/http/auth.js'
+import { apiJson as send } from '../core/http/respond.js'
 import type { Registry } from 'prom-client'
 import type { QuarantineSwitch } from '../policy/quarantine.js'
 
@@ -29,23 +30,6 @@ export interface AdminHooks {
 }
 
 const MAX_BODY_BYTES = 16 * 1024
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body) + '\n'
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' })
-  res.end(text)
-}
-
-function tokenOk(req: IncomingMessage, tokens: readonly string[]): boolean {
-  if (tokens.length === 0) return true
-  const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')
-  if (!m) return false
-  const given = Buffer.from(m[1]!.trim())
-  return tokens.some((t) => {
-    const want = Buffer.from(t)
-    return want.length === given.length && timingSafeEqual(want, given)
-  })
-}
 
 function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
@@ -75,8 +59,10 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
 
 export class AdminServer {
   readonly server: Server
+  readonly #tokens: TokenSet
 
   constructor(private readonly hooks: AdminHooks) {
+    this.#tokens = compileTokens(hooks.tokens)
     this.server = createServer((req, res) => void this.#handle(req, res).catch((err: Error) => send(res, 500, { error: err.message })))
     this.server.headersTimeout = 5000
   }
@@ -94,12 +80,12 @@ export class AdminServer {
     }
     if (req.method === 'GET' && path === '/v1/status') return send(res, 200, h.status())
     if (req.method === 'GET' && path === '/v1/baseline') {
-      if (!tokenOk(req, h.tokens)) return send(res, 401, { error: 'missing or wrong bearer token' })
+      if (!checkBearer(this.#tokens, req.headers.authorization).ok) return send(res, 401, { error: 'missing or wrong bearer token' })
       if (!h.baseline) return send(res, 404, { error: 'this sidecar records no baseline (sidecar.baseline.enabled: false)' })
       return send(res, 200, h.baseline())
     }
     if (req.method === 'POST' && (path === '/v1/quarantine' || path === '/v1/release')) {
-      if (!tokenOk(req, h.tokens)) return send(res, 401, { error: 'missing or wrong bearer token' })
+      if (!checkBearer(this.#tokens, req.headers.authorization).ok) return send(res, 401, { error: 'missing or wrong bearer token' })
       let body: Record<string, unknown>
       try {
         body = await readJson(req)

@@ -5,14 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AggregatorApiErrorCode } from '../../core/errors.js'
 import { checkBearer, type TokenSet } from '../../core/http/auth.js'
+import { apiJson } from '../../core/http/respond.js'
 
-/** Writes a JSON body. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body) + '\n'
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...headers })
-  res.end(text)
-}
-
+/** Writes a JSON body (core/http/respond.ts `apiJson`). */
+export const sendJson = apiJson
 
 /** Writes `{error: {code, message, ...extra}}`; `code` is one of core/errors.ts `AGGREGATOR_API_ERROR_CODES`. */
 export function sendError(res: ServerResponse, status: number, code: AggregatorApiErrorCode, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): void {

@@ -98,3 +98,13 @@ export function jsonText(res: ServerResponse, status: number, text: string, head
   res.writeHead(status, h)
   res.end(text)
 }
+
+/**
+ * An API answer (the aggregator's API and the sidecar's admin server): `body` as one JSON line
+ * (newline-terminated), `Content-Length` precomputed, `Cache-Control: no-store`; `headers` are added.
+ */
+export function apiJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  const text = JSON.stringify(body) + '\n'
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...headers })
+  res.end(text)
+}
