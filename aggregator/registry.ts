@@ -35,7 +35,7 @@ export const heartbeatSchema = z
     /** Provider lifecycle state (COLD, READY, …) for display. */
     provider_state: z.string().max(32).optional(),
     /** How the provider's egress is confined (see `Signal.isolation`); absent = not said. */
-    isolation: z.enum(['netns', 'container', 'cooperative']).optional(),
+    isolation: z.enum(['netns', 'container', 'k8s', 'cooperative']).optional(),
     /** Heartbeat period the sidecar uses, ms; the unreachable deadline is 3 of these. */
     interval_ms: z.number().int().min(100).max(3_600_000).default(HEARTBEAT_INTERVAL_MS),
     /**

@@ -8,6 +8,7 @@ import { readEnv } from '../core/env.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
 import { HANGAR_VERSION } from '../core/version.js'
+import { ISOLATIONS, type Isolation } from '../signals/types.js'
 import { runAggregator } from './aggregator.js'
 import { registerBaselineCommands } from './baseline.js'
 import { runEgress } from './egress.js'
@@ -43,17 +44,17 @@ program
   .option('--netns <name>', 'run the subprocess provider inside this network namespace made by `mcp-hangar up` (hg-<key>), and report its nftables drops')
   .option('--run-as <user>', 'with --netns and no --sandbox: the unprivileged user (or user:group) the provider runs as', 'nobody')
   .option('--sandbox <file>', 'with --netns: the provider\'s sandbox (uid, cgroups, file view) as `mcp-hangar up` wrote it; the provider runs in it')
-  .option('--isolation <mode>', 'mark every signal and heartbeat with the isolation: netns | container | cooperative (set by `mcp-hangar up`)')
+  .option('--isolation <mode>', 'mark every signal and heartbeat with the isolation: netns | container | k8s | cooperative (set by `mcp-hangar up` and the Kubernetes injection)')
   .action(async (o: { config?: string; provider: string; signalLog?: string; egress: boolean; netns?: string; runAs: string; sandbox?: string; isolation?: string }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'sidecar' })
     process.umask(0o077)
     if (o.sandbox !== undefined && o.netns === undefined) throw new HangarError(ERROR_CODES.USAGE, '--sandbox needs --netns')
-    if (o.isolation !== undefined && !['netns', 'container', 'cooperative'].includes(o.isolation)) throw new HangarError(ERROR_CODES.USAGE, `--isolation: expected netns, container or cooperative, got "${o.isolation}"`)
+    if (o.isolation !== undefined && !ISOLATIONS.includes(o.isolation as Isolation)) throw new HangarError(ERROR_CODES.USAGE, `--isolation: expected ${ISOLATIONS.join(', ')}, got "${o.isolation}"`)
     if (o.netns !== undefined && !/^hg-[0-9a-f]{8}$/.test(o.netns)) throw new HangarError(ERROR_CODES.USAGE, `--netns: expected a namespace made by mcp-hangar up (hg-<8 hex>), got "${o.netns}"`)
     await runSidecar({
       configPath: o.config ?? env.configPath ?? 'hangar.yaml', provider: o.provider, signalLog: o.signalLog, noEgress: !o.egress, log,
       ...(o.netns && { netns: { name: o.netns, hostTable: `hangar_${o.netns.slice(3)}`, runAs: o.runAs, ...(o.sandbox && { sandbox: o.sandbox }) } }),
-      ...(o.isolation && { isolation: o.isolation as 'netns' | 'container' | 'cooperative' }),
+      ...(o.isolation && { isolation: o.isolation as Isolation }),
     })
   })
 

@@ -14,10 +14,13 @@ export type DestinationProtocol = 'http' | 'https' | 'tcp' | 'udp' | 'dns'
 /**
  * How the sidecar's provider is confined: `netns` (its own network namespace, nftables; `mcp-hangar up`
  * as root), `container` (a container on an internal Docker network whose only other host is the
- * sidecar; `mcp-hangar up` with `mode: container`), `cooperative` (proxy environment only: nothing stops the provider from going around the
+ * sidecar; `mcp-hangar up` with `mode: container`), `k8s` (a Kubernetes pod whose init container installed
+ * nftables rules that send everything but the sidecar's own traffic through it), `cooperative` (proxy environment only: nothing stops the provider from going around the
  * sidecar). Absent when the sidecar was not told (e.g. a bare `mcp-hangar sidecar`).
  */
-export type Isolation = 'netns' | 'container' | 'cooperative'
+export type Isolation = 'netns' | 'container' | 'k8s' | 'cooperative'
+/** Every {@link Isolation}, in the order help texts list them. */
+export const ISOLATIONS: readonly Isolation[] = Object.freeze(['netns', 'container', 'k8s', 'cooperative'])
 
 export interface SignalDestination {
   host?: string

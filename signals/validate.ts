@@ -93,7 +93,7 @@ const signalSchema = z
     provider: bounded(SIGNAL_LIMITS.name),
     sidecar_id: bounded(SIGNAL_LIMITS.name),
     destination: destinationSchema.optional(),
-    isolation: z.enum(['netns', 'container', 'cooperative']).optional(),
+    isolation: z.enum(['netns', 'container', 'k8s', 'cooperative']).optional(),
     tool: bounded(SIGNAL_LIMITS.field).optional(),
     session_id: bounded(SIGNAL_LIMITS.field).optional(),
     caller: bounded(SIGNAL_LIMITS.field).optional(),

@@ -37,7 +37,7 @@ t.test('--version and --help', async (t) => {
 t.test('sidecar usage errors are exit 2 before anything starts; controls pass the check', async (t) => {
   const cases: Array<[string[], RegExp]> = [
     [['--sandbox', '/tmp/x.json'], /^mcp-hangar: --sandbox needs --netns$/m],
-    [['--isolation', 'vm'], /^mcp-hangar: --isolation: expected netns, container or cooperative, got "vm"$/m],
+    [['--isolation', 'vm'], /^mcp-hangar: --isolation: expected netns, container, k8s, cooperative, got "vm"$/m],
     [['--netns', 'hg-XYZ'], /^mcp-hangar: --netns: expected a namespace made by mcp-hangar up \(hg-<8 hex>\), got "hg-XYZ"$/m],
     [['--netns', 'other-ns'], /--netns: expected a namespace made by mcp-hangar up/],
   ]
@@ -47,7 +47,7 @@ t.test('sidecar usage errors are exit 2 before anything starts; controls pass th
     t.match(r.stderr, cases[i]![1])
   })
   // controls: valid values get past the option checks and fail later, on the missing config
-  const controls = await Promise.all([['--isolation', 'cooperative'], ['--netns', 'hg-0123abcd']].map((a) => cli(['sidecar', '-p', 'fetch', '-c', '/nonexistent/hangar.yaml', ...a])))
+  const controls = await Promise.all([['--isolation', 'cooperative'], ['--isolation', 'k8s'], ['--netns', 'hg-0123abcd']].map((a) => cli(['sidecar', '-p', 'fetch', '-c', '/nonexistent/hangar.yaml', ...a])))
   for (const r of controls) {
     t.equal(r.code, 2)
     t.match(r.stderr, /^mcp-hangar: .*\/nonexistent\/hangar\.yaml/m, 'refused for the config, not the option')
