@@ -26,7 +26,7 @@ function port(flag: string, allowOff = false) {
 export function k8sInitCommand(k8s: Command): Command {
   return k8s
     .command('init')
-    .description("load the pod's nftables rules (the init container): the sidecar's uid exempt, DNS, tcp 80/443 and tcp forwards redirected to the sidecar, everything else dropped and counted")
+    .description("load the pod's nftables rules (the init container): the sidecar's uid exempt, DNS, tcp 80/443 and tcp forwards redirected to the sidecar, inbound MCP captured, every other tcp/udp to the bypass trap, the rest dropped and counted")
     .option('-c, --config <hangar.yaml>', 'take the ports from this config (with --provider)')
     .option('-p, --provider <name>', "the provider whose sidecar block and tcp rules give the ports")
     .option('--dns-port <port>', "the sidecar's DNS port on 127.0.0.1 (default 53)", port('--dns-port'))
@@ -34,12 +34,15 @@ export function k8sInitCommand(k8s: Command): Command {
     .option('--tls-port <port|off>', 'the transparent TLS port tcp 443 lands on (default 443)', port('--tls-port', true))
     .option('--forward-port <port>', 'a tcp forward port (repeatable)', (v: string, prev: number[] | undefined) => [...(prev ?? []), port('--forward-port')(v) as number])
     .option('--admin-port <port>', "the sidecar's admin port, closed to the provider (default 9901)", port('--admin-port'))
+    .option('--mcp-port <port>', "inbound capture: tcp from outside the pod to the MCP server's port goes to --ingress-port", port('--mcp-port'))
+    .option('--ingress-port <port>', "the sidecar's MCP ingress port (with --mcp-port)", port('--ingress-port'))
+    .option('--trap-port <port>', "the sidecar's bypass trap: every other tcp/udp packet of another uid goes there (127.0.0.1, ::1) and is reported", port('--trap-port'))
     .option('--sidecar-uid <uid>', "the sidecar's uid, exempt (default 65532)", (v: string) => {
       if (!/^\d{1,10}$/.test(v)) throw new InvalidArgumentError(`--sidecar-uid: expected a uid (a non-negative integer), got "${v}"`)
       return Number(v)
     })
     .option('--print', 'print the ruleset instead of loading it')
-    .action(async (o: { config?: string; provider?: string; dnsPort?: number; httpPort?: number | 'off'; tlsPort?: number | 'off'; forwardPort?: number[]; adminPort?: number; sidecarUid?: number; print?: boolean }) => {
+    .action(async (o: { config?: string; provider?: string; dnsPort?: number; httpPort?: number | 'off'; tlsPort?: number | 'off'; forwardPort?: number[]; adminPort?: number; mcpPort?: number; ingressPort?: number; trapPort?: number; sidecarUid?: number; print?: boolean }) => {
       const { forwardPort, httpPort, tlsPort, ...rest } = o
       const off = (p: number | 'off' | undefined) => (p === 'off' ? null : p)
       process.exitCode = await runK8sInit({ ...rest, httpPort: off(httpPort), tlsPort: off(tlsPort), ...(forwardPort && { forwardPorts: forwardPort }) })

@@ -85,6 +85,12 @@ export const sidecarSchema = z
     admin: listenAddress.default('127.0.0.1:9901'),
     /** Address DNS steering answers with: the sidecar as the provider sees it. */
     address: z.string().ip().default('10.254.1.1'),
+    /**
+     * The bypass trap (a Kubernetes pod's sidecar): a loopback address whose port, on 127.0.0.1 and
+     * ::1, tcp and udp, receives whatever the pod's nftables rules send to no other listener; each
+     * arrival is an `egress_bypass_attempt`. null (default): no trap.
+     */
+    bypass_trap: listenAddress.nullable().default(null),
     /** Bind address of tcp forwards (their ports come from the tcp rules). Default the host of `proxy`. */
     tcp_forward_host: z.string().optional(),
     /** `steering`: allowed names → `address`; `passthrough`: real, filtered answers. */

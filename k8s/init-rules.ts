@@ -52,6 +52,20 @@ export const podRulesOptionsSchema = z
     adminPort: port,
     /** More loopback ports closed to every other uid (e.g. a local aggregator link). */
     protectedPorts: z.array(port).default([]),
+    /**
+     * Inbound capture: tcp connections from outside the pod to this port (the MCP server's) are
+     * redirected to `ingressPort`, the sidecar's MCP ingress. null: nothing is captured.
+     */
+    mcpPort: port.nullable().default(null),
+    /** The sidecar's MCP ingress port (with `mcpPort`). */
+    ingressPort: port.nullable().default(null),
+    /**
+     * The sidecar's bypass trap (on 127.0.0.1 and ::1, tcp and udp): every other tcp and udp
+     * packet of another uid, IPv4 or IPv6, is redirected there instead of being dropped, so the
+     * sidecar, which holds no capability, learns of the attempt. null: such packets are dropped
+     * into the counted sets like the rest.
+     */
+    trapPort: port.nullable().default(null),
   })
   .strict()
 
@@ -79,8 +93,10 @@ export function parsePodRulesOptions(input: unknown, source = 'k8s init options'
     if (prior) issues.push({ path: `forwardPorts[${i}]`, message: `tcp ${p} is already redirected to ${prior}` })
     else matched.set(p, `forwardPorts[${i}]`)
   })
+  if ((o.mcpPort === null) !== (o.ingressPort === null)) issues.push({ path: o.mcpPort === null ? 'mcpPort' : 'ingressPort', message: 'mcpPort and ingressPort go together (inbound capture needs both)' })
+  else if (o.mcpPort !== null && o.mcpPort === o.ingressPort) issues.push({ path: 'ingressPort', message: `the sidecar's ingress cannot share the MCP server's port ${o.mcpPort}: the capture would send the sidecar's own upstream connection back to itself` })
   const closed = new Set([o.adminPort, ...o.protectedPorts])
-  const targets: Array<[string, number | null]> = [['dnsPort', o.dnsPort], ['httpPort', o.httpPort], ['tlsPort', o.tlsPort], ...o.forwardPorts.map((p, i): [string, number] => [`forwardPorts[${i}]`, p])]
+  const targets: Array<[string, number | null]> = [['dnsPort', o.dnsPort], ['httpPort', o.httpPort], ['tlsPort', o.tlsPort], ...o.forwardPorts.map((p, i): [string, number] => [`forwardPorts[${i}]`, p]), ['ingressPort', o.ingressPort], ['trapPort', o.trapPort]]
   for (const [name, p] of targets) {
     if (p !== null && closed.has(p)) issues.push({ path: name, message: `port ${p} is a protected sidecar port (admin or protectedPorts); a redirect must never land on it` })
   }
@@ -100,9 +116,17 @@ const portSet = (ports: readonly number[]) => (ports.length === 1 ? String(ports
  * `inet hangar` table atomically (a restarted init container loads it again).
  *
  * - nat output (priority -100): the sidecar's uid returns untouched; IPv4 udp/tcp 53 to any
- *   address is redirected to `dnsPort`; other traffic to 127.0.0.0/8 stays as it is; tcp 80 → `httpPort`,
- *   tcp 443 → `tlsPort`, each forward port → itself. Redirects are IPv4 only (the sidecar's
- *   listeners are on 127.0.0.1): IPv6 from the provider is dropped like any other bypass.
+ *   address is redirected to `dnsPort`; other traffic to 127.0.0.0/8 and ::1 stays as it is; tcp 80 → `httpPort`,
+ *   tcp 443 → `tlsPort`, each forward port → itself. These redirects are IPv4 only (the sidecar's
+ *   listeners are on 127.0.0.1). With `trapPort`, every other tcp and udp packet, IPv4 and IPv6
+ *   (DNS over IPv6 included), is redirected to the trap (REDIRECT keeps neither the original
+ *   address nor port; reading them back, `SO_ORIGINAL_DST` or conntrack, needs code or a
+ *   capability the sidecar does not have, so the trap reports the attempt, its protocol and
+ *   family); without it they are dropped.
+ * - nat prerouting (priority -100, with `mcpPort`): tcp from outside the pod (any interface but
+ *   lo) to `mcpPort` is redirected to `ingressPort`, as Istio captures inbound traffic: the
+ *   server keeps its port, and nothing reaches it without passing the sidecar's MCP ingress (an
+ *   IPv6 connection lands on [::1]:`ingressPort`, where nothing listens, and is refused).
  * - filter output (priority 0, policy drop): the sidecar's uid accepted; replies on connections
  *   made from outside accepted (`ct direction reply`: health probes, inbound MCP); tcp to a
  *   protected port (any address) refused and recorded; redirected packets (`ct status dnat`)
@@ -118,6 +142,16 @@ export function podRuleset(input: PodRulesInput): string {
   if (o.httpPort !== null) redirects.push(`    meta nfproto ipv4 tcp dport 80 redirect to :${o.httpPort}`)
   if (o.tlsPort !== null) redirects.push(`    meta nfproto ipv4 tcp dport 443 redirect to :${o.tlsPort}`)
   if (o.forwardPorts.length) redirects.push(`    meta nfproto ipv4 tcp dport ${portSet(o.forwardPorts)} redirect`)
+  // After every redirect to a listener: the rest of tcp and udp, both families, to the trap.
+  if (o.trapPort !== null) redirects.push(`    meta l4proto { tcp, udp } redirect to :${o.trapPort}`)
+  const inbound = o.mcpPort === null
+    ? []
+    : [
+        '  chain nat_prerouting {',
+        '    type nat hook prerouting priority -100; policy accept;',
+        `    iifname != "lo" tcp dport ${o.mcpPort} redirect to :${o.ingressPort}`,
+        '  }',
+      ]
   return [
     // Create-then-delete: loading this twice replaces the table in one transaction.
     `table inet ${POD_TABLE} { }`,
@@ -130,8 +164,10 @@ export function podRuleset(input: PodRulesInput): string {
     `    meta skuid ${uid} return`,
     `    meta nfproto ipv4 meta l4proto { tcp, udp } th dport 53 redirect to :${o.dnsPort}`,
     '    ip daddr 127.0.0.0/8 return',
+    '    ip6 daddr ::1 return',
     ...redirects,
     '  }',
+    ...inbound,
     '  chain output {',
     '    type filter hook output priority 0; policy drop;',
     `    meta skuid ${uid} accept`,

@@ -41,8 +41,24 @@ export function podRulesFromConfig(config: HangarConfig, provider: string, sourc
   const forwardHost = p.sidecar.tcp_forward_host ?? splitListen(p.sidecar.proxy).host
   const forwardPorts = tcpForwardRules(compilePolicy(provider, p.capabilities)).map((r) => r.port)
   if (forwardPorts.length && !TCP_HOSTS.has(forwardHost)) issues.push({ path: `${base}.tcp_forward_host`, message: `must be 127.0.0.1 or 0.0.0.0 in a pod (got ${forwardHost}): REDIRECT delivers tcp forwards to 127.0.0.1` })
+  let trapPort: number | null = null
+  if (p.sidecar.bypass_trap !== null) {
+    const t = splitListen(p.sidecar.bypass_trap)
+    if (t.host !== '127.0.0.1') issues.push({ path: `${base}.bypass_trap`, message: `must be bound to 127.0.0.1 in a pod (got ${p.sidecar.bypass_trap}): REDIRECT delivers to 127.0.0.1 (and ::1 for IPv6)` })
+    trapPort = t.port
+  }
+  // Inbound capture: a provider served over loopback keeps its port; the pod's address sends it to the ingress.
+  let mcpPort: number | null = null
+  let ingressPort: number | null = null
+  if (p.mode === 'remote' && p.endpoint && p.listen) {
+    const u = new URL(p.endpoint)
+    if (['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) {
+      mcpPort = Number(u.port || (u.protocol === 'https:' ? 443 : 80))
+      ingressPort = splitListen(p.listen).port
+    }
+  }
   if (issues.length) throw new ConfigError(source, issues)
-  return parsePodRulesOptions({ dnsPort: dns.port, httpPort, tlsPort, forwardPorts, adminPort: splitListen(p.sidecar.admin).port }, `${source} (${base})`)
+  return parsePodRulesOptions({ dnsPort: dns.port, httpPort, tlsPort, forwardPorts, adminPort: splitListen(p.sidecar.admin).port, mcpPort, ingressPort, trapPort }, `${source} (${base})`)
 }
 
 /** What `mcp-hangar k8s init` was given. */
@@ -56,6 +72,11 @@ export interface K8sInitOptions {
   forwardPorts?: number[]
   adminPort?: number
   sidecarUid?: number
+  /** Inbound capture: the MCP server's port and the sidecar's ingress port (together). */
+  mcpPort?: number
+  ingressPort?: number
+  /** The sidecar's bypass trap port (127.0.0.1 and ::1). */
+  trapPort?: number
   /** Print the ruleset instead of loading it. */
   print?: boolean
   out?: NodeJS.WritableStream
@@ -68,7 +89,7 @@ export interface K8sInitOptions {
 export function resolveK8sInitOptions(o: K8sInitOptions): PodRulesOptions {
   if (o.config !== undefined || o.provider !== undefined) {
     if (o.config === undefined || o.provider === undefined) throw new HangarError(ERROR_CODES.USAGE, 'k8s init: -c/--config and --provider go together')
-    const flags = ['dnsPort', 'httpPort', 'tlsPort', 'forwardPorts', 'adminPort'].filter((k) => o[k as keyof K8sInitOptions] !== undefined)
+    const flags = ['dnsPort', 'httpPort', 'tlsPort', 'forwardPorts', 'adminPort', 'mcpPort', 'ingressPort', 'trapPort'].filter((k) => o[k as keyof K8sInitOptions] !== undefined)
     if (flags.length) throw new HangarError(ERROR_CODES.USAGE, `k8s init: the port flags (${flags.join(', ')}) and -c/--provider are exclusive: the ports come from the config`)
     const loaded = loadConfig(o.config, o.env ?? rawEnv())
     const opts = podRulesFromConfig(loaded.config, o.provider, loaded.source)
@@ -81,6 +102,9 @@ export function resolveK8sInitOptions(o: K8sInitOptions): PodRulesOptions {
       tlsPort: o.tlsPort === undefined ? 443 : o.tlsPort,
       forwardPorts: o.forwardPorts ?? [],
       adminPort: o.adminPort ?? 9901,
+      ...(o.mcpPort !== undefined && { mcpPort: o.mcpPort }),
+      ...(o.ingressPort !== undefined && { ingressPort: o.ingressPort }),
+      ...(o.trapPort !== undefined && { trapPort: o.trapPort }),
       ...(o.sidecarUid !== undefined && { sidecarUid: o.sidecarUid }),
     },
     'k8s init flags',

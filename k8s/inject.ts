@@ -70,7 +70,7 @@ export const PROVIDER_UID = 65534
  * nftables rules send inbound MCP traffic and the provider's egress here). Above 1024, so uid 65532
  * binds them without a capability.
  */
-export const K8S_PORTS = Object.freeze({ ingress: 15006, dns: 15053, http: 15080, tls: 15443, proxy: 15128, admin: 15901 })
+export const K8S_PORTS = Object.freeze({ ingress: 15006, dns: 15053, http: 15080, tls: 15443, proxy: 15128, admin: 15901, trap: 15999 })
 
 /** Names of the generated containers, volumes and ConfigMaps start with this; user objects may not. */
 export const RESERVED_PREFIX = 'mcp-hangar-'
@@ -214,7 +214,10 @@ export function initArgs(config: Obj, provider: string): string[] {
   return [
     'k8s', 'init', '--dns-port', String(r.dnsPort), '--http-port', r.httpPort === null ? 'off' : String(r.httpPort),
     '--tls-port', r.tlsPort === null ? 'off' : String(r.tlsPort), '--admin-port', String(r.adminPort),
-    ...r.forwardPorts.flatMap((p) => ['--forward-port', String(p)]), '--sidecar-uid', String(r.sidecarUid),
+    ...r.forwardPorts.flatMap((p) => ['--forward-port', String(p)]),
+    ...(r.mcpPort !== null && r.ingressPort !== null ? ['--mcp-port', String(r.mcpPort), '--ingress-port', String(r.ingressPort)] : []),
+    ...(r.trapPort !== null ? ['--trap-port', String(r.trapPort)] : []),
+    '--sidecar-uid', String(r.sidecarUid),
   ]
 }
 
@@ -240,6 +243,7 @@ export function podSidecarConfig(i: { provider: string; port: number; path: stri
           transparent_tls: `${lo}:${K8S_PORTS.tls}`,
           tcp_forward_host: lo,
           admin: `${lo}:${K8S_PORTS.admin}`,
+          bypass_trap: `${lo}:${K8S_PORTS.trap}`,
           address: lo,
           data_dir: `${CONTAINER_DATA_DIR}/${i.provider}`,
           dns_mode: 'steering',

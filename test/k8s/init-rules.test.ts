@@ -37,6 +37,8 @@ const VARIANTS: Array<[string, PodRulesInput]> = [
   ['one forward', { ...base, forwardPorts: [3306] }],
   ['another sidecar uid and more protected ports', { ...base, sidecarUid: 1337, protectedPorts: [9902, 15000] }],
   ['uid 1 as the sidecar', { ...base, sidecarUid: 1 }],
+  ['inbound capture and the bypass trap (the injected pod)', { ...base, mcpPort: 8080, ingressPort: 15006, trapPort: 15999 }],
+  ['the bypass trap alone', { ...base, trapPort: 15999 }],
 ]
 
 t.test('every variant passes the real nft -c', async (t) => {
@@ -52,6 +54,7 @@ t.test('nat output: the sidecar returns first; DNS to any IPv4 address, then 80,
     `meta skuid ${SIDECAR_UID} return`,
     'meta nfproto ipv4 meta l4proto { tcp, udp } th dport 53 redirect to :15053',
     'ip daddr 127.0.0.0/8 return',
+    'ip6 daddr ::1 return',
     'meta nfproto ipv4 tcp dport 80 redirect to :15080',
     'meta nfproto ipv4 tcp dport 443 redirect to :15443',
     'meta nfproto ipv4 tcp dport { 5432, 6379 } redirect',
@@ -59,6 +62,23 @@ t.test('nat output: the sidecar returns first; DNS to any IPv4 address, then 80,
   const none = chain(podRuleset({ ...base, httpPort: null, tlsPort: null, forwardPorts: [] }), 'nat_output')
   t.notOk(none.some((l) => /dport (80|443|\{)/.test(l)), 'without listeners or forwards, 80, 443 and other ports are not redirected (so they are dropped)')
   t.same(chain(podRuleset({ ...base, forwardPorts: [3306] }), 'nat_output').at(-1), 'meta nfproto ipv4 tcp dport 3306 redirect', 'a single forward')
+  const trapped = chain(podRuleset({ ...base, trapPort: 15999 }), 'nat_output')
+  t.equal(trapped.at(-1), 'meta l4proto { tcp, udp } redirect to :15999', 'with a trap, every other tcp and udp packet (both families) goes to it, after every listener redirect')
+  t.ok(trapped.indexOf('ip6 daddr ::1 return') < trapped.length - 1, 'loopback returns before the trap')
+  t.notOk(podRuleset(base).includes('redirect to :15999'), 'without a trap nothing is redirected to one')
+})
+
+t.test('inbound capture: tcp from outside the pod to the MCP port goes to the ingress; loopback is not captured', async (t) => {
+  t.same(chain(podRuleset({ ...base, mcpPort: 8080, ingressPort: 15006 }), 'nat_prerouting'), [
+    'type nat hook prerouting priority -100; policy accept;',
+    'iifname != "lo" tcp dport 8080 redirect to :15006',
+  ])
+  t.notOk(podRuleset(base).includes('nat_prerouting'), 'no capture without an MCP port')
+  t.throws(() => podRuleset({ ...base, mcpPort: 8080 }), /ingressPort: mcpPort and ingressPort go together/)
+  t.throws(() => podRuleset({ ...base, ingressPort: 15006 }), /mcpPort: mcpPort and ingressPort go together/)
+  t.throws(() => podRuleset({ ...base, mcpPort: 15006, ingressPort: 15006 }), /ingressPort: the sidecar's ingress cannot share/)
+  t.throws(() => podRuleset({ ...base, trapPort: 9901 }), /trapPort: port 9901 is a protected sidecar port/)
+  t.throws(() => podRuleset({ ...base, mcpPort: 8080, ingressPort: 9901 }), /ingressPort: port 9901 is a protected sidecar port/)
 })
 
 t.test('filter output: policy drop; sidecar, replies, protected ports, redirected, loopback, neighbour discovery, then refuse — in that order', async (t) => {

@@ -38,7 +38,7 @@ t.test('an injected template: the init container, the native sidecar, volumes, a
   t.equal(r.configMapName, 'mcp-hangar-fetch')
   const [init, sidecar] = r.spec.initContainers as Obj[]
   t.equal(init!.name, INIT_CONTAINER)
-  t.strictSame(init!.args, ['k8s', 'init', '--dns-port', '15053', '--http-port', '15080', '--tls-port', '15443', '--admin-port', '15901', '--sidecar-uid', '65532'], 'the rule ports as flags: the init container reads no config and no token')
+  t.strictSame(init!.args, ['k8s', 'init', '--dns-port', '15053', '--http-port', '15080', '--tls-port', '15443', '--admin-port', '15901', '--mcp-port', '3000', '--ingress-port', '15006', '--trap-port', '15999', '--sidecar-uid', '65532'], 'the rule ports as flags: the init container reads no config and no token')
   t.notOk(JSON.stringify(init).includes('HANGAR_SIGNAL_TOKEN'), 'no secret in the init container')
   t.strictSame(init!.securityContext, {
     runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
