@@ -91,6 +91,16 @@ export const sidecarSchema = z
      * arrival is an `egress_bypass_attempt`. null (default): no trap.
      */
     bypass_trap: listenAddress.nullable().default(null),
+    /**
+     * The port a provider connected to when the kernel redirects its traffic to a transparent
+     * listener on another port (a Kubernetes pod's init rules send tcp 80 to the http listener's
+     * port): the port egress rules are matched against. Default: the listener's own port (the
+     * provider connects to it directly, as under `mcp-hangar up` and Compose).
+     */
+    transparent_redirected_from: z
+      .object({ http: z.number().int().min(1).max(65535).optional(), tls: z.number().int().min(1).max(65535).optional() })
+      .strict()
+      .default({}),
     /** Bind address of tcp forwards (their ports come from the tcp rules). Default the host of `proxy`. */
     tcp_forward_host: z.string().optional(),
     /** `steering`: allowed names → `address`; `passthrough`: real, filtered answers. */

@@ -165,6 +165,24 @@ export class EgressSignals {
     })
   }
 
+  /**
+   * `egress_bypass_attempt` for arrivals at the bypass trap (egress/bypass-trap.ts): the pod's
+   * nftables rules redirected traffic no listener takes; blocked whatever the enforcement mode (the
+   * kernel already took it away from its destination). No `destination.ip`/`port`: REDIRECT does
+   * not keep them where the sidecar can read them.
+   */
+  bypassTrapped(r: { protocol: 'tcp' | 'udp'; family: 'ipv4' | 'ipv6'; attempts: number; sourcePort: number }): void {
+    this.metrics.egress.capabilityViolations.inc({ provider: this.origin.provider, violation_type: 'egress_bypass_attempt', action: 'blocked' }, r.attempts)
+    const what = r.protocol === 'tcp' ? `${r.attempts} tcp connection(s)` : `${r.attempts} udp datagram(s)`
+    const reason = `the provider sent ${what} over ${r.family === 'ipv4' ? 'IPv4' : 'IPv6'} that no egress rule sends to the sidecar (a direct address, another resolver or port); the pod's nftables rules redirected them to the bypass trap, which ${r.protocol === 'tcp' ? 'reset them' : 'discarded them'}`
+    this.log.info({ provider: this.origin.provider, type: 'egress_bypass_attempt', ...r }, reason)
+    this.#emit({
+      kind: 'violation', type: 'egress_bypass_attempt', action: 'blocked', enforcement_mode: this.policy.mode,
+      destination: { protocol: r.protocol }, rule: 'k8s-egress-trap', reason,
+      details: { where: 'pod', via: 'bypass_trap', family: r.family, attempts: r.attempts, source_port: r.sourcePort },
+    })
+  }
+
   /** Emits a lifecycle signal (sidecar_started, sidecar_stopped, …). */
   lifecycle(type: string, reason: string, details?: Record<string, unknown>): void {
     this.#emit({ kind: 'lifecycle', type, action: 'allowed', enforcement_mode: this.policy.mode, reason, ...(details && { details }) })

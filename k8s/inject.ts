@@ -225,7 +225,13 @@ export function initArgs(config: Obj, provider: string): string[] {
  * The hangar.yaml of a pod's sidecar (the ConfigMap's `hangar.yaml`): one remote provider whose
  * endpoint is the server over loopback on its own port, MCP ingress on all addresses at
  * {@link K8S_PORTS}.ingress, egress listeners and admin on 127.0.0.1, the signal token from the
- * container's environment.
+ * container's environment, the bypass trap on {@link K8S_PORTS}.trap.
+ *
+ * DNS is `passthrough` (real, filtered answers; a denied name still gets NXDOMAIN): in a pod the
+ * init rules redirect by port whatever the address, so the provider connects to a name's real
+ * address and lands on the transparent listeners anyway. Steering would answer 127.0.0.1, which
+ * the rules leave alone (loopback) and where no listener is on 80 or 443; and servers with an
+ * SSRF guard (mcp-fetch-server) refuse a loopback answer.
  */
 export function podSidecarConfig(i: { provider: string; port: number; path: string; aggregatorUrl: string; profile?: string }): Obj {
   const lo = '127.0.0.1'
@@ -244,9 +250,10 @@ export function podSidecarConfig(i: { provider: string; port: number; path: stri
           tcp_forward_host: lo,
           admin: `${lo}:${K8S_PORTS.admin}`,
           bypass_trap: `${lo}:${K8S_PORTS.trap}`,
+          transparent_redirected_from: { http: 80, tls: 443 },
           address: lo,
           data_dir: `${CONTAINER_DATA_DIR}/${i.provider}`,
-          dns_mode: 'steering',
+          dns_mode: 'passthrough',
           upstream_dns: ['system'],
         },
         ...(i.profile !== undefined && { profile: i.profile }),
@@ -400,7 +407,7 @@ export function injectPodSpec(podSpec: Obj, annotations: Record<string, string>,
     name: SIDECAR_CONTAINER,
     image: options.sidecarImage,
     restartPolicy: 'Always',
-    args: ['sidecar', '-c', `${CONFIG_DIR}/hangar.yaml`, '--provider', provider],
+    args: ['sidecar', '-c', `${CONFIG_DIR}/hangar.yaml`, '--provider', provider, '--isolation', 'k8s'],
     ports: [{ name: 'hangar-mcp', containerPort: K8S_PORTS.ingress, protocol: 'TCP' }],
     env: [{ name: 'HANGAR_SIGNAL_TOKEN', valueFrom: { secretKeyRef: { name: options.signalTokenSecret ?? 'mcp-hangar-signal-token', key: 'token' } } }],
     volumeMounts: [...mounts, { name: VOL.data, mountPath: CONTAINER_DATA_DIR }, { name: VOL.tmp, mountPath: '/tmp' }],

@@ -25,6 +25,7 @@ import { DnsResolver } from '../egress/resolve.js'
 import { EgressSignals } from '../egress/signals.js'
 import { TcpForwards } from '../egress/tcp-forward.js'
 import { SubdomainBudget } from '../policy/tunnel.js'
+import { BypassTrap } from '../egress/bypass-trap.js'
 import { TransparentHttpListener } from '../egress/transparent/http.js'
 import { TransparentTlsListener } from '../egress/transparent/tls.js'
 import type { EgressPolicy, Resolver } from '../policy/egress-types.js'
@@ -57,6 +58,8 @@ export interface EgressPorts {
   dns: number
   transparentHttp: number | null
   transparentTls: number | null
+  /** The bypass trap (`sidecar.bypass_trap`), or null. */
+  trap: number | null
   /** The sidecar's admin listener, bound by the composition around this plane (0 without one). */
   admin: number
   tcp: Map<number, number>
@@ -94,7 +97,7 @@ export class EgressSidecar {
   readonly signals: EgressSignals
   readonly connector: EgressConnector
   readonly sidecarId: string
-  readonly ports: EgressPorts = { proxy: 0, dns: 0, transparentHttp: null, transparentTls: null, admin: 0, tcp: new Map() }
+  readonly ports: EgressPorts = { proxy: 0, dns: 0, transparentHttp: null, transparentTls: null, trap: null, admin: 0, tcp: new Map() }
   readonly #protectedIps = new Set<string>()
   readonly #protectedPorts = new Set<number>()
   readonly #resolver: Resolver
@@ -165,15 +168,25 @@ export class EgressSidecar {
 
       if (sc.transparent_http) {
         const a = splitListen(sc.transparent_http)
-        const l = new TransparentHttpListener(this.connector, a.port === 0 ? 80 : a.port)
+        const l = new TransparentHttpListener(this.connector, sc.transparent_redirected_from.http ?? (a.port === 0 ? 80 : a.port))
         this.#closers.push(() => l.close())
         this.ports.transparentHttp = await l.listen(a.host, a.port)
       }
       if (sc.transparent_tls) {
         const a = splitListen(sc.transparent_tls)
-        const l = new TransparentTlsListener(this.connector, { logicalPort: a.port === 0 ? 443 : a.port })
+        const l = new TransparentTlsListener(this.connector, { logicalPort: sc.transparent_redirected_from.tls ?? (a.port === 0 ? 443 : a.port) })
         this.#closers.push(() => l.close())
         this.ports.transparentTls = await l.listen(a.host, a.port)
+      }
+      if (sc.bypass_trap) {
+        const a = splitListen(sc.bypass_trap)
+        const trap = new BypassTrap({
+          report: (r) => this.signals.bypassTrapped(r),
+          onNoIpv6: (err) => log.warn({ err: err.message }, 'the bypass trap cannot listen on ::1; IPv6 bypass attempts are refused by the kernel without a report'),
+        })
+        this.#closers.push(() => trap.close())
+        this.ports.trap = await trap.listen(a.port)
+        this.protect(a.host, this.ports.trap)
       }
       const tcp = new TcpForwards(this.connector, { host: sc.tcp_forward_host ?? proxyAddr.host, ...(this.opts.tcpPortOverride && { portOverride: this.opts.tcpPortOverride }) })
       this.#closers.push(() => tcp.close())
