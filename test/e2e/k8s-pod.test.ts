@@ -38,6 +38,7 @@ const skip = netnsSkip() || missing || false
 
 t.setTimeout(240_000)
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed manifests, read by the paths the injection writes
 type Obj = Record<string, any>
 interface Stored { type: string; kind: string; provider: string; isolation?: string; rule?: string; destination?: { host?: string; ip?: string; port?: number; protocol?: string }; details?: Obj; tool?: string }
 

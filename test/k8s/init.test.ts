@@ -48,7 +48,7 @@ t.test('options from a provider config: the sidecar listener ports and the exact
     { host: '10.1.2.3', port: 3306, protocol: 'tcp' },
   ]
   t.same(podRulesFromConfig(cfg(good, egress), 'db', 'hangar.yaml'), {
-    sidecarUid: 65532, dnsPort: 15053, httpPort: 15080, tlsPort: 15443, forwardPorts: [5432, 6379], adminPort: 9901, protectedPorts: [9901],
+    sidecarUid: 65532, dnsPort: 15053, httpPort: 15080, tlsPort: 15443, forwardPorts: [5432, 6379], adminPort: 9901, protectedPorts: [9901], mcpPort: null, ingressPort: null, trapPort: null,
   }, 'forwards are the exact-host tcp rules only (not a wildcard, not a cidr)')
   t.same(podRulesFromConfig(cfg({ ...good, transparent_http: null }), 'db', 'hangar.yaml').httpPort, null, 'a disabled transparent listener is not redirected')
   t.throws(() => podRulesFromConfig(cfg({ ...good, dns: '0.0.0.0:53' }), 'db', 'hangar.yaml'), /providers\.db\.sidecar\.dns: must be bound to 127\.0\.0\.1/, 'a 0.0.0.0 DNS listener is refused')
@@ -57,18 +57,25 @@ t.test('options from a provider config: the sidecar listener ports and the exact
   t.same(podRulesFromConfig(cfg({ ...good, tcp_forward_host: '10.1.2.3' }), 'db', 'hangar.yaml').forwardPorts, [], 'the forward host does not matter without forwards')
   t.throws(() => podRulesFromConfig(cfg(good), 'nope', 'hangar.yaml'), /providers\.nope: no such provider \(have: db\)/)
   t.throws(() => podRulesFromConfig(cfg({ ...good, dns: '127.0.0.1:9901' }), 'db', 'hangar.yaml'), /dnsPort: port 9901 is a protected/, 'a DNS port on the admin port')
+  const pod = (endpoint: string, sidecar: Record<string, unknown>) => parseConfig(JSON.stringify({
+    providers: { db: { mode: 'remote', endpoint, listen: '0.0.0.0:15006', sidecar: { ...good, ...sidecar } } },
+  }), 'hangar.yaml').config
+  t.match(podRulesFromConfig(pod('http://127.0.0.1:9000/mcp', { bypass_trap: '127.0.0.1:15999' }), 'db', 'hangar.yaml'), { mcpPort: 9000, ingressPort: 15006, trapPort: 15999 }, 'a server on loopback is captured on its port; the trap port from the sidecar block')
+  t.match(podRulesFromConfig(pod('http://localhost/mcp', {}), 'db', 'hangar.yaml'), { mcpPort: 80, ingressPort: 15006, trapPort: null }, 'the URL default port')
+  t.match(podRulesFromConfig(pod('http://10.9.8.7:9000/mcp', {}), 'db', 'hangar.yaml'), { mcpPort: null, ingressPort: null }, 'a server elsewhere is not captured in this pod')
+  t.throws(() => podRulesFromConfig(pod('http://127.0.0.1:9000/mcp', { bypass_trap: '0.0.0.0:15999' }), 'db', 'hangar.yaml'), /providers\.db\.sidecar\.bypass_trap: must be bound to 127\.0\.0\.1/)
 })
 
 t.test('options from flags, the config file, and the exclusive combinations', async (t) => {
-  t.same(resolveK8sInitOptions({}), { sidecarUid: 65532, dnsPort: 53, httpPort: 80, tlsPort: 443, forwardPorts: [], adminPort: 9901, protectedPorts: [9901] }, 'the container sidecar defaults')
-  t.same(resolveK8sInitOptions({ dnsPort: 15053, httpPort: null, forwardPorts: [6379, 5432], adminPort: 9000, sidecarUid: 1337 }), { sidecarUid: 1337, dnsPort: 15053, httpPort: null, tlsPort: 443, forwardPorts: [5432, 6379], adminPort: 9000, protectedPorts: [9000] })
+  t.same(resolveK8sInitOptions({}), { sidecarUid: 65532, dnsPort: 53, httpPort: 80, tlsPort: 443, forwardPorts: [], adminPort: 9901, protectedPorts: [9901], mcpPort: null, ingressPort: null, trapPort: null }, 'the container sidecar defaults')
+  t.same(resolveK8sInitOptions({ dnsPort: 15053, httpPort: null, forwardPorts: [6379, 5432], adminPort: 9000, sidecarUid: 1337 }), { sidecarUid: 1337, dnsPort: 15053, httpPort: null, tlsPort: 443, forwardPorts: [5432, 6379], adminPort: 9000, protectedPorts: [9000], mcpPort: null, ingressPort: null, trapPort: null })
   t.throws(() => resolveK8sInitOptions({ config: 'x.yaml' }), /-c\/--config and --provider go together/)
   t.throws(() => resolveK8sInitOptions({ provider: 'db' }), /-c\/--config and --provider go together/)
   t.throws(() => resolveK8sInitOptions({ config: 'x.yaml', provider: 'db', dnsPort: 53 }), /port flags \(dnsPort\) and -c\/--provider are exclusive/)
   const dir = t.testdir({})
   const file = join(dir, 'hangar.yaml')
   writeFileSync(file, 'providers:\n  db:\n    mode: remote\n    endpoint: http://127.0.0.1:9000/mcp\n    sidecar:\n      dns: 127.0.0.1:${DNS_PORT}\n      admin: 127.0.0.1:9901\n    capabilities:\n      network:\n        egress:\n          - { host: db.internal.example, port: 5432, protocol: tcp }\n')
-  t.same(resolveK8sInitOptions({ config: file, provider: 'db', env: { DNS_PORT: '15053' }, sidecarUid: 4242 }), { sidecarUid: 4242, dnsPort: 15053, httpPort: 80, tlsPort: 443, forwardPorts: [5432], adminPort: 9901, protectedPorts: [9901] }, '${VAR} filled, uid override kept')
+  t.same(resolveK8sInitOptions({ config: file, provider: 'db', env: { DNS_PORT: '15053' }, sidecarUid: 4242 }), { sidecarUid: 4242, dnsPort: 15053, httpPort: 80, tlsPort: 443, forwardPorts: [5432], adminPort: 9901, protectedPorts: [9901], mcpPort: null, ingressPort: null, trapPort: null }, '${VAR} filled, uid override kept')
   t.equal(parsePortFlag('--dns-port', '15053'), 15053)
   t.equal(parsePortFlag('--http-port', 'off', true), null)
   for (const bad of ['0', '65536', '12a', '', '-1', '1e3']) t.throws(() => parsePortFlag('--dns-port', bad), /--dns-port: expected a port 1–65535, got/, `"${bad}"`)
