@@ -9,6 +9,9 @@ import fc from 'fast-check'
 import { Pod } from 'kubernetes-models/v1'
 import { ANNOTATION, INIT_CONTAINER, SIDECAR_CONTAINER, SIDECAR_UID, injectPodSpec } from '../../k8s/inject.js'
 
+// Property runs and restarts take tens of seconds on a loaded 2-core machine; the suite default (120 s) is too close.
+t.setTimeout(300_000)
+
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const o = { sidecarImage: 'mcp-hangar/sidecar:test', aggregatorUrl: 'http://agg.mcp-hangar.svc:8000' }

@@ -20,6 +20,9 @@ import { chooseGlobs, suggestProfile, type SuggestedProfile } from '../../profil
 import { checkStillWorks } from '../../profiles/suggest-diff.js'
 import { digestOf, dnsRecord, egressRecord, makeBaseline, toolRecord } from '../helpers/baseline.js'
 
+// Property runs and restarts take tens of seconds on a loaded 2-core machine; the suite default (120 s) is too close.
+t.setTimeout(300_000)
+
 const eg = egressRecord
 const dns = dnsRecord
 const tool = toolRecord

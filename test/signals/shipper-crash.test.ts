@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url'
 import { indexOf, range, tempDir } from './helpers.js'
 import { StubAggregator, until } from './stub-aggregator.js'
 
+// Property runs and restarts take tens of seconds on a loaded 2-core machine; the suite default (120 s) is too close.
+t.setTimeout(300_000)
+
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const child = fileURLToPath(new URL('../fixtures/signals/shipper-child.ts', import.meta.url))
 

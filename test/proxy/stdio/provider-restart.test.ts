@@ -8,6 +8,9 @@ import { ProviderUnavailableError } from '../../../proxy/stdio/provider-errors.j
 import type { LifecycleChange, ProviderExit, StateChange } from '../../../proxy/stdio/provider-types.js'
 import { captureLog, metricValue, pidAlive, sleep, testProvider, waitBreaker, waitExit, waitState } from '../../fixtures/mcp/harness.js'
 
+// Property runs and restarts take tens of seconds on a loaded 2-core machine; the suite default (120 s) is too close.
+t.setTimeout(300_000)
+
 t.test('SIGKILL → DEAD → restart after the backoff; the delay grows with repeated crashes', async (t) => {
   const metrics = createMetrics({ processMetrics: false })
   const { logger, lines } = captureLog('info')
