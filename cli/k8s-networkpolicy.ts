@@ -34,11 +34,12 @@ export interface K8sNetworkPolicyCommand {
  */
 export function runK8sNetworkPolicy(cmd: K8sNetworkPolicyCommand, defaultAggregatorUrl: string, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): NetworkPolicyObject {
   const { config, source } = loadConfig(cmd.config, rawEnv())
-  const aggregatorUrl = cmd.aggregatorUrl ?? config.aggregator?.url ?? defaultAggregatorUrl
+  // Undefined: the library reads the config's aggregator.url (and names that path in errors).
+  const aggregatorUrl = cmd.aggregatorUrl ?? (config.aggregator?.url === undefined ? defaultAggregatorUrl : undefined)
   if (cmd.aggregatorUrl === undefined && config.aggregator?.url === undefined) log(`note: no aggregator.url in the config: admitting the aggregator k8s inject gives pods by default (${defaultAggregatorUrl}); --aggregator-url names another`)
   const policy = networkPolicyFor(config, cmd.provider, {
     source,
-    aggregatorUrl,
+    ...(aggregatorUrl !== undefined && { aggregatorUrl }),
     ...(cmd.namespace !== undefined && { namespace: cmd.namespace }),
     ...(cmd.podSelector !== undefined && { podLabels: cmd.podSelector }),
     onNote: (n) => log(`note: ${n}`),

@@ -149,11 +149,11 @@ export const ingressSchema = z
   .strict()
 
 /** A Kubernetes label name (`[prefix/]name`, the prefix a DNS subdomain): the API server's rule for label keys. */
-const k8sLabelKey = z
+export const k8sLabelKey = z
   .string()
   .regex(/^(?:(?=.{1,253}\/)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'expected a Kubernetes label key: [prefix/]name, name 1–63 letters, digits, "-", "_", "."; prefix a DNS subdomain')
 /** A Kubernetes label value: empty, or 1–63 letters, digits, `-`, `_`, `.` starting and ending alphanumeric. */
-const k8sLabelValue = z.string().regex(/^(?:(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, 'expected a Kubernetes label value: up to 63 letters, digits, "-", "_", ".", starting and ending with a letter or digit')
+export const k8sLabelValue = z.string().regex(/^(?:(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, 'expected a Kubernetes label value: up to 63 letters, digits, "-", "_", ".", starting and ending with a letter or digit')
 
 /**
  * One `providers.<name>.k8s.ingress_from[i]` entry: who may open the provider's MCP ingress in

@@ -42,7 +42,7 @@
  */
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1'
 import { ConfigError, type ConfigIssue } from '../core/errors.js'
-import { splitListen, type HangarConfig, type K8sIngressPeer } from '../config/schema.js'
+import { k8sLabelKey, k8sLabelValue, splitListen, type HangarConfig, type K8sIngressPeer } from '../config/schema.js'
 import { ALWAYS_DENIED_RANGES, IPV6_GLOBAL_UNICAST } from '../policy/address-class.js'
 import { compileCidr } from '../policy/cidr.js'
 import { compilePolicy } from '../policy/egress-policy.js'
@@ -272,6 +272,10 @@ export function networkPolicyFor(config: HangarConfig, provider: string, options
 
   const podLabels = options.podLabels ?? { [PROVIDER_LABEL]: provider }
   if (!Object.keys(podLabels).length) issues.push({ path: '--pod-selector', message: 'empty labels select every pod of the namespace; name at least one label' })
+  for (const [k, v] of Object.entries(podLabels)) {
+    const bad = k8sLabelKey.safeParse(k).error?.issues[0]?.message ?? k8sLabelValue.safeParse(v).error?.issues[0]?.message
+    if (bad) issues.push({ path: options.podLabels ? `--pod-selector ${k}=${v}` : `providers.${provider} (the pod label ${k}=${v})`, message: bad })
+  }
   if (issues.length) throw new ConfigError(source, issues)
 
   const policy: NetworkPolicyObject = {
