@@ -14,6 +14,7 @@ import { registerBaselineCommands } from './baseline.js'
 import { runEgress } from './egress.js'
 import { registerComposeCommands } from './compose.js'
 import { registerK8sCommands } from './k8s.js'
+import { registerImagesCommands } from './images.js'
 import { registerProfileCommands } from './profile.js'
 import { runStatus } from './status.js'
 import { runUp, runUpCleanup } from './up.js'
@@ -100,6 +101,7 @@ registerProfileCommands(program)
 registerBaselineCommands(program)
 registerComposeCommands(program)
 registerK8sCommands(program)
+registerImagesCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof HangarError) {

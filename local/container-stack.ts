@@ -31,7 +31,7 @@ import { pickInternalSubnet, parseIpv4Cidr, subnetAround, type InternalSubnet, t
 import { userSteering } from './effective-config.js'
 import { ContainerBroker, memoryBytes } from './container-broker.js'
 
-/** uid:gid of the sidecar image's user (compose/Dockerfile.sidecar). */
+/** uid:gid of the sidecar image's user (images/Dockerfile.sidecar). */
 export const SIDECAR_UID = 65532
 /** Where the broker socket appears inside the sidecar container. */
 export const BROKER_SOCKET_IN_SIDECAR = '/run/hangar/broker.sock'
