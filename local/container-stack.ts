@@ -171,7 +171,7 @@ export class ContainerProviderStack {
       try {
         await docker.getImage(img).inspect()
       } catch {
-        throw new HangarError(ERROR_CODES.UP_FAILED, `providers.${name}: image ${img} is not on this machine${img === this.#o.sidecarImage ? ' (build it: node compose/build-images.mjs)' : ' (pull or build it first)'}`)
+        throw new HangarError(ERROR_CODES.UP_FAILED, `providers.${name}: image ${img} is not on this machine${img === this.#o.sidecarImage ? ' (build it: mcp-hangar images build)' : ' (pull or build it first)'}`)
       }
     }
     for (const u of p.sidecar.upstream_dns) {
