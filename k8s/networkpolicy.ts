@@ -25,7 +25,8 @@
  *   closes it;
  * - the aggregator: an in-cluster Service name (`<svc>.<ns>.svc[.<cluster domain>]`) → the pods
  *   of the chart's aggregator (`app.kubernetes.io/name: mcp-hangar`,
- *   `app.kubernetes.io/component: aggregator`) in that namespace; an IP → an ipBlock `/32` or
+ *   `app.kubernetes.io/component: aggregator`) in that namespace (a bare `<svc>`: in the policy's
+ *   own namespace, where the pod resolves it); an IP → an ipBlock `/32` or
  *   `/128`; on the URL's port (the scheme's default when it names none). A NetworkPolicy matches
  *   the destination pod's port after the Service is resolved, so the Service must map the URL's
  *   port to the same container port (the chart's does: 8000 → 8000);
@@ -176,6 +177,8 @@ function serviceNamespace(host: string): string | undefined {
 function addressPeer(host: string, service?: Readonly<Record<string, string>>): NetworkPolicyPeer | null | string {
   const ns = serviceNamespace(host)
   if (ns && service) return { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } }, podSelector: { matchLabels: { ...service } } }
+  // a bare Service name resolves in the pod's own namespace: a podSelector alone selects there
+  if (service && /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(host) && host !== 'localhost') return { podSelector: { matchLabels: { ...service } } }
   if (ns) return `"${host}" is a Service name, but the labels of the pods behind it are unknown; use an IP address, or run it in the provider's pod (loopback)`
   if (host === 'localhost') return null
   const ip = parseIpLiteral(host)

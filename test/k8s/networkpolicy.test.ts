@@ -148,6 +148,8 @@ t.test('the aggregator: a Service name by its pods, an IP by /32 or /128, loopba
   t.strictSame(agg('http://10.0.4.2:9000'), [{ to: [{ ipBlock: { cidr: '10.0.4.2/32' } }], ports: [{ protocol: 'TCP', port: 9000 }] }], 'IPv4')
   t.strictSame(agg('http://[fd00::42]:8000'), [{ to: [{ ipBlock: { cidr: 'fd00::42/128' } }], ports: [{ protocol: 'TCP', port: 8000 }] }], 'IPv6')
   t.strictSame(agg('http://127.0.0.1:8000'), [], 'loopback: inside the pod, no rule')
+  t.strictSame(agg('http://mcp-hangar-aggregator:8000'), [{ to: [{ podSelector: { matchLabels: { ...AGGREGATOR_POD_LABELS } } }], ports: [{ protocol: 'TCP', port: 8000 }] }], "a bare Service name: the aggregator pods of the policy's own namespace")
+  t.strictSame(agg('http://localhost:8000'), [], 'localhost: inside the pod, no rule')
   t.strictSame(policy(egressOf([])).np.spec.egress[1]!.to[0]!.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': 'mcp-hangar' } }, "default: the config's aggregator.url")
   const none = policy(config({}, { aggregator: { listen: '127.0.0.1:8000' } }))
   t.equal(none.np.spec.egress.length, 1, 'no aggregator URL: only DNS')
