@@ -93,7 +93,7 @@ export function registerComposeCommands(program: Command): void {
     .option('-o, --out <file>', 'where to write ("-" = stdout; default: replace the input file)')
     .option('--aggregator <url>', 'use this aggregator instead of adding a hangar-aggregator service')
     .option('--aggregator-publish <[ip:]port>', 'where the added aggregator is published on the host ("" = not published)', '127.0.0.1:8000')
-    .option('--sidecar-image <image>', 'image of the sidecars (compose/build-images.mjs builds it)', DEFAULT_SIDECAR_IMAGE)
+    .option('--sidecar-image <image>', 'image of the sidecars (mcp-hangar images build builds it)', DEFAULT_SIDECAR_IMAGE)
     .option('--aggregator-image <image>', 'image of the aggregator', DEFAULT_AGGREGATOR_IMAGE)
     .option('--seccomp <file>', "seccomp profile for the providers (default: this installation's security/seccomp/mcp-provider.json)")
     .option('--apparmor <profile>', 'AppArmor profile (loaded on the host, e.g. security/apparmor/mcp-hangar-provider) for the providers')

@@ -7,6 +7,7 @@
  * option is invalid.
  */
 import { k8sInitCommand } from './k8s-init.js'
+import { k8sNetworkPolicyCommand } from './k8s-networkpolicy.js'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
@@ -69,4 +70,5 @@ export function registerK8sCommands(program: Command): void {
   const k8s = program.command('k8s').description('Kubernetes: put MCP servers in pods behind sidecars')
   registerInject(k8s)
   k8sInitCommand(k8s)
+  k8sNetworkPolicyCommand(k8s, DEFAULT_K8S_AGGREGATOR_URL)
 }

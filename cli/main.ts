@@ -14,6 +14,7 @@ import { registerBaselineCommands } from './baseline.js'
 import { runEgress } from './egress.js'
 import { registerComposeCommands } from './compose.js'
 import { registerK8sCommands } from './k8s.js'
+import { registerImagesCommands } from './images.js'
 import { registerProfileCommands } from './profile.js'
 import { runStatus } from './status.js'
 import { runUp, runUpCleanup } from './up.js'
@@ -74,7 +75,7 @@ program
   .option('-c, --config <file>', 'hangar.yaml (default: $MCP_CONFIG or ./hangar.yaml)')
   .option('--cooperative', 'do not isolate providers even when running as root (proxy environment only; nothing enforced)')
   .option('--run-as <user>', 'one explicit identity (user or user:group) for every provider, instead of a uid of its own per provider')
-  .option('--sidecar-image <image>', 'mode container providers: the sidecar image (node compose/build-images.mjs builds it)')
+  .option('--sidecar-image <image>', 'mode container providers: the sidecar image (mcp-hangar images build builds it)')
   .option('--cleanup', 'remove what an earlier run of this config left (processes, cgroups, namespaces, nftables tables, containers), then exit')
   .action(async (o: { config?: string; cooperative?: boolean; runAs?: string; sidecarImage?: string; cleanup?: boolean }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'up' })
@@ -100,6 +101,7 @@ registerProfileCommands(program)
 registerBaselineCommands(program)
 registerComposeCommands(program)
 registerK8sCommands(program)
+registerImagesCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof HangarError) {

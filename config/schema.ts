@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { bool, num } from '../policy/coerce.js'
 import { DEFAULT_BASELINE_LIMITS } from '../policy/baseline-schema.js'
 import { capabilitiesSchema } from '../policy/capabilities.js'
+import { compileCidr } from '../policy/cidr.js'
 
 /** `host:port` with a numeric port 0–65535 (0: any free port); IPv6 hosts in brackets. */
 export const listenAddress = z
@@ -163,6 +164,47 @@ export const ingressSchema = z
   })
   .strict()
 
+/** A Kubernetes label name (`[prefix/]name`, the prefix a DNS subdomain): the API server's rule for label keys. */
+export const k8sLabelKey = z
+  .string()
+  .regex(/^(?:(?=.{1,253}\/)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'expected a Kubernetes label key: [prefix/]name, name 1–63 letters, digits, "-", "_", "."; prefix a DNS subdomain')
+/** A Kubernetes label value: empty, or 1–63 letters, digits, `-`, `_`, `.` starting and ending alphanumeric. */
+export const k8sLabelValue = z.string().regex(/^(?:(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, 'expected a Kubernetes label value: up to 63 letters, digits, "-", "_", ".", starting and ending with a letter or digit')
+
+/**
+ * One `providers.<name>.k8s.ingress_from[i]` entry: who may open the provider's MCP ingress in
+ * Kubernetes. `namespace` alone: every pod of that namespace; `pod_labels` alone: pods with those
+ * labels in the provider's own namespace; both: pods with those labels in that namespace; `cidr`
+ * (alone): addresses outside the cluster's pods, e.g. a load balancer's.
+ */
+export const k8sIngressPeerSchema = z
+  .object({
+    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a namespace name (a DNS label: lowercase letters, digits, "-", at most 63)').optional(),
+    pod_labels: z.record(k8sLabelKey, k8sLabelValue).optional(),
+    cidr: z.string().optional(),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.cidr !== undefined && (p.namespace !== undefined || p.pod_labels !== undefined)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cidr'], message: 'a cidr peer stands alone: put namespace/pod_labels in another entry' })
+    if (p.cidr === undefined && p.namespace === undefined && p.pod_labels === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'name a namespace, pod_labels (or both), or a cidr' })
+    if (p.pod_labels !== undefined && !Object.keys(p.pod_labels).length) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pod_labels'], message: 'empty labels select every pod; name at least one label, or give only a namespace' })
+    if (p.cidr !== undefined) {
+      try {
+        compileCidr(p.cidr)
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cidr'], message: (e as Error).message })
+      }
+    }
+  })
+
+/** `providers.<name>.k8s`: settings that only Kubernetes output reads (`mcp-hangar k8s networkpolicy`). */
+export const providerK8sSchema = z
+  .object({
+    /** Who may reach the MCP ingress (NetworkPolicy ingress peers). Default none: no ingress at all. */
+    ingress_from: z.array(k8sIngressPeerSchema).default([]),
+  })
+  .strict()
+
 export const providerSchema = z
   .object({
     mode: z.enum(['subprocess', 'remote', 'container']).default('subprocess'),
@@ -227,6 +269,8 @@ export const providerSchema = z
     /** A built-in profile name (bare: no `/`, no .yaml/.yml) or a profile file path; `capabilities` is merged over it (egress appended, other keys replaced one level deep; config/load.ts mergeCapabilities). */
     profile: z.string().optional(),
     capabilities: capabilitiesSchema.default({}),
+    /** Kubernetes-only settings ({@link providerK8sSchema}); absent outside Kubernetes. */
+    k8s: providerK8sSchema.optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -294,3 +338,4 @@ export type ProviderConfig = z.infer<typeof providerSchema>
 export type SidecarConfig = z.infer<typeof sidecarSchema>
 export type SidecarLimits = z.infer<typeof sidecarLimitsSchema>
 export type IngressConfig = z.infer<typeof ingressSchema>
+export type K8sIngressPeer = z.infer<typeof k8sIngressPeerSchema>

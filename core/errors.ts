@@ -71,6 +71,10 @@ export const ERROR_CODES = {
   BASELINE_INVALID: 'HANGAR_BASELINE_INVALID',
   /** No baseline could be read: missing file, none for the provider, or the source unreachable. */
   BASELINE_UNAVAILABLE: 'HANGAR_BASELINE_UNAVAILABLE',
+  /** `images build`: Docker is missing or does not answer, the installation lacks what an image needs, or a build failed. */
+  IMAGE_BUILD_FAILED: 'HANGAR_IMAGE_BUILD_FAILED',
+  /** `images build --push`: the registry refused or could not be reached. */
+  IMAGE_PUSH_FAILED: 'HANGAR_IMAGE_PUSH_FAILED',
 } as const
 
 /**

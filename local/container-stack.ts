@@ -31,7 +31,7 @@ import { pickInternalSubnet, parseIpv4Cidr, subnetAround, type InternalSubnet, t
 import { userSteering } from './effective-config.js'
 import { ContainerBroker, memoryBytes } from './container-broker.js'
 
-/** uid:gid of the sidecar image's user (compose/Dockerfile.sidecar). */
+/** uid:gid of the sidecar image's user (images/Dockerfile.sidecar). */
 export const SIDECAR_UID = 65532
 /** Where the broker socket appears inside the sidecar container. */
 export const BROKER_SOCKET_IN_SIDECAR = '/run/hangar/broker.sock'
@@ -171,7 +171,7 @@ export class ContainerProviderStack {
       try {
         await docker.getImage(img).inspect()
       } catch {
-        throw new HangarError(ERROR_CODES.UP_FAILED, `providers.${name}: image ${img} is not on this machine${img === this.#o.sidecarImage ? ' (build it: node compose/build-images.mjs)' : ' (pull or build it first)'}`)
+        throw new HangarError(ERROR_CODES.UP_FAILED, `providers.${name}: image ${img} is not on this machine${img === this.#o.sidecarImage ? ' (build it: mcp-hangar images build)' : ' (pull or build it first)'}`)
       }
     }
     for (const u of p.sidecar.upstream_dns) {

@@ -57,7 +57,7 @@ export interface LocalStackOptions {
   readyTimeoutMs?: number
   /** Called when a process keeps exiting (after its restarts); the caller stops the stack. */
   onFatal: (why: string) => void
-  /** `mode: container`: the sidecar image. Default `mcp-hangar/sidecar:<version>` (compose/build-images.mjs). */
+  /** `mode: container`: the sidecar image. Default `mcp-hangar/sidecar:<version>` (`mcp-hangar images build`). */
   sidecarImage?: string
   /** `mode: container`: the seccomp profile of the provider and sidecar containers. */
   seccompPath: string

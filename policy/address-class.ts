@@ -10,9 +10,14 @@ import { ipv6Words } from './ip.js'
 import { PrefixTable, isMappedWords } from './prefix.js'
 import type { AddressClass, IpAddress } from './egress-types.js'
 
-// Most specific first: the first match wins. IPv4 and IPv6 rows never contain the same address
-// (an IPv4-mapped IPv6 address is looked up as IPv4).
-const TABLE = new PrefixTable<AddressClass>([
+/**
+ * The always-denied ranges with their class, most specific first (the first match wins). IPv4 and
+ * IPv6 rows never contain the same address (an IPv4-mapped IPv6 address is looked up as IPv4).
+ * Besides these, every IPv6 address outside 2000::/3 is `reserved` ({@link classifyIPv6Words}).
+ * Read by the classifier below and by whatever must mirror the sidecar's refusals elsewhere (the
+ * Kubernetes NetworkPolicy's `except` lists, k8s/networkpolicy.ts).
+ */
+export const ALWAYS_DENIED_RANGES: ReadonlyArray<readonly [cidr: string, cls: Exclude<AddressClass, 'global'>]> = Object.freeze([
   ['169.254.169.254/32', 'metadata'], // AWS/GCP/Azure/OpenStack instance metadata
   ['100.100.100.200/32', 'metadata'], // Alibaba Cloud metadata
   ['255.255.255.255/32', 'broadcast'],
@@ -53,7 +58,12 @@ const TABLE = new PrefixTable<AddressClass>([
   ['fe80::/10', 'link_local'],
   ['fec0::/10', 'private'], // deprecated site-local
   ['ff00::/8', 'multicast'],
-])
+] as const)
+
+/** The only IPv6 range of global unicast addresses (RFC 4291 §2.4); outside it every address is `reserved`. */
+export const IPV6_GLOBAL_UNICAST = '2000::/3'
+
+const TABLE = new PrefixTable<AddressClass>(ALWAYS_DENIED_RANGES)
 
 /** Classifies an IPv4 address given as an unsigned 32-bit integer. */
 export function classifyIPv4Int(n: number): AddressClass {

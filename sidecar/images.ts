@@ -1,6 +1,6 @@
 /**
- * The images MCP Hangar runs in (compose/build-images.mjs builds and tags them from a local base,
- * never from a registry), and where this installation keeps its `security/` files.
+ * The images MCP Hangar runs in (`mcp-hangar images build`, sidecar/image-build.ts, builds and tags
+ * them from a local base, never from a registry), and where this installation keeps its `security/` files.
  */
 import { existsSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
@@ -12,6 +12,8 @@ import { HANGAR_VERSION } from '../core/version.js'
 export const DEFAULT_SIDECAR_IMAGE = `mcp-hangar/sidecar:${HANGAR_VERSION}`
 /** The aggregator image `compose inject` uses unless told otherwise. */
 export const DEFAULT_AGGREGATOR_IMAGE = `mcp-hangar/aggregator:${HANGAR_VERSION}`
+/** The injector image (the sidecar image running `k8s webhook`, the admission webhook). */
+export const DEFAULT_INJECTOR_IMAGE = `mcp-hangar/injector:${HANGAR_VERSION}`
 
 /** Folders `security/` may be found in, relative to this module (dist/mcp-hangar.mjs, dist/compose/, or compose/ under tsx). */
 const SECURITY_DIRS = ['../security', '../../security'] as const
