@@ -44,7 +44,7 @@ export function runK8sNetworkPolicy(cmd: K8sNetworkPolicyCommand, defaultAggrega
     ...(cmd.podSelector !== undefined && { podLabels: cmd.podSelector }),
     onNote: (n) => log(`note: ${n}`),
   })
-  if (cmd.podSelector === undefined) log(`note: the policy selects pods labelled mcp.hangar.io/provider=${cmd.provider}; k8s inject does not set this label: add it to the pod template's labels, or select with --pod-selector`)
+  if (cmd.podSelector === undefined) log(`note: the policy selects pods labelled mcp.hangar.io/provider=${cmd.provider} (injection sets this label on the pod template; --pod-selector selects others)`)
   const text = stringifyYaml(policy)
   const out = cmd.out ?? '-'
   if (out === '-') process.stdout.write(text)

@@ -119,7 +119,8 @@ export function applyPodRuleset(ruleset: string): void {
   try {
     execFileSync('nft', ['-f', '-'], { input: ruleset, stdio: ['pipe', 'pipe', 'pipe'], timeout: 15_000 })
   } catch (err) {
-    const e = err as { stderr?: Buffer | string; message: string }
+    const e = err as { stderr?: Buffer | string; message: string; code?: string }
+    if (e.code === 'ENOENT') throw new HangarError(ERROR_CODES.ISOLATION_FAILED, 'nft (nftables) is not in this image: the init container runs the sidecar image, whose base must carry /usr/sbin/nft (`mcp-hangar images build` copies it from the building host; apt-get install nftables there)')
     throw new HangarError(ERROR_CODES.ISOLATION_FAILED, `nft -f -: ${String(e.stderr ?? '').trim() || e.message}`)
   }
 }

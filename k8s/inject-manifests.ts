@@ -158,6 +158,7 @@ export function injectManifests(text: string, options: InjectOptions): Manifests
     }
     doc.setIn(specPath, doc.createNode(r.spec, { aliasDuplicateObjects: false }))
     doc.setIn([...metaPath, 'annotations'], doc.createNode(r.annotations, { aliasDuplicateObjects: false }))
+    for (const [k, v] of Object.entries(r.labels ?? {})) doc.setIn([...metaPath, 'labels', k], v)
     const cmKey = `${String(namespace ?? '')}/${r.configMapName!}`
     if (configMapsMade.has(cmKey)) {
       refusals.push({ path: `${label} ${dotted(metaPath)}.annotations.mcp.hangar.io/provider`, message: `provider "${r.provider}" is also injected by ${configMapsMade.get(cmKey)!} in this namespace: each workload needs its own provider name` })

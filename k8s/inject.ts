@@ -119,7 +119,15 @@ export interface PodInjection {
   refusals: Refusal[]
   /** Things to tell the user (hand edits noticed). */
   notes: string[]
+  /**
+   * Labels to set on the pod (template): `mcp.hangar.io/provider: <provider>`, which the
+   * NetworkPolicy of `mcp-hangar k8s networkpolicy` selects on. Set when injected.
+   */
+  labels?: Record<string, string>
 }
+
+/** The label injection puts on the pod (template): the provider's name. */
+export const PROVIDER_LABEL = 'mcp.hangar.io/provider'
 
 const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !Array.isArray(x)
 const arr = (x: unknown): unknown[] => (Array.isArray(x) ? x : [])
@@ -431,5 +439,5 @@ export function injectPodSpec(podSpec: Obj, annotations: Record<string, string>,
   const configDigest = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16)
   const out: Record<string, string> = { ...base.annotations, [ANNOTATION.configDigest]: configDigest }
   out[ANNOTATION.injected] = templateDigest(spec, out)
-  return { spec, annotations: out, provider, configMapName, config, refusals: [], notes }
+  return { spec, annotations: out, labels: { [PROVIDER_LABEL]: provider }, provider, configMapName, config, refusals: [], notes }
 }

@@ -49,10 +49,10 @@ import { compileCidr } from '../policy/cidr.js'
 import { compilePolicy } from '../policy/egress-policy.js'
 import { parseIpLiteral } from '../policy/ip.js'
 import type { CidrRange } from '../policy/egress-types.js'
-import { K8S_PORTS } from './inject.js'
+import { K8S_PORTS, PROVIDER_LABEL } from './inject.js'
 
-/** The pod label the policy selects on unless told otherwise. `k8s inject` does not set it: label the pod template. */
-export const PROVIDER_LABEL = 'mcp.hangar.io/provider'
+/** The pod label the policy selects on unless told otherwise: injection sets it on the pod template. */
+export { PROVIDER_LABEL }
 
 /** Labels of the chart's aggregator pods. */
 export const AGGREGATOR_POD_LABELS = Object.freeze({ 'app.kubernetes.io/name': 'mcp-hangar', 'app.kubernetes.io/component': 'aggregator' })

@@ -2,8 +2,9 @@
  * Builds the images MCP Hangar runs in, from an installed package or a checkout, with no registry
  * (`mcp-hangar images build`; compose/build-images.mjs calls the same code from dist/):
  *
- * - `mcp-hangar/node-base:<node version>-local`: FROM scratch, this host's `node` binary and the
- *   shared libraries `ldd` lists for it, CA certificates, /etc/passwd with root, nobody (65534)
+ * - `mcp-hangar/node-base:<node version>-local`: FROM scratch, this host's `node` binary and its
+ *   `nft` (for the Kubernetes init container, when the host has it) with the shared libraries
+ *   `ldd` lists for them, CA certificates, /etc/passwd with root, nobody (65534)
  *   and hangar (65532), a 1777 /tmp. No shell, no package manager.
  * - `mcp-hangar/sidecar:<tag>` and `mcp-hangar/aggregator:<tag>` from images/Dockerfile.sidecar and
  *   images/Dockerfile.aggregator on that base: dist/mcp-hangar.mjs, profiles/builtin, security/ and
@@ -225,16 +226,32 @@ export function buildScratchImage(tag: string, inputs: string, spec: ScratchImag
   return tag
 }
 
+/**
+ * This host's `nft` (nftables), which the Kubernetes init container (`mcp-hangar k8s init`, run
+ * from the sidecar image) needs; undefined when the host has none (the base is then built
+ * without it, and `k8s init` in that image fails saying so).
+ */
+export function findNft(): string | undefined {
+  for (const p of ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft']) if (existsSync(p)) return realpathSync(p)
+  return undefined
+}
+
 /** The FROM-scratch base image of this host's node (see the file comment). @returns `tag`. */
 export function buildBaseImage(tag: string = BASE_IMAGE, { force = false }: { force?: boolean } = {}): string {
   const node = realpathSync(process.execPath)
-  const libs = libraries(node)
-  const inputs = digestOf(node, ...libs, 'base-v2')
+  const nft = findNft()
+  const libs = [...new Set([...libraries(node), ...(nft ? libraries(nft) : [])])]
+  const inputs = digestOf(node, ...(nft ? [nft] : []), ...libs, 'base-v3')
   if (!force && imageInputs(tag) === inputs) return tag
-  return buildScratchImage(tag, inputs, { users: [['hangar', 65532, '/var/lib/mcp-hangar'], ['nobody', 65534]], env: 'PATH=/usr/local/bin:/usr/bin:/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' }, (root) => {
+  return buildScratchImage(tag, inputs, { users: [['hangar', 65532, '/var/lib/mcp-hangar'], ['nobody', 65534]], env: 'PATH=/usr/local/bin:/usr/sbin:/usr/bin:/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' }, (root) => {
     mkdirSync(join(root, 'usr/local/bin'), { recursive: true })
     copyFileSync(node, join(root, 'usr/local/bin/node'))
     chmodSync(join(root, 'usr/local/bin/node'), 0o755)
+    if (nft) {
+      mkdirSync(join(root, 'usr/sbin'), { recursive: true })
+      copyFileSync(nft, join(root, 'usr/sbin/nft'))
+      chmodSync(join(root, 'usr/sbin/nft'), 0o755)
+    }
     for (const lib of libs) copyIntoRoot(root, lib)
     mkdirSync(join(root, 'etc/ssl/certs'), { recursive: true })
     if (existsSync('/etc/ssl/certs/ca-certificates.crt')) copyFileSync('/etc/ssl/certs/ca-certificates.crt', join(root, 'etc/ssl/certs/ca-certificates.crt'))

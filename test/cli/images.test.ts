@@ -99,6 +99,14 @@ t.test('images build from the installed package: three images, labels, entrypoin
   t.equal(version.trim(), HANGAR_VERSION, 'the injector image runs mcp-hangar --version')
   const k8s = await docker(['run', '--rm', '--network', 'none', `mcp-hangar/injector:${TAG}`, 'k8s', '--help'])
   t.match(k8s, /networkpolicy/, 'the bundle in the image is this build')
+  // The sidecar image is also the pod's init container: run it as the injection does (uid 0,
+  // NET_ADMIN and NET_RAW only, read-only root) in a network namespace of its own.
+  const initArgs = ['k8s', 'init', '--dns-port', '15053', '--http-port', '15080', '--tls-port', '15443', '--admin-port', '15901', '--mcp-port', '3000', '--ingress-port', '15006', '--trap-port', '15999']
+  const asInit = ['run', '--rm', '--network', 'none', '--user', '0:0', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges']
+  const loaded = await docker([...asInit, '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', `mcp-hangar/sidecar:${TAG}`, ...initArgs])
+  t.match(loaded, /pod nftables rules loaded \(table inet hangar\)/, 'the sidecar image carries nft: k8s init loads the pod rules as the init container')
+  const denied = await docker([...asInit, `mcp-hangar/sidecar:${TAG}`, ...initArgs]).then((o) => `exit 0: ${o}`, (e: Error) => e.message)
+  t.match(denied, /Operation not permitted|EPERM/i, 'control: without NET_ADMIN the same command fails, so the load above was real')
   const again = await exec(bin, ['images', 'build', '--tag', TAG])
   t.equal(again.code, 0, again.stderr)
   t.notMatch(again.stderr, /built mcp-hangar\//, 'unchanged inputs: nothing rebuilt')

@@ -62,7 +62,7 @@ t.test('stdout: YAML of the policy networkPolicyFor gives, valid, with the notes
   const np = parse(r.stdout) as Record<string, unknown>
   t.doesNotThrow(() => new NetworkPolicy(np as ConstructorParameters<typeof NetworkPolicy>[0]).validate(), 'the API schema accepts it')
   t.strictSame(np, networkPolicyFor(parseConfig(CONFIG, 'x').config, 'fetch', { namespace: 'tools' }), "the library's object, namespace from the option")
-  t.match(r.stderr, /note: the policy selects pods labelled mcp\.hangar\.io\/provider=fetch; k8s inject does not set this label/)
+  t.match(r.stderr, /note: the policy selects pods labelled mcp\.hangar\.io\/provider=fetch \(injection sets this label/)
   t.notMatch(r.stderr, /no ingress/, 'ingress_from names a peer: no deny note')
 })
 

@@ -44,6 +44,8 @@ for (const [kind, text, path] of WORKLOADS) {
     const tpl = at(docs[0]!, path)
     t.strictSame(tpl.spec.initContainers.map((c: Obj) => c.name), ['mcp-hangar-init', SIDECAR_CONTAINER])
     t.match(tpl.metadata.annotations, { [ANNOTATION.injected]: /^[0-9a-f]{16}$/ })
+    if (tpl.metadata.labels?.app !== undefined) t.strictSame(tpl.metadata.labels, { app: 'w', 'mcp.hangar.io/provider': 'w' }, 'the pod gets the provider label (what k8s networkpolicy selects); its own labels stay')
+    else t.equal(tpl.metadata.labels['mcp.hangar.io/provider'], 'w', 'the pod gets the provider label')
     t.match(docs[1], { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'mcp-hangar-w', labels: { [GENERATED_LABEL]: 'true' } } })
     t.match(parse(docs[1]!.data['hangar.yaml']), { providers: { w: { endpoint: 'http://127.0.0.1:3000/mcp' } } })
     t.doesNotThrow(() => new ConfigMap(docs[1] as never).validate())
