@@ -62,6 +62,27 @@ function rendered(major: HelmMajor, set: string): Promise<K8sObject[]> {
 const workloads = (docs: K8sObject[]) => docs.filter((d) => d.kind === 'Deployment' || d.kind === 'StatefulSet')
 const containersOf = (w: K8sObject): K8sObject[] => [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers]
 
+t.test('values.schema.json: draft-07, and every object closed (additionalProperties false, or a typed map)', async (t) => {
+  const schema = JSON.parse(readFileSync(new URL('../../charts/mcp-hangar/values.schema.json', import.meta.url), 'utf8')) as K8sObject
+  t.equal(schema.$schema, 'http://json-schema.org/draft-07/schema#')
+  const open: string[] = []
+  let objects = 0
+  const walk = (node: unknown, at: string): void => {
+    if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${at}[${i}]`))
+    if (!node || typeof node !== 'object') return
+    const n = node as K8sObject
+    if (n.type === 'object' || (Array.isArray(n.type) && n.type.includes('object'))) {
+      objects++
+      const ap = n.additionalProperties
+      if (!(ap === false || (ap && typeof ap === 'object' && ap.type === 'string'))) open.push(at)
+    }
+    for (const [k, v] of Object.entries(n)) walk(v, `${at}/${k}`)
+  }
+  walk(schema, '#')
+  t.ok(objects >= 25, `${objects} object schemas`)
+  t.same(open, [], 'none open')
+})
+
 t.test('Chart.yaml: apiVersion v2, native-sidecar kubeVersion, appVersion is the package version', async (t) => {
   const chart = parseYaml(readFileSync(new URL('../../charts/mcp-hangar/Chart.yaml', import.meta.url), 'utf8')) as K8sObject
   t.equal(chart.apiVersion, 'v2')
@@ -341,6 +362,8 @@ const BAD_VALUES: Array<[string, Record<string, unknown>, RegExp[]]> = [
   ['an audit setting below the aggregator minimum', { aggregator: { config: { memory_signals: 10 } } }, [/memory_signals/]],
   ['caBundle without existingSecret', { injector: { tls: { caBundle: 'QUJD' } } }, [/existingSecret/, /tls/]],
   ['existingSecret without caBundle', { injector: { tls: { existingSecret: 'mine' } } }, [/caBundle/, /tls/]],
+  ['tokens both given and in an existing Secret', { aggregator: { tokens: { existingSecret: 'vault', admin: 'a'.repeat(20) } } }, [/admin/]],
+  ['signal token copies from an existing Secret', { aggregator: { tokens: { existingSecret: 'vault' }, signalTokenNamespaces: ['tools'] } }, [/signalTokenNamespaces/]],
   ['the same signal and admin token', { aggregator: { tokens: { signal: 'x'.repeat(20), admin: 'x'.repeat(20) } } }, [/aggregator\.tokens/]],
 ]
 
@@ -373,6 +396,8 @@ t.test('past --skip-schema-validation the templates still refuse what would brea
     t.match(stray.stderr, /injector\.tls\.caBundle: set only together with injector\.tls\.existingSecret/, `helm ${major}: a CA without a certificate`)
     const same = await templateChart(major, { values: [{ aggregator: { tokens: { signal: 'x'.repeat(20), admin: 'x'.repeat(20) } } }], args: skip })
     t.match(same.stderr, /aggregator\.tokens: the signal and admin tokens must differ/, `helm ${major}: one token for both classes`)
+    const both = await templateChart(major, { values: [{ aggregator: { tokens: { existingSecret: 'vault' }, signalTokenNamespaces: ['tools'] } }], args: skip })
+    t.match(both.stderr, /aggregator\.tokens\.existingSecret: the tokens are that Secret's/, `helm ${major}: copies of a token the chart cannot read`)
     const unknown = await templateChart(major, { values: [{ injectr: {} }], args: skip })
     t.equal(unknown.code, 0, `helm ${major}: control: the flag does skip the schema`)
   }
