@@ -138,8 +138,8 @@ t.test('tokens: generated once per render (the copies carry the same signal toke
     t.equal(b64(g.data['signal-token']), 'signal-token-0123456789abcdef')
     t.equal(b64(g.data['admin-token']), 'admin-token-0123456789abcdef')
 
-    const existing = await renderChart(major, { values: [{ aggregator: { tokens: { existingSecret: 'vault-tokens' }, signalTokenNamespaces: ['tools'] } }] })
-    t.same(existing.filter((d) => d.kind === 'Secret' && /token/.test(d.metadata.name)), [], 'an existing Secret: the chart makes none (and copies none)')
+    const existing = await renderChart(major, { values: [{ aggregator: { tokens: { existingSecret: 'vault-tokens' } } }] })
+    t.same(existing.filter((d) => d.kind === 'Secret' && /token/.test(d.metadata.name)), [], 'an existing Secret: the chart makes none')
     const env = only(existing, 'StatefulSet').spec.template.spec.containers[0].env
     t.same(env.map((e: K8sObject) => e.valueFrom.secretKeyRef.name), ['vault-tokens', 'vault-tokens'])
   }
