@@ -141,6 +141,8 @@ t.test('provider policies: DNS, cidrs on their ports, FQDN ports to public addre
     t.ok(admits(nps, 'Egress', fetch, DNS_POD, { port: 53, protocol: 'TCP' }), 'and TCP')
     t.notOk(admits(nps, 'Egress', fetch, { pod: { 'k8s-app': 'kube-dns' }, ns: 'tools' }, { port: 53, protocol: 'UDP' }), 'to the cluster DNS pods only')
     t.notOk(admits(nps, 'Egress', pg, DNS_POD, { port: 53, protocol: 'UDP' }), 'postgres (dns: false): no DNS')
+    const dflt = policies(await renderChart(major, { values: [{ networkPolicies: { providers: [{ name: 'x', namespace: 'tools', podSelector: { matchLabels: { app: 'x' } } }] } }] }))
+    t.ok(admits(dflt, 'Egress', { pod: { app: 'x' }, ns: 'tools' }, DNS_POD, { port: 53, protocol: 'UDP' }), 'dns omitted: DNS (the sidecar needs it for the aggregator\'s name)')
     t.ok(admits(nps, 'Egress', fetch, { ip: '93.184.215.14' }, { port: 443 }), 'fetch: a public address on 443')
     t.ok(admits(nps, 'Egress', fetch, { ip: '2606:2800:21f:cb07::1' }, { port: 80 }), 'and a public IPv6 address on 80')
     t.notOk(admits(nps, 'Egress', fetch, { ip: '93.184.215.14' }, { port: 22 }), 'not another port')

@@ -357,6 +357,7 @@ const BAD_VALUES: Array<[string, Record<string, unknown>, RegExp[]]> = [
   ['a pull policy outside the enum', { image: { pullPolicy: 'Sometimes' } }, [/pullPolicy/]],
   ['a webhook timeout beyond 30 s', { injector: { timeoutSeconds: 31 } }, [/timeoutSeconds/]],
   ['a port beyond 65535', { networkPolicies: { providers: [{ name: 'a', namespace: 'b', podSelector: {}, fqdnPorts: [{ port: 70000 }] }] } }, [/port/]],
+  ['FQDN ports without DNS', { networkPolicies: { providers: [{ name: 'a', namespace: 'b', podSelector: {}, dns: false, fqdnPorts: [{ port: 443 }] }] } }, [/dns/]],
   ['a provider policy without a namespace', { networkPolicies: { providers: [{ name: 'a', podSelector: {} }] } }, [/namespace/]],
   ['a short token', { aggregator: { tokens: { signal: 'short' } } }, [/signal/]],
   ['an audit setting below the aggregator minimum', { aggregator: { config: { memory_signals: 10 } } }, [/memory_signals/]],
