@@ -182,7 +182,10 @@ t.test('every container and pod is hardened, under every value set and both Helm
         t.equal(pod.automountServiceAccountToken, false, `${at}: no service account token`)
         t.equal(pod.serviceAccountName, w.metadata.name, `${at}: its own ServiceAccount`)
         t.notOk(pod.hostNetwork || pod.hostPID || pod.hostIPC, `${at}: no host namespaces`)
-        t.notOk((pod.volumes ?? []).some((v: K8sObject) => v.hostPath), `${at}: no hostPath volume`)
+        // The Pod Security Standards' restricted profile: only these volume types, no host ports.
+        const restricted = ['configMap', 'secret', 'emptyDir', 'persistentVolumeClaim', 'projected', 'downwardAPI', 'csi', 'ephemeral']
+        t.same((pod.volumes ?? []).flatMap((v: K8sObject) => Object.keys(v).filter((k) => k !== 'name' && !restricted.includes(k))), [], `${at}: volume types of the restricted profile only`)
+        t.notOk(containersOf(w).some((c) => (c.ports ?? []).some((p: K8sObject) => p.hostPort)), `${at}: no host port`)
         t.match(pod.securityContext, { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } }, `${at}: pod security context`)
         for (const c of containersOf(w)) {
           t.same(c.securityContext, {
