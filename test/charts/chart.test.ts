@@ -109,6 +109,15 @@ for (const major of HELM_MAJORS) {
   })
 }
 
+t.test('the rendered text has no whitespace-only line (a conditional block left its indentation behind)', async (t) => {
+  for (const major of HELM_MAJORS) {
+    for (const [name, values] of Object.entries(VALUE_SETS)) {
+      const r = await templateChart(major, { values: [values] })
+      t.same(r.stdout.split('\n').filter((l) => /^[ \t]+$/.test(l)), [], `helm ${major}/${name}`)
+    }
+  }
+})
+
 t.test('the validation can fail: an unknown kind and a wrongly typed field are refused', async (t) => {
   const docs = await rendered(3, 'defaults')
   t.throws(() => validateDoc({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' } }), /unknown kind v1\/Pod/)

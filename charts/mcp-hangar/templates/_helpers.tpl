@@ -59,12 +59,11 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/* imagePullSecrets of a pod spec; include only when image.pullSecrets is set. */}}
 {{- define "mcp-hangar.imagePullSecrets" -}}
-{{- with .Values.image.pullSecrets }}
 imagePullSecrets:
-{{- range . }}
+{{- range .Values.image.pullSecrets }}
   - name: {{ . | quote }}
-{{- end }}
 {{- end }}
 {{- end -}}
 
