@@ -159,13 +159,14 @@ export interface AdmissionMetrics {
   /**
    * `admission_reviews_total{result}`: `POST /mutate` requests by answer: `patched` (sidecar
    * injected), `unchanged` (allowed as is), `denied` (the pod cannot be isolated), `bad_request`
-   * (not an AdmissionReview, unreadable, too large, or a failure of the webhook itself).
+   * (not an AdmissionReview, unreadable, too large, or a failure of the webhook itself),
+   * `overloaded` (refused 503: too many reviews in progress).
    */
   admissionReviews: Counter<'result'>
 }
 
 /** The admission results, each series present (at 0) from the start. */
-export const ADMISSION_RESULTS = ['patched', 'unchanged', 'denied', 'bad_request'] as const
+export const ADMISSION_RESULTS = ['patched', 'unchanged', 'denied', 'bad_request', 'overloaded'] as const
 
 /** Creates the admission webhook's registry: {@link AdmissionMetrics} and, unless turned off, the process metrics. */
 export function createAdmissionMetrics(opts: { processMetrics?: boolean } = {}): AdmissionMetrics {

@@ -16,6 +16,8 @@
  *   a larger one gets 413 with a plain JSON error (no AdmissionReview: the API server never sends
  *   one that large) as soon as its `Content-Length` or the bytes read pass the limit; the rest is
  *   read and discarded within bounds (core/http/body.ts), then the connection is closed.
+ * - At most {@link WebhookOptions.maxConcurrentReviews} reviews are read at once (503 beyond) and
+ *   at most {@link WebhookOptions.maxConnections} connections are open, so memory stays bounded.
  * - Slow clients are cut off: the TLS handshake ({@link WebhookOptions.handshakeTimeoutMs}), the
  *   request head ({@link WebhookOptions.headersTimeoutMs}) and the whole request
  *   ({@link WebhookOptions.requestTimeoutMs}) each have a deadline (node:http checks them every
@@ -71,6 +73,14 @@ export interface WebhookOptions {
   keepAliveTimeoutMs?: number
   /** Body limit in bytes. Default {@link MAX_BODY_BYTES}. */
   maxBodyBytes?: number
+  /**
+   * Reviews read and answered at once; one more is answered 503 with `Retry-After: 1` at once (the
+   * API server counts it as a failed call: the webhook's `failurePolicy` applies). Bounds the memory
+   * of bodies being read to this × `maxBodyBytes`. Default 32.
+   */
+  maxConcurrentReviews?: number
+  /** Open connections (TLS handshakes included); beyond, new connections are closed at accept. Default 1024. */
+  maxConnections?: number
   /** Metrics registry (default: a new one with process metrics). */
   metrics?: AdmissionMetrics
 }
@@ -134,7 +144,10 @@ export async function startWebhook(opts: WebhookOptions): Promise<Webhook> {
     connectionsCheckingInterval: opts.checkIntervalMs ?? 1000,
     keepAliveTimeout: opts.keepAliveTimeoutMs ?? 30_000,
   })
-  const count = (result: ReturnType<typeof reviewResult>) => metrics.admissionReviews.inc({ result })
+  server.maxConnections = opts.maxConnections ?? 1024
+  const count = (result: ReturnType<typeof reviewResult> | 'overloaded') => metrics.admissionReviews.inc({ result })
+  const maxReviews = opts.maxConcurrentReviews ?? 32
+  let reviewing = 0
 
   async function mutate(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const type = checkContentType(req.headers['content-type'])
@@ -184,7 +197,18 @@ export async function startWebhook(opts: WebhookOptions): Promise<Webhook> {
         apiJson(res, 405, { error: { code: 'method_not_allowed', message: 'POST an AdmissionReview to /mutate' } }, { Allow: 'POST' })
         return
       }
-      await mutate(req, res)
+      if (reviewing >= maxReviews) {
+        count('overloaded')
+        req.resume()
+        apiJson(res, 503, { error: { code: 'overloaded', message: `${maxReviews} admission reviews are in progress; retry` } }, { 'Retry-After': '1' })
+        return
+      }
+      reviewing++
+      try {
+        await mutate(req, res)
+      } finally {
+        reviewing--
+      }
       return
     }
     req.resume()

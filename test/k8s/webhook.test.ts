@@ -104,6 +104,8 @@ t.test('a real pod: the patch, applied, gives the sidecar and a valid Pod', asyn
   t.doesNotThrow(() => new Pod(patched as never).validate())
   const again = JSON.parse((await mutate(review(patched))).text) as Obj
   t.strictSame(again.response, { uid: 'e2b5-1', allowed: true }, 'the injected pod, reviewed again, gets no patch')
+  const query = await call({ method: 'POST', path: '/mutate?timeout=10s', body: review(p) })
+  t.strictSame(JSON.parse(query.text), body, 'the API server\'s ?timeout= query is accepted')
   await healthy(t, 'a patch')
 })
 
@@ -280,6 +282,42 @@ t.test('metrics: reviews counted by result', async (t) => {
   t.ok(v('denied') >= 1, `denied ${v('denied')}`)
   t.ok(v('bad_request') >= 9, `bad_request ${v('bad_request')}`)
   t.match(r.text, /^mcp_hangar_process_resident_memory_bytes \d+/m)
+})
+
+t.test('bounded: reviews in progress beyond the limit get 503 at once, connections beyond the limit are closed at accept; both recover', async (t) => {
+  const w = await startWebhook({ certFile, keyFile, host: '127.0.0.1', port: 0, inject, log, maxConcurrentReviews: 2, maxConnections: 4, handshakeTimeoutMs: 20_000 })
+  t.teardown(() => w.close(500))
+  const text = review(pod())
+  // two reviews whose bodies are still arriving hold both places
+  const slow = [0, 1].map(() => new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: w.port, method: 'POST', path: '/mutate', agent: false, ca: pki.ca, servername: NAME, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
+      let body = ''
+      res.on('data', (d: Buffer) => (body += String(d)))
+      res.on('end', () => resolve({ status: res.statusCode!, text: body }))
+    })
+    req.on('error', reject)
+    req.write(text.slice(0, 10))
+    setTimeout(() => req.end(text.slice(10)), 1500)
+  }))
+  await new Promise((r) => setTimeout(r, 500))
+  const third = await call({ method: 'POST', path: '/mutate', body: text, port: w.port })
+  t.equal(third.status, 503, 'a third review while two are read: 503')
+  t.equal(third.headers['retry-after'], '1')
+  t.equal((await call({ port: w.port })).status, 200, '/healthz is not limited by reviews')
+  for (const r of await Promise.all(slow)) t.equal(JSON.parse(r.text).response.allowed, true, 'the slow reviews are answered once their bodies arrive')
+  t.equal(JSON.parse((await call({ method: 'POST', path: '/mutate', body: text, port: w.port })).text).response.allowed, true, 'then a new review is answered')
+  t.match(await w.metrics.registry.metrics(), /^mcp_hangar_admission_reviews_total\{result="overloaded"\} 1$/m)
+  // connections: four idle TCP sockets fill the server; the fifth is closed at accept
+  const idle = await Promise.all([0, 1, 2, 3].map(() => new Promise<Socket>((resolve) => {
+    const s = netConnect(w.port, '127.0.0.1', () => resolve(s))
+    s.on('error', () => {})
+  })))
+  await new Promise((r) => setTimeout(r, 200))
+  const fifth = await timeToClose(() => netConnect(w.port, '127.0.0.1'), () => {})
+  t.ok(fifth.ms < 1000, `a connection beyond maxConnections is closed at once (${fifth.ms} ms; the handshake deadline is 20 s)`)
+  for (const s of idle) s.destroy()
+  await new Promise((r) => setTimeout(r, 200))
+  t.equal((await call({ port: w.port })).status, 200, 'after they close, new connections are served')
 })
 
 t.test('close: the port is released', async (t) => {
