@@ -204,12 +204,17 @@ export function podWorkload(metadata: { name?: string; generateName?: string; la
 }
 
 /**
- * Fields the API server fills in when it defaults an object, also after a mutating webhook's patch
- * (so they are on our own containers when the webhook is called again, `reinvocationPolicy:
- * IfNeeded`). Container: terminationMessagePath, terminationMessagePolicy, imagePullPolicy; probe:
- * successThreshold; ConfigMap volume: defaultMode (Kubernetes `SetDefaults_*` of core/v1).
+ * What the API server adds to the containers injection generated after our patch, before the
+ * webhook is called again (`reinvocationPolicy: IfNeeded`): the fields of its defaulting
+ * (container terminationMessagePath, terminationMessagePolicy, imagePullPolicy; probe
+ * successThreshold; ConfigMap volume defaultMode: Kubernetes `SetDefaults_*` of core/v1), and the
+ * ServiceAccount admission plugin's token mount (a volumeMount at {@link SERVICE_ACCOUNT_MOUNT}),
+ * when the in-tree plugins are reinvoked after a webhook changed the pod.
  */
-const DEFAULTED = /^\/spec\/(initContainers|containers)\/(\d+)\/(terminationMessagePath|terminationMessagePolicy|imagePullPolicy|(startupProbe|livenessProbe|readinessProbe)\/successThreshold)$|^\/spec\/volumes\/(\d+)\/configMap\/defaultMode$/
+const DEFAULTED = /^\/spec\/(initContainers|containers)\/(\d+)\/(terminationMessagePath|terminationMessagePolicy|imagePullPolicy|(startupProbe|livenessProbe|readinessProbe)\/successThreshold|volumeMounts(?:\/(\d+))?)$|^\/spec\/volumes\/(\d+)\/configMap\/defaultMode$/
+
+/** Where the ServiceAccount admission plugin mounts the API token in every container. */
+const SERVICE_ACCOUNT_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount'
 
 /** The JSON Pointer (RFC 6901, `/` escaped as `~1`) of the injected-template digest annotation. */
 const DIGEST_PATH = `/metadata/annotations/${ANNOTATION.injected.replace(/~/g, '~0').replace(/\//g, '~1')}`
@@ -221,8 +226,12 @@ function removesDefault(op: Operation, pod: Obj): boolean {
   if (!m) return false
   const spec = pod.spec as Obj
   const list = m[1] !== undefined ? spec[m[1]] : spec.volumes
-  const item = Array.isArray(list) ? (list[Number(m[2] ?? m[5])] as unknown) : undefined
-  return isObj(item) && typeof item.name === 'string' && item.name.startsWith(RESERVED_PREFIX)
+  const item = Array.isArray(list) ? (list[Number(m[2] ?? m[6])] as unknown) : undefined
+  if (!(isObj(item) && typeof item.name === 'string' && item.name.startsWith(RESERVED_PREFIX))) return false
+  if (!m[3]?.startsWith('volumeMounts')) return true
+  const mounts = Array.isArray(item.volumeMounts) ? (item.volumeMounts as unknown[]) : []
+  const removed = m[5] === undefined ? mounts : [mounts[Number(m[5])]]
+  return removed.length > 0 && removed.every((x) => isObj(x) && x.mountPath === SERVICE_ACCOUNT_MOUNT)
 }
 
 /**

@@ -163,6 +163,9 @@ t.test('reinvocation: an injected pod gets no patch, also once the API server de
   for (const c of [...defaulted.spec.initContainers, ...defaulted.spec.containers] as Obj[]) {
     Object.assign(c, { terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File', imagePullPolicy: 'IfNotPresent' })
     for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) if (c[p]) c[p].successThreshold = 1
+    // the ServiceAccount plugin, reinvoked after our patch, mounts the API token in the containers
+    // that have none: ours (the provider's got it before the webhook ran)
+    if (String(c.name).startsWith('mcp-hangar-')) c.volumeMounts = [...(c.volumeMounts ?? []), { name: 'kube-api-access-x7k2p', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }]
   }
   Object.assign(defaulted.spec, { restartPolicy: 'Always', dnsPolicy: 'ClusterFirst', schedulerName: 'default-scheduler', terminationGracePeriodSeconds: 30 })
   t.strictSame(reviewPod(review(defaulted), o).response, { uid: 'uid-1', allowed: true }, 'defaults are not undone')
@@ -171,6 +174,7 @@ t.test('reinvocation: an injected pod gets no patch, also once the API server de
   const sc = (weakened.spec.initContainers as Obj[]).find((c) => c.name === SIDECAR_CONTAINER)!
   sc.securityContext.runAsUser = 0
   sc.command = ['sh', '-c', 'sleep infinity']
+  sc.volumeMounts.push({ name: 'host', mountPath: '/host' })
   const again = reviewPod(review(weakened), o)
   t.equal(reviewResult(again), 'patched')
   t.match(again.response!.warnings, [/edited after injection/])
@@ -178,6 +182,7 @@ t.test('reinvocation: an injected pod gets no patch, also once the API server de
   const sidecar = (restored.spec.initContainers as Obj[]).find((c) => c.name === SIDECAR_CONTAINER)!
   t.equal(sidecar.securityContext.runAsUser, 65532)
   t.equal(sidecar.command, undefined, 'the command that would replace the sidecar is removed')
+  t.notOk((sidecar.volumeMounts as Obj[]).some((m) => m.name === 'host'), 'a mount added by someone else is removed (only the token mount is tolerated)')
   t.strictSame(reviewPod(review(restored), o).response, { uid: 'uid-1', allowed: true }, 'and then it is stable')
 })
 
