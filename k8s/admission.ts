@@ -168,10 +168,10 @@ export function parseAdmissionReview(body: unknown): { ok: true; request: Admiss
 /** How a review was answered: the `result` label of `mcp_hangar_admission_reviews_total`. */
 export type ReviewResult = 'patched' | 'unchanged' | 'denied' | 'bad_request'
 
-/** The outcome of a review, classified for metrics and logs (see {@link ReviewResult}). */
+/** The outcome of a review, classified for metrics and logs (see {@link ReviewResult}): a refusal is `denied` only with code 403 (the pod cannot be isolated); 400 and 500 are `bad_request`. */
 export function reviewResult(review: AdmissionReview): ReviewResult {
   const r = review.response
-  if (!r || !r.allowed) return r?.status?.code === 400 ? 'bad_request' : 'denied'
+  if (!r || !r.allowed) return r?.status?.code === 403 ? 'denied' : 'bad_request'
   return r.patch !== undefined ? 'patched' : 'unchanged'
 }
 

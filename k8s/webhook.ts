@@ -122,6 +122,11 @@ export function readTlsPair(certFile: string, keyFile: string): { cert: string; 
   return { cert, key }
 }
 
+/** The answer to a review the webhook failed on: refused, code 500 (fail closed). */
+function internalError(uid: string): AdmissionReview {
+  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: false, status: { code: 500, reason: 'InternalError', message: 'mcp-hangar admission webhook: internal error (see its log)' } } }
+}
+
 /**
  * Starts the webhook server (see the file comment).
  * @returns the running {@link Webhook} once it listens.
@@ -181,10 +186,18 @@ export async function startWebhook(opts: WebhookOptions): Promise<Webhook> {
       apiJson(res, 200, badRequest('', `the body is not JSON: ${(err as Error).message}`))
       return
     }
-    const review = reviewPod(parsed, opts.inject)
+    const request = (parsed as { request?: { uid?: unknown; kind?: { kind?: unknown }; namespace?: unknown; name?: unknown; operation?: unknown; dryRun?: unknown } } | null)?.request
+    let review: AdmissionReview
+    try {
+      review = reviewPod(parsed, opts.inject)
+    } catch (err) {
+      // a bug, not bad input: refuse this pod (fail closed) with the request's uid, so the API
+      // server shows the message instead of a uid mismatch
+      log.error({ err: (err as Error)?.stack ?? String(err), uid: request?.uid }, 'admission review failed')
+      review = internalError(typeof request?.uid === 'string' ? request.uid : '')
+    }
     const result = reviewResult(review)
     count(result)
-    const request = (parsed as { request?: { kind?: { kind?: unknown }; namespace?: unknown; name?: unknown; operation?: unknown; dryRun?: unknown } } | null)?.request
     log.info({ uid: review.response?.uid, result, kind: request?.kind?.kind, namespace: request?.namespace, name: request?.name, operation: request?.operation, dry_run: request?.dryRun === true, ...(result !== 'patched' && result !== 'unchanged' && { message: review.response?.status?.message }) }, 'admission review')
     apiJson(res, 200, review)
   }
@@ -234,9 +247,7 @@ export async function startWebhook(opts: WebhookOptions): Promise<Webhook> {
         res.destroy()
         return
       }
-      const answer: AdmissionReview | { error: { code: string; message: string } } = req.url?.split('?')[0] === '/mutate'
-        ? { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '', allowed: false, status: { code: 500, reason: 'InternalError', message: 'mcp-hangar admission webhook: internal error (see its log)' } } }
-        : { error: { code: 'internal_error', message: 'internal error' } }
+      const answer = req.url?.split('?')[0] === '/mutate' ? internalError('') : { error: { code: 'internal_error', message: 'internal error' } }
       apiJson(res, req.url?.split('?')[0] === '/mutate' ? 200 : 500, answer)
     })
   })

@@ -72,6 +72,8 @@ t.test('not an admission.k8s.io/v1 AdmissionReview request: refused 400, the fie
   t.match(both, { ok: false, uid: 'u' })
   if (!both.ok) t.ok(['apiVersion', 'kind', 'request.kind', 'request.resource', 'request.operation', 'request.userInfo'].every((p) => both.errors.some((e) => e.path === p)), 'every bad field is listed, not only the first')
   t.match(reviewPod(good, o).response, { uid: 'uid-1', allowed: true, patchType: 'JSONPatch' }, 'control: the same review well formed is patched')
+  t.equal(reviewResult({ apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: { uid: 'u', allowed: false, status: { code: 500 } } }), 'bad_request', 'a failure of the webhook is not counted as a refused pod')
+  t.equal(reviewResult({ apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview' }), 'bad_request', 'no response at all')
 })
 
 t.test('anything but a CREATE of core/v1 pods passes unchanged; control: the pod as a CREATE is patched', async (t) => {
