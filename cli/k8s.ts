@@ -1,6 +1,7 @@
 /**
  * `mcp-hangar k8s …`: Kubernetes commands. Composition only: the injection is k8s/inject.ts and
- * k8s/inject-manifests.ts. Each sub-command is one `register…` function added to the `k8s` group.
+ * k8s/inject-manifests.ts (`k8s inject`), k8s/admission.ts and k8s/webhook.ts (`k8s webhook`,
+ * cli/k8s-webhook.ts). Each sub-command is one `register…` function added to the `k8s` group.
  *
  * `k8s inject -f IN.yaml [-o OUT]` exit codes: 0 written; 2 the file cannot be read, a pod template
  * cannot be isolated (every refusal listed with its field path and fix; nothing is written), or an
@@ -8,6 +9,7 @@
  */
 import { k8sInitCommand } from './k8s-init.js'
 import { k8sNetworkPolicyCommand } from './k8s-networkpolicy.js'
+import { k8sWebhookCommand } from './k8s-webhook.js'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
@@ -71,4 +73,5 @@ export function registerK8sCommands(program: Command): void {
   registerInject(k8s)
   k8sInitCommand(k8s)
   k8sNetworkPolicyCommand(k8s, DEFAULT_K8S_AGGREGATOR_URL)
+  k8sWebhookCommand(k8s, { aggregatorUrl: DEFAULT_K8S_AGGREGATOR_URL })
 }

@@ -39,6 +39,7 @@ program
   .command('sidecar')
   .description("run one provider's whole sidecar: the MCP ingress (Streamable HTTP on providers.<name>.listen) and its egress listeners")
   .option('-c, --config <file>', 'hangar.yaml (default: $MCP_CONFIG or ./hangar.yaml)')
+  .option('--config-env <name>', 'read the config YAML from this environment variable instead of a file (not with -c)')
   .requiredOption('-p, --provider <name>', 'the provider to run')
   .option('--signal-log <path>', 'write signals as JSON lines here ("-" = stdout); default sidecar.signal_log or <data_dir>/signals.jsonl')
   .option('--no-egress', 'do not start the egress listeners (e.g. a remote provider whose egress runs elsewhere)')
@@ -46,14 +47,16 @@ program
   .option('--run-as <user>', 'with --netns and no --sandbox: the unprivileged user (or user:group) the provider runs as', 'nobody')
   .option('--sandbox <file>', 'with --netns: the provider\'s sandbox (uid, cgroups, file view) as `mcp-hangar up` wrote it; the provider runs in it')
   .option('--isolation <mode>', 'mark every signal and heartbeat with the isolation: netns | container | k8s | cooperative (set by `mcp-hangar up` and the Kubernetes injection)')
-  .action(async (o: { config?: string; provider: string; signalLog?: string; egress: boolean; netns?: string; runAs: string; sandbox?: string; isolation?: string }) => {
+  .action(async (o: { config?: string; configEnv?: string; provider: string; signalLog?: string; egress: boolean; netns?: string; runAs: string; sandbox?: string; isolation?: string }) => {
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'sidecar' })
     process.umask(0o077)
+    if (o.config !== undefined && o.configEnv !== undefined) throw new HangarError(ERROR_CODES.USAGE, '-c/--config and --config-env are mutually exclusive: give one')
     if (o.sandbox !== undefined && o.netns === undefined) throw new HangarError(ERROR_CODES.USAGE, '--sandbox needs --netns')
     if (o.isolation !== undefined && !ISOLATIONS.includes(o.isolation as Isolation)) throw new HangarError(ERROR_CODES.USAGE, `--isolation: expected ${ISOLATIONS.join(', ')}, got "${o.isolation}"`)
     if (o.netns !== undefined && !/^hg-[0-9a-f]{8}$/.test(o.netns)) throw new HangarError(ERROR_CODES.USAGE, `--netns: expected a namespace made by mcp-hangar up (hg-<8 hex>), got "${o.netns}"`)
     await runSidecar({
       configPath: o.config ?? env.configPath ?? 'hangar.yaml', provider: o.provider, signalLog: o.signalLog, noEgress: !o.egress, log,
+      ...(o.configEnv !== undefined && { configEnv: o.configEnv }),
       ...(o.netns && { netns: { name: o.netns, hostTable: `hangar_${o.netns.slice(3)}`, runAs: o.runAs, ...(o.sandbox && { sandbox: o.sandbox }) } }),
       ...(o.isolation && { isolation: o.isolation as Isolation }),
     })

@@ -1,7 +1,8 @@
 /** What the long-running sub-commands share: loading one provider's config, and waiting for SIGINT/SIGTERM. */
 import type { HangarConfig, ProviderConfig } from '../config/schema.js'
-import { getProvider, loadConfig } from '../config/load.js'
+import { getProvider, loadConfig, parseConfig, type LoadedConfig } from '../config/load.js'
 import { rawEnv } from '../core/env.js'
+import { ERROR_CODES, HangarError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 
 export interface ProviderRun {
@@ -11,13 +12,38 @@ export interface ProviderRun {
   source: string
 }
 
+/** Where a command's hangar.yaml comes from: a file path (or `env:NAME`), or `{ env }`: `--config-env NAME`. */
+export type ConfigFrom = string | { env: string }
+
+/** An environment variable name as POSIX shells accept it. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/**
+ * The config held as YAML text in the environment variable `name` (`--config-env NAME`: how a
+ * sidecar injected by the Kubernetes admission webhook gets its config, the webhook being unable
+ * to create a ConfigMap). Messages name the source as `env NAME`; `${VAR}` in the text is
+ * substituted from the same environment.
+ * @throws HangarError `HANGAR_USAGE` for a name that is no variable name; `HANGAR_CONFIG_NOT_FOUND`
+ *   for an unset or empty (blank) variable; ConfigError / HangarError `HANGAR_CONFIG_ENV_UNSET` as
+ *   config/load.ts `parseConfig`.
+ */
+export function loadConfigFromEnv(name: string, env: Readonly<Record<string, string | undefined>>): LoadedConfig {
+  if (!ENV_NAME.test(name)) throw new HangarError(ERROR_CODES.USAGE, `--config-env: "${name}" is not an environment variable name (letters, digits, _; not starting with a digit)`)
+  const text = env[name]
+  if (text === undefined) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `--config-env ${name}: environment variable ${name} is not set`)
+  if (!text.trim()) throw new HangarError(ERROR_CODES.CONFIG_NOT_FOUND, `--config-env ${name}: environment variable ${name} is empty`)
+  return parseConfig(text, `env ${name}`, env)
+}
+
 /**
  * Loads hangar.yaml (warnings logged) and picks the provider. The signal output is opened by
  * sidecar/control-plane.ts `openSignalOutput`.
- * @throws HangarError `HANGAR_CONFIG_*`, `HANGAR_PROVIDER_UNKNOWN`
+ * @param from a file path (config/load.ts `loadConfig`, `env:NAME` included) or `{ env: NAME }` ({@link loadConfigFromEnv}).
+ * @throws HangarError `HANGAR_CONFIG_*`, `HANGAR_PROVIDER_UNKNOWN`, `HANGAR_USAGE`
  */
-export function loadProviderRun(configPath: string, name: string, log: Logger): ProviderRun {
-  const { config, warnings, source } = loadConfig(configPath, rawEnv())
+export function loadProviderRun(from: ConfigFrom, name: string, log: Logger): ProviderRun {
+  const env = rawEnv()
+  const { config, warnings, source } = typeof from === 'string' ? loadConfig(from, env) : loadConfigFromEnv(from.env, env)
   for (const w of warnings) log.warn(w)
   return { config, provider: getProvider(config, name), source }
 }

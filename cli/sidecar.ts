@@ -1,5 +1,6 @@
 /**
- * `mcp-hangar sidecar -c hangar.yaml --provider NAME`: one provider's whole sidecar in one
+ * `mcp-hangar sidecar -c hangar.yaml --provider NAME` (or `--config-env NAME`: the config text
+ * in an environment variable, as the Kubernetes admission webhook injects it): one provider's whole sidecar in one
  * process (sidecar/sidecar.ts): the MCP ingress and the egress listeners (or the MCP ingress
  * alone with `--no-egress`), sharing the quarantine state, the metrics registry and the signal
  * output. Runs until SIGINT or SIGTERM, then stops the provider gracefully. Composition only.
@@ -18,6 +19,8 @@ import { loadProviderRun, untilSignal } from './run.js'
 
 export interface SidecarCommand {
   configPath: string
+  /** `--config-env NAME`: the config is the YAML text of this environment variable (`configPath` is then unused). */
+  configEnv?: string
   provider: string
   signalLog: string | undefined
   /** Run without the egress listeners (a remote provider whose egress is not ours to see). */
@@ -37,7 +40,7 @@ export interface SidecarCommand {
 
 /** Starts the sidecar; resolves after it has stopped on a signal. */
 export async function runSidecar(cmd: SidecarCommand): Promise<void> {
-  const { config, source } = loadProviderRun(cmd.configPath, cmd.provider, cmd.log)
+  const { config, source } = loadProviderRun(cmd.configEnv !== undefined ? { env: cmd.configEnv } : cmd.configPath, cmd.provider, cmd.log)
   const netns = cmd.netns
   const sidecar = new Sidecar({
     config, provider: cmd.provider, planes: cmd.noEgress ? 'mcp' : 'all', log: cmd.log, source,

@@ -153,6 +153,30 @@ export function createMetrics(opts: { processMetrics?: boolean; defaultMetrics?:
   return { registry, egress, proxy, shipper }
 }
 
+/** The metrics of the Kubernetes admission webhook (k8s/webhook.ts), on a registry of their own. */
+export interface AdmissionMetrics {
+  registry: Registry
+  /**
+   * `admission_reviews_total{result}`: `POST /mutate` requests by answer: `patched` (sidecar
+   * injected), `unchanged` (allowed as is), `denied` (the pod cannot be isolated), `bad_request`
+   * (not an AdmissionReview, unreadable, too large, or a failure of the webhook itself),
+   * `overloaded` (refused 503: too many reviews in progress).
+   */
+  admissionReviews: Counter<'result'>
+}
+
+/** The admission results, each series present (at 0) from the start. */
+export const ADMISSION_RESULTS = ['patched', 'unchanged', 'denied', 'bad_request', 'overloaded'] as const
+
+/** Creates the admission webhook's registry: {@link AdmissionMetrics} and, unless turned off, the process metrics. */
+export function createAdmissionMetrics(opts: { processMetrics?: boolean } = {}): AdmissionMetrics {
+  const registry = new RegistryImpl()
+  if (opts.processMetrics ?? true) registerProcessMetrics(registry)
+  const admissionReviews = new CounterImpl({ name: `${P}admission_reviews_total`, help: 'Admission reviews answered by the sidecar injection webhook, by result.', labelNames: ['result'], registers: [registry] })
+  for (const result of ADMISSION_RESULTS) admissionReviews.inc({ result }, 0)
+  return { registry, admissionReviews }
+}
+
 /**
  * The process metrics operators need, read at scrape time (names as prom-client's defaults, with
  * our prefix): `process_resident_memory_bytes`, `process_cpu_seconds_total` (user + system),

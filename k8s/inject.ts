@@ -16,9 +16,13 @@
  *   listens beyond 127.0.0.1). Its MCP ingress listens on {@link K8S_PORTS}.ingress; the init
  *   container redirects inbound connections to the provider's MCP port there, and the sidecar's
  *   upstream is the provider on that same port over loopback;
- * - its config as a generated ConfigMap `mcp-hangar-<provider>` (key `hangar.yaml`, see
- *   {@link podSidecarConfig}) mounted read-only at /etc/mcp-hangar, and the signal token from the
- *   Secret {@link InjectOptions.signalTokenSecret} (key `token`) as `HANGAR_SIGNAL_TOKEN`;
+ * - its config (see {@link podSidecarConfig}) either as a generated ConfigMap `mcp-hangar-<provider>`
+ *   (key `hangar.yaml`) mounted read-only at /etc/mcp-hangar (`configFrom: 'configmap'`, for
+ *   `k8s inject`, which writes the ConfigMap), or as the YAML text in the sidecar's environment
+ *   variable {@link SIDECAR_CONFIG_ENV} (`configFrom: 'env'`, for the admission webhook, which may
+ *   create nothing); and the signal token from the Secret {@link InjectOptions.signalTokenSecret}
+ *   (key `token`) as `HANGAR_SIGNAL_TOKEN`. The sidecar runs with `--isolation k8s`, so every
+ *   signal it sends says the provider is isolated by the pod's rules;
  * - provider containers (and the pod's own init containers) hardened where they set nothing
  *   themselves (as Compose injection does): runAsNonRoot with uid/gid 65534,
  *   `allowPrivilegeEscalation: false`, capabilities drop ALL, read-only root with an emptyDir on
@@ -79,6 +83,8 @@ export const INIT_CONTAINER = 'mcp-hangar-init'
 const VOL = { config: 'mcp-hangar-config', data: 'mcp-hangar-data', tmp: 'mcp-hangar-tmp', providerTmp: 'mcp-hangar-provider-tmp' } as const
 /** Where the config ConfigMap is mounted in the sidecar and init containers. */
 export const CONFIG_DIR = '/etc/mcp-hangar'
+/** The sidecar's environment variable holding its config text with `configFrom: 'env'` (`sidecar --config-env`). */
+export const SIDECAR_CONFIG_ENV = 'HANGAR_SIDECAR_CONFIG'
 
 /** One setting injection will not accept: its field path, why, and the fix. */
 export interface Refusal {
@@ -96,6 +102,13 @@ export interface InjectOptions {
   signalTokenSecret?: string
   /** Sidecar resources. Default requests cpu 50m / memory 64Mi, limits cpu 500m / memory 256Mi. */
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> }
+  /**
+   * How the sidecar gets its config. `configmap` (default): a ConfigMap `mcp-hangar-<provider>` the
+   * caller writes ({@link PodInjection.configMapName}), mounted at {@link CONFIG_DIR}. `env`: the
+   * YAML text in {@link SIDECAR_CONFIG_ENV}, nothing to create (an admission webhook must have no
+   * side effects), no config volume.
+   */
+  configFrom?: 'configmap' | 'env'
 }
 
 /** Where the template sits in its document, for refusal paths (e.g. `spec.template`). */
@@ -112,7 +125,10 @@ export interface TemplateLocation {
 export interface PodInjection {
   spec: Obj
   annotations: Record<string, string>
-  /** The provider name, and the ConfigMap's name and `hangar.yaml` content (an object for the caller's YAML library). */
+  /**
+   * The provider name, and the ConfigMap's name (only with `configFrom: 'configmap'`) and
+   * `hangar.yaml` content (an object for the caller's YAML library).
+   */
   provider?: string
   configMapName?: string
   config?: Obj
@@ -270,6 +286,17 @@ export function podSidecarConfig(i: { provider: string; port: number; path: stri
   }
 }
 
+/**
+ * An environment variable value as Kubernetes should pass it on unchanged: the kubelet expands
+ * `$(NAME)` in `env[].value` and reduces `$$` to `$` (API reference, Container `env.value`:
+ * "Double $$ are reduced to a single $, which allows for escaping the $(VAR_NAME) syntax"), so
+ * every `$` is doubled. Without it a `$(HANGAR_SIGNAL_TOKEN)` in an annotation would put the token
+ * in the config, and `$${` (a literal `${` in hangar.yaml) would lose a `$`.
+ */
+export function escapeEnvValue(text: string): string {
+  return text.replace(/\$/g, () => '$$')
+}
+
 /** Removes what an earlier injection added (containers, volumes, mounts, written annotations). */
 function strip(spec: Obj, annotations: Record<string, string>): { spec: Obj; annotations: Record<string, string> } {
   const s = clone(spec)
@@ -399,7 +426,9 @@ export function injectPodSpec(podSpec: Obj, annotations: Record<string, string>,
   const podSc = isObj(spec.securityContext) ? spec.securityContext : {}
   // the user's init containers run after the pod's rules are in place, as any other provider process
   for (const c of [...arr(spec.initContainers), ...arr(spec.containers)]) harden(c as Obj, podSc)
-  const mounts = [{ name: VOL.config, mountPath: CONFIG_DIR, readOnly: true }]
+  const fromEnv = options.configFrom === 'env'
+  const mounts = fromEnv ? [] : [{ name: VOL.config, mountPath: CONFIG_DIR, readOnly: true }]
+  const configArgs = fromEnv ? ['--config-env', SIDECAR_CONFIG_ENV] : ['-c', `${CONFIG_DIR}/hangar.yaml`]
   const init: Obj = {
     name: INIT_CONTAINER,
     image: options.sidecarImage,
@@ -415,9 +444,12 @@ export function injectPodSpec(podSpec: Obj, annotations: Record<string, string>,
     name: SIDECAR_CONTAINER,
     image: options.sidecarImage,
     restartPolicy: 'Always',
-    args: ['sidecar', '-c', `${CONFIG_DIR}/hangar.yaml`, '--provider', provider, '--isolation', 'k8s'],
+    args: ['sidecar', ...configArgs, '--provider', provider, '--isolation', 'k8s'],
     ports: [{ name: 'hangar-mcp', containerPort: K8S_PORTS.ingress, protocol: 'TCP' }],
-    env: [{ name: 'HANGAR_SIGNAL_TOKEN', valueFrom: { secretKeyRef: { name: options.signalTokenSecret ?? 'mcp-hangar-signal-token', key: 'token' } } }],
+    env: [
+      { name: 'HANGAR_SIGNAL_TOKEN', valueFrom: { secretKeyRef: { name: options.signalTokenSecret ?? 'mcp-hangar-signal-token', key: 'token' } } },
+      ...(fromEnv ? [{ name: SIDECAR_CONFIG_ENV, value: escapeEnvValue(stringifyYaml(config)) }] : []),
+    ],
     volumeMounts: [...mounts, { name: VOL.data, mountPath: CONTAINER_DATA_DIR }, { name: VOL.tmp, mountPath: '/tmp' }],
     resources: options.resources ?? { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
     securityContext: {
@@ -431,7 +463,7 @@ export function injectPodSpec(podSpec: Obj, annotations: Record<string, string>,
   spec.initContainers = [init, sidecar, ...arr(spec.initContainers)]
   spec.volumes = [
     ...arr(spec.volumes),
-    { name: VOL.config, configMap: { name: configMapName } },
+    ...(fromEnv ? [] : [{ name: VOL.config, configMap: { name: configMapName } }]),
     { name: VOL.data, emptyDir: {} },
     { name: VOL.tmp, emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
     { name: VOL.providerTmp, emptyDir: {} },
@@ -439,5 +471,5 @@ export function injectPodSpec(podSpec: Obj, annotations: Record<string, string>,
   const configDigest = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16)
   const out: Record<string, string> = { ...base.annotations, [ANNOTATION.configDigest]: configDigest }
   out[ANNOTATION.injected] = templateDigest(spec, out)
-  return { spec, annotations: out, labels: { [PROVIDER_LABEL]: provider }, provider, configMapName, config, refusals: [], notes }
+  return { spec, annotations: out, labels: { [PROVIDER_LABEL]: provider }, provider, ...(!fromEnv && { configMapName }), config, refusals: [], notes }
 }

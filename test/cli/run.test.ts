@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadProviderRun } from '../../cli/run.js'
+import { loadConfigFromEnv, loadProviderRun } from '../../cli/run.js'
 import { ERROR_CODES, HangarError } from '../../core/errors.js'
 import { captureLog } from '../fixtures/aggregator/signals.js'
 
@@ -77,4 +77,21 @@ t.test('untilSignal: a failing stop is logged and the wait still ends', async (t
   t.equal(await w.exited, 0)
   t.ok(w.lines.some((l) => l.msg === 'stop failed' && l.err === 'boom'))
   t.ok(w.lines.some((l) => l.msg === 'done'))
+})
+
+t.test('loadConfigFromEnv / loadProviderRun({ env }): the config text of a variable, named "env NAME"; unset, empty and bad names refused', async (t) => {
+  const { log } = captureLog()
+  const text = 'providers:\n  fetch:\n    mode: remote\n    endpoint: http://127.0.0.1:9/mcp\naggregator:\n  url: http://127.0.0.1:9\n  signal_tokens: ["${TOKEN}"]\n'
+  const r = loadConfigFromEnv('HANGAR_SIDECAR_CONFIG', { HANGAR_SIDECAR_CONFIG: text, TOKEN: 'x'.repeat(32) })
+  t.equal(r.source, 'env HANGAR_SIDECAR_CONFIG')
+  t.strictSame(r.config.aggregator?.signal_tokens, ['x'.repeat(32)], '${VAR} substituted from the same environment')
+  t.throws(() => loadConfigFromEnv('HANGAR_SIDECAR_CONFIG', {}), { code: ERROR_CODES.CONFIG_NOT_FOUND, message: /environment variable HANGAR_SIDECAR_CONFIG is not set/ })
+  t.throws(() => loadConfigFromEnv('HANGAR_SIDECAR_CONFIG', { HANGAR_SIDECAR_CONFIG: '  \n' }), { code: ERROR_CODES.CONFIG_NOT_FOUND, message: /is empty/ })
+  t.throws(() => loadConfigFromEnv('A=B', { 'A=B': text }), { code: ERROR_CODES.USAGE, message: /not an environment variable name/ })
+  t.throws(() => loadConfigFromEnv('HANGAR_SIDECAR_CONFIG', { HANGAR_SIDECAR_CONFIG: text.replace('mode: remote', 'mode: remote\n    moed: x'), TOKEN: 'x'.repeat(32) }), { code: ERROR_CODES.CONFIG_INVALID, message: /env HANGAR_SIDECAR_CONFIG[\s\S]*providers\.fetch\.moed/ })
+  process.env.HANGAR_TEST_CONFIG_ENV = text.replace(/aggregator:[\s\S]*/, '')
+  t.teardown(() => { delete process.env.HANGAR_TEST_CONFIG_ENV })
+  const run = loadProviderRun({ env: 'HANGAR_TEST_CONFIG_ENV' }, 'fetch', log)
+  t.equal(run.source, 'env HANGAR_TEST_CONFIG_ENV')
+  t.equal(run.provider.endpoint, 'http://127.0.0.1:9/mcp')
 })

@@ -7,7 +7,7 @@
 import t from 'tap'
 import { createRequire } from 'node:module'
 import { sep } from 'node:path'
-import { createMetrics } from '../../core/metrics.js'
+import { ADMISSION_RESULTS, createAdmissionMetrics, createMetrics } from '../../core/metrics.js'
 
 const EGRESS = ['egress_requests_total', 'egress_bytes_total', 'egress_active_tunnels', 'egress_connect_duration_seconds', 'dns_queries_total', 'dns_cache_hits_total', 'capability_violations_total', 'signals_emitted_total', 'quarantined', 'egress_bypass_overflow_packets_total']
 const PROXY = ['tool_calls_total', 'tool_call_duration_seconds', 'tool_access_denied_total', 'rate_limit_hits_total', 'tool_schema_drifts_total', 'provider_state', 'cold_starts_total', 'health_checks_total', 'circuit_breaker_state', 'mcp_messages_total', 'ingress_rejected_total', 'mcp_sessions']
@@ -74,4 +74,15 @@ t.test('prom-client\'s index is never loaded', async (t) => {
   t.ok(promFiles.some((k) => k.endsWith(`lib${sep}registry.js`)), 'the registry class is loaded')
   t.notOk(promFiles.some((k) => k.endsWith(`prom-client${sep}index.js`)), 'index.js is not')
   t.notOk(promFiles.some((k) => k.includes('pushgateway') || k.includes('cluster') || k.includes(`lib${sep}defaultMetrics`)), 'nor the pushgateway, cluster or default collectors')
+})
+
+t.test('createAdmissionMetrics: admission_reviews_total by result, every result at 0 from the start; its own registry', async (t) => {
+  const m = createAdmissionMetrics({ processMetrics: false })
+  const text = await m.registry.metrics()
+  for (const result of ADMISSION_RESULTS) t.match(text, new RegExp(`^mcp_hangar_admission_reviews_total\\{result="${result}"\\} 0$`, 'm'), result)
+  m.admissionReviews.inc({ result: 'patched' })
+  t.match(await m.registry.metrics(), /^mcp_hangar_admission_reviews_total\{result="patched"\} 1$/m)
+  t.throws(() => m.admissionReviews.inc({ result: 'patched', pod: 'p' } as never), /not included in initial labelset/)
+  t.notMatch(await createMetrics({ defaultMetrics: false }).registry.metrics(), /admission/, 'not on the sidecar registry')
+  t.match(await createAdmissionMetrics().registry.metrics(), /^mcp_hangar_process_resident_memory_bytes /m, 'process metrics by default')
 })

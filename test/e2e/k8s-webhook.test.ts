@@ -40,7 +40,7 @@ interface Reply { status: number; body: string }
 function post(port: number, host: string, path: string, body: Buffer | string, ca: string | undefined, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request({
-      host, port, path, method: 'POST', headers, servername: host, ...(ca !== undefined && { ca }),
+      host, port, path, method: 'POST', headers, servername: host, agent: false, ...(ca !== undefined && { ca }),
       lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }] as never, undefined as never),
     }, (res) => {
       let b = ''
@@ -55,7 +55,7 @@ function post(port: number, host: string, path: string, body: Buffer | string, c
 
 function get(port: number, host: string, path: string, ca: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, servername: host, ca, lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }] as never, undefined as never) }, (res) => {
+    const req = request({ host, port, path, servername: host, ca, agent: false, lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }] as never, undefined as never) }, (res) => {
       let b = ''
       res.on('data', (d: Buffer) => (b += d.toString()))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }))
@@ -65,10 +65,18 @@ function get(port: number, host: string, path: string, ca: string): Promise<Repl
   })
 }
 
-/** The Pod a ReplicaSet controller would create from a Deployment's template. */
+/** The Pod a ReplicaSet controller would create from a Deployment's template (its generateName, hash label and owner). */
 function podOf(dep: K8sObject, namespace: string): K8sObject {
   const tpl = dep.spec.template
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: `${dep.metadata.name}-7d4b9c8f6-`, namespace, labels: tpl.metadata.labels, annotations: tpl.metadata.annotations }, spec: tpl.spec }
+  const rs = `${dep.metadata.name}-7d4b9c8f6`
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: {
+      generateName: `${rs}-`, namespace, labels: { ...tpl.metadata.labels, 'pod-template-hash': '7d4b9c8f6' }, annotations: tpl.metadata.annotations,
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs, uid: randomUUID(), controller: true, blockOwnerDeletion: true }],
+    },
+    spec: tpl.spec,
+  }
 }
 
 function review(pod: K8sObject, o: { dryRun?: boolean; kind?: string; resource?: string } = {}): K8sObject {
@@ -170,7 +178,10 @@ for (const major of HELM_MAJORS) {
     const cm = injected.find((d) => d.kind === 'ConfigMap')!
     t.same(withoutConfigDelivery(patched.spec), withoutConfigDelivery(injDep.spec.template.spec), 'webhook and k8s inject give the same pod spec')
     const envConfig = patched.spec.initContainers.find((c: K8sObject) => c.name === 'mcp-hangar-sidecar').env.find((e: K8sObject) => e.name === 'HANGAR_SIDECAR_CONFIG').value as string
-    t.same(parseYaml(envConfig), parseYaml(cm.data['hangar.yaml']), "the webhook's env config is the ConfigMap's hangar.yaml")
+    // Kubernetes expands env values: `$$` becomes `$` (and `$(VAR)` a variable), so the webhook writes `$$`.
+    const seen = envConfig.replace(/\$\$/g, '$')
+    t.notMatch(envConfig.replace(/\$\$/g, ''), /\$\(/, 'no $( reference is left for Kubernetes to expand')
+    t.same(parseYaml(seen), parseYaml(cm.data['hangar.yaml']), "the webhook's env config, as the container sees it, is the ConfigMap's hangar.yaml")
     for (const k of Object.keys(injDep.spec.template.metadata.annotations)) {
       if (k === 'mcp.hangar.io/injected') continue
       t.equal(patched.metadata.annotations[k], injDep.spec.template.metadata.annotations[k], `annotation ${k}`)

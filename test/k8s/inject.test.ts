@@ -5,7 +5,8 @@
 import t from 'tap'
 import { Pod } from 'kubernetes-models/v1'
 import { parseConfig } from '../../config/load.js'
-import { ALWAYS_DROPPED, ANNOTATION, INIT_CONTAINER, K8S_PORTS, PROVIDER_UID, SIDECAR_CONTAINER, SIDECAR_UID, injectPodSpec, podRefusals, templateDigest } from '../../k8s/inject.js'
+import { stringify as stringifyYaml } from 'yaml'
+import { ALWAYS_DROPPED, ANNOTATION, INIT_CONTAINER, K8S_PORTS, PROVIDER_UID, SIDECAR_CONFIG_ENV, SIDECAR_CONTAINER, SIDECAR_UID, escapeEnvValue, injectPodSpec, podRefusals, templateDigest } from '../../k8s/inject.js'
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -195,4 +196,66 @@ t.test('hand edits are noticed: a weakened sidecar is rebuilt, a provider edit i
   const annotationEdit = injectPodSpec(a.spec, { ...a.annotations, [ANNOTATION.profile]: 'fetch' }, o, at)
   t.match(annotationEdit.notes, [/edited after injection/], 'an annotation changed after injection counts too')
   t.equal((annotationEdit.config!.providers as Obj).fetch.profile, 'fetch')
+})
+
+/**
+ * The kubelet's expansion of `env[].value` as the Container API reference states it: `$(NAME)` of a
+ * variable defined earlier in the list is replaced, `$$` becomes `$`, anything else stays.
+ */
+function kubeletExpand(value: string, earlier: Record<string, string>): string {
+  return value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : name !== undefined && name in earlier ? earlier[name]! : m))
+}
+
+t.test('the sidecar runs with --isolation k8s; configFrom configmap (the default) mounts the ConfigMap', async (t) => {
+  const dflt = injectPodSpec(base(), on, o, at)
+  const explicit = injectPodSpec(base(), on, { ...o, configFrom: 'configmap' }, at)
+  t.strictSame(explicit.spec, dflt.spec, 'configmap is the default')
+  const sidecar = (dflt.spec.initContainers as Obj[])[1]!
+  t.strictSame(sidecar.args, ['sidecar', '-c', '/etc/mcp-hangar/hangar.yaml', '--provider', 'fetch', '--isolation', 'k8s'])
+  t.match(sidecar.volumeMounts, [{ name: 'mcp-hangar-config', mountPath: '/etc/mcp-hangar', readOnly: true }])
+  t.equal(dflt.configMapName, 'mcp-hangar-fetch')
+  t.notOk((sidecar.env as Obj[]).some((e) => e.name === SIDECAR_CONFIG_ENV))
+})
+
+t.test('configFrom env: the config text in HANGAR_SIDECAR_CONFIG, no ConfigMap, no config volume; init args unchanged', async (t) => {
+  const cm = injectPodSpec(base(), { ...on, [ANNOTATION.profile]: 'fetch' }, o, at)
+  const r = injectPodSpec(base(), { ...on, [ANNOTATION.profile]: 'fetch' }, { ...o, configFrom: 'env' }, at)
+  t.strictSame(r.refusals, [])
+  t.equal(r.configMapName, undefined, 'no ConfigMap to create')
+  const [init, sidecar] = r.spec.initContainers as Obj[]
+  t.strictSame(init!.args, (cm.spec.initContainers as Obj[])[0]!.args, 'the init container takes flags only, the same either way')
+  t.equal(init!.volumeMounts, undefined)
+  t.strictSame(sidecar!.args, ['sidecar', '--config-env', SIDECAR_CONFIG_ENV, '--provider', 'fetch', '--isolation', 'k8s'])
+  t.strictSame((sidecar!.volumeMounts as Obj[]).map((m) => m.name), ['mcp-hangar-data', 'mcp-hangar-tmp'], 'no config mount')
+  t.strictSame((r.spec.volumes as Obj[]).map((v) => v.name), ['mcp-hangar-data', 'mcp-hangar-tmp', 'mcp-hangar-provider-tmp'], 'no config volume')
+  t.notOk(JSON.stringify(r.spec).includes('configMap'), 'no ConfigMap referenced anywhere')
+  const env = sidecar!.env as Obj[]
+  t.strictSame(env.map((e) => e.name), ['HANGAR_SIGNAL_TOKEN', SIDECAR_CONFIG_ENV])
+  const seen = kubeletExpand(env[1]!.value as string, { HANGAR_SIGNAL_TOKEN: 'TOKEN-VALUE' })
+  t.equal(seen, stringifyYaml(r.config), 'the container sees the YAML text of the config object')
+  t.strictSame(r.config, cm.config, 'the same config either way')
+  const cfg = parseConfig(seen, 'env', { HANGAR_SIGNAL_TOKEN: 'x'.repeat(32) })
+  t.equal(cfg.config.providers.fetch!.endpoint, 'http://127.0.0.1:3000/mcp')
+  t.equal(cfg.config.aggregator?.signal_tokens?.[0], 'x'.repeat(32), 'the token reference survives the kubelet and is resolved by the loader')
+  t.doesNotThrow(() => asPod(r.spec, r.annotations))
+  const again = injectPodSpec(r.spec, r.annotations, { ...o, configFrom: 'env' }, at)
+  t.strictSame(again.spec, r.spec, 'idempotent')
+  t.strictSame(again.notes, [])
+  const switched = injectPodSpec(cm.spec, cm.annotations, { ...o, configFrom: 'env' }, at)
+  t.strictSame(switched.spec, r.spec, 'a template injected with a ConfigMap is re-injected with the env config (the mount goes)')
+})
+
+t.test('configFrom env: "$(NAME)" in an annotation reaches the config as text, never expanded by the kubelet (control: unescaped it would be)', async (t) => {
+  const path = '/mcp/$(HANGAR_SIGNAL_TOKEN)/$$x'
+  const r = injectPodSpec(base(), { ...on, [ANNOTATION.path]: path }, { ...o, configFrom: 'env' }, at)
+  t.strictSame(r.refusals, [])
+  const value = ((r.spec.initContainers as Obj[])[1]!.env as Obj[])[1]!.value as string
+  const seen = kubeletExpand(value, { HANGAR_SIGNAL_TOKEN: 'TOKEN-VALUE' })
+  t.notMatch(seen, /TOKEN-VALUE/, 'the token is not put in the config')
+  t.equal(seen, stringifyYaml(r.config))
+  t.equal(parseConfig(seen, 'env', { HANGAR_SIGNAL_TOKEN: 'x'.repeat(32) }).config.providers.fetch!.endpoint, `http://127.0.0.1:3000${path}`)
+  const raw = stringifyYaml(r.config)
+  t.match(kubeletExpand(raw, { HANGAR_SIGNAL_TOKEN: 'TOKEN-VALUE' }), /TOKEN-VALUE/, 'control: the same text unescaped would have taken the token')
+  t.equal(escapeEnvValue('a$b$$c$(D)'), 'a$$b$$$$c$$(D)')
+  t.equal(kubeletExpand(escapeEnvValue('a$b$$c$(D)'), { D: 'no' }), 'a$b$$c$(D)', 'escape then expand is the identity')
 })
