@@ -13,7 +13,7 @@
  */
 import jsonPatch, { type Operation } from 'fast-json-patch'
 import { z } from 'zod'
-import { ANNOTATION, RESERVED_PREFIX, injectPodSpec, type InjectOptions } from './inject.js'
+import { ANNOTATION, RESERVED_PREFIX, guardInjectedPodUpdate, injectPodSpec, type InjectOptions } from './inject.js'
 
 type Obj = Record<string, unknown>
 
@@ -235,16 +235,43 @@ function removesDefault(op: Operation, pod: Obj): boolean {
 }
 
 /**
+ * A pod UPDATE or a `pods/ephemeralcontainers` UPDATE ({@link guardInjectedPodUpdate}): passes a
+ * pod that was never injected; refuses (403, every reason) what would undo an injected pod's
+ * isolation; else patches new ephemeral containers to the provider hardening, or allows unchanged.
+ */
+function reviewInjectedUpdate(req: AdmissionRequest): AdmissionReview {
+  const allow = (): AdmissionReview => answer({ uid: req.uid, allowed: true })
+  const now = podSchema.safeParse(req.object)
+  const before = podSchema.safeParse(req.oldObject)
+  if (!now.success) return badRequest(req.uid, `request.object is not a Pod: ${issues(now.error, 'request.object').map((e) => `${e.path}: ${e.message}`).join('; ')}`)
+  if (!before.success || before.data.metadata.annotations?.[ANNOTATION.injected] === undefined) return allow()
+  const g = guardInjectedPodUpdate(before.data.spec, now.data.spec)
+  const where = `${req.namespace ?? ''}/${req.name ?? before.data.metadata.name ?? ''}`
+  if (g.refusals.length) {
+    return answer({
+      uid: req.uid,
+      allowed: false,
+      status: { code: 403, reason: 'Forbidden', message: `mcp-hangar refuses this update of injected pod ${where}: ${g.refusals.map((x) => `${x.path}: ${x.message}`).join('; ')}` },
+    })
+  }
+  const original = req.object as Obj
+  const ops = jsonPatch.compare(original, { ...original, spec: g.spec })
+  if (!ops.length) return allow()
+  return answer({ uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64'), warnings: ['mcp-hangar hardened the new ephemeral container(s) as it hardens provider containers (no capabilities, non-root, no privilege escalation)'] })
+}
+
+/**
  * Answers one AdmissionReview for the sidecar injection webhook.
  *
  * - Not `admission.k8s.io/v1` `AdmissionReview`, no `request`, no `request.uid`, or a malformed
  *   request → refused, code 400, the message naming every bad field (see {@link badRequest} for
  *   the uid of the answer).
- * - Anything but a CREATE of core/v1 `pods` (no subresource) → allowed, no patch: the webhook is
- *   registered for pod CREATE only, and a request outside that (a wider registration, an update, a
- *   `pods/ephemeralcontainers` or `pods/binding` subresource) passes through unchanged rather than
- *   be refused or rewritten. Ephemeral containers added later are not injected here; the pod's
- *   nftables rules, installed at creation, still hold them.
+ * - An UPDATE of `pods` or `pods/ephemeralcontainers` → {@link reviewInjectedUpdate}: for a pod
+ *   that was injected, new ephemeral containers (`kubectl debug`) are hardened or refused, and a new
+ *   image for a generated container is refused; any other pod passes.
+ * - Anything else but a CREATE of core/v1 `pods` (no subresource) → allowed, no patch (a wider
+ *   registration, `pods/binding`, `pods/status`): it passes through unchanged rather than be
+ *   refused or rewritten.
  * - A pod without `mcp.hangar.io/inject: "true"` → allowed, no patch.
  * - A pod to inject → {@link injectPodSpec} with `configFrom: 'env'`: refusals → refused, code
  *   403, the message listing every refusal's field path and reason; else allowed with the JSON
@@ -268,7 +295,9 @@ export function reviewPod(review: unknown, options: Omit<InjectOptions, 'configF
   const allow = (): AdmissionReview => answer({ uid: req.uid, allowed: true })
   const isPod = req.kind.group === '' && req.kind.version === 'v1' && req.kind.kind === 'Pod'
   const isPods = req.resource.group === '' && req.resource.version === 'v1' && req.resource.resource === 'pods'
-  if (!isPod || !isPods || (req.subResource !== undefined && req.subResource !== '') || req.operation !== 'CREATE') return allow()
+  const sub = req.subResource ?? ''
+  if (isPod && isPods && req.operation === 'UPDATE' && (sub === '' || sub === 'ephemeralcontainers')) return reviewInjectedUpdate(req)
+  if (!isPod || !isPods || sub !== '' || req.operation !== 'CREATE') return allow()
   const pod = podSchema.safeParse(req.object)
   if (!pod.success) return badRequest(req.uid, `request.object is not a Pod: ${issues(pod.error, 'request.object').map((e) => `${e.path}: ${e.message}`).join('; ')}`)
   const meta = pod.data.metadata

@@ -172,6 +172,66 @@ const FORBIDDEN_CAPS: Record<string, string> = {
 export const ALWAYS_DROPPED = Object.freeze(['NET_RAW', 'SETUID', 'SETGID'])
 
 /**
+ * The settings of one container that would undo a pod's isolation: privilege escalation, privileged,
+ * a capability of FORBIDDEN_CAPS added, running as {@link SIDECAR_UID}.
+ * @param p the container's field path, prefixed to every refusal
+ */
+function containerRefusals(c: Obj, p: string): Refusal[] {
+  const out: Refusal[] = []
+  const sc = isObj(c.securityContext) ? c.securityContext : {}
+  if (sc.allowPrivilegeEscalation === true) out.push({ path: `${p}.securityContext.allowPrivilegeEscalation`, message: `set-user-ID programs would take effect: a process could become uid ${SIDECAR_UID}, whose traffic the pod's rules let out unfiltered; remove it or set it to false` })
+  if (sc.privileged === true) out.push({ path: `${p}.securityContext.privileged`, message: "a privileged container has every capability and the node's devices: it can rewrite the pod's nftables rules; remove privileged" })
+  const caps = isObj(sc.capabilities) ? arr(sc.capabilities.add) : []
+  caps.forEach((cap, j) => {
+    const name = String(cap).toUpperCase().replace(/^CAP_/, '')
+    const why = FORBIDDEN_CAPS[name]
+    if (why) out.push({ path: `${p}.securityContext.capabilities.add[${j}]`, message: `${String(cap)}: ${why}; remove it (only mcp-hangar's init container holds NET_ADMIN and NET_RAW)` })
+  })
+  if (Number(sc.runAsUser) === SIDECAR_UID) out.push({ path: `${p}.securityContext.runAsUser`, message: `uid ${SIDECAR_UID} is the sidecar's, whose traffic the pod's rules let out unfiltered: this container would bypass the sidecar; choose another uid (e.g. ${PROVIDER_UID})` })
+  return out
+}
+
+/** What {@link guardInjectedPodUpdate} decided: refusals, or the pod spec to patch to (unchanged when nothing to do). */
+export interface PodUpdateGuard {
+  refusals: Refusal[]
+  spec: Obj
+}
+
+/**
+ * An update of a pod that was injected (`mcp.hangar.io/injected` on the old pod): a debug
+ * container added through `pods/ephemeralcontainers` (`kubectl debug`), or a pod update. Ephemeral
+ * containers share the pod's network namespace, and the container runtime's default capabilities
+ * include NET_RAW (AF_PACKET frames pass below nftables) and SETUID (a process can become the
+ * sidecar's uid): each new ephemeral container is hardened as provider containers are (no privilege
+ * escalation, capabilities dropped, non-root, read-only root, seccomp) and refused, with the field
+ * path, where it asks for what {@link containerRefusals} refuses. A pod update may change container
+ * images (the only container field Kubernetes lets change): a new image for a generated container
+ * (`mcp-hangar-…`) is refused, since a sidecar image runs as the exempt uid.
+ * @param oldSpec the pod's spec before the update; `spec` the one requested.
+ */
+export function guardInjectedPodUpdate(oldSpec: Obj, spec: Obj, at = 'spec'): PodUpdateGuard {
+  const refusals: Refusal[] = []
+  const out = clone(spec)
+  const oldNames = new Set(arr(oldSpec.ephemeralContainers).map((c) => (isObj(c) ? c.name : undefined)))
+  const podSc = isObj(out.securityContext) ? out.securityContext : {}
+  arr(out.ephemeralContainers).forEach((c, i) => {
+    if (!isObj(c) || oldNames.has(c.name)) return
+    const p = `${at}.ephemeralContainers[${i}]`
+    if (typeof c.name === 'string' && c.name.startsWith(RESERVED_PREFIX)) refusals.push({ path: `${p}.name`, message: `"${c.name}": names starting with ${RESERVED_PREFIX} are reserved for the containers mcp-hangar injects; rename the container` })
+    refusals.push(...containerRefusals(c, p))
+    harden(c, podSc)
+  })
+  for (const kind of ['initContainers', 'containers'] as const) {
+    const before = new Map(arr(oldSpec[kind]).filter(isObj).map((c) => [c.name, c.image]))
+    arr(out[kind]).forEach((c, i) => {
+      if (!isObj(c) || typeof c.name !== 'string' || !c.name.startsWith(RESERVED_PREFIX)) return
+      if (before.has(c.name) && before.get(c.name) !== c.image) refusals.push({ path: `${at}.${kind}[${i}].image`, message: `the image of ${c.name} cannot change on a running pod (from ${String(before.get(c.name))} to ${String(c.image)}): it runs as the uid the pod's rules exempt; roll the workload instead` })
+    })
+  }
+  return { refusals, spec: out }
+}
+
+/**
  * Settings of a pod spec that would undo the isolation of an injected pod (each with why and the
  * fix): `hostNetwork` (the rules would land in the node's namespace), `hostPID`, `hostIPC`,
  * `shareProcessNamespace` (the provider would see the sidecar's processes, its environment with
@@ -204,16 +264,7 @@ export function podRefusals(spec: Obj, at: string): Refusal[] {
         if (c.name.startsWith(RESERVED_PREFIX)) out.push({ path: `${p}.name`, message: `"${c.name}": names starting with ${RESERVED_PREFIX} are reserved for the containers mcp-hangar injects; rename the container` })
         names.add(c.name)
       }
-      const sc = isObj(c.securityContext) ? c.securityContext : {}
-      if (sc.allowPrivilegeEscalation === true) out.push({ path: `${p}.securityContext.allowPrivilegeEscalation`, message: `set-user-ID programs would take effect: a process could become uid ${SIDECAR_UID}, whose traffic the pod's rules let out unfiltered; remove it or set it to false` })
-      if (sc.privileged === true) out.push({ path: `${p}.securityContext.privileged`, message: "a privileged container has every capability and the node's devices: it can rewrite the pod's nftables rules; remove privileged" })
-      const caps = isObj(sc.capabilities) ? arr(sc.capabilities.add) : []
-      caps.forEach((cap, j) => {
-        const name = String(cap).toUpperCase().replace(/^CAP_/, '')
-        const why = FORBIDDEN_CAPS[name]
-        if (why) out.push({ path: `${p}.securityContext.capabilities.add[${j}]`, message: `${String(cap)}: ${why}; remove it (only mcp-hangar's init container holds NET_ADMIN and NET_RAW)` })
-      })
-      if (Number(sc.runAsUser) === SIDECAR_UID) out.push({ path: `${p}.securityContext.runAsUser`, message: `uid ${SIDECAR_UID} is the sidecar's, whose traffic the pod's rules let out unfiltered: this container would bypass the sidecar; choose another uid (e.g. ${PROVIDER_UID})` })
+      out.push(...containerRefusals(c, p))
       arr(c.ports).forEach((port, j) => {
         if (isObj(port) && (Object.values(K8S_PORTS) as unknown[]).includes(port.containerPort)) out.push({ path: `${p}.ports[${j}].containerPort`, message: `${String(port.containerPort)} is a port of the sidecar in this pod (${Object.values(K8S_PORTS).join(', ')}); serve on another port` })
       })

@@ -232,7 +232,10 @@ t.test('the MutatingWebhookConfiguration: pod CREATE only, fail closed, no side 
     t.equal(w.name, 'inject.mcp.hangar.io')
     t.same(w.admissionReviewVersions, ['v1'])
     t.same(w.clientConfig.service, { name: 'mcp-hangar-injector', namespace: 'mcp-hangar', path: '/mutate', port: 443 })
-    t.same(w.rules, [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }])
+    t.same(w.rules, [
+      { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
+      { operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' },
+    ], 'pod CREATE (injection), pod UPDATE and ephemeral containers (guarding injected pods)')
     t.equal(w.failurePolicy, 'Fail')
     t.equal(w.sideEffects, 'None')
     t.equal(w.reinvocationPolicy, 'IfNeeded')

@@ -251,3 +251,60 @@ t.test('property: applying the patch gives exactly injectPodSpec (configFrom env
   }), { numRuns: 150, seed: 20261207 })
   t.ok(seen.patched > 10 && seen.denied > 10 && seen.unchanged > 5, `the generator reaches every outcome: ${JSON.stringify(seen)}`)
 })
+
+t.test('an injected pod\'s updates: debug containers hardened or refused, generated images fixed; control: a pod never injected passes', async (t) => {
+  const created = deploymentPod()
+  const injected = apply(created, patchOf(reviewPod(review(created), o)))
+  t.ok((injected.metadata.annotations as Obj)[ANNOTATION.injected], 'the pod as created was injected')
+  const withDebug = (c: Obj): Obj => ({ ...structuredClone(injected), spec: { ...structuredClone(injected.spec), ephemeralContainers: [{ name: 'debugger', image: 'busybox:1', targetContainerName: 'server', ...c }] } })
+  const ephemeral = (object: Obj, oldObject: Obj = injected) => reviewPod(review(object, { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject }), o)
+
+  // kubectl debug's default container: the runtime's default capabilities (NET_RAW, SETUID), root
+  const plain = withDebug({})
+  const r = ephemeral(plain)
+  t.equal(r.response!.allowed, true)
+  const hardened = apply(plain, patchOf(r))
+  const dbg = (hardened.spec.ephemeralContainers as Obj[])[0]!
+  t.match(dbg.securityContext, { runAsNonRoot: true, runAsUser: 65534, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true, seccompProfile: { type: 'RuntimeDefault' } }, 'the debug container gets the provider hardening')
+  t.match(r.response!.warnings, [/hardened/])
+  t.doesNotThrow(() => new Pod(hardened as never).validate())
+  t.same(hardened.spec.containers, injected.spec.containers, 'nothing else changes')
+  t.equal(reviewResult(ephemeral(hardened)), 'unchanged', 'a hardened debug container gets no second patch')
+  const own = withDebug({ securityContext: { capabilities: { drop: ['CHOWN'] } } })
+  const ownDrop = ((apply(own, patchOf(ephemeral(own))).spec.ephemeralContainers as Obj[])[0]!.securityContext as Obj).capabilities as Obj
+  t.same(ownDrop.drop, ['CHOWN', 'NET_RAW', 'SETUID', 'SETGID'], 'an own drop list loses NET_RAW, SETUID and SETGID too')
+
+  const refused: Array<[string, Obj, RegExp]> = [
+    ['kubectl debug --profile=netadmin', { securityContext: { capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } } }, /spec\.ephemeralContainers\[0\]\.securityContext\.capabilities\.add\[0\]: NET_ADMIN.*capabilities\.add\[1\]: NET_RAW/],
+    ['--profile=sysadmin (privileged)', { securityContext: { privileged: true } }, /spec\.ephemeralContainers\[0\]\.securityContext\.privileged/],
+    ['the sidecar\'s uid', { securityContext: { runAsUser: 65532 } }, /spec\.ephemeralContainers\[0\]\.securityContext\.runAsUser: uid 65532/],
+    ['privilege escalation', { securityContext: { allowPrivilegeEscalation: true } }, /allowPrivilegeEscalation/],
+    ['a reserved name', { name: 'mcp-hangar-debug' }, /spec\.ephemeralContainers\[0\]\.name: "mcp-hangar-debug"/],
+  ]
+  for (const [name, c, why] of refused) {
+    const d = ephemeral(withDebug(c))
+    t.equal(d.response!.allowed, false, `${name}: refused`)
+    t.equal(d.response!.status!.code, 403)
+    t.match(d.response!.status!.message, why, name)
+  }
+  // A debug container added before this webhook watched (already in the old pod) is not judged again.
+  const old = withDebug({ securityContext: { capabilities: { add: ['NET_ADMIN'] } } })
+  const second = { ...structuredClone(old), spec: { ...structuredClone(old.spec), ephemeralContainers: [...(old.spec.ephemeralContainers as Obj[]), { name: 'second', image: 'busybox:1' }] } }
+  const again = ephemeral(second, old)
+  t.equal(again.response!.allowed, true, 'only new ephemeral containers are judged')
+  t.same(patchOf(again).map((op) => op.path.split('/').slice(0, 4).join('/')).filter((p, i, a) => a.indexOf(p) === i), ['/spec/ephemeralContainers/1'], 'and only the new one is patched')
+
+  // pod UPDATE: a generated container's image cannot be swapped; the provider's can
+  const swapped = structuredClone(injected)
+  ;(swapped.spec.initContainers as Obj[]).find((c) => c.name === SIDECAR_CONTAINER)!.image = 'evil/sidecar:1'
+  const swap = reviewPod(review(swapped, { operation: 'UPDATE', oldObject: injected }), o)
+  t.equal(swap.response!.allowed, false)
+  t.match(swap.response!.status!.message, /spec\.initContainers\[1\]\.image: the image of mcp-hangar-sidecar cannot change/)
+  const bump = structuredClone(injected)
+  ;(bump.spec.containers as Obj[])[0]!.image = 'example/fetch-mcp:2'
+  t.strictSame(reviewPod(review(bump, { operation: 'UPDATE', oldObject: injected }), o).response, { uid: 'uid-1', allowed: true }, "the provider's own image may change")
+
+  // control: the same requests on a pod that was never injected pass untouched
+  const plainPod = { ...structuredClone(created), spec: { ...structuredClone(created.spec), ephemeralContainers: [{ name: 'debugger', image: 'busybox:1', securityContext: { capabilities: { add: ['NET_ADMIN'] } } }] } }
+  t.strictSame(ephemeral(plainPod, created).response, { uid: 'uid-1', allowed: true }, 'control: not ours, not judged')
+})
