@@ -127,7 +127,9 @@ const portSet = (ports: readonly number[]) => (ports.length === 1 ? String(ports
  *   lo) to `mcpPort` is redirected to `ingressPort`, as Istio captures inbound traffic: the
  *   server keeps its port, and nothing reaches it without passing the sidecar's MCP ingress (an
  *   IPv6 connection lands on [::1]:`ingressPort`, where nothing listens, and is refused).
- * - filter output (priority 0, policy drop): the sidecar's uid accepted; replies on connections
+ * - filter output (priority 0, policy drop): the sidecar's uid accepted; with `ingressPort`, any
+ *   other socket's tcp from that port dropped (a provider that bound the ingress port while the
+ *   sidecar restarted cannot answer captured clients); replies on connections
  *   made from outside accepted (`ct direction reply`: health probes, inbound MCP); tcp to a
  *   protected port (any address) refused and recorded; redirected packets (`ct status dnat`)
  *   accepted; the rest of 127.0.0.0/8 and ::1 accepted; IPv6 neighbour discovery (sent by
@@ -171,6 +173,9 @@ export function podRuleset(input: PodRulesInput): string {
     '  chain output {',
     '    type filter hook output priority 0; policy drop;',
     `    meta skuid ${uid} accept`,
+    // Only the sidecar answers on the ingress port: a provider that took the port while the
+    // sidecar restarted gets the captured connections but cannot send a byte back on them.
+    ...(o.ingressPort === null ? [] : [`    tcp sport ${o.ingressPort} meta skuid != ${uid} counter drop`]),
     '    ct direction reply accept',
     `    tcp dport ${portSet(o.protectedPorts)} jump refuse`,
     '    ct status dnat accept',

@@ -206,5 +206,17 @@ t.test('an injected pod: capture, fetch, denials, bypass attempts, the admin por
   t.ok(all.some((s) => s.type === 'dns_denied' && /denied\.hangar\.test/.test(JSON.stringify(s))), 'dns_denied names the denied name')
   t.ok(all.some((s) => s.kind === 'violation' && /tool/.test(s.type)), `the tool denial is a violation: ${[...new Set(all.map((s) => s.type))].join(', ')}`)
   t.ok(all.length > 0 && all.every((s) => s.isolation === 'k8s'), `every signal carries isolation k8s: ${[...new Set(all.map((s) => s.isolation))].join(', ')}`)
+
+  // ---- the sidecar dies and the provider takes its ingress port: captured clients get nothing from it
+  sidecarProc.kill('SIGKILL')
+  await new Promise((r) => sidecarProc.once('exit', r))
+  const hijack = (port: number) => `require('net').createServer((s)=>{s.on('error',()=>{});s.end('hijacked')}).listen(${port},'0.0.0.0',()=>console.log('listening'))`
+  const thief = run(pod, [process.execPath, '-e', hijack(15006)], { uid: 65534 })
+  const control = run(pod, [process.execPath, '-e', hijack(7777)], { uid: 65534 })
+  t.ok(await until(() => thief.out.includes('listening') && control.out.includes('listening'), 10_000), `the provider's listeners are up: ${thief.out} ${control.out}`)
+  const fromWorld = async (port: number) => (await exec(world, [process.execPath, '-e', tcpTry(p4, port)])).out
+  t.notMatch(await fromWorld(3000), /hijacked/, "a provider holding the ingress port cannot answer the clients captured from the MCP port")
+  t.match(await fromWorld(7777), /hijacked/, 'control: the same listener on a port of its own answers an outside client')
+
   if (!t.passing()) t.comment(`sidecar output:\n${sidecarProc.out.slice(-6000)}\nprovider output:\n${provider.out.slice(-2000)}`)
 })

@@ -74,6 +74,9 @@ t.test('inbound capture: tcp from outside the pod to the MCP port goes to the in
     'iifname != "lo" tcp dport 8080 redirect to :15006',
   ])
   t.notOk(podRuleset(base).includes('nat_prerouting'), 'no capture without an MCP port')
+  const out = chain(podRuleset({ ...base, mcpPort: 8080, ingressPort: 15006 }), 'output')
+  t.equal(out[2], `tcp sport 15006 meta skuid != ${SIDECAR_UID} counter drop`, 'only the sidecar answers from the ingress port, before replies are accepted')
+  t.equal(out[3], 'ct direction reply accept')
   t.throws(() => podRuleset({ ...base, mcpPort: 8080 }), /ingressPort: mcpPort and ingressPort go together/)
   t.throws(() => podRuleset({ ...base, ingressPort: 15006 }), /mcpPort: mcpPort and ingressPort go together/)
   t.throws(() => podRuleset({ ...base, mcpPort: 15006, ingressPort: 15006 }), /ingressPort: the sidecar's ingress cannot share/)
