@@ -5,6 +5,7 @@
  */
 import type { BaselineRecorder } from '../../profiles/baseline/recorder.js'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomInt } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -23,16 +24,33 @@ import { EVERYTHING_SERVER } from '../fixtures/mcp/harness.js'
 
 export { EVERYTHING_SERVER as EVERYTHING, FILESYSTEM_SERVER as FILESYSTEM, FIXTURE_SERVER as FIXTURE, pidAlive } from '../fixtures/mcp/harness.js'
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports this process handed out already (a port is given once per test process). */
+const handed = new Set<number>()
+
+/** True when `port` can be bound on 127.0.0.1 now. */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      const port = typeof a === 'object' && a ? a.port : 0
-      s.close(() => resolve(port))
-    })
+    s.once('error', () => resolve(false))
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
   })
+}
+
+/**
+ * A port free on 127.0.0.1 for a server the test starts next (in a child process, usually).
+ * Picked at random in 20000–31999, below Linux's ephemeral range (32768–60999 by default): an
+ * OS-assigned port (`listen(0)`) is released before the child binds it, and in that gap any
+ * outgoing connection of the parallel test files may take it as its source port (seen as
+ * EADDRINUSE in CI); ports outside the ephemeral range are never given to outgoing connections.
+ */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    const port = 20000 + randomInt(12000)
+    if (handed.has(port)) continue
+    handed.add(port)
+    if (await canBind(port)) return port
+  }
+  throw new Error('freePort: no free port in 20000-31999 after 500 tries')
 }
 
 /** A child process that runs until the test ends. */
