@@ -10,7 +10,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { BlockList, isIPv4 } from 'node:net'
-import { HELM_MAJORS, only, renderChart, type K8sObject } from '../helpers/helm.js'
+import { HELM_MAJORS, only, renderChart, type K8sObject, selects } from '../helpers/helm.js'
 import { VALUE_SETS } from '../fixtures/charts/values.js'
 import { classifyAddress } from '../../policy/address-class.js'
 import { parseIpLiteral } from '../../policy/ip.js'
@@ -21,18 +21,6 @@ type Labels = Record<string, string>
 type Endpoint = { pod: Labels; ns: string; nsLabels?: Labels } | { ip: string }
 type Port = { port: number; protocol?: string }
 
-function selects(sel: K8sObject | undefined, labels: Labels): boolean {
-  if (!sel) return true
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false
-  for (const e of sel.matchExpressions ?? []) {
-    const has = e.key in labels
-    if (e.operator === 'In' && !(has && e.values.includes(labels[e.key]))) return false
-    if (e.operator === 'NotIn' && has && e.values.includes(labels[e.key])) return false
-    if (e.operator === 'Exists' && !has) return false
-    if (e.operator === 'DoesNotExist' && has) return false
-  }
-  return true
-}
 
 function inBlock(ip: string, block: K8sObject): boolean {
   const list = (cidrs: string[]) => {

@@ -18,7 +18,7 @@ import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistr
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1'
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1'
 import { parse as parseYaml } from 'yaml'
-import { HELM_MAJORS, lintChart, only, renderChart, templateChart, type HelmMajor, type K8sObject } from '../helpers/helm.js'
+import { HELM_MAJORS, lintChart, only, renderChart, templateChart, type HelmMajor, type K8sObject, selects } from '../helpers/helm.js'
 import { VALUE_SETS } from '../fixtures/charts/values.js'
 import { parseConfig } from '../../config/load.js'
 import { Aggregator } from '../../aggregator/aggregator.js'
@@ -211,18 +211,6 @@ t.test('every container and pod is hardened, under every value set and both Helm
   }
 })
 
-/** Kubernetes label selector semantics (matchLabels AND matchExpressions), for the webhook's namespace selector. */
-function selects(sel: K8sObject, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false
-  for (const e of sel.matchExpressions ?? []) {
-    const has = e.key in labels
-    if (e.operator === 'In' && !(has && e.values.includes(labels[e.key]))) return false
-    if (e.operator === 'NotIn' && has && e.values.includes(labels[e.key])) return false
-    if (e.operator === 'Exists' && !has) return false
-    if (e.operator === 'DoesNotExist' && has) return false
-  }
-  return true
-}
 
 t.test('the MutatingWebhookConfiguration: pod CREATE only, fail closed, no side effects, enabled namespaces but its own', async (t) => {
   for (const major of HELM_MAJORS) {

@@ -3,7 +3,7 @@
 // networkPolicyFor's object, -o written atomically (no temp file left) with the notes on stderr, the
 // options reaching the object, and bad configs exiting 2 with the config path named and nothing
 // written (control: the fixed config is written).
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -11,6 +11,7 @@ import { parse } from 'yaml'
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1'
 import { parseConfig } from '../../config/load.js'
 import { networkPolicyFor } from '../../k8s/networkpolicy.js'
+import { runNode, type NodeRun } from '../helpers/child.js'
 
 t.setTimeout(300_000)
 const root = new URL('../../', import.meta.url).pathname
@@ -22,19 +23,8 @@ t.before(() => {
   if (b.status !== 0) throw new Error(`npm run build failed: ${b.stdout}${b.stderr}`)
 })
 
-function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [bundle, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    c.stdout.on('data', (d: Buffer) => (stdout += String(d)))
-    c.stderr.on('data', (d: Buffer) => (stderr += String(d)))
-    const timer = setTimeout(() => c.kill('SIGKILL'), 60_000)
-    c.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+function cli(args: string[], cwd: string): Promise<NodeRun> {
+  return runNode([bundle, ...args], { cwd })
 }
 
 const CONFIG = `aggregator:

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { makeTestPki } from '../helpers/tls.js'
 import { parseListenFlag } from '../../cli/k8s-webhook.js'
+import { runNode, type NodeRun } from '../helpers/child.js'
 
 t.setTimeout(120_000)
 const root = new URL('../../', import.meta.url).pathname
@@ -27,17 +28,8 @@ writeFileSync(key, pki.key)
 writeFileSync(join(dir, 'not-pem.crt'), 'hello\n')
 writeFileSync(join(dir, 'other.key'), makeTestPki([NAME]).key)
 
-function run(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BUNDLE, 'k8s', 'webhook', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    c.stderr.on('data', (d: Buffer) => (stderr += String(d)))
-    const timer = setTimeout(() => c.kill('SIGKILL'), timeoutMs)
-    c.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stderr })
-    })
-  })
+function run(args: string[], timeoutMs = 30_000): Promise<NodeRun> {
+  return runNode([BUNDLE, 'k8s', 'webhook', ...args], { cwd: root, timeoutMs })
 }
 
 function get(port: number, path: string, body?: string): Promise<{ status: number; text: string }> {

@@ -2,29 +2,18 @@
 // stdout, -o to a file (atomically, the summary on stderr), `-f -` from stdin, the options reaching
 // the output, refusals exit 2 with every refusal listed and nothing written (control: the fixed file
 // is written), a missing file named, and a second run over the output a no-op.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
+import { runNode, type NodeRun } from '../helpers/child.js'
 
 t.setTimeout(180_000)
 const root = new URL('../../', import.meta.url).pathname
 
-function cli(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' }, stdio: ['pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    c.stdout.on('data', (d: Buffer) => (stdout += String(d)))
-    c.stderr.on('data', (d: Buffer) => (stderr += String(d)))
-    const timer = setTimeout(() => c.kill('SIGKILL'), 60_000)
-    c.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-    c.stdin.end(input ?? '')
-  })
+function cli(args: string[], input?: string): Promise<NodeRun> {
+  return runNode(['--import', 'tsx', join(root, 'cli/main.ts'), ...args], { cwd: root, ...(input !== undefined && { input }) })
 }
 
 const GOOD = `apiVersion: v1

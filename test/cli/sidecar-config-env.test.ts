@@ -10,23 +10,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { connect } from 'node:net'
 import { join } from 'node:path'
+import { runNode, type NodeRun } from '../helpers/child.js'
 
 t.setTimeout(120_000)
 const root = new URL('../../', import.meta.url).pathname
 const BUNDLE = join(root, 'dist/mcp-hangar.mjs')
 if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run npm run build first`)
 
-function run(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BUNDLE, 'sidecar', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    c.stderr.on('data', (d: Buffer) => (stderr += String(d)))
-    const timer = setTimeout(() => c.kill('SIGKILL'), timeoutMs)
-    c.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stderr })
-    })
-  })
+function run(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<NodeRun> {
+  return runNode([BUNDLE, 'sidecar', ...args], { cwd: root, env, timeoutMs })
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'hangar-config-env-'))

@@ -12,3 +12,31 @@ export function runModule(src: string, cwd: string): Promise<{ out: string; err:
     c.on('close', (code) => resolve({ out, err, code }))
   })
 }
+
+/** What {@link runNode} gives back. */
+export interface NodeRun {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/**
+ * Runs `node ...args` to its end with a minimal environment (PATH, HOME, plus `env`), `input` on
+ * stdin, and SIGKILL after `timeoutMs` (default 60 s).
+ */
+export function runNode(args: string[], o: { cwd?: string; env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<NodeRun> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, args, { ...(o.cwd !== undefined && { cwd: o.cwd }), env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    c.stdout.on('data', (d: Buffer) => (stdout += String(d)))
+    c.stderr.on('data', (d: Buffer) => (stderr += String(d)))
+    const timer = setTimeout(() => c.kill('SIGKILL'), o.timeoutMs ?? 60_000)
+    c.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+    c.stdin.on('error', () => {})
+    c.stdin.end(o.input ?? '')
+  })
+}

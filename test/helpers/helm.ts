@@ -118,3 +118,20 @@ export function only(docs: K8sObject[], kind: string, name?: string): K8sObject 
   if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`)
   return found[0]!
 }
+
+/**
+ * Kubernetes label selector semantics (matchLabels AND matchExpressions: In, NotIn, Exists,
+ * DoesNotExist); an absent selector selects everything.
+ */
+export function selects(sel: K8sObject | undefined, labels: Record<string, string>): boolean {
+  if (!sel) return true
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false
+  for (const e of sel.matchExpressions ?? []) {
+    const has = e.key in labels
+    if (e.operator === 'In' && !(has && e.values.includes(labels[e.key]))) return false
+    if (e.operator === 'NotIn' && has && e.values.includes(labels[e.key])) return false
+    if (e.operator === 'Exists' && !has) return false
+    if (e.operator === 'DoesNotExist' && has) return false
+  }
+  return true
+}
