@@ -279,6 +279,12 @@ export function buildHangarImages(base: string = BASE_IMAGE, tags: HangarImageTa
     mkdirSync(join(app, 'dist'), { recursive: true })
     copyFileSync(bundle, join(app, 'dist/mcp-hangar.mjs'))
     copyFileSync(enterprise, join(app, `dist/${ENTERPRISE_BUNDLE}`))
+    // The licenses travel with the code they cover (the BSL asks to be displayed on every copy).
+    for (const f of ['LICENSE', 'enterprise/LICENSE.BSL']) {
+      if (!existsSync(join(root, f))) continue
+      mkdirSync(dirname(join(app, f)), { recursive: true })
+      copyFileSync(join(root, f), join(app, f))
+    }
     cpSync(join(root, 'profiles/builtin'), join(app, 'profiles/builtin'), { recursive: true })
     cpSync(join(root, 'security'), join(app, 'security'), { recursive: true, filter: (p) => !p.endsWith('.ts') })
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'mcp-hangar', version: HANGAR_VERSION, type: 'module', private: true }, null, 2))
