@@ -14,6 +14,7 @@ import { registerBaselineCommands } from './baseline.js'
 import { runEgress } from './egress.js'
 import { registerComposeCommands } from './compose.js'
 import { registerK8sCommands } from './k8s.js'
+import { registerLicenseCommands } from './license.js'
 import { registerImagesCommands } from './images.js'
 import { registerProfileCommands } from './profile.js'
 import { runStatus } from './status.js'
@@ -105,6 +106,7 @@ registerBaselineCommands(program)
 registerComposeCommands(program)
 registerK8sCommands(program)
 registerImagesCommands(program)
+registerLicenseCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof HangarError) {

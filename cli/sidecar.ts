@@ -15,6 +15,7 @@ import { readSandboxSpec, sandboxArgv } from '../local/sandbox.js'
 import { netnsWrap } from '../sidecar/isolation.js'
 import { Sidecar } from '../sidecar/sidecar.js'
 import type { Isolation } from '../signals/types.js'
+import { loadEnterprise } from './enterprise.js'
 import { loadProviderRun, untilSignal } from './run.js'
 
 export interface SidecarCommand {
@@ -41,6 +42,7 @@ export interface SidecarCommand {
 /** Starts the sidecar; resolves after it has stopped on a signal. */
 export async function runSidecar(cmd: SidecarCommand): Promise<void> {
   const { config, source } = loadProviderRun(cmd.configEnv !== undefined ? { env: cmd.configEnv } : cmd.configPath, cmd.provider, cmd.log)
+  await loadEnterprise({ providers: Object.keys(config.providers).length, log: cmd.log, key: (cmd.env ?? readEnv()).licenseKey })
   const netns = cmd.netns
   const sidecar = new Sidecar({
     config, provider: cmd.provider, planes: cmd.noEgress ? 'mcp' : 'all', log: cmd.log, source,

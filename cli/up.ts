@@ -19,6 +19,7 @@ import { detectIsolation, type IsolationCheck } from '../sidecar/isolation.js'
 import { LocalStack, type StackSummary } from '../local/up.js'
 import { SECCOMP_PROFILE, securityFile } from '../sidecar/images.js'
 import { SIDECAR_NODE_FLAGS } from '../sidecar/node-flags.js'
+import { loadEnterprise } from './enterprise.js'
 import { untilSignal } from './run.js'
 
 export interface UpCommand {
@@ -56,6 +57,7 @@ export async function runUp(cmd: UpCommand): Promise<void> {
   const { config, warnings, source } = loadConfig(cmd.configPath, rawEnv())
   for (const w of warnings) cmd.log.warn(w)
   warnReadableSecrets(source, cmd.log)
+  await loadEnterprise({ providers: Object.keys(config.providers).length, log: cmd.log })
   const isolation: IsolationCheck = cmd.cooperative ? { mode: 'cooperative', why: '--cooperative was given' } : detectIsolation()
   const out = cmd.out ?? process.stdout
   if (isolation.mode === 'cooperative') cmd.log.warn({ why: isolation.why }, 'running in COOPERATIVE mode: egress is not enforced')

@@ -14,7 +14,7 @@ export interface HangarEnv {
   logLevel: string
   /** `MCP_JSON_LOGS`: `true`/`1` → JSON lines on stdout; otherwise a short human format. */
   jsonLogs: boolean
-  /** `MCP_LICENSE_KEY`: enterprise licence (docs/enterprise.md). */
+  /** `MCP_LICENSE_KEY`: the enterprise license key (core/license.ts, docs/licensing.md). */
   licenseKey: string | undefined
   /** `CI`: true under continuous integration (tests needing root/Docker must run, not skip). */
   ci: boolean

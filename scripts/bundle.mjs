@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * Bundles the compiled CLI (dist/cli/main.js) and its pure-JS dependencies into one ES module,
- * dist/mcp-hangar.mjs, the file the `mcp-hangar` bin runs. One file instead of ~150 modules
+ * dist/mcp-hangar.mjs, the file the `mcp-hangar` bin runs, and the enterprise bootstrap
+ * (dist/enterprise/bootstrap.js) into dist/mcp-hangar-enterprise.mjs, which the CLI loads
+ * beside itself when licensed. One file instead of ~150 modules
  * saves ~4 MB of resident memory per sidecar (fewer module records, less source kept for lazy
  * compilation; measured in docs/benchmarks/egress.md) and is what the container images copy.
  *
@@ -15,9 +17,7 @@
  */
 import { build } from 'esbuild'
 
-await build({
-  entryPoints: ['dist/cli/main.js'],
-  outfile: 'dist/mcp-hangar.mjs',
+const common = {
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -34,4 +34,10 @@ await build({
   // Bundled CommonJS dependencies call require() and read __filename (write-file-atomic names its
   // temporary files with it); give the ES module both, pointing at the bundle itself.
   banner: { js: "import { createRequire as __hangarRequire } from 'node:module'; import { fileURLToPath as __hangarFileURLToPath } from 'node:url'; const require = __hangarRequire(import.meta.url); const __filename = __hangarFileURLToPath(import.meta.url);" },
-})
+}
+
+await build({ ...common, entryPoints: ['dist/cli/main.js'], outfile: 'dist/mcp-hangar.mjs' })
+// The enterprise modules (BSL 1.1) in a bundle of their own, beside the CLI's: the CLI imports it
+// at run time, by a computed URL, only when the license allows (cli/enterprise.ts); the CLI
+// bundle itself holds no enterprise code.
+await build({ ...common, entryPoints: ['dist/enterprise/bootstrap.js'], outfile: 'dist/mcp-hangar-enterprise.mjs' })

@@ -7,7 +7,8 @@
  *   `ldd` lists for them, CA certificates, /etc/passwd with root, nobody (65534)
  *   and hangar (65532), a 1777 /tmp. No shell, no package manager.
  * - `mcp-hangar/sidecar:<tag>` and `mcp-hangar/aggregator:<tag>` from images/Dockerfile.sidecar and
- *   images/Dockerfile.aggregator on that base: dist/mcp-hangar.mjs, profiles/builtin, security/ and
+ *   images/Dockerfile.aggregator on that base: dist/mcp-hangar.mjs and the enterprise bundle beside
+ *   it (dist/mcp-hangar-enterprise.mjs, loaded when licensed), profiles/builtin, security/ and
  *   the runtime packages the bundle loads from node_modules (core/transient-module.ts,
  *   core/metrics.ts).
  * - `mcp-hangar/injector:<tag>` from images/Dockerfile.injector: the sidecar image with the default
@@ -34,6 +35,9 @@ export const INPUT_LABEL = 'mcp.hangar.inputs'
 export const VERSION_LABEL = 'org.opencontainers.image.version'
 /** The local base image of this host's node. */
 export const BASE_IMAGE = `mcp-hangar/node-base:${process.versions.node}-local`
+
+/** The enterprise bundle's file name under dist/ (scripts/bundle.mjs writes it; the CLI loads it beside itself). */
+export const ENTERPRISE_BUNDLE = 'mcp-hangar-enterprise.mjs'
 
 /** Runtime packages the bundle does not contain (core/transient-module.ts, core/metrics.ts). */
 const RUNTIME_PACKAGES = ['prom-client', 'yaml', 'tldts', 'ip-cidr']
@@ -261,17 +265,26 @@ export function buildBaseImage(tag: string = BASE_IMAGE, { force = false }: { fo
 /**
  * The sidecar, aggregator and injector images on `base`, from the installation at `root`.
  * @returns the tags.
- * @throws HangarError `HANGAR_IMAGE_BUILD_FAILED`: dist/mcp-hangar.mjs missing (a checkout not
+ * @throws HangarError `HANGAR_IMAGE_BUILD_FAILED`: dist/mcp-hangar.mjs or dist/mcp-hangar-enterprise.mjs missing (a checkout not
  *   built), a runtime package missing, or a build failed.
  */
 export function buildHangarImages(base: string = BASE_IMAGE, tags: HangarImageTags = hangarImageTags(), { force = false, root = packageRoot() }: { force?: boolean; root?: string } = {}): HangarImageTags {
   const bundle = join(root, 'dist/mcp-hangar.mjs')
   if (!existsSync(bundle)) throw new HangarError(ERROR_CODES.IMAGE_BUILD_FAILED, `${bundle} is missing: run \`npm run build\` first`)
+  const enterprise = join(root, `dist/${ENTERPRISE_BUNDLE}`)
+  if (!existsSync(enterprise)) throw new HangarError(ERROR_CODES.IMAGE_BUILD_FAILED, `${enterprise} is missing: run \`npm run build\` first`)
   const ctx = mkdtempSync(join(tmpdir(), 'hangar-img-'))
   try {
     const app = join(ctx, 'app')
     mkdirSync(join(app, 'dist'), { recursive: true })
     copyFileSync(bundle, join(app, 'dist/mcp-hangar.mjs'))
+    copyFileSync(enterprise, join(app, `dist/${ENTERPRISE_BUNDLE}`))
+    // The licenses travel with the code they cover (the BSL asks to be displayed on every copy).
+    for (const f of ['LICENSE', 'enterprise/LICENSE.BSL']) {
+      if (!existsSync(join(root, f))) continue
+      mkdirSync(dirname(join(app, f)), { recursive: true })
+      copyFileSync(join(root, f), join(app, f))
+    }
     cpSync(join(root, 'profiles/builtin'), join(app, 'profiles/builtin'), { recursive: true })
     cpSync(join(root, 'security'), join(app, 'security'), { recursive: true, filter: (p) => !p.endsWith('.ts') })
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'mcp-hangar', version: HANGAR_VERSION, type: 'module', private: true }, null, 2))
@@ -283,7 +296,7 @@ export function buildHangarImages(base: string = BASE_IMAGE, tags: HangarImageTa
     }
     mkdirSync(join(ctx, 'data'))
     const dockerfile = (n: string) => join(root, 'images', `Dockerfile.${n}`)
-    const inputs = digestOf(bundle, dockerfile('sidecar'), dockerfile('aggregator'), dockerfile('injector'), HANGAR_VERSION, ...staged, base, imageInputs(base) ?? '', ...listFiles(join(app, 'profiles')), ...listFiles(join(app, 'security')))
+    const inputs = digestOf(bundle, enterprise, dockerfile('sidecar'), dockerfile('aggregator'), dockerfile('injector'), HANGAR_VERSION, ...staged, base, imageInputs(base) ?? '', ...listFiles(join(app, 'profiles')), ...listFiles(join(app, 'security')))
     if (!force && imageInputs(tags.sidecar) === inputs && imageInputs(tags.aggregator) === inputs && imageInputs(tags.injector) === inputs) return tags
     dockerBuild(tags.sidecar, dockerfile('sidecar'), ctx, { BASE_IMAGE: base }, inputs)
     dockerBuild(tags.aggregator, dockerfile('aggregator'), ctx, { BASE_IMAGE: base }, inputs)

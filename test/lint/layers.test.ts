@@ -11,7 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ESLint } from 'eslint'
-import { LAYERS, OUTSIDE, allowedImports } from '../../eslint.layers.js'
+import { ENTERPRISE_TESTS, LAYERS, OUTSIDE, allowedImports } from '../../eslint.layers.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const eslint = new ESLint({ cwd: root, ruleFilter: ({ ruleId }) => ruleId === 'boundaries/dependencies' })
@@ -32,6 +32,7 @@ t.test('the table: each layer imports only layers to its left, siblings never', 
   t.notOk(allowedImports('benchmarks').includes('cli'), 'benchmarks never import cli')
   for (const f of [...LAYERS.flat(), 'test', 'benchmarks', 'scripts', 'examples']) t.notOk(allowedImports(f).includes('enterprise'), `${f} may not import enterprise`)
   t.ok(allowedImports('enterprise').includes('core'), 'enterprise imports the core')
+  t.ok(allowedImports(ENTERPRISE_TESTS).includes('enterprise'), 'the enterprise tests import enterprise')
 })
 
 const planted: Array<[string, string, string]> = [
@@ -98,11 +99,12 @@ function scanViolations(base: string = root): string[] {
     if (!existsSync(join(base, top))) continue
     for (const file of walk(join(base, top))) {
       const src = readFileSync(file, 'utf8')
+      const from = relative(base, file).startsWith(`${ENTERPRISE_TESTS}/`) ? ENTERPRISE_TESTS : top
       for (const m of src.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"](\.[^'"]+)['"]/g)) {
         const spec = m[1] ?? m[2] ?? m[3] ?? ''
         const to = relative(base, resolve(dirname(file), spec)).split(sep)[0] ?? ''
         if (to === top || !folders.includes(to)) continue
-        if (!allowedImports(top).includes(to)) out.push(`${relative(base, file)} → ${spec}`)
+        if (!allowedImports(from).includes(to)) out.push(`${relative(base, file)} → ${spec}`)
       }
     }
   }
@@ -114,11 +116,75 @@ t.test('the scan finds planted violations in a tree (even unresolvable ones) and
     policy: { 'bad.ts': "import { x } from '../sidecar/missing.js'\nexport const y = x\n", 'ok.ts': "import { z } from '../core/errors.js'\n" },
     egress: { dns: { 'bad.ts': "export * from '../../proxy/types.js'\n" }, 'ok.ts': "import { a } from './dns/bad.js'\n" },
     core: { 'bad.ts': "const m = () => import('../signals/types.js')\n" },
-    cli: { 'ok.ts': "import '../local/up.js'\n" },
+    cli: { 'ok.ts': "import '../local/up.js'\n", 'bad.ts': "export const l = () => import('../enterprise/bootstrap.js')\n" },
+    enterprise: { 'bootstrap.ts': "import '../core/errors.js'\n" },
+    test: { cli: { 'bad.test.ts': "import '../../enterprise/bootstrap.js'\n" }, enterprise: { 'ok.test.ts': "import '../../enterprise/bootstrap.js'\n" } },
   })
-  t.same(scanViolations(base).sort(), ["core/bad.ts → ../signals/types.js", "egress/dns/bad.ts → ../../proxy/types.js", "policy/bad.ts → ../sidecar/missing.js"])
+  t.same(scanViolations(base).sort(), ["cli/bad.ts → ../enterprise/bootstrap.js", "core/bad.ts → ../signals/types.js", "egress/dns/bad.ts → ../../proxy/types.js", "policy/bad.ts → ../sidecar/missing.js", "test/cli/bad.test.ts → ../../enterprise/bootstrap.js"])
 })
 
 t.test('the tree obeys the table (an independent scan of every relative import)', async (t) => {
   t.same(scanViolations(), [])
+})
+
+// The enterprise boundary against the real enterprise/bootstrap.ts: static, re-exported and literal
+// dynamic imports from outside are refused; a computed import() is refused by its own rule
+// everywhere but the loader; only the enterprise tests may import it.
+const allRules = new ESLint({ cwd: root })
+
+t.test('the real enterprise bootstrap: imports from outside are refused, the enterprise tests may', async (t) => {
+  t.ok(existsSync(join(root, 'enterprise/bootstrap.ts')), 'enterprise/bootstrap.ts exists')
+  const refused: Array<[string, string]> = [
+    ['cli/__planted.ts', "import { register } from '../enterprise/bootstrap.js'\nexport const x = register\n"],
+    ['cli/__planted.ts', "export const load = () => import('../enterprise/bootstrap.js')\n"],
+    ['cli/__planted.ts', "export * from '../enterprise/compliance/index.js'\n"],
+    ['aggregator/__planted.ts', "import type { ComplianceExportPort } from '../core/ports.js'\nimport { createComplianceExport } from '../enterprise/compliance/index.js'\nexport const x: ComplianceExportPort = createComplianceExport()\n"],
+    ['core/__planted.ts', "export const load = () => import('../enterprise/bootstrap.js')\n"],
+    ['test/cli/__planted.ts', "import { register } from '../../enterprise/bootstrap.js'\nexport const x = register\n"],
+  ]
+  for (const [file, code] of refused) {
+    const errors = await layerErrors(file, code)
+    t.equal(errors.length, 1, `${file}: ${code.trim()}`)
+    t.match(errors[0] ?? '', /may not import enterprise\/: dependencies point one way/)
+  }
+  t.same(await layerErrors('test/enterprise/__planted.ts', "import { register } from '../../enterprise/bootstrap.js'\nexport const x = register\n"), [], 'control: test/enterprise/ may import it')
+  t.same(await layerErrors('enterprise/__planted.ts', "import { createComplianceExport } from './compliance/index.js'\nexport const x = createComplianceExport\n"), [], 'control: enterprise/ imports itself')
+})
+
+t.test('a computed import() is refused outside the loader (the layer rule cannot see it); the loader lints clean', async (t) => {
+  const computed = async (file: string, code: string) => {
+    const [res] = await allRules.lintText(code, { filePath: join(root, file) })
+    return (res?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-syntax' && /import\(\) takes a string literal/.test(m.message))
+  }
+  for (const code of ["export const l = () => import(`../enterprise/bootstrap.js`)\n", "export const l = () => import(['..', 'enterprise', 'bootstrap.js'].join('/'))\n", "const u = new URL('../enterprise/bootstrap.js', import.meta.url)\nexport const l = () => import(u.href)\n"]) {
+    t.equal((await computed('cli/__planted.ts', code)).length, 1, code.trim())
+    t.same(await layerErrors('cli/__planted.ts', code), [], 'the layer rule alone does not see it')
+  }
+  t.same(await computed('cli/__planted.ts', "export const l = () => import('../local/up.js')\n"), [], 'control: a literal import() is fine')
+  const loader = join(root, 'cli/enterprise.ts')
+  const [res] = await allRules.lintFiles([loader])
+  t.same(res?.messages.map((m) => `${m.ruleId}: ${m.message}`), [], 'cli/enterprise.ts lints clean with every rule')
+  t.match(readFileSync(loader, 'utf8'), /eslint-disable-next-line no-restricted-syntax -- the enterprise loader/, 'its one computed import() says why')
+})
+
+/** Source files outside enterprise/ and test/ whose code (comments left out) matches `re`. */
+function codeMatching(re: RegExp): string[] {
+  const folders = [...LAYERS.flat(), ...OUTSIDE.filter((f) => f !== 'enterprise' && f !== 'test')]
+  const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? (['node_modules', 'dist'].includes(e.name) ? [] : walk(join(d, e.name))) : /\.(ts|mts|mjs|js)$/.test(e.name) && !e.name.endsWith('.d.ts') ? [join(d, e.name)] : [])
+  const out: string[] = []
+  for (const top of folders) {
+    if (!existsSync(join(root, top))) continue
+    for (const file of walk(join(root, top))) {
+      const code = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').split('\n').filter((l) => !/^\s*\/\//.test(l)).join('\n')
+      if (re.test(code)) out.push(relative(root, file))
+    }
+  }
+  return out.sort()
+}
+
+t.test('the loader is the only code outside enterprise/ that names the bootstrap or computes an import()', async (t) => {
+  t.same(codeMatching(/bootstrap/), ['cli/enterprise.ts', 'scripts/bundle.mjs'], 'the loader, and the bundler that builds the enterprise bundle')
+  t.same(codeMatching(/\bimport\(\s*[^'"\s)]/), ['cli/enterprise.ts'])
+  t.match(readFileSync(join(root, 'scripts/bundle.mjs'), 'utf8'), /entryPoints: \['dist\/enterprise\/bootstrap\.js'\]/, 'the bundler names it as an entry point only')
 })

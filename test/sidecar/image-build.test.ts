@@ -98,4 +98,9 @@ t.test('errors before Docker is asked: no docker on PATH, a registry with a sche
   const e = thrown(() => buildHangarImages('base', hangarImageTags('never'), { root: bare }))
   t.equal((e as HangarError).code, ERROR_CODES.IMAGE_BUILD_FAILED)
   t.match((e as Error).message, /dist\/mcp-hangar\.mjs is missing: run `npm run build` first/)
+  // The CLI bundle alone is not enough: the images carry the enterprise bundle beside it.
+  writeFileSync(join(bare, 'dist/mcp-hangar.mjs'), '')
+  const e2 = thrown(() => buildHangarImages('base', hangarImageTags('never'), { root: bare }))
+  t.equal((e2 as HangarError).code, ERROR_CODES.IMAGE_BUILD_FAILED)
+  t.match((e2 as Error).message, /dist\/mcp-hangar-enterprise\.mjs is missing: run `npm run build` first/)
 })

@@ -1,0 +1,26 @@
+// enterprise/bootstrap.ts: register() sets the ports of the features the license names, and only
+// those; it refuses to run without a license. (Loading it: test/cli/enterprise.test.ts.)
+import t from 'tap'
+import { createPortRegistry, type ComplianceExportPort, type LicenseState, type PortRegistry } from '../../core/ports.js'
+import { register } from '../../enterprise/bootstrap.js'
+
+const SENTINEL: ComplianceExportPort = { async start() {}, async stop() {}, status: () => [], async sendSample() { return { sink: 's', id: 'x' } } }
+
+t.test('register(): only the licensed features; never without a license', async (t) => {
+  const licensed = (features: string[]): LicenseState => ({ mode: 'licensed', licensee: 'A', expires: '2028-01-01T00:00:00Z', max_providers: 5, features })
+  const fresh = (): PortRegistry => ({ ...createPortRegistry(), compliance: SENTINEL })
+  const a = fresh()
+  await register(a, licensed(['compliance_export']))
+  t.not(a.compliance, SENTINEL, 'compliance_export: the enterprise compliance export is registered')
+  t.equal(a.enterprise, true)
+  const b = fresh()
+  await register(b, licensed([]))
+  t.equal(b.compliance, SENTINEL, 'no features: the compliance port untouched')
+  const c = fresh()
+  await register(c, licensed(['rbac']))
+  t.equal(c.compliance, SENTINEL, 'a feature this release does not know changes nothing')
+  const d = fresh()
+  await t.rejects(register(d, { mode: 'unlicensed', features: ['compliance_export'], reason: 'x' }), /called without a license \(x\)/)
+  t.equal(d.compliance, SENTINEL, 'unlicensed: untouched')
+  t.equal(d.enterprise, false)
+})
