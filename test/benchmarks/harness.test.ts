@@ -350,8 +350,13 @@ t.test('stopAndKeepProfile: stops a node --cpu-prof process and keeps the profil
   }
   // Profiled: SIGTERM makes it exit normally, so V8 writes the profile.
   const profDir = path.join(dir, 'prof')
+  // Waits until the process printed its line (a fixed sleep was too short for a loaded machine).
+  const printed = async (s: { logTail(): string }, line: string) => {
+    const end = Date.now() + 20_000
+    while (!s.logTail().includes(line) && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+  }
   const profiled = startServer('profiled', process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '-e', 'process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000); console.log("up")'], { logDir: dir })
-  await new Promise((r) => setTimeout(r, 500))
+  await printed(profiled, 'up')
   const kept = await quietly(() => stopAndKeepProfile(profiled, profDir, 'harness-test', 'the test process'))
   t.teardown(() => kept && fs.rmSync(kept, { force: true }))
   t.ok(profiled.exitedYet(), 'stopped')
@@ -361,7 +366,7 @@ t.test('stopAndKeepProfile: stops a node --cpu-prof process and keeps the profil
   // Control: without --cpu-prof there is nothing to keep, and the log's end is shown instead.
   logs.length = 0
   const plain = startServer('plain', process.execPath, ['-e', 'process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000); console.log("plain up")'], { logDir: dir })
-  await new Promise((r) => setTimeout(r, 500))
+  await printed(plain, 'plain up')
   t.equal(await quietly(() => stopAndKeepProfile(plain, path.join(dir, 'none'), 'harness-test', 'the plain process')), undefined)
   t.ok(plain.exitedYet())
   t.ok(logs.some((l) => l.includes("the plain process's log ends") && l.includes('plain up')))
