@@ -18,11 +18,11 @@ export function cefHeader(value: string): string {
 }
 
 /**
- * A CEF extension value: `\` → `\\`, `=` → `\=`, LF (and CRLF) → `\n`, a lone CR → `\r`
+ * A CEF extension value: `\` → `\\`, `=` → `\=`, LF → `\n`, CR → `\r`
  * (CEF rev. 25, "Character Encoding"). Spaces and `|` stay as they are.
  */
 export function cefValue(value: string): string {
-  return value.replace(/[\\=]/g, (c) => `\\${c}`).replace(/\r\n|\n/g, '\\n').replace(/\r/g, '\\r')
+  return value.replace(/[\\=]/g, (c) => `\\${c}`).replace(/\n/g, '\\n').replace(/\r/g, '\\r')
 }
 
 /** The custom string slots: CEF key, label, signal field. */

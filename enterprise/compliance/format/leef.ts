@@ -26,12 +26,11 @@ export function leefHeader(value: string): string {
 }
 
 /**
- * A LEEF attribute value: `\` → `\\`, the delimiter `^` → `\^`, LF (and CRLF) → `\n`, a lone CR →
- * `\r`, TAB → `\t` (QRadar's default delimiter). `=` needs no escape: an attribute splits at its
+ * A LEEF attribute value: `\` → `\\`, the delimiter `^` → `\^`, LF → `\n`, CR → `\r`, TAB → `\t` (QRadar's default delimiter). `=` needs no escape: an attribute splits at its
  * first `=`, and keys never hold one.
  */
 export function leefValue(value: string): string {
-  return value.replace(/[\\^]/g, (c) => `\\${c}`).replace(/\r\n|\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t')
+  return value.replace(/[\\^]/g, (c) => `\\${c}`).replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t')
 }
 
 /**

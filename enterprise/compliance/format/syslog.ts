@@ -31,7 +31,7 @@ const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/g
 
 /** CR, LF and the other control characters (TAB excepted) as `\r`, `\n`, `\xHH`, so a record stays one line. */
 function escapeControls(v: string): string {
-  return v.replace(/\r\n|\n/g, '\\n').replace(CONTROL, (c) => (c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))
+  return v.replace(/\n/g, '\\n').replace(CONTROL, (c) => (c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))
 }
 
 /**
