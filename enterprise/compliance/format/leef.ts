@@ -1,16 +1,19 @@
 /**
  * `leef`: IBM QRadar Log Event Extended Format 2.0:
- * `LEEF:2.0|MCP Hangar|mcp-hangar|<version>|<signal type>|^|key=value^key=value…`, one line. The
- * fifth header field declares the attribute delimiter (`^`). The field mapping is in docs/siem.md
- * ("leef").
+ * `LEEF:2.0|MCP Hangar|mcp-hangar|<version>|<signal type>|<TAB>|key=value<TAB>key=value…`, one
+ * line. The fifth header field declares the attribute delimiter: TAB (QRadar's default), written
+ * as the character itself. Values never hold a raw TAB (it is escaped as `\t`), so even a receiver
+ * that does not unescape splits the attributes where they are; a printable delimiter such as `^`
+ * would let a value that holds one forge an attribute at such a receiver. The field mapping is in
+ * docs/siem.md ("leef").
  */
 import { HANGAR_VERSION } from '../../../core/version.js'
 import type { Signal } from '../../../signals/types.js'
 import { CEF_SEVERITY, PRODUCT, VENDOR, epochMs, requestUrl, severityOn, transportOf } from './fields.js'
 import type { FormatOptions } from './index.js'
 
-/** The attribute delimiter the header declares. */
-export const LEEF_DELIMITER = '^'
+/** The attribute delimiter the header declares: TAB. */
+export const LEEF_DELIMITER = '\t'
 
 /**
  * `devTimeFormat`: a Java `SimpleDateFormat` pattern (what QRadar parses `devTime` with) for the
@@ -19,18 +22,18 @@ export const LEEF_DELIMITER = '^'
 export const LEEF_TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
 
 /**
- * A LEEF header field: `\` → `\\`, `|` → `\|`; CR and LF become spaces (a header is one line).
+ * A LEEF header field: `\` → `\\`, `|` → `\|`; CR, LF and TAB become spaces (a header is one line).
  */
 export function leefHeader(value: string): string {
-  return value.replace(/[\\|]/g, (c) => `\\${c}`).replace(/[\r\n]/g, ' ')
+  return value.replace(/[\\|]/g, (c) => `\\${c}`).replace(/[\r\n\t]/g, ' ')
 }
 
 /**
- * A LEEF attribute value: `\` → `\\`, the delimiter `^` → `\^`, LF → `\n`, CR → `\r`, TAB → `\t` (QRadar's default delimiter). `=` needs no escape: an attribute splits at its
- * first `=`, and keys never hold one.
+ * A LEEF attribute value: `\` → `\\`, TAB (the delimiter) → `\t`, LF → `\n`, CR → `\r`. `=` needs
+ * no escape: an attribute splits at its first `=`, and keys never hold one.
  */
 export function leefValue(value: string): string {
-  return value.replace(/[\\^]/g, (c) => `\\${c}`).replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t')
+  return value.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')
 }
 
 /**
