@@ -155,7 +155,8 @@ export function ocsf(s: Signal, o: FormatOptions): OcsfEvent {
   if (secured) Object.assign(ev, control(s))
   const d = s.destination
   const url = requestUrl(d)
-  const urlObject = url === undefined || d === undefined ? undefined
+  // A URL object only for a host a URL can hold (a host name or an address); the raw host stays in dst_endpoint.name.
+  const urlObject = url === undefined || d === undefined || !(validHost(d.host) || isIP(d.host ?? '') !== 0) ? undefined
     : { url_string: url, scheme: d.protocol, ...(validHost(d.host) ? { hostname: d.host } : {}), ...(d.port !== undefined ? { port: d.port } : {}) }
   const conn = d ? { direction_id: 2, direction: 'Outbound', protocol_name: d.protocol === 'udp' || d.protocol === 'dns' ? 'udp' : 'tcp' } : undefined
   switch (c) {
