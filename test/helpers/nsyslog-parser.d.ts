@@ -6,6 +6,8 @@ declare module 'nsyslog-parser' {
     prival?: number
     facilityval?: number
     levelval?: number
+    facility?: string
+    level?: string
     version?: number
     ts?: Date
     host?: string

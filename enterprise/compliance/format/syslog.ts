@@ -27,6 +27,7 @@ export const DEFAULT_FACILITY = 13
 /** The UTF-8 byte order mark that starts a MSG written in UTF-8 (RFC 5424 §6.4). */
 export const BOM = '\uFEFF'
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/g
 
 /** CR, LF and the other control characters (TAB excepted) as `\r`, `\n`, `\xHH`, so a record stays one line. */
@@ -114,7 +115,7 @@ export function toSyslog(signal: Signal, body: string | null, o: FormatOptions):
   const params = body === null ? sdParams(signal) : [['id', signal.id] as [string, string]]
   const sd = `[${SD_ID}${params.map(([k, v]) => ` ${k}="${sdValue(v)}"`).join('')}]`
   const msg = body ?? msgText(signal.reason)
-  const text = /[^\x00-\x7f]/.test(msg) ? BOM + msg : msg
+  const text = /[^\p{ASCII}]/u.test(msg) ? BOM + msg : msg
   return `<${pri}>1 ${ts} ${printable(o.hostname, 255)} ${PRODUCT} - ${printable(signal.type, 32)} ${sd}${text === '' ? '' : ` ${text}`}`
 }
 
