@@ -3,7 +3,7 @@
  * `CEF:0|MCP Hangar|mcp-hangar|<version>|<signal type>|<name>|<severity>|<extension>`, one line.
  * The field mapping is in docs/siem.md ("cef").
  */
-import { isIPv4 } from 'node:net'
+import { isIPv4, isIPv6 } from 'node:net'
 import { HANGAR_VERSION } from '../../../core/version.js'
 import type { Signal } from '../../../signals/types.js'
 import { CEF_SEVERITY, PRODUCT, VENDOR, epochMs, requestUrl, severityOn, transportOf, typeName } from './fields.js'
@@ -39,8 +39,9 @@ const CUSTOM: ReadonlyArray<readonly [string, string, (s: Signal) => string | un
 
 /**
  * The extension's key/value pairs, in the order they are written (before escaping). Standard keys
- * of the CEF dictionary where one fits; `hangarSpanId` and `hangarDetails` (the `details` object as
- * JSON) are vendor keys, which receivers keep as additional data.
+ * of the CEF dictionary where one fits; `hangarSpanId`, `hangarDetails` (the `details` object as
+ * JSON) and `hangarDstIp` (a `destination.ip` that is not an address) are vendor keys, which
+ * receivers keep as additional data.
  */
 export function cefExtension(signal: Signal, o: FormatOptions): Array<[string, string]> {
   const out: Array<[string, string]> = []
@@ -61,10 +62,10 @@ export function cefExtension(signal: Signal, o: FormatOptions): Array<[string, s
     put('dhost', d.host)
     if (d.ip !== undefined) {
       if (isIPv4(d.ip)) put('dst', d.ip)
-      else {
+      else if (isIPv6(d.ip)) {
         put('c6a3', d.ip)
         put('c6a3Label', 'destination_ipv6')
-      }
+      } else put('hangarDstIp', d.ip) // not an address: kept, but out of the typed keys a SIEM parses as one
     }
     put('dpt', d.port)
     put('request', requestUrl(d))

@@ -7,6 +7,7 @@
  * would let a value that holds one forge an attribute at such a receiver. The field mapping is in
  * docs/siem.md ("leef").
  */
+import { isIP } from 'node:net'
 import { HANGAR_VERSION } from '../../../core/version.js'
 import type { Signal } from '../../../signals/types.js'
 import { CEF_SEVERITY, PRODUCT, VENDOR, epochMs, requestUrl, severityOn, transportOf } from './fields.js'
@@ -62,7 +63,7 @@ export function leefAttributes(signal: Signal, o: FormatOptions): Array<[string,
     put('app', d.protocol)
     put('proto', transportOf(d.protocol))
     put('dstHost', d.host)
-    put('dst', d.ip)
+    if (d.ip !== undefined) put(isIP(d.ip) !== 0 ? 'dst' : 'hangarDstIp', d.ip)
     put('dstPort', d.port)
     put('url', requestUrl(d))
   }

@@ -101,13 +101,16 @@ function activityOf(c: OcsfClass, s: Signal): [number, string] {
   }
 }
 
-/** Signal fields no OCSF attribute carries, under `unmapped` (names as in the signal). */
-function unmapped(s: Signal, c: OcsfClass): Record<string, unknown> {
+/**
+ * Signal fields no OCSF attribute carries, under `unmapped` (names as in the signal); the
+ * destination always, as the signal wrote it (an endpoint keeps only what OCSF types allow).
+ */
+function unmapped(s: Signal): Record<string, unknown> {
   const u: Record<string, unknown> = { type: s.type, kind: s.kind, action: s.action, enforcement_mode: s.enforcement_mode, provider: s.provider, sidecar_id: s.sidecar_id }
   for (const k of ['isolation', 'tool', 'session_id', 'caller', 'rule', 'span_id', 'details'] as const) {
     if (s[k] !== undefined) u[k] = s[k]
   }
-  if (s.destination && (c === 'detection_finding' || c === 'base_event' || c === 'application_lifecycle')) u.destination = s.destination
+  if (s.destination) u.destination = s.destination
   return u
 }
 
@@ -198,6 +201,6 @@ export function ocsf(s: Signal, o: FormatOptions): OcsfEvent {
     case 'base_event':
       break
   }
-  ev.unmapped = unmapped(s, c)
+  ev.unmapped = unmapped(s)
   return ev
 }

@@ -85,7 +85,7 @@ function signalOf(r: Cef): Signal {
     enforcement_mode: custom.enforcement_mode as Signal['enforcement_mode'],
     provider: custom.provider!,
     sidecar_id: e.get('deviceExternalId')!,
-    destination: protocol === undefined ? undefined : compact({ host: e.get('dhost'), ip: e.get('dst') ?? e.get('c6a3'), port: e.has('dpt') ? Number(e.get('dpt')) : undefined, protocol: protocol as 'tcp' }),
+    destination: protocol === undefined ? undefined : compact({ host: e.get('dhost'), ip: e.get('dst') ?? e.get('c6a3') ?? e.get('hangarDstIp'), port: e.has('dpt') ? Number(e.get('dpt')) : undefined, protocol: protocol as 'tcp' }),
     isolation: custom.isolation as Signal['isolation'],
     tool: custom.tool,
     session_id: custom.session_id,
@@ -124,6 +124,8 @@ t.test('the standard keys carry the destination: dst for IPv4, c6a3 for IPv6, pr
   t.same([v4.get('dst'), v4.get('dpt'), v4.get('dhost'), v4.get('proto'), v4.get('app'), v4.get('request'), v4.get('c6a3')], ['192.0.2.7', '8443', 'api.example.com', 'TCP', 'https', 'https://api.example.com:8443', undefined])
   const v6 = parseCef(cef({ ...s!, destination: { ip: '2001:db8::1', port: 53, protocol: 'udp' } }, SAMPLE_OPTIONS)).ext
   t.same([v6.get('dst'), v6.get('c6a3'), v6.get('c6a3Label'), v6.get('proto'), v6.get('request')], [undefined, '2001:db8::1', 'destination_ipv6', 'UDP', undefined])
+  const odd = parseCef(cef({ ...s!, destination: { ip: 'not-an-ip', protocol: 'tcp' } }, SAMPLE_OPTIONS)).ext
+  t.same([odd.get('dst'), odd.get('c6a3'), odd.get('hangarDstIp')], [undefined, undefined, 'not-an-ip'], 'a value that is no address stays out of dst and c6a3')
   const none = parseCef(cef({ ...s!, destination: undefined }, SAMPLE_OPTIONS)).ext
   t.same(['dst', 'dpt', 'dhost', 'proto', 'app', 'request'].filter((k) => none.has(k)), [], 'no destination keys without a destination')
 })
@@ -131,7 +133,9 @@ t.test('the standard keys carry the destination: dst for IPv4, c6a3 for IPv6, pr
 t.test('escaping: header `|` and `\\`, extension `=`, `\\`, CR and LF', async (t) => {
   t.equal(cefValue('a=b\\c\nd\re|f g'), 'a\\=b\\\\c\\nd\\re|f g')
   const [s] = sampleSignals()
-  const line = cef({ ...s!, type: 'pipe_type', reason: 'x=1 cs1=forged\nCEF:0|evil|', provider: 'p\\' }, SAMPLE_OPTIONS)
+  const line = cef({ ...s!, type: 'a|b\\c', reason: 'x=1 cs1=forged\nCEF:0|evil|', provider: 'p\\' }, SAMPLE_OPTIONS)
+  t.same(parseCef(line).header.slice(4, 6), ['a|b\\c', 'a|b\\c'], 'header | and \\ escaped (Signature ID and Name)')
+  t.ok(line.startsWith('CEF:0|MCP Hangar|mcp-hangar|0.1.0|a\\|b\\\\c|'))
   t.notMatch(line, /[\r\n]/)
   const r = parseCef(line)
   t.equal(r.ext.get('reason'), 'x=1 cs1=forged\nCEF:0|evil|', 'an injected key stays inside the value')

@@ -77,7 +77,7 @@ function signalOf(r: Leef): Signal {
     enforcement_mode: a.get('enforcementMode') as Signal['enforcement_mode'],
     provider: a.get('provider')!,
     sidecar_id: a.get('sidecarId')!,
-    destination: protocol === undefined ? undefined : compact({ host: a.get('dstHost'), ip: a.get('dst'), port: a.has('dstPort') ? Number(a.get('dstPort')) : undefined, protocol: protocol as 'tcp' }),
+    destination: protocol === undefined ? undefined : compact({ host: a.get('dstHost'), ip: a.get('dst') ?? a.get('hangarDstIp'), port: a.has('dstPort') ? Number(a.get('dstPort')) : undefined, protocol: protocol as 'tcp' }),
     isolation: a.get('isolation') as Signal['isolation'],
     tool: a.get('tool'),
     session_id: a.get('sessionId'),

@@ -12,7 +12,8 @@ import { FORMATTERS } from '../../../../enterprise/compliance/format/index.js'
 import { OCSF_CLASSES, OCSF_VERSION, ocsf, ocsfClassOf, type OcsfEvent } from '../../../../enterprise/compliance/format/ocsf.js'
 import { SAMPLE_OPTIONS, sampleSignals } from '../../../../enterprise/compliance/format/samples.js'
 import type { Signal } from '../../../../signals/types.js'
-import { signalArb } from '../../../helpers/export-signals.js'
+import { compact, signalArb } from '../../../helpers/export-signals.js'
+import { SIGNAL_SCHEMA } from '../../../../signals/types.js'
 
 const dir = new URL('../../../../enterprise/compliance/ocsf/', import.meta.url)
 const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false }) // "at least one of" is anyOf of required lists
@@ -20,6 +21,19 @@ addFormats.default(ajv)
 const schemas = readdirSync(dir).filter((f) => f.endsWith('.schema.json')).map((f) => JSON.parse(readFileSync(new URL(f, dir), 'utf8')) as { $id: string; title: string; properties?: { class_uid?: { const: number } } })
 for (const s of schemas) ajv.addSchema(s)
 const byClass = new Map(schemas.filter((s) => s.properties?.class_uid).map((s) => [s.properties!.class_uid!.const, ajv.getSchema(s.$id)!]))
+
+const SEVERITY_OF = ['unknown', 'info', 'low', 'medium', 'high', 'critical']
+
+/** The signal an event describes, from the documented mapping (docs/siem.md, "ocsf"). */
+function signalOf(ev: OcsfEvent): Signal {
+  const md = ev.metadata as Record<string, string>
+  const u = ev.unmapped as Record<string, never>
+  return compact({
+    schema: SIGNAL_SCHEMA, id: md.uid!, time: md.original_time!, kind: u.kind, type: md.event_code!, severity: SEVERITY_OF[ev.severity_id as number] as Signal['severity'],
+    action: u.action, enforcement_mode: u.enforcement_mode, provider: u.provider, sidecar_id: u.sidecar_id, destination: u.destination, isolation: u.isolation,
+    tool: u.tool, session_id: u.session_id, caller: u.caller, rule: u.rule, reason: ev.message as string, trace_id: md.correlation_uid, span_id: u.span_id, details: u.details,
+  }) as unknown as Signal
+}
 
 /** Validates an event against the schema of its class_uid; returns the errors (empty when valid). */
 function errors(ev: OcsfEvent): string[] {
@@ -45,6 +59,7 @@ t.test('every signal type becomes a valid event of its documented class', async 
   for (const s of sampleSignals()) {
     const ev = JSON.parse(FORMATTERS.ocsf!(s, SAMPLE_OPTIONS)) as OcsfEvent
     t.same(errors(ev), [], `${s.type}: valid`)
+    t.same(signalOf(ev), s, `${s.type}: every field can be read back`)
     t.equal(ev.class_uid, expected[s.type], `${s.type}: class ${expected[s.type]}`)
     t.equal(ev.type_uid, (ev.class_uid as number) * 100 + (ev.activity_id as number), `${s.type}: type_uid = class_uid*100 + activity_id`)
     const md = ev.metadata as Record<string, unknown>
@@ -74,6 +89,7 @@ t.test('the classes carry the decision: DNS query, HTTP 403, network endpoint an
   t.equal((by.sidecar_started!.app as Record<string, unknown>).uid, 'github-7d9f')
   t.notOk('action_id' in by.tool_called!, 'no security_control profile on a base event')
   t.same((by.tool_called!.unmapped as Record<string, unknown>).tool, 'search_issues')
+  t.same((by.egress_allowed!.unmapped as Record<string, unknown>).destination, sampleSignals()[1]!.destination, 'the destination as written')
 })
 
 t.test('fallbacks: a DNS signal without a valid host name, an egress signal without an address, a newer type', async (t) => {
@@ -136,5 +152,6 @@ t.test('property: the event of any valid signal validates, keeps the id, the tim
     t.same(errors(ev), [], `${s.type} ${s.id}`)
     t.same([(ev.metadata as { uid: string }).uid, ev.time, ev.message], [s.id, Date.parse(s.time), s.reason])
     t.equal(ev.class_uid, OCSF_CLASSES[ocsfClassOf(s)].class_uid)
+    t.same(signalOf(ev), s, `${s.type} ${s.id}: the signal can be read back whole`)
   }), { numRuns: 500 })
 })
