@@ -3,6 +3,12 @@
  * (one line of text, without its trailing newline). Pure.
  */
 import type { Signal } from '../../../signals/types.js'
+import { cef } from './cef.js'
+import { leef } from './leef.js'
+import { ocsf } from './ocsf.js'
+import { syslog, toSyslog } from './syslog.js'
+
+export { toSyslog }
 
 /** The formats a sink may name (`aggregator.export.sinks.<name>.format`). */
 export type ExportFormat = 'jsonl' | 'cef' | 'leef' | 'syslog' | 'ocsf'
@@ -11,6 +17,8 @@ export type ExportFormat = 'jsonl' | 'cef' | 'leef' | 'syslog' | 'ocsf'
 export interface FormatOptions {
   /** The aggregator's host name (CEF `dvchost`, syslog HOSTNAME). */
   hostname: string
+  /** Syslog facility, 0–23 (RFC 5424 §6.2.1); default 13, log audit. Only the `syslog` format and {@link toSyslog} read it. */
+  facility?: number
 }
 
 /** One record per signal. */
@@ -19,5 +27,5 @@ export type Formatter = (signal: Signal, o: FormatOptions) => string
 /** `jsonl`: the signal as stored, one JSON object. */
 export const jsonl: Formatter = (signal) => JSON.stringify(signal)
 
-/** Every format by name (the other formats register here as they are written). */
-export const FORMATTERS: Partial<Record<ExportFormat, Formatter>> = { jsonl }
+/** Every format by name (docs/siem.md describes each field by field). */
+export const FORMATTERS: Partial<Record<ExportFormat, Formatter>> = { jsonl, cef, leef, syslog, ocsf: (signal, o) => JSON.stringify(ocsf(signal, o)) }
