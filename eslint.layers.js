@@ -5,7 +5,8 @@
  *
  * A layer imports only layers to its left; the four planes in braces never import one another;
  * compose/, local/ and k8s/ (three ways to deploy) never import one another. `enterprise/` may import any
- * layer but no layer imports it. `test/`, `benchmarks/`, `scripts/` and `examples/` stand outside the
+ * layer but no layer imports it; of the tests, only those under test/enterprise/ may (the CLI loads
+ * the enterprise bootstrap at run time by a computed URL, cli/enterprise.ts). `test/`, `benchmarks/`, `scripts/` and `examples/` stand outside the
  * stack and may import any layer, except that benchmarks/ measures the sidecar, never the CLI.
  * Read by eslint.config.js and by test/lint/layers.test.ts.
  */
@@ -16,10 +17,15 @@ export const LAYERS = [['core'], ['signals'], ['policy'], ['config'], ['egress',
 /** Folders outside the stack (they may import any layer). */
 export const OUTSIDE = ['test', 'benchmarks', 'scripts', 'examples', 'enterprise']
 
-export const LAYER_ELEMENTS = [...LAYERS.flat(), ...OUTSIDE].map((type) => ({ type, pattern: type, partialMatch: false }))
+/** The tests of the enterprise modules: the one folder outside `enterprise/` that may import it. */
+export const ENTERPRISE_TESTS = 'test/enterprise'
+
+// The enterprise tests come first: an element is the first whose pattern matches.
+export const LAYER_ELEMENTS = [{ type: ENTERPRISE_TESTS, pattern: ENTERPRISE_TESTS, partialMatch: false }, ...[...LAYERS.flat(), ...OUTSIDE].map((type) => ({ type, pattern: type, partialMatch: false }))]
 
 /** For each folder, the folders it may import (its own always). */
 export function allowedImports(folder) {
+  if (folder === ENTERPRISE_TESTS) return [...LAYERS.flat(), ...OUTSIDE]
   const step = LAYERS.findIndex((s) => s.includes(folder))
   if (step < 0) return folder === 'benchmarks' ? [...LAYERS.flat().filter((f) => f !== 'cli'), ...OUTSIDE.filter((f) => f !== 'enterprise')] : [...LAYERS.flat(), ...OUTSIDE.filter((f) => f !== 'enterprise' || folder === 'enterprise')]
   return [folder, ...LAYERS.slice(0, step).flat()]

@@ -4,7 +4,7 @@
 // signals older than the memory window read from the audit files, and the syslog wrapper.
 import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Aggregator } from '../../../aggregator/aggregator.js'
 import { hangarConfigSchema } from '../../../config/schema.js'
 import { createPortRegistry } from '../../../core/ports.js'
@@ -24,7 +24,9 @@ async function until(what: string, cond: () => boolean, ms = 20_000): Promise<vo
   }
 }
 
-function startAgg(t: Tap.Test, dir: string, url: string, sink: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
+
+
+function startAgg(t: Test, dir: string, url: string, sink: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
   const ports = createPortRegistry()
   ports.compliance = createComplianceExport()
   ports.enterprise = true
@@ -42,10 +44,7 @@ function startAgg(t: Tap.Test, dir: string, url: string, sink: Record<string, un
   return { agg, ports, log, stop, start: () => agg.start() }
 }
 
-type Tap = typeof t
-declare namespace Tap { type Test = Parameters<Parameters<typeof t.test>[1]>[0] }
-
-async function receiver(t: Tap.Test): Promise<Receiver & { badSignatures: number }> {
+async function receiver(t: Test): Promise<Receiver & { badSignatures: number }> {
   const r = await webhookReceiver(SECRET)
   t.teardown(() => r.close())
   return r
