@@ -65,7 +65,7 @@ export function webhookReceiver(secret: string): Promise<Receiver & { badSignatu
     const want = Buffer.from(`sha256=${createHmac('sha256', secret).update(text).digest('hex')}`)
     const got = Buffer.from(String(req.headers['x-hangar-signature'] ?? ''))
     if (got.length !== want.length || !timingSafeEqual(got, want)) {
-      extra.badSignatures++
+      (r as Receiver & typeof extra).badSignatures++
       return json(res, 401, { error: 'bad signature' })
     }
     const b = JSON.parse(text) as { records: { id: string; record: unknown }[] }
@@ -93,11 +93,12 @@ export function hecReceiver(token: string, o: { ack?: boolean; ackDelayPolls?: n
   const polls = new Map<number, number>()
   return serve((req, res, text, r) => {
     const auth = String(req.headers.authorization ?? '')
+    const x = r as Receiver & typeof extra
     if (!auth) return json(res, 401, { text: 'Token is required', code: 2 })
     if (auth !== `Splunk ${token}`) return json(res, 403, { text: 'Invalid token', code: 4 })
     const url = new URL(req.url ?? '/', 'http://x')
     if (url.pathname === '/services/collector/ack') {
-      extra.acksPolled++
+      x.acksPolled++
       const acks = (JSON.parse(text) as { acks: number[] }).acks
       const out: Record<string, boolean> = {}
       for (const a of acks) {
@@ -160,8 +161,9 @@ export function bulkReceiver(): Promise<Receiver & { docs: Map<string, unknown>;
     const lines = text.split('\n').filter((l) => l.length)
     const items: unknown[] = []
     let errors = false
-    const force = extra.forceOnce
-    extra.forceOnce = undefined
+    const x = r as Receiver & typeof extra
+    const force = x.forceOnce
+    x.forceOnce = undefined
     for (let i = 0; i < lines.length; i += 2) {
       const action = JSON.parse(lines[i]!) as Record<string, { _index?: string; _id?: string }>
       const [op, meta] = Object.entries(action)[0]!
@@ -176,7 +178,7 @@ export function bulkReceiver(): Promise<Receiver & { docs: Map<string, unknown>;
         items.push({ [op]: { _index: index, _id: id, status: 400, error: { type: 'mapper_parsing_exception', reason: 'failed to parse field [details]' } } })
       } else if (op === 'create' && extra.docs.has(id)) {
         errors = true
-        extra.conflicts++
+        x.conflicts++
         items.push({ [op]: { _index: index, _id: id, status: 409, error: { type: 'version_conflict_engine_exception', reason: `[${id}]: version conflict, document already exists` } } })
       } else {
         extra.docs.set(id, doc)
