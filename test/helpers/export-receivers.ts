@@ -20,6 +20,8 @@ export interface Receiver {
   requests: number
   /** Answer this status to every request while set (e.g. 503). */
   failWith: number | undefined
+  /** Wait this long before handling each request, ms (a slow receiver). */
+  delayMs: number
   /** A batch holding a record with one of these ids is refused (400) / that item refused (ES). */
   poison: Set<string>
   close(): Promise<void>
@@ -41,9 +43,10 @@ function json(res: ServerResponse, status: number, o: unknown): void {
 }
 
 async function serve(handler: (req: IncomingMessage, res: ServerResponse, text: string, r: Receiver) => void): Promise<Receiver> {
-  const r: Receiver = { url: '', ids: [], records: [], requests: 0, failWith: undefined, poison: new Set(), close: async () => {} }
+  const r: Receiver = { url: '', ids: [], records: [], requests: 0, failWith: undefined, delayMs: 0, poison: new Set(), close: async () => {} }
   const server: Server = createServer((req, res) => {
-    body(req).then((text) => {
+    body(req).then(async (text) => {
+      if (r.delayMs) await new Promise((resolve) => setTimeout(resolve, r.delayMs))
       r.requests++
       if (r.failWith !== undefined) return json(res, r.failWith, { error: 'failing on purpose' })
       handler(req, res, text, r)
