@@ -3,7 +3,7 @@
 // mcp_hangar_enterprise_feature_disabled{feature="export"} is 1, GET /v1/status says degraded and
 // GET /v1/export lists no sink. Both endpoints take the admin token only. Control: without sinks
 // nothing is degraded.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { Aggregator } from '../../aggregator/aggregator.js'
 import { hangarConfigSchema } from '../../config/schema.js'
@@ -17,7 +17,7 @@ const SINKS = {
   lake: { format: 'jsonl', transport: { type: 'file', path: '/nonexistent/x.jsonl' } },
 }
 
-async function start(t: Parameters<Parameters<typeof t.test>[1]>[0], withSinks: boolean) {
+async function start(t: Test, withSinks: boolean) {
   const dir = tempDir(t, 'hangar-agg-export-')
   const log = captureLog()
   const config = hangarConfigSchema.parse({ aggregator: { listen: '127.0.0.1:0', data_dir: dir, signal_tokens: [SIGNAL], admin_tokens: [ADMIN], ...(withSinks && { export: { sinks: SINKS } }) } })
