@@ -2,12 +2,13 @@
 // GET /v1/export shows every sink's cursor and state, sendSample sends one sample through a sink
 // without moving its cursor, an unknown sink and an invalid config are errors naming them, and
 // a sink that cannot start stops the others.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { Aggregator } from '../../../aggregator/aggregator.js'
+import { runExportTest } from '../../../cli/export.js'
 import { hangarConfigSchema } from '../../../config/schema.js'
 import { createPortRegistry } from '../../../core/ports.js'
 import { createComplianceExport, sampleSignal } from '../../../enterprise/compliance/index.js'
@@ -68,4 +69,25 @@ t.test('start refuses an invalid export config with its path, and stops the sink
   t.same(bad.status(), [], 'the sink started before the failure was stopped')
   const s: Signal = sampleSignal()
   t.match(s, { schema: 'hangar.signal/v1', kind: 'lifecycle', provider: 'mcp-hangar-export-test' })
+})
+
+t.test('mcp-hangar export test sends one sample through the configured sink (exit 0), and says why not (exit 1)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-export-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const hook = await webhookReceiver(SECRET)
+  t.teardown(() => hook.close())
+  const cfg = join(dir, 'hangar.yaml')
+  writeFileSync(cfg, `aggregator:\n  data_dir: ${dir}/data\n  export:\n    sinks:\n      soc:\n        format: jsonl\n        transport: { type: webhook, url: "${hook.url}/h", secret: ${SECRET} }\n        retry: { timeout_ms: 2000 }\n`)
+  const ports = createPortRegistry()
+  ports.compliance = createComplianceExport()
+  ports.enterprise = true
+  const lines: string[] = []
+  t.equal(await runExportTest({ configPath: cfg, sink: 'soc', log: captureLog().log, out: (l) => lines.push(l), ports }), 0)
+  t.match(lines[0], /^sent [0-9a-f-]{36} to soc$/)
+  t.equal(hook.ids.length, 1)
+  t.equal(lines[0], `sent ${hook.ids[0]} to soc`, 'the id printed is the one the receiver got')
+  hook.poison.add('*')
+  hook.failWith = 400
+  t.equal(await runExportTest({ configPath: cfg, sink: 'soc', log: captureLog().log, out: (l) => lines.push(l), ports }), 1)
+  t.match(lines[1], /^error: export sink "soc": the receiver did not take the sample: .*HTTP 400/)
 })
