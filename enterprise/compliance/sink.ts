@@ -172,7 +172,11 @@ export class ExportSink {
     }
     this.#state = 'running'
     this.#unsubscribe = ctx.subscribe(this.#cursor, (seq, signal) => this.#enqueue(seq, signal as Signal))
-    this.#loop = this.#run()
+    this.#loop = this.#run().catch((err: Error) => {
+      this.#state = 'stopped'
+      this.#lastError = err.message
+      this.#o.log.error({ sink: this.name, err: err.message, stack: err.stack }, 'export sink stopped by an unexpected error; restart the aggregator to resume from its cursor')
+    })
   }
 
   #enqueue(seq: number, signal: Signal): void | Promise<void> {
@@ -222,9 +226,43 @@ export class ExportSink {
         // stopping mid-retry: nothing acknowledged; the records are still after the cursor
         return
       }
-      if (dead.length) await this.#deadLetter(dead)
-      await this.#saveCursor(maxSeq)
+      if (!(await this.#commit(dead, maxSeq))) return
     }
+  }
+
+  /**
+   * Writes the dead letters, then the cursor; a failure of either (disk full, permissions) is
+   * logged and retried with the backoff until it succeeds or the sink stops (the batch is then
+   * sent again after a restart: at-least-once). False when stopped first.
+   */
+  async #commit(dead: { rec: ExportRecord; reason: string }[], maxSeq: number): Promise<boolean> {
+    let lettered = dead.length === 0
+    for (;;) {
+      try {
+        if (!lettered) {
+          await this.#deadLetter(dead)
+          lettered = true
+        }
+        await this.#saveCursor(maxSeq)
+        this.#backoff.reset()
+        return true
+      } catch (err) {
+        this.#failure('state', (err as Error).message)
+        this.#state = 'retrying'
+        this.#o.log.error({ sink: this.name, err: (err as Error).message, file: lettered ? this.cursorFile : this.deadFile }, 'export sink: cannot write its state; retrying')
+        if (!(await this.#pause())) return false
+      }
+    }
+  }
+
+  /** Waits the next backoff delay; a stop cuts it short. False when stopping. */
+  async #pause(): Promise<boolean> {
+    const ms = this.#backoff.next()
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { this.#sleep = undefined; resolve() }, ms)
+      this.#sleep = { timer, done: resolve }
+    })
+    return !this.#stopping
   }
 
   /** Sends until the receiver took the batch (or refused parts of it for good). False when stopped first. */

@@ -191,3 +191,22 @@ t.test('wrapSyslog: an RFC 5424 message with the body as MSG and escaped structu
   t.equal(m, `<106>1 ${s.time} hostname mcp-hangar - secret_in_arguments [${WRAP_SD_ID} id="${s.id}" provider="we\\"ird\\]\\\\p" kind="violation" severity="critical"] {"a":1}`)
   t.match(wrapSyslog(signal(1, { severity: 'info' }), 'x', 'h'), /^<110>1 /, 'info → severity 6')
 })
+
+t.test('a cursor that cannot be written is retried (logged, counted), never crashes the aggregator', async (t) => {
+  const dir = tempDir(t, 'hangar-export-')
+  const r = await receiver(t)
+  const a = startAgg(t, dir, r.url)
+  await a.start()
+  const cursorFile = join(dir, 'export', 'soc.cursor')
+  mkdirSync(join(cursorFile, 'in-the-way'), { recursive: true }) // a directory where the file goes
+  await a.agg.service.ingest(signals(1, 11))
+  await until('10 delivered', () => r.ids.length >= 10)
+  await until('state retrying', () => a.ports.compliance.status()[0]?.state === 'retrying')
+  t.match(a.ports.compliance.status()[0], { cursor: 0, last_error: /soc\.cursor/ })
+  t.match(await a.agg.metrics.registry.metrics(), /mcp_hangar_export_failed_total\{sink="soc",reason="state"\} [1-9]/)
+  const { rmSync } = await import('node:fs')
+  rmSync(cursorFile, { recursive: true })
+  await until('cursor 10', () => a.ports.compliance.status()[0]?.cursor === 10)
+  t.same(JSON.parse(readFileSync(cursorFile, 'utf8')), { seq: 10 })
+  t.equal(r.ids.length, 10, 'the batch was not sent again while only the cursor write failed')
+})
