@@ -11,7 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ESLint } from 'eslint'
-import { LAYERS, OUTSIDE, allowedImports } from '../../eslint.layers.js'
+import { ENTERPRISE_TESTS, LAYERS, OUTSIDE, allowedImports } from '../../eslint.layers.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const eslint = new ESLint({ cwd: root, ruleFilter: ({ ruleId }) => ruleId === 'boundaries/dependencies' })
@@ -32,6 +32,7 @@ t.test('the table: each layer imports only layers to its left, siblings never', 
   t.notOk(allowedImports('benchmarks').includes('cli'), 'benchmarks never import cli')
   for (const f of [...LAYERS.flat(), 'test', 'benchmarks', 'scripts', 'examples']) t.notOk(allowedImports(f).includes('enterprise'), `${f} may not import enterprise`)
   t.ok(allowedImports('enterprise').includes('core'), 'enterprise imports the core')
+  t.ok(allowedImports(ENTERPRISE_TESTS).includes('enterprise'), 'the enterprise tests import enterprise')
 })
 
 const planted: Array<[string, string, string]> = [
@@ -98,11 +99,12 @@ function scanViolations(base: string = root): string[] {
     if (!existsSync(join(base, top))) continue
     for (const file of walk(join(base, top))) {
       const src = readFileSync(file, 'utf8')
+      const from = relative(base, file).startsWith(`${ENTERPRISE_TESTS}/`) ? ENTERPRISE_TESTS : top
       for (const m of src.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"](\.[^'"]+)['"]/g)) {
         const spec = m[1] ?? m[2] ?? m[3] ?? ''
         const to = relative(base, resolve(dirname(file), spec)).split(sep)[0] ?? ''
         if (to === top || !folders.includes(to)) continue
-        if (!allowedImports(top).includes(to)) out.push(`${relative(base, file)} → ${spec}`)
+        if (!allowedImports(from).includes(to)) out.push(`${relative(base, file)} → ${spec}`)
       }
     }
   }
@@ -114,9 +116,11 @@ t.test('the scan finds planted violations in a tree (even unresolvable ones) and
     policy: { 'bad.ts': "import { x } from '../sidecar/missing.js'\nexport const y = x\n", 'ok.ts': "import { z } from '../core/errors.js'\n" },
     egress: { dns: { 'bad.ts': "export * from '../../proxy/types.js'\n" }, 'ok.ts': "import { a } from './dns/bad.js'\n" },
     core: { 'bad.ts': "const m = () => import('../signals/types.js')\n" },
-    cli: { 'ok.ts': "import '../local/up.js'\n" },
+    cli: { 'ok.ts': "import '../local/up.js'\n", 'bad.ts': "export const l = () => import('../enterprise/bootstrap.js')\n" },
+    enterprise: { 'bootstrap.ts': "import '../core/errors.js'\n" },
+    test: { cli: { 'bad.test.ts': "import '../../enterprise/bootstrap.js'\n" }, enterprise: { 'ok.test.ts': "import '../../enterprise/bootstrap.js'\n" } },
   })
-  t.same(scanViolations(base).sort(), ["core/bad.ts → ../signals/types.js", "egress/dns/bad.ts → ../../proxy/types.js", "policy/bad.ts → ../sidecar/missing.js"])
+  t.same(scanViolations(base).sort(), ["cli/bad.ts → ../enterprise/bootstrap.js", "core/bad.ts → ../signals/types.js", "egress/dns/bad.ts → ../../proxy/types.js", "policy/bad.ts → ../sidecar/missing.js", "test/cli/bad.test.ts → ../../enterprise/bootstrap.js"])
 })
 
 t.test('the tree obeys the table (an independent scan of every relative import)', async (t) => {
