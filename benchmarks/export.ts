@@ -3,7 +3,7 @@
  * export format (a sink over syslog TCP to a discarding receiver in another process), side by side
  * with the bare audit-log write (the floor); then the sink's lag while signals arrive at a fixed
  * rate (default 5,000/s) and the time to drain after. The measuring child is
- * test/enterprise/compliance/bench-export-child.ts (benchmarks/ may not import the enterprise
+ * test/enterprise/fixtures/compliance/bench-export-child.ts (benchmarks/ may not import the enterprise
  * modules). Writes docs/benchmarks/export.md and benchmarks/results/export-<date>.json.
  *
  *   npm run bench:export [-- --quick] [-- --no-write]
@@ -33,7 +33,7 @@ async function main(): Promise<number> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'hangar-bench-export-'))
   try {
     log(`export: ${n} signals per format, lag at 5000/s for ${seconds} s`)
-    const child = spawn(process.execPath, ['--import', path.join(ROOT, 'benchmarks', 'register.mjs'), path.join(ROOT, 'test', 'enterprise', 'compliance', 'bench-export-child.ts'), work, String(n), '5000', String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, ['--import', path.join(ROOT, 'benchmarks', 'register.mjs'), path.join(ROOT, 'test', 'enterprise', 'fixtures', 'compliance', 'bench-export-child.ts'), work, String(n), '5000', String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] })
     let text = ''
     child.stdout!.on('data', (d: Buffer) => { text += d.toString() })
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve))

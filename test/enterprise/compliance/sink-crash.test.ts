@@ -9,7 +9,7 @@ import t from 'tap'
 import { childEnv, signals, tempDir } from '../../fixtures/aggregator/signals.js'
 import { webhookReceiver } from '../../helpers/export-receivers.js'
 
-const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url))
+const CHILD = fileURLToPath(new URL('../fixtures/compliance/crash-child.ts', import.meta.url))
 const BATCH = 100
 const N = 5000
 
