@@ -12,7 +12,7 @@ import { hangarConfigSchema } from '../../../../config/schema.js'
 import { createPortRegistry } from '../../../../core/ports.js'
 import { createComplianceExport } from '../../../../enterprise/compliance/index.js'
 import { frame, SyslogTransport } from '../../../../enterprise/compliance/transport/syslog.js'
-import { wrapSyslog } from '../../../../enterprise/compliance/sink.js'
+import { wrapSyslog, WRAP_SD_ID } from '../../../../enterprise/compliance/sink.js'
 import type { Signal } from '../../../../signals/types.js'
 import { captureLog, signal, signals } from '../../../fixtures/aggregator/signals.js'
 import { makeSyslogPki, removeDir, startRsyslog, type Parsed, type Rsyslog } from '../../../helpers/rsyslog.js'
@@ -90,9 +90,8 @@ t.test('TLS with mutual authentication and octet counting: every signal arrives 
   const odd = parsed.find((p) => idOf(p) === sent[401]!.id)!
   t.equal(odd.app, 'mcp-hangar')
   t.equal(odd.msgid, 'egress_denied', 'MSGID is the signal type')
-  const sdWithId = Object.values(odd.sd ?? {}).find((e) => e.id === sent[401]!.id)
-  t.ok(sdWithId, 'the structured data carries the id (rsyslog parsed the SD-PARAMs)')
-  t.equal(sdWithId!.provider, 'odd"prov]ider\\', 'SD-PARAM escaping of " ] \\ round-trips through rsyslog')
+  const oddProvider = parsed.find((p) => idOf(p) === sent[401]!.id)!
+  t.ok(Object.values(oddProvider.sd ?? {}).some((e) => Object.values(e).includes(sent[401]!.id)), 'the structured data carries the id (rsyslog parsed the SD-PARAMs)')
   t.equal((JSON.parse(parsed.find((p) => idOf(p) === sent[400]!.id)!.msg) as Signal).reason, sent[400]!.reason, 'the MSG round-trips byte for byte')
   t.equal(ports.compliance.status()[0]!.cursor, 402)
 })
@@ -113,6 +112,18 @@ t.test('TLS verifies the server: a wrong CA or a wrong name fails the batch; the
   await right.close()
   await until('control message', () => r.parsed().length === 1)
   t.equal(idOf(r.parsed()[0]!), s.id, 'control: the right CA and name deliver')
+  t.same(r.parsed()[0]!.sd[WRAP_SD_ID], { id: s.id, provider: s.provider, kind: s.kind, severity: s.severity }, 'rsyslog parsed the wrapper\'s structured data')
+})
+
+t.test('SD-PARAM escaping (RFC 5424 §6.3.3) of " ] \\ round-trips through rsyslog', async (t) => {
+  const r = await rsyslog(t, 'tcp')
+  const s = signal(7, { provider: 'odd"prov]ider\\' })
+  const tr = new SyslogTransport({ protocol: 'tcp', address: `127.0.0.1:${r.port}`, framing: 'octet-counting', timeoutMs: 3000 })
+  await tr.send([{ seq: 7, id: s.id, text: wrapSyslog(s, JSON.stringify(s), 'h') }])
+  await tr.close()
+  await until('one message', () => r.parsed().length === 1)
+  t.equal(r.parsed()[0]!.sd[WRAP_SD_ID]!.provider, 'odd"prov]ider\\')
+  t.equal((JSON.parse(r.parsed()[0]!.msg) as Signal).provider, s.provider, 'and in the MSG')
 })
 
 t.test('mutual TLS: rsyslog refuses a sender without the client certificate; with it the message arrives', async (t) => {
