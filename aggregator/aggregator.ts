@@ -125,7 +125,6 @@ export class Aggregator {
       this.degraded.push(`export: ${sinks.length} sink(s) configured (${sinks.join(', ')}) but not running: SIEM export needs an enterprise license (${why})`)
       return
     }
-    this.metrics.enterpriseFeatureDisabled.set({ feature: 'export' }, 0)
     const store = this.#store!
     await p.compliance.start({
       dataDir: dir, config: exp, log: this.o.log, registry: this.metrics.registry,
@@ -133,6 +132,16 @@ export class Aggregator {
       lastSeq: () => store.lastSeq,
     })
     this.#exporting = true
+    const running = new Set(p.compliance.status().map((s) => s.name))
+    const missing = sinks.filter((s) => !running.has(s))
+    if (missing.length) {
+      // Licensed, but the export module did not take the sinks (not registered): say so, never silently.
+      for (const s of missing) this.o.log.error({ sink: s, feature: 'export' }, `export sink "${s}" is not running: the SIEM export module is not loaded`)
+      this.metrics.enterpriseFeatureDisabled.set({ feature: 'export' }, 1)
+      this.degraded.push(`export: ${missing.length} sink(s) configured (${missing.join(', ')}) but not running: the SIEM export module is not loaded`)
+      return
+    }
+    this.metrics.enterpriseFeatureDisabled.set({ feature: 'export' }, 0)
   }
 
   /** Stops listening (long polls answered, streams ended), stops the export sinks (cursors saved), writes pending baselines, then closes the store. */

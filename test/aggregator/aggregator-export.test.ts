@@ -17,11 +17,13 @@ const SINKS = {
   lake: { format: 'jsonl', transport: { type: 'file', path: '/nonexistent/x.jsonl' } },
 }
 
-async function start(t: Test, withSinks: boolean) {
+async function start(t: Test, withSinks: boolean, enterprise = false) {
   const dir = tempDir(t, 'hangar-agg-export-')
   const log = captureLog()
   const config = hangarConfigSchema.parse({ aggregator: { listen: '127.0.0.1:0', data_dir: dir, signal_tokens: [SIGNAL], admin_tokens: [ADMIN], ...(withSinks && { export: { sinks: SINKS } }) } })
-  const agg = new Aggregator({ config, log: log.log, ports: createPortRegistry() })
+  const ports = createPortRegistry()
+  ports.enterprise = enterprise
+  const agg = new Aggregator({ config, log: log.log, ports })
   const port = await agg.start()
   t.teardown(() => agg.stop())
   const get = async (path: string, token = ADMIN) => {
@@ -53,4 +55,11 @@ t.test('control: without sinks nothing is degraded and the feature metric is abs
   t.same((await a.get('/v1/status')).json, { status: 'ok', ready: true, degraded: [] })
   t.notMatch(await a.agg.metrics.registry.metrics(), /mcp_hangar_enterprise_feature_disabled\{/)
   t.notOk(a.log.lines.some((l) => l.feature === 'export'))
+})
+
+t.test('licensed but the export module is not loaded (the no-op port): the sinks are reported, never silently idle', async (t) => {
+  const a = await start(t, true, true)
+  t.same(a.log.lines.filter((l) => l.level === 50 && l.feature === 'export').map((l) => l.msg).sort(), ['export sink "lake" is not running: the SIEM export module is not loaded', 'export sink "soc" is not running: the SIEM export module is not loaded'])
+  t.match(await a.agg.metrics.registry.metrics(), /mcp_hangar_enterprise_feature_disabled\{feature="export"\} 1/)
+  t.match((await a.get('/v1/status')).json, { status: 'degraded', degraded: [/^export: 2 sink\(s\) configured \(soc, lake\) but not running: the SIEM export module is not loaded/] })
 })
