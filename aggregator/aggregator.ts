@@ -7,6 +7,7 @@
 import { join, resolve } from 'node:path'
 import { splitListen, type HangarConfig } from '../config/schema.js'
 import type { Logger } from '../core/log.js'
+import { ports as processPorts, type PortRegistry } from '../core/ports.js'
 import { HANGAR_VERSION } from '../core/version.js'
 import { BaselineBook } from './baselines.js'
 import { AggregatorHttp } from './http/server.js'
@@ -27,6 +28,8 @@ export interface AggregatorOptions {
   port?: number
   /** Registry and baseline-book clock, ms since the epoch (tests). */
   clock?: () => number
+  /** The enterprise ports (default: the process registry the CLI filled). */
+  ports?: PortRegistry
 }
 
 export class Aggregator {
@@ -39,6 +42,9 @@ export class Aggregator {
   #store: SignalStore | undefined
   #http: AggregatorHttp | undefined
   #ready = false
+  #exporting = false
+  /** What runs with less than configured (`export: …` when sinks are configured without a license); `GET /v1/status`. */
+  readonly degraded: string[] = []
   port = 0
 
   constructor(private readonly o: AggregatorOptions) {
@@ -83,7 +89,10 @@ export class Aggregator {
       signalTokens: cfg.signal_tokens, adminTokens: cfg.admin_tokens, mcpTokens: cfg.mcp_tokens,
       mcp: mcpEndpoint({ service: this.service, metrics: this.metrics, providers: client, version: HANGAR_VERSION }),
       ready: () => this.#ready && (this.#store?.healthy ?? false),
+      exportStatus: () => this.#ports.compliance.status(),
+      degraded: () => this.degraded,
     })
+    await this.#startExport(dir)
     const { host, port } = splitListen(cfg.listen)
     this.port = await this.#http.listen(this.o.host ?? host, this.o.port ?? port)
     if (!isLoopback(this.o.host ?? host) && (cfg.signal_tokens.length === 0 || cfg.admin_tokens.length === 0))
@@ -92,10 +101,55 @@ export class Aggregator {
     return this.port
   }
 
-  /** Stops listening (long polls answered, streams ended), writes pending baselines, then closes the store. */
+  get #ports(): PortRegistry {
+    return this.o.ports ?? processPorts
+  }
+
+  /**
+   * Starts the SIEM export (`aggregator.export.sinks`) through the compliance port, following the
+   * store from each sink's cursor. Without the enterprise modules, configured sinks do not run:
+   * one error line per sink names the license requirement, `mcp_hangar_enterprise_feature_disabled{feature="export"}`
+   * is 1 and `GET /v1/status` lists `export: …` as degraded; the aggregator runs on.
+   * @throws Error naming the config path when the export configuration is unusable.
+   */
+  async #startExport(dir: string): Promise<void> {
+    this.degraded.length = 0
+    const exp = this.o.config.aggregator?.export
+    const sinks = Object.keys(exp?.sinks ?? {})
+    if (sinks.length === 0) return
+    const p = this.#ports
+    if (!p.enterprise) {
+      const why = p.license.reason ?? `license mode ${p.license.mode}`
+      for (const s of sinks) this.o.log.error({ sink: s, feature: 'export', license: p.license.mode, reason: why }, `export sink "${s}" is not running: SIEM export is an enterprise feature and needs a license (${why})`)
+      this.metrics.enterpriseFeatureDisabled.set({ feature: 'export' }, 1)
+      this.degraded.push(`export: ${sinks.length} sink(s) configured (${sinks.join(', ')}) but not running: SIEM export needs an enterprise license (${why})`)
+      return
+    }
+    const store = this.#store!
+    await p.compliance.start({
+      dataDir: dir, config: exp, log: this.o.log, registry: this.metrics.registry,
+      subscribe: (after, onSignal) => store.follow(after, onSignal, (err) => this.o.log.error({ err: (err as Error).message }, 'export: audit feed ended with an error')),
+      lastSeq: () => store.lastSeq,
+    })
+    this.#exporting = true
+    const running = new Set(p.compliance.status().map((s) => s.name))
+    const missing = sinks.filter((s) => !running.has(s))
+    if (missing.length) {
+      // Licensed, but the export module did not take the sinks (not registered): say so, never silently.
+      for (const s of missing) this.o.log.error({ sink: s, feature: 'export' }, `export sink "${s}" is not running: the SIEM export module is not loaded`)
+      this.metrics.enterpriseFeatureDisabled.set({ feature: 'export' }, 1)
+      this.degraded.push(`export: ${missing.length} sink(s) configured (${missing.join(', ')}) but not running: the SIEM export module is not loaded`)
+      return
+    }
+    this.metrics.enterpriseFeatureDisabled.set({ feature: 'export' }, 0)
+  }
+
+  /** Stops listening (long polls answered, streams ended), stops the export sinks (cursors saved), writes pending baselines, then closes the store. */
   async stop(): Promise<void> {
     this.#ready = false
     await this.#http?.close()
+    if (this.#exporting) await this.#ports.compliance.stop()
+    this.#exporting = false
     await this.baselines?.close()
     await this.#store?.close()
   }

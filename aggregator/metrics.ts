@@ -31,6 +31,11 @@ export interface AggregatorMetrics {
    * `expired` (violation records past `audit_retention_days`).
    */
   auditReleased: Counter<'reason'>
+  /**
+   * `mcp_hangar_enterprise_feature_disabled{feature}`: 1 while a configured enterprise feature
+   * (`export`: SIEM export sinks) does not run because no license enables the enterprise modules.
+   */
+  enterpriseFeatureDisabled: Gauge<'feature'>
 }
 
 const P = 'mcp_hangar_aggregator_'
@@ -50,6 +55,7 @@ export function createAggregatorMetrics(): AggregatorMetrics {
     providers: new Gauge({ name: `${P}providers`, help: 'Providers by derived state.', labelNames: ['state'], registers: r }),
     quarantines: new Counter({ name: `${P}quarantines_total`, help: 'Quarantines issued, by origin.', labelNames: ['by'], registers: r }),
     auditRefusals: new Counter({ name: `${P}audit_refusals_total`, help: 'Signal batches refused with 507 for lack of audit room, by reason.', labelNames: ['reason'], registers: r }),
+    enterpriseFeatureDisabled: new Gauge({ name: 'mcp_hangar_enterprise_feature_disabled', help: 'Configured enterprise features that do not run without a license (1 = disabled).', labelNames: ['feature'], registers: r }),
     auditReleased: new Counter({ name: `${P}audit_released_total`, help: 'Audit records given up on purpose: observations rotated out, violation records expired.', labelNames: ['reason'], registers: r }),
   }
 }

@@ -9,6 +9,7 @@ import { ERROR_CODES, HangarError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
 import { HANGAR_VERSION } from '../core/version.js'
 import { ISOLATIONS, type Isolation } from '../signals/types.js'
+import { runExportTest } from './export.js'
 import { runAggregator } from './aggregator.js'
 import { registerBaselineCommands } from './baseline.js'
 import { runEgress } from './egress.js'
@@ -71,6 +72,17 @@ program
     const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'aggregator' })
     process.umask(0o077)
     await runAggregator({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', ...(env.httpHost && { host: env.httpHost }), ...(env.httpPort !== undefined && { port: env.httpPort }), log })
+  })
+
+const exportCmd = program.command('export').description('SIEM export (aggregator.export.sinks; enterprise)')
+exportCmd
+  .command('test')
+  .description('send one sample signal through an export sink to check that its receiver takes it')
+  .requiredOption('--sink <name>', 'the sink (aggregator.export.sinks.<name>)')
+  .option('-c, --config <file>', 'hangar.yaml (default: $MCP_CONFIG or ./hangar.yaml)')
+  .action(async (o: { sink: string; config?: string }) => {
+    const log = createLogger({ level: env.logLevel, json: env.jsonLogs, name: 'export' })
+    process.exitCode = await runExportTest({ configPath: o.config ?? env.configPath ?? 'hangar.yaml', sink: o.sink, log })
   })
 
 program

@@ -9,6 +9,7 @@ import { bool, num } from '../policy/coerce.js'
 import { DEFAULT_BASELINE_LIMITS } from '../policy/baseline-schema.js'
 import { capabilitiesSchema } from '../policy/capabilities.js'
 import { compileCidr } from '../policy/cidr.js'
+import { exportConfigSchema } from './export-schema.js'
 
 /** `host:port` with a numeric port 0–65535 (0: any free port); IPv6 hosts in brackets. */
 export const listenAddress = z
@@ -311,6 +312,8 @@ export const aggregatorSchema = z
      * 2 × `audit_max_bytes`. Default 10 GiB.
      */
     audit_max_total_bytes: num(z.number().int().min(4096)).default(10 * 1024 * 1024 * 1024),
+    /** SIEM export sinks (config/export-schema.ts; an enterprise module: without a license they are reported, not run). */
+    export: exportConfigSchema.optional(),
   })
   .strict()
   .superRefine((a, ctx) => {

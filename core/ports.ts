@@ -42,9 +42,10 @@ export interface ComplianceExportContext {
   /**
    * Signals after audit sequence `afterSeq`, in order, then live ones as they are stored (the
    * store's subscription); returns unsubscribe. Older signals than the store holds in memory are
-   * read from the audit files by the implementation.
+   * read from the audit files by the implementation. `onSignal` may return a promise: the next
+   * signal waits for it (backpressure for a sink whose receiver is slow or down).
    */
-  subscribe: (afterSeq: number, onSignal: (seq: number, signal: unknown) => void) => () => void
+  subscribe: (afterSeq: number, onSignal: (seq: number, signal: unknown) => void | Promise<void>) => () => void
   /** The last audit sequence number stored. */
   lastSeq: () => number
 }

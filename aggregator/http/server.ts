@@ -5,7 +5,7 @@
  * | route | token |
  * |---|---|
  * | `POST /v1/signals`, `POST /v1/sidecars/heartbeat`, `GET /v1/policy/{name}` | signal token only |
- * | `GET /v1/signals[/stream]`, `GET /v1/providers[/{name}]`, `GET /v1/providers/{name}/baseline`, `POST /v1/providers/{name}/quarantine\|approve` | admin token only |
+ * | `GET /v1/signals[/stream]`, `GET /v1/providers[/{name}]`, `GET /v1/providers/{name}/baseline`, `POST /v1/providers/{name}/quarantine\|approve`, `GET /v1/export`, `GET /v1/status` | admin token only |
  * | `/mcp` | admin token (or `aggregator.mcp_tokens`) |
  * | `GET /health`, `/ready`, `/metrics` | none |
  *
@@ -20,6 +20,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { listen } from '../../core/listen.js'
 import type { Logger } from '../../core/log.js'
+import type { ExportSinkStatus } from '../../core/ports.js'
 import { compileTokens, type TokenSet } from '../../core/http/auth.js'
 import type { BaselineBook } from '../baselines.js'
 import type { AggregatorMetrics } from '../metrics.js'
@@ -46,6 +47,10 @@ export interface AggregatorHttpOptions {
   mcp?: (req: IncomingMessage, res: ServerResponse) => Promise<void>
   /** False while starting or stopping → `/ready` 503. */
   ready(): boolean
+  /** Every export sink's state (`GET /v1/export`); none when absent. */
+  exportStatus?: () => ExportSinkStatus[]
+  /** What runs with less than configured (`GET /v1/status`). */
+  degraded?: () => readonly string[]
 }
 
 const PROVIDER_ROUTE = /^\/v1\/providers\/([A-Za-z0-9][A-Za-z0-9_-]{0,62})(?:\/(quarantine|approve|baseline))?$/
@@ -107,6 +112,15 @@ export class AggregatorHttp {
     if (path === '/v1/signals/stream') {
       if (!only('GET') || !this.#gate(req, res, this.#admin)) return
       return streamSignals(req, res, url.searchParams, o.service, o.metrics)
+    }
+    if (path === '/v1/export') {
+      if (!only('GET') || !this.#gate(req, res, this.#admin)) return
+      return sendJson(res, 200, { sinks: o.exportStatus?.() ?? [] })
+    }
+    if (path === '/v1/status') {
+      if (!only('GET') || !this.#gate(req, res, this.#admin)) return
+      const degraded = [...(o.degraded?.() ?? [])]
+      return sendJson(res, 200, { status: degraded.length ? 'degraded' : 'ok', ready: o.ready(), degraded })
     }
     if (path === '/v1/sidecars/heartbeat') {
       if (!only('POST') || !this.#gate(req, res, this.#signal)) return

@@ -217,6 +217,50 @@ export class SignalStore {
     return this.#subs.subscribe(afterSeq, onSignal, opts)
   }
 
+  /**
+   * Like {@link subscribe}, but without gaps: signals after `afterSeq` that memory no longer holds
+   * are read from the audit files first (rotated, kept and current, oldest first), then the
+   * memory subscription takes over; if a slow reader falls below the memory window again, the
+   * files are read again from where it was. `onSignal` may return a promise (the next signal waits).
+   * Observations the audit retention already rotated out are gone and not delivered.
+   * @returns unsubscribe (idempotent). @throws StoreClosedError after {@link close}.
+   */
+  follow(afterSeq: number, onSignal: (seq: number, signal: Signal) => void | Promise<void>, onError: (err: unknown) => void = () => {}): () => void {
+    if (this.#closed) throw new StoreClosedError()
+    let ended = false
+    let unsub: (() => void) | undefined
+    const run = async (from: number): Promise<void> => {
+      let cursor = from
+      for (;;) {
+        if (ended || this.#closed) return
+        const floor = (this.#index.oldestInMemory ?? this.#index.lastSeq + 1) - 1 // highest seq only on disk
+        if (cursor >= floor) break
+        read: for await (const batch of this.#log.replayBatches()) {
+          for (const r of batch) {
+            if (ended) return
+            if (r.seq <= cursor) continue
+            if (r.seq > floor) break read
+            await onSignal(r.seq, r.signal)
+            cursor = r.seq
+          }
+        }
+        cursor = Math.max(cursor, floor)
+      }
+      unsub = this.#subs.subscribe(cursor, (s, seq) => onSignal(seq, s), {
+        onGap: (gapFrom) => {
+          unsub?.()
+          if (!ended) run(gapFrom - 1).catch(onError)
+        },
+        onError,
+      })
+    }
+    run(afterSeq).catch(onError)
+    return () => {
+      ended = true
+      unsub?.()
+    }
+  }
+
   /** Counters of one provider (GET /v1/providers/{name}), or undefined when it has no stored signal. */
   provider(name: string): ProviderStats | undefined {
     return this.#index.provider(name)

@@ -28,7 +28,8 @@ t.test('every metric is registered under the prefix, with the process collectors
   ]) t.ok(text.split('\n').includes(line), line)
   t.match(text, /^mcp_hangar_aggregator_process_cpu_user_seconds_total /m, 'process collector under the prefix')
   const names = (await m.registry.getMetricsAsJSON()).map((x) => x.name)
-  t.ok(names.every((n) => n.startsWith('mcp_hangar_aggregator_')), 'nothing outside the prefix')
+  // The one exception: the product-wide name of a configured enterprise feature that is off.
+  t.same(names.filter((n) => !n.startsWith('mcp_hangar_aggregator_')), ['mcp_hangar_enterprise_feature_disabled'], 'nothing else outside the prefix')
 })
 
 t.test('two instances do not share counters (no global registry)', async (t) => {
