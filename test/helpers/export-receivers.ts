@@ -111,7 +111,8 @@ export function hecReceiver(token: string, o: { ack?: boolean; ackDelayPolls?: n
       }
       return json(res, 200, { acks: out })
     }
-    if (url.pathname !== '/services/collector/event' && url.pathname !== '/services/collector') return json(res, 404, { text: 'The requested URL was not found on this server.', code: 404 })
+    // The event endpoint under its three documented paths (splunk-logging posts to .../event/1.0).
+    if (!['/services/collector/event', '/services/collector/event/1.0', '/services/collector'].includes(url.pathname)) return json(res, 404, { text: 'The requested URL was not found on this server.', code: 404 })
     const events: Record<string, unknown>[] = []
     // Concatenated JSON objects: parse one after another.
     let rest = text.trim()
@@ -134,7 +135,8 @@ export function hecReceiver(token: string, o: { ack?: boolean; ackDelayPolls?: n
       if (id && r.poison.has(id)) return json(res, 400, { text: 'Invalid data format', code: 6, 'invalid-event-number': i })
     }
     for (const e of events) {
-      r.ids.push((e.fields as { signal_id: string }).signal_id)
+      const id = (e.fields as { signal_id?: string } | undefined)?.signal_id
+      if (id !== undefined) r.ids.push(id)
       r.records.push(e)
     }
     const channel = req.headers['x-splunk-request-channel']
@@ -157,6 +159,8 @@ export function bulkReceiver(): Promise<Receiver & { docs: Map<string, unknown>;
   const extra = { docs: new Map<string, unknown>(), conflicts: 0, forceOnce: undefined as number | undefined, auth: [] as string[] }
   return serve((req, res, text, r) => {
     extra.auth.push(String(req.headers.authorization ?? ''))
+    // Elasticsearch names itself on every answer; its clients refuse a server that does not.
+    res.setHeader('x-elastic-product', 'Elasticsearch')
     const url = new URL(req.url ?? '/', 'http://x')
     if (req.method === 'GET' && url.pathname === '/') return json(res, 200, { name: 'test', cluster_name: 'test', version: { number: '8.15.0', build_flavor: 'default' }, tagline: 'You Know, for Search' })
     if (!/^\/(?:[^/]+\/)?_bulk$/.test(url.pathname) || req.method !== 'POST') return json(res, 404, { error: 'no handler' })
@@ -190,7 +194,6 @@ export function bulkReceiver(): Promise<Receiver & { docs: Map<string, unknown>;
         items.push({ [op]: { _index: index, _id: id, _version: 1, result: 'created', status: 201 } })
       }
     }
-    res.setHeader('x-elastic-product', 'Elasticsearch')
     json(res, 200, { took: 1, errors, items })
   }).then((r) => Object.assign(r, extra))
 }
