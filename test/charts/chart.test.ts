@@ -302,6 +302,13 @@ t.test('the aggregator: a StatefulSet on a PVC, its Service on 8000, its config 
     ['HANGAR_SIGNAL_TOKEN', { name: 'mcp-hangar-aggregator-tokens', key: 'signal-token' }],
     ['HANGAR_ADMIN_TOKEN', { name: 'mcp-hangar-aggregator-tokens', key: 'admin-token' }],
   ])
+  for (const major of HELM_MAJORS) {
+    const licensed = only(await renderChart(major, { values: [{ aggregator: { licenseSecret: 'hangar-license' } }] }), 'StatefulSet')
+    t.same(licensed.spec.template.spec.containers[0].env.find((e: K8sObject) => e.name === 'MCP_LICENSE_KEY'), { name: 'MCP_LICENSE_KEY', valueFrom: { secretKeyRef: { name: 'hangar-license', key: 'license-key' } } }, `Helm ${major}: aggregator.licenseSecret gives the aggregator MCP_LICENSE_KEY`)
+    const bad = await templateChart(major, { values: [{ aggregator: { licenseSecret: 'Not A Name' } }] })
+    t.not(bad.code, 0, `Helm ${major}: a license Secret name that is no Kubernetes name is refused`)
+    t.match(bad.stderr, /licenseSecret/)
+  }
   const [claim] = sts.spec.volumeClaimTemplates
   t.equal(claim.spec.resources.requests.storage, '10Gi')
   t.notOk('storageClassName' in claim.spec, 'default StorageClass unless one is named')
