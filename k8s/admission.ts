@@ -234,6 +234,11 @@ function removesDefault(op: Operation, pod: Obj): boolean {
   return removed.length > 0 && removed.every((x) => isObj(x) && x.mountPath === SERVICE_ACCOUNT_MOUNT)
 }
 
+/** A refusal (403) whose message lists every refusal's field path and reason after `what`. */
+function forbidden(uid: string, what: string, refusals: ReadonlyArray<{ path: string; message: string }>): AdmissionReview {
+  return answer({ uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: `${what}: ${refusals.map((x) => `${x.path}: ${x.message}`).join('; ')}` } })
+}
+
 /**
  * A pod UPDATE or a `pods/ephemeralcontainers` UPDATE ({@link guardInjectedPodUpdate}): passes a
  * pod that was never injected; refuses (403, every reason) what would undo an injected pod's
@@ -248,11 +253,7 @@ function reviewInjectedUpdate(req: AdmissionRequest): AdmissionReview {
   const g = guardInjectedPodUpdate(before.data.spec, now.data.spec)
   const where = `${req.namespace ?? ''}/${req.name ?? before.data.metadata.name ?? ''}`
   if (g.refusals.length) {
-    return answer({
-      uid: req.uid,
-      allowed: false,
-      status: { code: 403, reason: 'Forbidden', message: `mcp-hangar refuses this update of injected pod ${where}: ${g.refusals.map((x) => `${x.path}: ${x.message}`).join('; ')}` },
-    })
+    return forbidden(req.uid, `mcp-hangar refuses this update of injected pod ${where}`, g.refusals)
   }
   const original = req.object as Obj
   const ops = jsonPatch.compare(original, { ...original, spec: g.spec })
@@ -306,11 +307,7 @@ export function reviewPod(review: unknown, options: Omit<InjectOptions, 'configF
   const r = injectPodSpec(pod.data.spec, annotations, { ...options, configFrom: 'env' }, { spec: 'spec', metadata: 'metadata', ...(workload !== undefined && { workload }) })
   const where = `${meta.namespace ?? req.namespace ?? 'default'}/${meta.name ?? req.name ?? `${meta.generateName ?? ''}*`}`
   if (r.refusals.length) {
-    return answer({
-      uid: req.uid,
-      allowed: false,
-      status: { code: 403, reason: 'Forbidden', message: `mcp-hangar cannot isolate pod ${where}: ${r.refusals.map((x) => `${x.path}: ${x.message}`).join('; ')}` },
-    })
+    return forbidden(req.uid, `mcp-hangar cannot isolate pod ${where}`, r.refusals)
   }
   if (r.provider === undefined) return allow()
   const original = req.object as Obj

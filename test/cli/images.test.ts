@@ -7,7 +7,7 @@
 // clear errors (control: the same command with the real engine built the images). The test's
 // images carry a tag of their own and only those tags are removed at the end (the shared base
 // image and the tags other tests use are left alone).
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +15,7 @@ import t from 'tap'
 import { HANGAR_VERSION } from '../../core/version.js'
 import { BASE_IMAGE, INPUT_LABEL, VERSION_LABEL } from '../../sidecar/image-build.js'
 import { docker, dockerUnavailable } from '../helpers/docker.js'
+import { runCommand, type NodeRun } from '../helpers/child.js'
 
 t.setTimeout(1_200_000)
 const root = new URL('../../', import.meta.url).pathname
@@ -27,20 +28,9 @@ const cwd = join(work, 'not-a-checkout')
 const bin = join(prefix, 'node_modules/.bin/mcp-hangar')
 let tarball: { path: string; files: string[] } = { path: '', files: [] }
 
-/** Runs `cmd` with a timeout; exit code and output. */
-function exec(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(cmd, args, { cwd: opts.cwd ?? cwd, env: opts.env ?? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    c.stdout.on('data', (d: Buffer) => (stdout += String(d)))
-    c.stderr.on('data', (d: Buffer) => (stderr += String(d)))
-    const timer = setTimeout(() => c.kill('SIGKILL'), opts.timeoutMs ?? 600_000)
-    c.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+/** Runs `cmd` in the run directory (10 min at most); exit code and output. */
+function exec(cmd: string, args: string[], opts: { env?: Record<string, string> } = {}): Promise<NodeRun> {
+  return runCommand(cmd, args, { cwd, timeoutMs: 600_000, ...opts })
 }
 
 const exists = (ref: string) => spawnSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' }).status === 0

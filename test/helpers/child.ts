@@ -21,12 +21,12 @@ export interface NodeRun {
 }
 
 /**
- * Runs `node ...args` to its end with a minimal environment (PATH, HOME, plus `env`), `input` on
- * stdin, and SIGKILL after `timeoutMs` (default 60 s).
+ * Runs `cmd ...args` to its end with a minimal environment (PATH, HOME, then `env` over them),
+ * `input` on stdin, and SIGKILL after `timeoutMs` (default 60 s).
  */
-export function runNode(args: string[], o: { cwd?: string; env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<NodeRun> {
+export function runCommand(cmd: string, args: string[], o: { cwd?: string; env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<NodeRun> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, args, { ...(o.cwd !== undefined && { cwd: o.cwd }), env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const c = spawn(cmd, args, { ...(o.cwd !== undefined && { cwd: o.cwd }), env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     c.stdout.on('data', (d: Buffer) => (stdout += String(d)))
@@ -39,4 +39,9 @@ export function runNode(args: string[], o: { cwd?: string; env?: Record<string, 
     c.stdin.on('error', () => {})
     c.stdin.end(o.input ?? '')
   })
+}
+
+/** {@link runCommand} of this process's node. */
+export function runNode(args: string[], o: Parameters<typeof runCommand>[2] = {}): Promise<NodeRun> {
+  return runCommand(process.execPath, args, o)
 }
