@@ -56,7 +56,7 @@ export async function loadEnterprise(o: LoadEnterpriseOptions): Promise<LicenseS
   const license = decideLicense({ key, providers: o.providers, ...o.license })
   registry.license = license
   registry.enterprise = false
-  registry.compliance = NOOP_COMPLIANCE
+  resetPorts(registry)
   if (license.mode === 'unlicensed') {
     const fields = { providers: o.providers, reason: license.reason, ...(license.licensee !== undefined && { licensee: license.licensee }) }
     if (key === undefined || key.trim() === '') o.log.warn(fields, 'no license key found, using defaults')
@@ -71,11 +71,19 @@ export async function loadEnterprise(o: LoadEnterpriseOptions): Promise<LicenseS
     await (mod.register as (p: PortRegistry, l: LicenseState) => Promise<void>)(registry, license)
     registry.enterprise = true
   } catch (e) {
-    registry.enterprise = false
-    registry.compliance = NOOP_COMPLIANCE
+    resetPorts(registry)
     o.log.error({ mode: license.mode, module: url.href, err: (e as Error)?.message ?? String(e) }, 'enterprise modules failed to load, using defaults')
     return license
   }
   o.log.info({ mode: license.mode, licensee: license.licensee ?? 'community grant', features: license.features, ...(license.expires && { expires: license.expires }), providers: o.providers }, 'enterprise modules loaded')
   return license
+}
+
+/** Every port back at its default: no-op compliance export, no identity, access or deviation module. */
+function resetPorts(registry: PortRegistry): void {
+  registry.enterprise = false
+  registry.compliance = NOOP_COMPLIANCE
+  delete registry.identity
+  delete registry.access
+  delete registry.deviation
 }

@@ -9,7 +9,10 @@ import { bool, num } from '../policy/coerce.js'
 import { DEFAULT_BASELINE_LIMITS } from '../policy/baseline-schema.js'
 import { capabilitiesSchema } from '../policy/capabilities.js'
 import { compileCidr } from '../policy/cidr.js'
+import { deviationConfigSchema } from './deviation-schema.js'
 import { exportConfigSchema } from './export-schema.js'
+import { ingressAuthSchema } from './identity-schema.js'
+import { rbacConfigSchema } from './rbac-schema.js'
 
 /** `host:port` with a numeric port 0–65535 (0: any free port); IPv6 hosts in brackets. */
 export const listenAddress = z
@@ -140,6 +143,8 @@ export const sidecarSchema = z
       .default({}),
     /** The behavioral baseline (docs/baseline.md): recorded, kept in `<data_dir>/baseline.json`, shipped with heartbeats. */
     baseline: baselineConfigSchema.default({}),
+    /** Runtime deviation detection against the baseline (config/deviation-schema.ts; an enterprise module). */
+    deviation: deviationConfigSchema.default({}),
     limits: sidecarLimitsSchema.default({}),
   })
   .strict()
@@ -156,6 +161,8 @@ export const ingressSchema = z
     allowed_origins: z.array(z.string().min(1)).optional(),
     /** Bearer tokens accepted on the ingress (`Authorization: Bearer <token>`); empty = no authentication. */
     auth_tokens: z.array(z.string().min(1)).default([]),
+    /** Verified caller identity: bearer JWTs from these OIDC issuers (config/identity-schema.ts; an enterprise protection). */
+    auth: ingressAuthSchema.optional(),
     /** Largest request body accepted, bytes; larger → 413. Default 4 MiB. */
     max_body_bytes: num(z.number().int().positive()).default(4 * 1024 * 1024),
     /** Largest JSON nesting depth accepted in a request body; deeper → JSON-RPC parse error. Default 64. */
@@ -314,6 +321,8 @@ export const aggregatorSchema = z
     audit_max_total_bytes: num(z.number().int().min(4096)).default(10 * 1024 * 1024 * 1024),
     /** SIEM export sinks (config/export-schema.ts; an enterprise module: without a license they are reported, not run). */
     export: exportConfigSchema.optional(),
+    /** Roles, API keys and OIDC on the aggregator (config/rbac-schema.ts; an enterprise module). */
+    auth: rbacConfigSchema.optional(),
   })
   .strict()
   .superRefine((a, ctx) => {

@@ -19,7 +19,7 @@ import type { LicenseState } from './ports.js'
 import { LICENSE_PUBLIC_KEY_PEM } from './license-key.js'
 
 /** The enterprise features this release knows (what the community grant enables: all of them). */
-export const ENTERPRISE_FEATURES = ['compliance_export'] as const
+export const ENTERPRISE_FEATURES = ['compliance_export', 'identity', 'rbac', 'deviation_detection'] as const
 
 /** The community grant covers fewer than this many configured providers (MCP servers). */
 export const COMMUNITY_PROVIDER_LIMIT = 5

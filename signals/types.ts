@@ -49,6 +49,12 @@ export interface Signal {
   tool?: string
   session_id?: string
   caller?: string
+  /**
+   * True when `caller` was verified (a bearer JWT checked against a configured OIDC issuer, or an
+   * aggregator API key); false when it is only what the client said (an unverified JWT `sub` or
+   * `X-Hangar-Caller`). Absent when there is no caller.
+   */
+  caller_verified?: boolean
   /** The matched rule (`egress[2]`, `always-denied:private`), or `default-deny`. */
   rule?: string
   /** One human sentence. */
