@@ -27,6 +27,7 @@ import { getProvider } from '../config/load.js'
 import { splitListen, type HangarConfig, type ProviderConfig } from '../config/schema.js'
 import type { HangarEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
+import { ports as processPorts, type PortRegistry } from '../core/ports.js'
 import { createMetrics, type HangarMetrics } from '../core/metrics.js'
 import type { QuarantineSwitch } from '../policy/quarantine.js'
 import { traceConfigFromEnv, type OtlpTraceConfig } from '../proxy/trace/config.js'
@@ -89,6 +90,8 @@ export interface SidecarOptions {
   env?: Pick<HangarEnv, 'hostAccess' | 'otel'>
   /** Built once the signal output is open; started when ready, stopped after the provider. */
   attachments?: ReadonlyArray<(ctx: AttachmentContext) => SidecarAttachment>
+  /** The enterprise ports (OIDC verification, deviation detection). Default: the process registry the CLI filled. */
+  ports?: PortRegistry
 }
 
 /** Bound ports, after {@link Sidecar.start}. */
@@ -133,6 +136,11 @@ export class Sidecar {
     this.provider = withProxyEnv(getProvider(o.config, o.provider), { isolation: o.isolation, egress: o.planes !== 'mcp' })
     this.#hostAccess = parseHostAccess(o.env?.hostAccess)
     this.#trace = o.env ? traceConfigFromEnv(o.env.otel, (message) => o.log.warn(message)) : undefined
+  }
+
+  /** The enterprise ports this sidecar composes with. */
+  get ports(): PortRegistry {
+    return this.#o.ports ?? processPorts
   }
 
   /** The quarantine state the egress plane and the MCP ingress share (after start). */
