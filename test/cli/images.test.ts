@@ -1,4 +1,4 @@
-// `mcp-hangar images build` from an installed package, for real: `npm run build`, `npm pack`, the
+// `mcp-hangar images build` from an installed package, for real: `npm run build` (when stale), `npm pack`, the
 // tarball installed into a temporary prefix, and the installed bin run from a directory that is not
 // a git checkout. The three images exist with the version label, the entrypoint and default
 // commands of their Dockerfiles, and the injector image runs `mcp-hangar --version`. `--push` to
@@ -15,6 +15,7 @@ import t from 'tap'
 import { HANGAR_VERSION } from '../../core/version.js'
 import { BASE_IMAGE, INPUT_LABEL, VERSION_LABEL } from '../../sidecar/image-build.js'
 import { docker, dockerUnavailable } from '../helpers/docker.js'
+import { ensureBuilt } from '../helpers/build.js'
 import { runCommand, type NodeRun } from '../helpers/child.js'
 
 t.setTimeout(1_200_000)
@@ -46,8 +47,7 @@ t.teardown(async () => {
 t.before(async () => {
   const why = dockerUnavailable()
   if (why) throw new Error(`images build needs Docker: ${why}`)
-  const b = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8', timeout: 300_000 })
-  if (b.status !== 0) throw new Error(`npm run build failed: ${b.stdout}${b.stderr}`)
+  ensureBuilt()
   const packed = spawnSync('npm', ['pack', '--pack-destination', work, '--json'], { cwd: root, encoding: 'utf8', timeout: 300_000 })
   if (packed.status !== 0) throw new Error(`npm pack failed: ${packed.stderr}`)
   const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>

@@ -3,10 +3,10 @@
 // networkPolicyFor's object, -o written atomically (no temp file left) with the notes on stderr, the
 // options reaching the object, and bad configs exiting 2 with the config path named and nothing
 // written (control: the fixed config is written).
-import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { ensureBuilt } from '../helpers/build.js'
 import { parse } from 'yaml'
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1'
 import { parseConfig } from '../../config/load.js'
@@ -17,11 +17,7 @@ t.setTimeout(300_000)
 const root = new URL('../../', import.meta.url).pathname
 const bundle = join(root, 'dist/mcp-hangar.mjs')
 
-t.before(() => {
-  if (existsSync(bundle)) return
-  const b = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8', timeout: 240_000 })
-  if (b.status !== 0) throw new Error(`npm run build failed: ${b.stdout}${b.stderr}`)
-})
+t.before(() => ensureBuilt())
 
 function cli(args: string[], cwd: string): Promise<NodeRun> {
   return runNode([bundle, ...args], { cwd })

@@ -5,24 +5,22 @@
 // public key swapped for the test's (a copy under the test's directory): the same key then
 // verifies, and a tampered, an expired and an over-the-limit license are still refused and leave
 // the enterprise modules off.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { signLicense, type LicensePayload } from '../../core/license.js'
 import { LICENSE_PUBLIC_KEY_PEM } from '../../core/license-key.js'
+import { ensureBuilt } from '../helpers/build.js'
 import { freePort } from '../helpers/mcp.js'
 
 t.setTimeout(240_000)
 const root = new URL('../../', import.meta.url).pathname
 const BUNDLE = join(root, 'dist/mcp-hangar.mjs')
 const ENTERPRISE = join(root, 'dist/mcp-hangar-enterprise.mjs')
-if (!existsSync(BUNDLE) || !existsSync(ENTERPRISE)) {
-  const b = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8', timeout: 300_000 })
-  if (b.status !== 0) throw new Error(`npm run build failed: ${b.stdout}${b.stderr}`)
-}
+ensureBuilt()
 
 const pair = generateKeyPairSync('ed25519')
 const PAYLOAD: LicensePayload = { licensee: 'Acme Corp', expires: '2099-01-01T00:00:00Z', max_providers: 3, features: ['compliance_export'], id: 'test-1' }
