@@ -26,3 +26,13 @@ export function authorize(req: IncomingMessage, res: ServerResponse, tokens: Tok
   sendError(res, 401, 'unauthorized', c.message, {}, { ...c.headers })
   return false
 }
+
+/**
+ * Writes a 401 `unauthorized` with `WWW-Authenticate: Bearer realm="mcp-hangar"`, plus
+ * `error="invalid_token"` when a bearer token was presented (RFC 6750 §3, §3.1), as
+ * {@link authorize} does. @returns false (the request is refused).
+ */
+export function unauthorized(res: ServerResponse, invalidToken: boolean, message: string): false {
+  sendError(res, 401, 'unauthorized', message, {}, { 'WWW-Authenticate': `Bearer realm="mcp-hangar"${invalidToken ? ', error="invalid_token"' : ''}` })
+  return false
+}
