@@ -1,0 +1,163 @@
+/**
+ * RBAC on the aggregator through its real listener, with the enterprise access module: a table
+ * GENERATED FROM THE ROUTE TABLE (aggregator/http/routes.ts) × every credential class (none, a
+ * signal token, viewer / operator / admin API keys, a revoked key, an expired key, the static
+ * admin token, an mcp token) → the expected status. A route added to the table without a sample
+ * request here fails the first test; a route the server answered without checking its role would
+ * fail the expected 401/403 cells. Each 403 names both roles and leaves exactly one
+ * `admin_action_denied` record naming the actor; each admin action leaves an `admin_action`.
+ */
+import t from 'tap'
+import { ROUTE_ROLES, ROUTES, type RouteSpec } from '../../../aggregator/http/routes.js'
+import type { AccessPort } from '../../../core/ports.js'
+import { startAccess } from '../../../enterprise/auth/access.js'
+import { createAccess } from '../../../enterprise/auth/index.js'
+import { signal } from '../../fixtures/aggregator/signals.js'
+import { rbacRig, STATIC } from '../../fixtures/aggregator/rbac.js'
+
+type Cred = 'none' | 'signal' | 'viewer' | 'operator' | 'admin' | 'revoked' | 'expired' | 'static_admin' | 'mcp'
+const CREDS: Cred[] = ['none', 'signal', 'viewer', 'operator', 'admin', 'revoked', 'expired', 'static_admin', 'mcp']
+
+/** The role each credential class holds where it is a user credential (independent of the code under test). */
+const RANK: Record<string, number> = { viewer: 1, operator: 2, admin: 3 }
+
+let seq = 1000
+/** One sample request per route id, and the status it gets when allowed. */
+const SAMPLES: Record<string, { method: string; path: string; body?: () => unknown; headers?: Record<string, string>; ok: number }> = {
+  health: { method: 'GET', path: '/health', ok: 200 },
+  ready: { method: 'GET', path: '/ready', ok: 200 },
+  metrics: { method: 'GET', path: '/metrics', ok: 200 },
+  signals_post: { method: 'POST', path: '/v1/signals', body: () => ({ signals: [signal(seq++)] }), ok: 202 },
+  heartbeat: { method: 'POST', path: '/v1/sidecars/heartbeat', body: () => ({ provider: 'fetch', sidecar_id: 'sc-1', version: '0.1.0', state: 'ready' }), ok: 204 },
+  policy: { method: 'GET', path: '/v1/policy/fetch?version=0&wait=0', ok: 200 },
+  signals_get: { method: 'GET', path: '/v1/signals', ok: 200 },
+  signals_stream: { method: 'GET', path: '/v1/signals/stream', ok: 200 },
+  providers: { method: 'GET', path: '/v1/providers', ok: 200 },
+  provider: { method: 'GET', path: '/v1/providers/fetch', ok: 200 },
+  baseline: { method: 'GET', path: '/v1/providers/fetch/baseline', ok: 404 },
+  status: { method: 'GET', path: '/v1/status', ok: 200 },
+  quarantine: { method: 'POST', path: '/v1/providers/fetch/quarantine', body: () => ({ reason: 'table test' }), ok: 200 },
+  approve: { method: 'POST', path: '/v1/providers/fetch/approve', body: () => ({ reason: 'table test' }), ok: 200 },
+  export: { method: 'GET', path: '/v1/export', ok: 200 },
+  keys_list: { method: 'GET', path: '/v1/keys', ok: 200 },
+  keys_create: { method: 'POST', path: '/v1/keys', body: () => ({ name: `table-${seq++}`, role: 'viewer' }), ok: 201 },
+  key_revoke: { method: 'DELETE', path: '/v1/keys/hk_00000000', ok: 404 },
+  mcp: {
+    method: 'POST', path: '/mcp', headers: { accept: 'application/json, text/event-stream' },
+    body: () => ({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+    ok: 200,
+  },
+}
+
+/** What a credential class gets on a route: the sample's status, 401 or 403. */
+function expected(route: RouteSpec, cred: Cred): 'ok' | 401 | 403 {
+  if (route.role === 'public') return 'ok'
+  const userRole: Record<Cred, string | undefined> = {
+    none: undefined, signal: undefined, revoked: undefined, expired: undefined,
+    viewer: 'viewer', operator: 'operator', admin: 'admin', static_admin: 'admin', mcp: route.mcpTokens ? 'operator' : undefined,
+  }
+  if (route.role === 'signal') return cred === 'signal' ? 'ok' : userRole[cred] && cred !== 'mcp' ? 403 : 401
+  const held = userRole[cred]
+  if (!held) return 401
+  return RANK[held]! >= RANK[route.role]! ? 'ok' : 403
+}
+
+/** An access port whose key store runs `skewMs` ahead (to expire a key without waiting). */
+function skewedAccess(clock: { skewMs: number }): AccessPort {
+  return { start: (ctx) => startAccess(ctx, { now: () => Date.now() + clock.skewMs }) }
+}
+
+t.test('every route of the table has a role and a sample request here', async (t) => {
+  for (const r of ROUTES) {
+    t.ok(ROUTE_ROLES.includes(r.role), `${r.method} ${r.path}: role ${r.role}`)
+    t.ok(SAMPLES[r.id], `${r.id} (${r.method} ${r.path}) has a sample request: a new route needs one, and its role is then tried with every credential`)
+  }
+  t.same(Object.keys(SAMPLES).sort(), ROUTES.map((r) => r.id).sort(), 'no sample for a route that is gone')
+})
+
+t.test('every route × every credential class → the status its role gives', async (t) => {
+  const clock = { skewMs: 0 }
+  const rig = await rbacRig(t, { access: skewedAccess(clock) })
+  const viewer = await rig.createKey('viewer-key', 'viewer')
+  const operator = await rig.createKey('operator-key', 'operator')
+  const admin = await rig.createKey('admin-key', 'admin')
+  const revoked = await rig.createKey('revoked-key', 'admin')
+  t.equal((await rig.call('DELETE', `/v1/keys/${revoked.id}`, STATIC.admin)).status, 200)
+  const expired = await rig.createKey('expired-key', 'admin', new Date(Date.now() + 60_000).toISOString())
+  t.equal((await rig.call('GET', '/v1/keys', expired.key)).status, 200, 'control: the soon-expiring key works before its expiry')
+  t.equal((await rig.call('GET', '/v1/keys', revoked.key)).status, 401, 'the revoked key is refused')
+  clock.skewMs = 120_000
+  const token: Record<Cred, string | undefined> = {
+    none: undefined, signal: STATIC.signal, viewer: viewer.key, operator: operator.key, admin: admin.key,
+    revoked: revoked.key, expired: expired.key, static_admin: STATIC.admin, mcp: STATIC.mcp,
+  }
+  const deniedBy = new Map<string, number>()
+  let actions = 0
+  for (const route of ROUTES) {
+    const s = SAMPLES[route.id]!
+    for (const cred of CREDS) {
+      const r = await rig.call(s.method, s.path, token[cred], s.body?.(), s.headers)
+      const want = expected(route, cred)
+      const what = `${route.method} ${route.path} (${route.role}) with ${cred}`
+      if (want === 'ok') {
+        t.equal(r.status, s.ok, `${what} → ${s.ok}`)
+        if (route.action && r.status < 300) actions++
+      } else {
+        t.equal(r.status, want, `${what} → ${want}`)
+        if (want === 401) {
+          t.match(r.headers['www-authenticate'], /^Bearer realm="mcp-hangar"/, `${what}: WWW-Authenticate`)
+          t.equal(r.json?.error.code, 'unauthorized')
+        } else {
+          t.equal(r.json?.error.code, 'forbidden', `${what}: forbidden`)
+          t.equal(r.json?.error.required_role, route.role, `${what}: names the role needed`)
+          t.equal(r.json?.error.role, cred === 'static_admin' ? 'admin' : cred, `${what}: names the role held`)
+          t.match(r.json?.error.message, new RegExp(`needs .*${route.role === 'signal' ? 'signal token' : `role ${route.role}`}.*holds role`), `${what}: the message says both`)
+          deniedBy.set(cred, (deniedBy.get(cred) ?? 0) + 1)
+        }
+      }
+    }
+  }
+  const total = [...deniedBy.values()].reduce((a, b) => a + b, 0)
+  t.ok(total > 10, `${total} refusals with 403`)
+  const denied = await rig.waitRecords('admin_action_denied', total)
+  t.equal(denied.length, total, 'one admin_action_denied record per 403 (under the per-principal rate limit)')
+  for (const [cred, n] of deniedBy) {
+    const name = { viewer: 'viewer-key', operator: 'operator-key', admin: 'admin-key', static_admin: 'admin token' }[cred as string]
+    const mine = denied.filter((d) => d.caller === name)
+    t.equal(mine.length, n, `${cred}: ${n} records name it as the caller`)
+    t.ok(mine.every((d) => d.caller_verified === true && d.kind === 'violation' && d.action === 'blocked' && d.provider === 'hangar:aggregator' && d.sidecar_id === 'aggregator'), `${cred}: fields`)
+    t.ok(mine.every((d) => typeof d.details?.required_role === 'string' && typeof d.details?.route === 'string' && d.details?.role === (cred === 'static_admin' ? 'admin' : cred)), `${cred}: details name the route and both roles`)
+  }
+  t.ok(denied.some((d) => d.details?.route === 'POST /v1/keys' && d.details?.required_role === 'admin' && d.caller === 'viewer-key'), 'a viewer trying to create a key is on record')
+  t.ok(denied.some((d) => d.details?.route === 'POST /v1/signals' && d.details?.required_role === 'signal' && d.caller === 'admin token'), 'an admin trying to forge signals is on record')
+  const done = await rig.waitRecords('admin_action', actions + 6)
+  t.equal(done.length, actions + 6, `one admin_action per admin action (${actions} in the table, plus 5 keys created and 1 revoked at setup)`)
+  t.ok(done.some((d) => d.details?.action === 'quarantine' && d.provider === 'fetch' && d.caller === 'operator-key' && d.details?.principal === operator.id), 'the operator key\'s quarantine names it')
+  t.ok(done.some((d) => d.details?.action === 'key_revoke' && d.details?.key_id === revoked.id && d.caller === 'admin token'), 'the revocation names its actor')
+})
+
+t.test('a request denied by role changes nothing: a viewer cannot quarantine, nor an operator create a key', async (t) => {
+  const rig = await rbacRig(t, { access: createAccess() })
+  const viewer = await rig.createKey('v', 'viewer')
+  const operator = await rig.createKey('o', 'operator')
+  t.equal((await rig.call('POST', '/v1/providers/fetch/quarantine', viewer.key, { reason: 'x' })).status, 403)
+  t.equal((await rig.call('GET', '/v1/providers/fetch', viewer.key)).json?.quarantined, false, 'not quarantined')
+  t.equal((await rig.call('POST', '/v1/keys', operator.key, { name: 'sneaky', role: 'admin' })).status, 403)
+  t.notOk(((await rig.call('GET', '/v1/keys', STATIC.admin)).json?.keys as Array<{ name: string }>).some((k) => k.name === 'sneaky'), 'no key made')
+  t.equal((await rig.call('POST', '/v1/providers/fetch/quarantine', operator.key, { reason: 'x' })).status, 200, 'control: the operator quarantines')
+  t.equal((await rig.call('GET', '/v1/providers/fetch', viewer.key)).json?.quarantined, true)
+  t.equal((await rig.call('POST', '/v1/signals', operator.key, { signals: [signal(1)] })).status, 403, 'no user role ingests')
+  t.equal(rig.records('egress_denied').length, 0, 'nothing forged')
+})
+
+t.test('under RBAC an empty admin_tokens list opens nothing, and a garbage credential is a 401', async (t) => {
+  const open = await rbacRig(t, { adminTokens: [] })
+  t.equal((await open.call('GET', '/v1/providers')).status, 200, 'control: without the module an empty admin_tokens list opens the admin routes, as always')
+  const rig = await rbacRig(t, { access: createAccess(), adminTokens: [] })
+  for (const tok of [undefined, 'hk_zz', 'hk_00000000_' + 'a'.repeat(43), 'not-a-key', 'a.b.c', STATIC.signal]) {
+    const r = await rig.call('GET', '/v1/providers', tok)
+    t.equal(r.status, 401, `GET /v1/providers with ${tok ?? 'nothing'} → 401`)
+  }
+  const r = await rig.call('GET', '/v1/providers', 'hk_00000000_' + 'a'.repeat(43))
+  t.match(r.json?.error.message, /unknown API key hk_00000000/, 'an unknown key id is named')
+})
