@@ -46,7 +46,7 @@ export async function startAccess(ctx: AccessContext, opts: AccessOptions = {}):
   const parsed = rbacConfigSchema.safeParse(ctx.config ?? {})
   if (!parsed.success) {
     const i = parsed.error.issues[0]!
-    throw new Error(`aggregator.auth.${i.path.join('.')}: ${i.message}`)
+    throw new Error(`${['aggregator', 'auth', ...i.path].join('.')}: ${i.message}`)
   }
   const cfg = parsed.data
   const keys = await KeyStore.open({ dataDir: ctx.dataDir, ...opts })
