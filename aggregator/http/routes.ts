@@ -45,8 +45,7 @@ export interface RouteSpec {
   readonly what: string
 }
 
-/** The routes of the aggregator API (docs/aggregator.md §API). */
-export const ROUTES = Object.freeze([
+const ROUTE_LIST = Object.freeze([
   { id: 'health', method: 'GET', path: '/health', role: 'public', what: 'liveness' },
   { id: 'ready', method: 'GET', path: '/ready', role: 'public', what: 'readiness (503 while starting or stopping)' },
   { id: 'metrics', method: 'GET', path: '/metrics', role: 'public', what: 'Prometheus metrics' },
@@ -69,7 +68,10 @@ export const ROUTES = Object.freeze([
 ] as const satisfies readonly RouteSpec[])
 
 /** The id of a route of {@link ROUTES}. */
-export type RouteId = (typeof ROUTES)[number]['id']
+export type RouteId = (typeof ROUTE_LIST)[number]['id']
+
+/** The routes of the aggregator API (docs/aggregator.md §API), in matching order. */
+export const ROUTES: readonly (RouteSpec & { readonly id: RouteId })[] = ROUTE_LIST
 
 /** A `{name}` segment: a provider name as the config spells it. */
 const NAME = '([A-Za-z0-9][A-Za-z0-9_-]{0,62})'

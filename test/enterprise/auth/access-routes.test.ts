@@ -13,41 +13,13 @@ import type { AccessPort } from '../../../core/ports.js'
 import { startAccess } from '../../../enterprise/auth/access.js'
 import { createAccess } from '../../../enterprise/auth/index.js'
 import { signal } from '../../fixtures/aggregator/signals.js'
-import { rbacRig, STATIC } from '../../fixtures/aggregator/rbac.js'
+import { rbacRig, ROUTE_SAMPLES as SAMPLES, STATIC } from '../../fixtures/aggregator/rbac.js'
 
 type Cred = 'none' | 'signal' | 'viewer' | 'operator' | 'admin' | 'revoked' | 'expired' | 'static_admin' | 'mcp'
 const CREDS: Cred[] = ['none', 'signal', 'viewer', 'operator', 'admin', 'revoked', 'expired', 'static_admin', 'mcp']
 
 /** The role each credential class holds where it is a user credential (independent of the code under test). */
 const RANK: Record<string, number> = { viewer: 1, operator: 2, admin: 3 }
-
-let seq = 1000
-/** One sample request per route id, and the status it gets when allowed. */
-const SAMPLES: Record<string, { method: string; path: string; body?: () => unknown; headers?: Record<string, string>; ok: number }> = {
-  health: { method: 'GET', path: '/health', ok: 200 },
-  ready: { method: 'GET', path: '/ready', ok: 200 },
-  metrics: { method: 'GET', path: '/metrics', ok: 200 },
-  signals_post: { method: 'POST', path: '/v1/signals', body: () => ({ signals: [signal(seq++)] }), ok: 202 },
-  heartbeat: { method: 'POST', path: '/v1/sidecars/heartbeat', body: () => ({ provider: 'fetch', sidecar_id: 'sc-1', version: '0.1.0', state: 'ready' }), ok: 204 },
-  policy: { method: 'GET', path: '/v1/policy/fetch?version=0&wait=0', ok: 200 },
-  signals_get: { method: 'GET', path: '/v1/signals', ok: 200 },
-  signals_stream: { method: 'GET', path: '/v1/signals/stream', ok: 200 },
-  providers: { method: 'GET', path: '/v1/providers', ok: 200 },
-  provider: { method: 'GET', path: '/v1/providers/fetch', ok: 200 },
-  baseline: { method: 'GET', path: '/v1/providers/fetch/baseline', ok: 404 },
-  status: { method: 'GET', path: '/v1/status', ok: 200 },
-  quarantine: { method: 'POST', path: '/v1/providers/fetch/quarantine', body: () => ({ reason: 'table test' }), ok: 200 },
-  approve: { method: 'POST', path: '/v1/providers/fetch/approve', body: () => ({ reason: 'table test' }), ok: 200 },
-  export: { method: 'GET', path: '/v1/export', ok: 200 },
-  keys_list: { method: 'GET', path: '/v1/keys', ok: 200 },
-  keys_create: { method: 'POST', path: '/v1/keys', body: () => ({ name: `table-${seq++}`, role: 'viewer' }), ok: 201 },
-  key_revoke: { method: 'DELETE', path: '/v1/keys/hk_00000000', ok: 404 },
-  mcp: {
-    method: 'POST', path: '/mcp', headers: { accept: 'application/json, text/event-stream' },
-    body: () => ({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
-    ok: 200,
-  },
-}
 
 /** What a credential class gets on a route: the sample's status, 401 or 403. */
 function expected(route: RouteSpec, cred: Cred): 'ok' | 401 | 403 {
