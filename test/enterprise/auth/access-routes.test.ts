@@ -9,10 +9,11 @@
  */
 import t from 'tap'
 import { ROUTE_ROLES, ROUTES, type RouteSpec } from '../../../aggregator/http/routes.js'
-import type { AccessPort } from '../../../core/ports.js'
+import { loadEnterprise } from '../../../cli/enterprise.js'
+import { createPortRegistry, type AccessPort } from '../../../core/ports.js'
 import { startAccess } from '../../../enterprise/auth/access.js'
 import { createAccess } from '../../../enterprise/auth/index.js'
-import { signal } from '../../fixtures/aggregator/signals.js'
+import { captureLog, signal } from '../../fixtures/aggregator/signals.js'
 import { rbacRig, ROUTE_SAMPLES as SAMPLES, STATIC } from '../../fixtures/aggregator/rbac.js'
 
 type Cred = 'none' | 'signal' | 'viewer' | 'operator' | 'admin' | 'revoked' | 'expired' | 'static_admin' | 'mcp'
@@ -132,4 +133,46 @@ t.test('under RBAC an empty admin_tokens list opens nothing, and a garbage crede
   }
   const r = await rig.call('GET', '/v1/providers', 'hk_00000000_' + 'a'.repeat(43))
   t.match(r.json?.error.message, /unknown API key hk_00000000/, 'an unknown key id is named')
+})
+
+t.test('no key is issued without its audit record: with the audit log full, POST /v1/keys is 503 and the key does not work', async (t) => {
+  const rig = await rbacRig(t, { access: createAccess(), aggregator: { audit_max_bytes: 4096, audit_keep_files: 2, audit_max_total_bytes: 16384 } })
+  const ok = await rig.createKey('before', 'admin')
+  t.ok(ok.key, 'control: a key is issued while there is room')
+  let n = 5000
+  let full = false
+  // Fill the budget with violations until not even one more record fits.
+  for (const size of [10, 1]) {
+    for (let i = 0; i < 400; i++) {
+      const r = await rig.call('POST', '/v1/signals', STATIC.signal, { signals: Array.from({ length: size }, () => signal(n++, { reason: 'x' })) })
+      if (r.status === 507) {
+        full = true
+        break
+      }
+    }
+  }
+  t.ok(full, 'the audit log refuses even one more record')
+  const r = await rig.call('POST', '/v1/keys', STATIC.admin, { name: 'during', role: 'admin' })
+  t.equal(r.status, 503, 'refused')
+  t.equal(r.json?.error.code, 'unavailable')
+  t.match(r.json?.error.message, /the key was not issued: its audit record could not be stored/)
+  t.equal(r.json?.key, undefined, 'no key in the answer')
+  const listed = (await rig.call('GET', '/v1/keys', STATIC.admin)).json?.keys as Array<{ name: string; revoked?: string }>
+  t.ok(listed.find((k) => k.name === 'during')?.revoked, 'the record that was made is revoked')
+  t.match((await rig.call('GET', '/metrics')).text, /mcp_hangar_aggregator_admin_audit_failures_total [1-9]/)
+  const q = await rig.call('POST', '/v1/providers/fetch/quarantine', ok.key, { reason: 'disk full' })
+  t.equal(q.status, 200, 'a quarantine never waits on the audit log: done even though its record could not be stored')
+  t.equal((await rig.call('GET', '/v1/providers/fetch', ok.key)).json?.quarantined, true)
+})
+
+t.test('the community grant (fewer than 5 providers, no key) loads the real module through the enterprise loader: RBAC runs', async (t) => {
+  const registry = createPortRegistry()
+  const license = await loadEnterprise({ providers: 1, key: undefined, registry, log: captureLog().log })
+  t.equal(license.mode, 'community')
+  t.equal(typeof registry.access?.start, 'function', 'the access port is registered')
+  const rig = await rbacRig(t, { ports: registry })
+  const viewer = await rig.createKey('v', 'viewer')
+  t.equal((await rig.call('GET', '/v1/providers', viewer.key)).status, 200)
+  t.equal((await rig.call('POST', '/v1/keys', viewer.key, { name: 'x', role: 'admin' })).status, 403)
+  t.same((await rig.call('GET', '/v1/status', STATIC.admin)).json?.degraded, [], 'nothing degraded')
 })
