@@ -51,7 +51,8 @@ export function parseExpires(value: string, now: number = Date.now()): string {
     at = now + days * 86_400_000
   } else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value.trim())) {
     at = Date.parse(value.trim())
-    if (!Number.isFinite(at)) throw new HangarError(ERROR_CODES.USAGE, `--expires: not a real time: "${value}"`)
+    const [y, mo, d] = value.trim().slice(0, 10).split('-').map(Number) as [number, number, number]
+    if (!Number.isFinite(at) || new Date(Date.UTC(y, mo - 1, d)).getUTCDate() !== d) throw new HangarError(ERROR_CODES.USAGE, `--expires: not a real time: "${value}"`)
     if (at <= now) throw new HangarError(ERROR_CODES.USAGE, `--expires: ${value} is in the past`)
   } else {
     throw new HangarError(ERROR_CODES.USAGE, `--expires: expected a duration such as 90d or 12h, or an RFC 3339 time such as 2027-01-31T00:00:00Z, got "${value}"`)
