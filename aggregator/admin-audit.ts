@@ -1,5 +1,5 @@
 /**
- * The aggregator's own audit records under RBAC (docs/rbac.md §Audit): every admin action
+ * The aggregator's own audit records under RBAC (docs/rbac.md §What is audited): every admin action
  * (quarantine, approve, API key create and revoke) is an `admin_action` signal naming the actor,
  * and every refused one (a role below the route's or tool's) an `admin_action_denied` signal.
  * They go through the same store as the sidecars' signals (audit log first, fsynced, then the
