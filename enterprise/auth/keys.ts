@@ -121,6 +121,8 @@ export class KeyStore {
   readonly file: string
   readonly #o: KeyStoreOptions
   readonly #keys = new Map<string, StoredKey>()
+  /** Ids of keys being created (their hash is being computed). */
+  readonly #pendingIds = new Set<string>()
   /** id → SHA-256 of the key that verified (insertion order = least recently used first). */
   readonly #verified = new Map<string, Buffer>()
   /** SHA-256 hex of a key → its scrypt check in flight. */
@@ -195,23 +197,29 @@ export class KeyStore {
     this.#assertOpen()
     if (!KEY_NAME_RE.test(o.name)) throw new KeyInputError(`name: expected 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit, got ${JSON.stringify(o.name.slice(0, 80))}`)
     if (!(ROLES as readonly string[]).includes(o.role)) throw new KeyInputError(`role: expected one of ${ROLES.join(', ')}, got ${JSON.stringify(o.role)}`)
-    const now = this.#now()
-    if (o.expires !== undefined && !(Date.parse(o.expires) > now)) throw new KeyInputError(`expires: must be an RFC 3339 time in the future, got ${JSON.stringify(o.expires)}`)
-    const active = [...this.#keys.values()].filter((k) => this.#active(k, now))
-    if (active.some((k) => k.name === o.name)) throw new KeyInputError(`name: a key named "${o.name}" exists; revoke it first or choose another name (rotation: create "${o.name}-2", switch, revoke the old one)`)
-    if (active.length >= MAX_ACTIVE_KEYS) throw new KeyInputError(`too many keys: at most ${MAX_ACTIVE_KEYS} may be active; revoke unused ones`)
-    if (this.#keys.size >= MAX_STORED_KEYS) throw new KeyInputError(`too many key records (${MAX_STORED_KEYS}); remove old revoked ones from ${this.file} while the aggregator is stopped`)
+    if (o.expires !== undefined && !(Date.parse(o.expires) > this.#now())) throw new KeyInputError(`expires: must be an RFC 3339 time in the future, got ${JSON.stringify(o.expires)}`)
+    this.#assertRoom(o.name, this.#now())
+    // The hash first; the checks above are repeated with no await between them and the insertion,
+    // so two concurrent creations cannot both take one name. The id is reserved meanwhile.
     let id: string
     do id = `hk_${randomBytes(4).toString('hex')}`
-    while (this.#keys.has(id))
+    while (this.#keys.has(id) || this.#pendingIds.has(id))
+    this.#pendingIds.add(id)
     const key = `${id}_${randomBytes(32).toString('base64url')}`
     const params = this.#o.scrypt ?? SCRYPT_PARAMS
     const salt = randomBytes(16)
-    const hash = await scrypt(Buffer.from(key, 'utf8'), salt, params.keylen, { N: params.N, r: params.r, p: params.p, maxmem: maxmem(params) })
-    const rec: StoredKey = {
-      id, name: o.name, role: o.role, created: new Date(now).toISOString(), created_by: createdBy,
-      ...(o.expires !== undefined && { expires: new Date(o.expires).toISOString() }),
-      hash: { alg: 'scrypt', ...params, salt: salt.toString('base64'), hash: hash.toString('base64') },
+    let rec: StoredKey
+    try {
+      const hash = await scrypt(Buffer.from(key, 'utf8'), salt, params.keylen, { N: params.N, r: params.r, p: params.p, maxmem: maxmem(params) })
+      const now = this.#now()
+      this.#assertRoom(o.name, now)
+      rec = {
+        id, name: o.name, role: o.role, created: new Date(now).toISOString(), created_by: createdBy,
+        ...(o.expires !== undefined && { expires: new Date(o.expires).toISOString() }),
+        hash: { alg: 'scrypt', ...params, salt: salt.toString('base64'), hash: hash.toString('base64') },
+      }
+    } finally {
+      this.#pendingIds.delete(id)
     }
     this.#keys.set(id, rec)
     try {
@@ -221,6 +229,14 @@ export class KeyStore {
       throw err
     }
     return { key, info: infoOf(rec) }
+  }
+
+  /** @throws KeyInputError when `name` is taken by an active key, or the key limits are reached. */
+  #assertRoom(name: string, now: number): void {
+    const active = [...this.#keys.values()].filter((k) => this.#active(k, now))
+    if (active.some((k) => k.name === name)) throw new KeyInputError(`name: a key named "${name}" exists; revoke it first or choose another name (rotation: create "${name}-2", switch, revoke the old one)`)
+    if (active.length >= MAX_ACTIVE_KEYS) throw new KeyInputError(`too many keys: at most ${MAX_ACTIVE_KEYS} may be active; revoke unused ones`)
+    if (this.#keys.size >= MAX_STORED_KEYS) throw new KeyInputError(`too many key records (${MAX_STORED_KEYS}); remove old revoked ones from ${this.file} while the aggregator is stopped`)
   }
 
   /**

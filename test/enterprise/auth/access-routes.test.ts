@@ -176,3 +176,41 @@ t.test('the community grant (fewer than 5 providers, no key) loads the real modu
   t.equal((await rig.call('POST', '/v1/keys', viewer.key, { name: 'x', role: 'admin' })).status, 403)
   t.same((await rig.call('GET', '/v1/status', STATIC.admin)).json?.degraded, [], 'nothing degraded')
 })
+
+t.test('credential tricks: a key only counts as a bearer token, as itself; a spoofed caller header names nobody', async (t) => {
+  const rig = await rbacRig(t, { access: createAccess() })
+  const viewer = await rig.createKey('dash', 'viewer')
+  const admin = await rig.createKey('root', 'admin')
+  t.equal((await rig.call('GET', '/v1/keys', admin.key)).status, 200, 'control: the admin key as a bearer token')
+  const tries: Array<[string, Record<string, string>, string]> = [
+    ['Basic', { authorization: `Basic ${Buffer.from(`x:${admin.key}`).toString('base64')}` }, '/v1/keys'],
+    ['a query parameter (RFC 6750 §2.3 is not supported)', {}, `/v1/keys?access_token=${admin.key}`],
+    ['X-Hangar-Caller', { 'x-hangar-caller': admin.key }, '/v1/keys'],
+    ['upper-case prefix', { authorization: `Bearer ${admin.key.replace('hk_', 'HK_')}` }, '/v1/keys'],
+    ['the secret without its id', { authorization: `Bearer ${admin.key.slice(12)}` }, '/v1/keys'],
+    ['another key\'s id with this secret', { authorization: `Bearer ${viewer.key.slice(0, 12)}${admin.key.slice(12)}` }, '/v1/keys'],
+    ['an unverified JWT naming an admin', { authorization: `Bearer eyJhbGciOiJub25lIn0.${Buffer.from('{"sub":"root","groups":["admins"]}').toString('base64url')}.` }, '/v1/keys'],
+  ]
+  for (const [what, headers, path] of tries) t.equal((await rig.call('GET', path, undefined, undefined, headers)).status, 401, `${what} → 401`)
+  t.equal((await rig.call('GET', '/v1/keys', `  ${admin.key}  `)).status, 200, 'control: surrounding spaces are trimmed (RFC 6750 b64token)')
+  const r = await rig.call('POST', '/v1/providers/fetch/quarantine', viewer.key, { reason: 'x' }, { 'x-hangar-caller': 'root' })
+  t.equal(r.status, 403, 'a viewer claiming to be root is still a viewer')
+  const [d] = await rig.waitRecords('admin_action_denied', 1)
+  t.equal(d?.caller, 'dash', 'the record names the key, not the header')
+  const q = await rig.call('POST', '/v1/providers/fetch/quarantine', admin.key, { reason: 'x' }, { 'x-hangar-caller': 'someone-else' })
+  t.equal(q.status, 200)
+  const [a] = (await rig.waitRecords('admin_action', 3)).filter((x) => x.details?.action === 'quarantine')
+  t.equal(a?.caller, 'root', 'the action names the key that did it')
+})
+
+t.test('path tricks reach no route without its role check', async (t) => {
+  const rig = await rbacRig(t, { access: createAccess() })
+  const viewer = await rig.createKey('dash', 'viewer')
+  for (const p of ['/v1/keys/', '//v1/keys', '/v1/%6beys', '/v1/keys%2f', '/v1/providers/fetch/quarantine/', '/v1/providers/fetch%2Fquarantine', '/V1/KEYS', '/v1/./keys']) {
+    const r = await rig.call('POST', p, viewer.key, { name: 'x', role: 'admin', reason: 'x' })
+    t.ok(r.status === 404 || r.status === 403 || r.status === 405, `POST ${p} → ${r.status}`)
+  }
+  t.equal((await rig.call('GET', '/v1/keys', STATIC.admin)).json?.keys.length, 1, 'no key made')
+  t.equal((await rig.call('GET', '/v1/providers/fetch', viewer.key)).json?.quarantined, false, 'nothing quarantined')
+  t.equal((await rig.call('HEAD', '/v1/keys', viewer.key)).status, 405, 'HEAD is not GET')
+})

@@ -58,6 +58,17 @@ t.test('create refuses bad input with KeyInputError naming the field', async (t)
   t.ok((await s.create({ name: 'again', role: 'viewer' }, 'x')).key, 'a revoked key\'s name can be used again')
 })
 
+t.test('concurrent creations of one name: exactly one key is made', async (t) => {
+  const { s, file } = await open(t)
+  const all = await Promise.allSettled(Array.from({ length: 8 }, () => s.create({ name: 'ci', role: 'admin' }, 'x')))
+  t.equal(all.filter((r) => r.status === 'fulfilled').length, 1, 'one made')
+  t.ok(all.filter((r) => r.status === 'rejected').every((r) => /a key named "ci" exists/.test(String((r as PromiseRejectedResult).reason))), 'the others refused')
+  t.equal(JSON.parse(readFileSync(file, 'utf8')).keys.length, 1, 'one record on disk')
+  const distinct = await Promise.all(Array.from({ length: 8 }, (_, i) => s.create({ name: `k${i}`, role: 'viewer' }, 'x')))
+  t.equal(new Set(distinct.map((d) => d.info.id)).size, 8, 'concurrent creations of different names: eight ids')
+  t.equal(JSON.parse(readFileSync(file, 'utf8')).keys.length, 9, 'all on disk (the writes are serialised, the last has them all)')
+})
+
 t.test('check: right key accepted; a wrong secret, an unknown id, a malformed key refused; revoked and expired refused', async (t) => {
   let now = Date.now()
   const { s } = await open(t, { now: () => now })
