@@ -219,7 +219,7 @@ export class AggregatorHttp {
     if (token === undefined) return unauthorized(res, auth !== undefined && auth.trim().toLowerCase() === 'bearer', 'Unauthorized: a bearer token is required (an API key, an OIDC token or an admin token)')
     const who = await this.#principal(token, route)
     if (!who) return unauthorized(res, true, 'Unauthorized: invalid bearer token')
-    if ('error' in who) return unauthorized(res, true, `Unauthorized: ${who.error}`)
+    if ('error' in who) return unauthorized(res, true, `Unauthorized: ${who.error}`, who.error)
     if (!roleSatisfies(who.principal.role, route.role)) return this.#forbid(req, res, route, who.principal)
     return who.principal
   }

@@ -35,6 +35,7 @@ t.test('rotation: create the new key, switch, revoke the old; every request succ
   const r = await rig.call('GET', '/v1/providers', old.key)
   t.equal(r.status, 401, 'the old key is refused once revoked')
   t.match(r.json?.error.message, new RegExp(`API key ${old.id} was revoked at`))
+  t.match(r.headers['www-authenticate'], new RegExp(`^Bearer realm="mcp-hangar", error="invalid_token", error_description="API key ${old.id} was revoked at [0-9T:.Z-]+"$`), 'RFC 6750 §3: the reason in the challenge')
 })
 
 t.test('keys survive a restart: still valid, still revoked, last use kept', async (t) => {
