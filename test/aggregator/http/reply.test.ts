@@ -76,7 +76,7 @@ t.test('unauthorized: the RFC 6750 challenge, with error_description cut to the 
   const bad = await serve(t, (_req, res) => void unauthorized(res, true, 'm', 'key "hk_1" \\ revoked\u00e9\n at 2026-01-01T00:00:00Z' + 'x'.repeat(300)))
   const b = await bad()
   const h = String(b.headers['www-authenticate'])
-  t.match(h, /^Bearer realm="mcp-hangar", error="invalid_token", error_description="key hk_1  revoked at 2026-01-01T00:00:00Zx+"$/, 'quotes, backslash, non-ASCII and control characters dropped')
+  t.match(h, /^Bearer realm="mcp-hangar", error="invalid_token", error_description="key hk_1 {2}revoked at 2026-01-01T00:00:00Zx+"$/, 'quotes, backslash, non-ASCII and control characters dropped')
   t.equal(/error_description="([^"]*)"/.exec(h)![1]!.length, 200, 'at most 200 characters')
   const plain = await serve(t, (_req, res) => void unauthorized(res, true, 'm'))
   t.equal((await plain()).headers['www-authenticate'], 'Bearer realm="mcp-hangar", error="invalid_token"')
