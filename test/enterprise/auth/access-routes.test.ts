@@ -214,3 +214,19 @@ t.test('path tricks reach no route without its role check', async (t) => {
   t.equal((await rig.call('GET', '/v1/providers/fetch', viewer.key)).json?.quarantined, false, 'nothing quarantined')
   t.equal((await rig.call('HEAD', '/v1/keys', viewer.key)).status, 405, 'HEAD is not GET')
 })
+
+t.test('a script hammering a forbidden route: every request 403, ten records, then one roll-up (written at stop at the latest)', async (t) => {
+  const rig = await rbacRig(t, { access: createAccess() })
+  const viewer = await rig.createKey('script', 'viewer')
+  for (let i = 0; i < 40; i++) t.equal((await rig.call('POST', '/v1/keys', viewer.key, { name: `x${i}`, role: 'admin' })).status, 403, `attempt ${i + 1}: 403`)
+  t.equal((await rig.waitRecords('admin_action_denied', 10)).length, 10, 'ten records while the minute lasts')
+  const metrics = (await rig.call('GET', '/metrics')).text
+  t.match(metrics, /mcp_hangar_aggregator_access_denied_total\{required_role="admin"\} 40/, 'every refusal counted')
+  t.match(metrics, /mcp_hangar_aggregator_access_denied_suppressed_total 30/)
+  await rig.stop()
+  const again = await rbacRig(t, { access: createAccess(), dir: rig.dir })
+  const all = again.records('admin_action_denied')
+  t.equal(all.length, 11, 'ten, and the roll-up written at stop')
+  const rollup = all.find((d) => d.details?.suppressed !== undefined)
+  t.match(rollup, { caller: 'script', details: { suppressed: 30, last_route: 'POST /v1/keys', last_required_role: 'admin' } })
+})
