@@ -33,9 +33,17 @@ export interface AggregatorMetrics {
   auditReleased: Counter<'reason'>
   /**
    * `mcp_hangar_enterprise_feature_disabled{feature}`: 1 while a configured enterprise feature
-   * (`export`: SIEM export sinks) does not run because no license enables the enterprise modules.
+   * (`export`: SIEM export sinks; `rbac`: `aggregator.auth`) does not run because no license enables the enterprise modules.
    */
   enterpriseFeatureDisabled: Gauge<'feature'>
+  /** `aggregator_admin_actions_total{action}`: admin actions under RBAC (`quarantine`, `approve`, `key_create`, `key_revoke`). */
+  adminActions: Counter<'action'>
+  /** `aggregator_access_denied_total{required_role}`: requests and tool calls refused with 403 for a role below the one needed. */
+  accessDenied: Counter<'required_role'>
+  /** `aggregator_access_denied_suppressed_total`: refusals folded into a roll-up instead of an `admin_action_denied` record each. */
+  deniedSuppressed: Counter
+  /** `aggregator_admin_audit_failures_total`: the aggregator's own audit records the store refused (audit log full or failing). */
+  adminAuditFailures: Counter
 }
 
 const P = 'mcp_hangar_aggregator_'
@@ -56,6 +64,10 @@ export function createAggregatorMetrics(): AggregatorMetrics {
     quarantines: new Counter({ name: `${P}quarantines_total`, help: 'Quarantines issued, by origin.', labelNames: ['by'], registers: r }),
     auditRefusals: new Counter({ name: `${P}audit_refusals_total`, help: 'Signal batches refused with 507 for lack of audit room, by reason.', labelNames: ['reason'], registers: r }),
     enterpriseFeatureDisabled: new Gauge({ name: 'mcp_hangar_enterprise_feature_disabled', help: 'Configured enterprise features that do not run without a license (1 = disabled).', labelNames: ['feature'], registers: r }),
+    adminActions: new Counter({ name: `${P}admin_actions_total`, help: 'Admin actions under RBAC, by action.', labelNames: ['action'], registers: r }),
+    accessDenied: new Counter({ name: `${P}access_denied_total`, help: 'Requests and tool calls refused for a role below the one needed, by that role.', labelNames: ['required_role'], registers: r }),
+    deniedSuppressed: new Counter({ name: `${P}access_denied_suppressed_total`, help: 'Refusals folded into a roll-up admin_action_denied record.', registers: r }),
+    adminAuditFailures: new Counter({ name: `${P}admin_audit_failures_total`, help: 'The aggregator\'s own audit records the store refused.', registers: r }),
     auditReleased: new Counter({ name: `${P}audit_released_total`, help: 'Audit records given up on purpose: observations rotated out, violation records expired.', labelNames: ['reason'], registers: r }),
   }
 }

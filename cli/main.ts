@@ -17,6 +17,7 @@ import { registerComposeCommands } from './compose.js'
 import { registerK8sCommands } from './k8s.js'
 import { registerLicenseCommands } from './license.js'
 import { registerImagesCommands } from './images.js'
+import { registerKeysCommands } from './keys.js'
 import { registerProfileCommands } from './profile.js'
 import { runStatus } from './status.js'
 import { runUp, runUpCleanup } from './up.js'
@@ -119,6 +120,7 @@ registerComposeCommands(program)
 registerK8sCommands(program)
 registerImagesCommands(program)
 registerLicenseCommands(program)
+registerKeysCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof HangarError) {

@@ -15,7 +15,7 @@ export const rbacConfigSchema = z
     oidc: oidcListSchema.optional(),
     /**
      * OIDC groups → role. A caller in groups of several roles gets the highest; a verified caller
-     * in none is refused (403). Default: no group maps to a role.
+     * in none is refused (401, the message says so). Default: no group maps to a role.
      */
     role_groups: z
       .object({ viewer: groupList, operator: groupList, admin: groupList })

@@ -16,6 +16,8 @@ export interface HangarEnv {
   jsonLogs: boolean
   /** `MCP_LICENSE_KEY`: the enterprise license key (core/license.ts, docs/licensing.md). */
   licenseKey: string | undefined
+  /** `MCP_HANGAR_ADMIN_KEY`: the credential `mcp-hangar keys` presents to the aggregator (an admin API key or admin token). */
+  adminKey: string | undefined
   /** `CI`: true under continuous integration (tests needing root/Docker must run, not skip). */
   ci: boolean
   /** `HANGAR_HOST_ACCESS`: host access a Compose file granted the sidecar's provider (JSON, written by `compose inject`). */
@@ -62,6 +64,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): HangarEnv {
     logLevel: env.MCP_LOG_LEVEL || 'info',
     jsonLogs: truthy(env.MCP_JSON_LOGS),
     licenseKey: env.MCP_LICENSE_KEY || undefined,
+    adminKey: env.MCP_HANGAR_ADMIN_KEY?.trim() || undefined,
     ci: truthy(env.CI),
     hostAccess: env.HANGAR_HOST_ACCESS || undefined,
     otel: {

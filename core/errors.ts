@@ -134,6 +134,8 @@ export const AGGREGATOR_API_ERROR_CODES = {
   bad_request: 400,
   /** 401: a missing or wrong bearer token. */
   unauthorized: 401,
+  /** 403: an authenticated principal whose role is below the one the route or tool needs (RBAC). */
+  forbidden: 403,
   /** 404: no such route, provider or baseline. */
   not_found: 404,
   /** 405: the route exists, the method does not. */
@@ -146,6 +148,8 @@ export const AGGREGATOR_API_ERROR_CODES = {
   too_many_providers: 429,
   /** 500: a bug; logged. */
   internal: 500,
+  /** 501: the route needs an enterprise module that is not loaded or not configured (API keys without RBAC). */
+  not_implemented: 501,
   /** 503: shutting down, or the audit log could not be written. */
   unavailable: 503,
   /** 507: the audit log has no room. */

@@ -89,6 +89,8 @@ export const SIGNAL_TYPES = {
   egress_bypass_attempt: { severity: 'high', meaning: 'The provider tried to reach a destination other than its sidecar\'s listeners (a direct IP, another resolver, a host port); the kernel (nftables in its network namespace) dropped the packets.' },
   signals_suppressed: { severity: 'medium', meaning: 'A roll-up of signals the sidecar\'s signal rate limit folded instead of emitting one by one: counts per type and per (type, destination or tool), first and last seen; the decisions themselves were all enforced.' },
   signals_dropped: { severity: 'high', meaning: 'Signals were lost before delivery: the spool was full (its oldest segment was dropped), a spool line was unreadable after a crash, or the memory fallback queue overflowed.' },
+  admin_action: { severity: 'medium', meaning: 'An aggregator principal changed something: quarantined or approved a provider, created or revoked an API key; names the actor (the aggregator records it in its own audit log).' },
+  admin_action_denied: { severity: 'medium', meaning: 'An aggregator principal was refused a route or hangar_* tool its role does not allow (answered 403); names the actor, the role it holds and the one needed.' },
 } as const satisfies Record<string, { severity: Severity; meaning: string }>
 
 export type SignalType = keyof typeof SIGNAL_TYPES | (string & {})

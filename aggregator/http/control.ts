@@ -8,7 +8,8 @@
  *   `hangar.baseline/v1` document as the body (a file `mcp-hangar profile suggest --baseline`
  *   reads), with `X-Hangar-Baseline-Received: <RFC 3339>`; 404 `not_found` before its sidecar
  *   shipped one.
- * - `POST /v1/providers/{name}/quarantine {reason}` and `/approve {reason?}` (admin token).
+ * - `POST /v1/providers/{name}/quarantine {reason}` and `/approve {reason?}` (admin token;
+ *   under RBAC role `operator`, and each is recorded as an `admin_action` before the answer).
  * - `GET /v1/policy/{name}?version=N&wait=S` (signal token): long poll, answers as soon as the
  *   provider's policy version is greater than N, or after S seconds (at most 60) with the current
  *   one.
@@ -32,8 +33,8 @@ export const MAX_HEARTBEAT_BODY_BYTES = 16 * 1024 * 1024
 /** Longest long poll, seconds. */
 export const MAX_POLICY_WAIT_S = 60
 
-/** Reads a JSON object body of at most `maxBytes`; writes the error and returns undefined on failure. */
-async function jsonObject(req: IncomingMessage, res: ServerResponse, allowEmpty: boolean, maxBytes = MAX_CONTROL_BODY_BYTES): Promise<Record<string, unknown> | undefined> {
+/** Reads a JSON object body of at most `maxBytes`; writes the error (400, 413) and returns undefined on failure. */
+export async function jsonObject(req: IncomingMessage, res: ServerResponse, allowEmpty: boolean, maxBytes = MAX_CONTROL_BODY_BYTES): Promise<Record<string, unknown> | undefined> {
   let raw: Buffer
   try {
     raw = await readBody(req, maxBytes)
@@ -115,7 +116,18 @@ export function getBaseline(res: ServerResponse, name: string, svc: AggregatorSe
   res.end(text)
 }
 
-export async function quarantine(req: IncomingMessage, res: ServerResponse, name: string, svc: AggregatorService, metrics: AggregatorMetrics): Promise<void> {
+/** What a quarantine or approval did, for its audit record (under RBAC). */
+export interface ControlOutcome {
+  reason: string
+  changed?: boolean
+  policy_version: number
+}
+
+/**
+ * `POST /v1/providers/{name}/quarantine {reason}`. `audited`, when given, is awaited after the
+ * quarantine and before the answer (the quarantine itself never waits on it).
+ */
+export async function quarantine(req: IncomingMessage, res: ServerResponse, name: string, svc: AggregatorService, metrics: AggregatorMetrics, audited?: (o: ControlOutcome) => Promise<unknown>): Promise<void> {
   const body = await jsonObject(req, res, false)
   if (!body) return
   const reason = typeof body.reason === 'string' ? body.reason.trim() : ''
@@ -123,16 +135,20 @@ export async function quarantine(req: IncomingMessage, res: ServerResponse, name
   if (!svc.provider(name)) return sendError(res, 404, 'not_found', `no provider "${name}" is configured or has reported`)
   const r = svc.quarantine(name, reason.slice(0, 500), 'api')
   if (r.changed) metrics.quarantines.inc({ by: 'api' })
+  await audited?.({ reason: reason.slice(0, 500), changed: r.changed, policy_version: r.policy.version })
   sendJson(res, 200, { ...r.policy, changed: r.changed })
 }
 
-export async function approve(req: IncomingMessage, res: ServerResponse, name: string, svc: AggregatorService): Promise<void> {
+/** `POST /v1/providers/{name}/approve {reason?}`; `audited` as for {@link quarantine}. */
+export async function approve(req: IncomingMessage, res: ServerResponse, name: string, svc: AggregatorService, audited?: (o: ControlOutcome) => Promise<unknown>): Promise<void> {
   const body = await jsonObject(req, res, true)
   if (!body) return
   if (body.reason !== undefined && typeof body.reason !== 'string') return sendError(res, 400, 'bad_request', 'reason: expected a string')
   if (!svc.provider(name)) return sendError(res, 404, 'not_found', `no provider "${name}" is configured or has reported`)
   const reason = typeof body.reason === 'string' && body.reason.trim() ? body.reason.trim().slice(0, 500) : 'approved by an operator'
-  sendJson(res, 200, svc.approve(name, reason, 'api'))
+  const p = svc.approve(name, reason, 'api')
+  await audited?.({ reason, policy_version: p.version })
+  sendJson(res, 200, p)
 }
 
 export function policy(req: IncomingMessage, res: ServerResponse, name: string, params: URLSearchParams, book: PolicyBook, metrics: AggregatorMetrics): void {

@@ -26,3 +26,17 @@ export function authorize(req: IncomingMessage, res: ServerResponse, tokens: Tok
   sendError(res, 401, 'unauthorized', c.message, {}, { ...c.headers })
   return false
 }
+
+/**
+ * Writes a 401 `unauthorized` with `WWW-Authenticate: Bearer realm="mcp-hangar"`, plus
+ * `error="invalid_token"` when a bearer token was presented (RFC 6750 §3, §3.1), as
+ * {@link authorize} does, and then `error_description` when `description` is given (cut to the
+ * characters RFC 6750 §3 allows in it: %x20-21 / %x23-5B / %x5D-7E, at most 200).
+ * @returns false (the request is refused).
+ */
+export function unauthorized(res: ServerResponse, invalidToken: boolean, message: string, description?: string): false {
+  const desc = description?.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, 200)
+  const challenge = `Bearer realm="mcp-hangar"${invalidToken ? ', error="invalid_token"' : ''}${invalidToken && desc ? `, error_description="${desc}"` : ''}`
+  sendError(res, 401, 'unauthorized', message, {}, { 'WWW-Authenticate': challenge })
+  return false
+}

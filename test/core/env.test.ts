@@ -16,11 +16,11 @@ t.test('an empty environment: defaults only', async (t) => {
 
 t.test('each variable lands in its field; empty strings count as unset', async (t) => {
   const e = readEnv({
-    MCP_CONFIG: '/etc/hangar.yaml', MCP_HTTP_HOST: '0.0.0.0', MCP_HTTP_PORT: '8080', MCP_LOG_LEVEL: 'debug', MCP_JSON_LOGS: 'true', MCP_LICENSE_KEY: 'lic', CI: '1', HANGAR_HOST_ACCESS: '{"pid":true}',
+    MCP_CONFIG: '/etc/hangar.yaml', MCP_HTTP_HOST: '0.0.0.0', MCP_HTTP_PORT: '8080', MCP_LOG_LEVEL: 'debug', MCP_JSON_LOGS: 'true', MCP_LICENSE_KEY: 'lic', CI: '1', HANGAR_HOST_ACCESS: '{"pid":true}', MCP_HANGAR_ADMIN_KEY: ' hk_k \n',
   })
-  t.match(e, { configPath: '/etc/hangar.yaml', httpHost: '0.0.0.0', httpPort: 8080, logLevel: 'debug', jsonLogs: true, licenseKey: 'lic', ci: true, hostAccess: '{"pid":true}' })
-  const empty = readEnv({ MCP_CONFIG: '', MCP_HTTP_HOST: '', MCP_LOG_LEVEL: '', MCP_LICENSE_KEY: '', HANGAR_HOST_ACCESS: '' })
-  t.match(empty, { configPath: undefined, httpHost: undefined, logLevel: 'info', licenseKey: undefined, hostAccess: undefined })
+  t.match(e, { configPath: '/etc/hangar.yaml', httpHost: '0.0.0.0', httpPort: 8080, logLevel: 'debug', jsonLogs: true, licenseKey: 'lic', ci: true, hostAccess: '{"pid":true}', adminKey: 'hk_k' })
+  const empty = readEnv({ MCP_CONFIG: '', MCP_HTTP_HOST: '', MCP_LOG_LEVEL: '', MCP_LICENSE_KEY: '', HANGAR_HOST_ACCESS: '', MCP_HANGAR_ADMIN_KEY: ' ' })
+  t.match(empty, { configPath: undefined, httpHost: undefined, logLevel: 'info', licenseKey: undefined, hostAccess: undefined, adminKey: undefined })
 })
 
 t.test('MCP_HTTP_PORT: only an integer 1–65535 is taken', async (t) => {

@@ -36,6 +36,8 @@ const SHAPES: Record<keyof typeof SIGNAL_TYPES, Extra> = {
   egress_bypass_attempt: { kind: 'violation', action: 'blocked', isolation: 'netns', destination: { ip: '1.1.1.1', port: 53, protocol: 'udp' }, rule: 'netns-egress-drop', reason: '3 packets to 1.1.1.1:53/udp dropped in the provider namespace', details: { packets: 3, bytes: 192, where: 'namespace' } },
   signals_suppressed: { kind: 'lifecycle', action: 'allowed', reason: '1200 signals folded in 10 s', details: { window_start: '2026-12-07T10:00:00.000Z', window_end: '2026-12-07T10:00:10.000Z', total: 1200, by_type: { dns_denied: 1200 }, entries: [{ type: 'dns_denied', destination: { host: 'x.example', protocol: 'dns' }, count: 1200, first_seen: '2026-12-07T10:00:00.100Z', last_seen: '2026-12-07T10:00:09.900Z' }], other: { count: 0, keys: 0 }, rollup_seq: 0, cause: 'interval' } },
   signals_dropped: { kind: 'lifecycle', action: 'allowed', reason: 'the spool was full: its oldest segment (812 signals) was dropped', details: { count: 812, reason: 'spool_full' } },
+  admin_action: { kind: 'lifecycle', action: 'allowed', sidecar_id: 'aggregator', caller: 'oncall-bot', reason: 'oncall-bot quarantined provider github: exfiltration suspected', details: { action: 'quarantine', principal: 'hk_3f9c1a2b', via: 'api_key', role: 'operator', route: 'POST /v1/providers/{name}/quarantine', provider: 'github', policy_version: 4, changed: true } },
+  admin_action_denied: { kind: 'violation', action: 'blocked', provider: 'hangar:aggregator', sidecar_id: 'aggregator', caller: 'dashboard', reason: 'dashboard (role viewer) was refused POST /v1/keys: it needs role admin', details: { principal: 'hk_0a1b2c3d', via: 'api_key', role: 'viewer', required_role: 'admin', route: 'POST /v1/keys' } },
 }
 
 /**

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import t from 'tap'
 import { request } from 'undici'
-import { authorize, sendError, sendJson } from '../../../aggregator/http/reply.js'
+import { authorize, sendError, sendJson, unauthorized } from '../../../aggregator/http/reply.js'
 import { compileTokens } from '../../../core/http/auth.js'
 import { handlerServer } from '../../fixtures/aggregator/service.js'
 
@@ -65,4 +65,19 @@ t.test('authorize: an empty token set lets everyone in', async (t) => {
   })
   t.equal((await get()).status, 200)
   t.equal((await get({ authorization: 'Bearer anything' })).status, 200)
+})
+
+t.test('unauthorized: the RFC 6750 challenge, with error_description cut to the characters it allows', async (t) => {
+  const missing = await serve(t, (_req, res) => void unauthorized(res, false, 'a bearer token is required', 'ignored without a token'))
+  const m = await missing()
+  t.equal(m.status, 401)
+  t.equal(m.headers['www-authenticate'], 'Bearer realm="mcp-hangar"', 'no token presented: no error attributes')
+  t.same(JSON.parse(m.text), { error: { code: 'unauthorized', message: 'a bearer token is required' } })
+  const bad = await serve(t, (_req, res) => void unauthorized(res, true, 'm', 'key "hk_1" \\ revoked\u00e9\n at 2026-01-01T00:00:00Z' + 'x'.repeat(300)))
+  const b = await bad()
+  const h = String(b.headers['www-authenticate'])
+  t.match(h, /^Bearer realm="mcp-hangar", error="invalid_token", error_description="key hk_1 {2}revoked at 2026-01-01T00:00:00Zx+"$/, 'quotes, backslash, non-ASCII and control characters dropped')
+  t.equal(/error_description="([^"]*)"/.exec(h)![1]!.length, 200, 'at most 200 characters')
+  const plain = await serve(t, (_req, res) => void unauthorized(res, true, 'm'))
+  t.equal((await plain()).headers['www-authenticate'], 'Bearer realm="mcp-hangar", error="invalid_token"')
 })
