@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
 import { Registry } from 'prom-client'
-import { SignJWT, UnsecuredJWT, exportSPKI, generateKeyPair } from 'jose'
+import { SignJWT, UnsecuredJWT, exportSPKI, generateKeyPair, importJWK, type CryptoKey } from 'jose'
+import type { Test } from 'tap'
 import type { TokenVerdict } from '../../../core/ports.js'
 import { CACHE_TTL_MS, describeSafely, JWKS_METRIC, MAX_TOKEN_CHARS, OidcVerifier, refusalOf, TOKENS_METRIC } from '../../../enterprise/identity/verifier.js'
 import { startTestIssuer, type TestIssuer } from '../../helpers/oidc.js'
@@ -19,7 +20,7 @@ function verifier(entries: unknown[], registry?: Registry, now?: () => number): 
   return new OidcVerifier({ issuers: entries, log, surface: 'ingress', ...(registry && { registry }) }, now)
 }
 
-function refused(t: Tap.Test, v: TokenVerdict, reason: string, msg: string): void {
+function refused(t: Test, v: TokenVerdict, reason: string, msg: string): void {
   t.equal(v.ok, false, `${msg}: refused`)
   if (!v.ok) {
     t.equal(v.reason, reason, `${msg}: reason ${reason}`)
@@ -83,7 +84,7 @@ t.test('signatures: a key outside the JWK Set, a forged kid, a tampered payload,
   const unsecured = new UnsecuredJWT({ sub: 'admin', aud: idp.audience, iss: idp.issuer }).setExpirationTime('5m').encode()
   refused(t, await v.verify(unsecured), 'algorithm', 'alg none')
   const pem = await exportSPKI((await generateKeyPair('RS256', { extractable: true })).publicKey)
-  const published = await exportSPKI(await (await import('jose')).importJWK(idp.current.RS256.publicJwk, 'RS256') as CryptoKey)
+  const published = await exportSPKI(await importJWK(idp.current.RS256.publicJwk, 'RS256') as CryptoKey)
   for (const secret of [pem, published]) {
     const confused = await new SignJWT({ sub: 'admin' }).setProtectedHeader({ alg: 'HS256', kid: idp.current.RS256.kid }).setIssuer(idp.issuer).setAudience(idp.audience).setExpirationTime('5m').sign(Buffer.from(secret))
     refused(t, await v.verify(confused), 'algorithm', 'HS256 keyed with an RSA public key (algorithm confusion)')
