@@ -21,7 +21,9 @@
  * the issuer withdraws stops being trusted within that time). Refusals are not cached.
  */
 import { hash } from 'node:crypto'
-import { Counter, type Registry } from 'prom-client'
+import { createRequire } from 'node:module'
+import type * as Prom from 'prom-client'
+import type { Counter, Registry } from 'prom-client'
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose'
 import { oidcListSchema, type OidcIssuerConfig } from '../../config/identity-schema.js'
 import type { Logger } from '../../core/log.js'
@@ -29,8 +31,15 @@ import type { TokenRefusal, TokenVerdict, TokenVerifier, VerifiedCaller, Verifie
 import { callerFromPayload, type ClaimRules } from './claims.js'
 import { fileKeySource, remoteKeySource, type KeySource } from './jwks.js'
 
-/** Longest token verified, characters (16 KiB; larger ones are `malformed`). */
-export const MAX_TOKEN_CHARS = 16_384
+// The Counter class alone, not prom-client's index (its default collectors cost the sidecar memory).
+const CounterImpl = createRequire(import.meta.url)('prom-client/lib/counter') as typeof Prom.Counter
+
+/**
+ * Longest token verified, characters (12 KiB; larger ones are `malformed`): room for an issuer
+ * that lists a few hundred groups, and below Node's 16 KiB limit on a request's header section,
+ * so the ingress itself answers an oversized token with its 401.
+ */
+export const MAX_TOKEN_CHARS = 12_288
 /** Verified tokens remembered. */
 export const CACHE_ENTRIES = 1024
 /** Longest a verified token is remembered, ms. */
@@ -63,8 +72,8 @@ function metricsOn(registry: Registry): Metrics {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
   const r = [registry]
   return {
-    tokens: get(TOKENS_METRIC, () => new Counter({ name: TOKENS_METRIC, help: 'Bearer JWTs checked by the identity module, by surface, outcome (accepted, refused) and refusal reason (none when accepted).', labelNames: ['surface', 'outcome', 'reason'], registers: r })),
-    jwks: get(JWKS_METRIC, () => new Counter({ name: JWKS_METRIC, help: 'JWK Set fetches by issuer and outcome (ok, error).', labelNames: ['issuer', 'outcome'], registers: r })),
+    tokens: get(TOKENS_METRIC, () => new CounterImpl({ name: TOKENS_METRIC, help: 'Bearer JWTs checked by the identity module, by surface, outcome (accepted, refused) and reason (the refusal reason; none or cached when accepted).', labelNames: ['surface', 'outcome', 'reason'], registers: r })),
+    jwks: get(JWKS_METRIC, () => new CounterImpl({ name: JWKS_METRIC, help: 'JWK Set fetches by issuer and outcome (ok, error).', labelNames: ['issuer', 'outcome'], registers: r })),
   }
 }
 
@@ -153,11 +162,15 @@ export class OidcVerifier implements TokenVerifier {
   }
 
   async verify(token: string): Promise<TokenVerdict> {
-    let verdict: TokenVerdict
+    let verdict: TokenVerdict | Cached
     try {
       verdict = await this.#verify(token)
     } catch (err) {
       verdict = refusalOf(err)
+    }
+    if ('until' in verdict) {
+      this.#metrics?.tokens.inc({ surface: this.#surface, outcome: 'accepted', reason: 'cached' })
+      return { ok: true, caller: verdict.caller }
     }
     if (verdict.ok) this.#metrics?.tokens.inc({ surface: this.#surface, outcome: 'accepted', reason: 'none' })
     else {
@@ -167,13 +180,14 @@ export class OidcVerifier implements TokenVerifier {
     return verdict
   }
 
-  async #verify(token: string): Promise<TokenVerdict> {
+  /** The verdict, or the cache entry that answered for a remembered verified token. */
+  async #verify(token: string): Promise<TokenVerdict | Cached> {
     if (token.length > MAX_TOKEN_CHARS) return refuse('malformed', `the token is longer than ${MAX_TOKEN_CHARS} characters`)
     const key = hash('sha256', token, 'base64')
     const now = this.#now()
     const hit = this.#cache.get(key)
     if (hit) {
-      if (hit.until > now) return { ok: true, caller: hit.caller }
+      if (hit.until > now) return hit
       this.#cache.delete(key)
     }
     let iss: unknown
