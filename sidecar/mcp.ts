@@ -122,7 +122,9 @@ export class McpSidecar {
     if (c.mode === 'remote') {
       const remote = new RemoteBackend({
         provider: o.provider,
-        upstream: new RemoteUpstream({ endpoint: c.endpoint!, forwardAuthorization: c.ingress.auth_tokens.length === 0 }),
+        // The client's credentials are for the ingress when it authenticates (static tokens or
+        // OIDC): never passed through to the provider (MCP spec, Security Best Practices, "Token Passthrough").
+        upstream: new RemoteUpstream({ endpoint: c.endpoint!, forwardAuthorization: c.ingress.auth_tokens.length === 0 && !c.ingress.auth }),
         inspector: this.inspector,
         log: o.log,
         metrics: o.metrics.proxy,

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
 import { request } from 'undici'
+import { createServer, type IncomingHttpHeaders } from 'node:http'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -265,4 +266,29 @@ t.test('a scoped rule or ingress.auth without the identity module: the start is 
   const ok = make(scoped, licensedPorts())()
   t.ok(ok.ingress, 'control: licensed with an issuer, the same config composes')
   await ok.stop()
+})
+
+t.test('remote mode: a verified bearer JWT is never passed through to the provider', async (t) => {
+  const seen: IncomingHttpHeaders[] = []
+  const upstream = createServer((req, res) => {
+    seen.push(req.headers)
+    req.resume()
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'up-1' })
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'up', version: '1' } } }))
+    })
+  })
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => upstream.close(() => r())))
+  const endpoint = `http://127.0.0.1:${(upstream.address() as { port: number }).port}/mcp`
+  const rig = await startSidecar('remote-ident', { mode: 'remote', endpoint, ingress: { auth: { oidc: [idp.entry()] } } }, { ports: licensedPorts() })
+  t.teardown(() => rig.stop())
+  const r = await probe(rig.url, `Bearer ${await idp.mint({ sub: 'alice' })}`)
+  t.equal(r.status, 200, 'the verified request reached the provider')
+  t.equal(seen.length, 1)
+  t.equal(seen[0]!.authorization, undefined, 'no Authorization header upstream (no token passthrough)')
+  const plain = await startSidecar('remote-plain', { mode: 'remote', endpoint })
+  t.teardown(() => plain.stop())
+  t.equal((await probe(plain.url, 'Bearer client-own-token')).status, 200)
+  t.equal(seen[1]?.authorization, 'Bearer client-own-token', 'control: without ingress authentication the header is forwarded, as before')
 })

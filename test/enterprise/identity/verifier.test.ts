@@ -89,6 +89,10 @@ t.test('signatures: a key outside the JWK Set, a forged kid, a tampered payload,
     const confused = await new SignJWT({ sub: 'admin' }).setProtectedHeader({ alg: 'HS256', kid: idp.current.RS256.kid }).setIssuer(idp.issuer).setAudience(idp.audience).setExpirationTime('5m').sign(Buffer.from(secret))
     refused(t, await v.verify(confused), 'algorithm', 'HS256 keyed with an RSA public key (algorithm confusion)')
   }
+  // Keys carried in the token's own header (jwk, jku, x5u) are never used: only the issuer's set.
+  const own = await idp.newKey('RS256')
+  const embedded = await new SignJWT({ sub: 'admin' }).setProtectedHeader({ alg: 'RS256', jwk: own.publicJwk, jku: `${idp.issuer}/evil`, kid: own.kid }).setIssuer(idp.issuer).setAudience(idp.audience).setExpirationTime('5m').sign(own.privateKey)
+  refused(t, await v.verify(embedded), 'signature', 'a key embedded in the header (jwk/jku)')
   const es = await v.verify(await idp.mint({}, { alg: 'ES256' }))
   t.ok(es.ok, 'control: ES256 accepted with the default algorithms')
   const rsOnly = verifier([idp.entry({ algorithms: ['RS256'] })])
