@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { request } from 'undici'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace'
+import { McpTracer } from '../../../proxy/trace/tracer.js'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -291,4 +293,24 @@ t.test('remote mode: a verified bearer JWT is never passed through to the provid
   t.teardown(() => plain.stop())
   t.equal((await probe(plain.url, 'Bearer client-own-token')).status, 200)
   t.equal(seen[1]?.authorization, 'Bearer client-own-token', 'control: without ingress authentication the header is forwarded, as before')
+})
+
+t.test('spans: the verified caller on the request span (user.id, groups, claims); a static-token caller marked unverified', async (t) => {
+  const exporter = new InMemorySpanExporter()
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] })
+  t.teardown(() => provider.shutdown())
+  const tracer = new McpTracer({ tracer: provider.getTracer('test'), provider: 'traced' })
+  const rig = await startSidecar('traced', rigConfig(), { ports: licensedPorts(), tracer })
+  t.teardown(() => rig.stop())
+  const verified = await connectClient(rig.url, { headers: { Authorization: `Bearer ${await idp.mint({ sub: 'vera', groups: ['ops'], email: 'v@example.test' })}` } })
+  t.teardown(() => verified.close())
+  await verified.callTool({ name: 'echo', arguments: { message: 'traced' } })
+  const stat = await connectClient(rig.url, { headers: { Authorization: `Bearer ${STATIC}`, 'X-Hangar-Caller': 'vera' } })
+  t.teardown(() => stat.close())
+  await stat.callTool({ name: 'echo', arguments: { message: 'traced too' } })
+  const calls = exporter.getFinishedSpans().filter((s) => s.name === 'tools/call echo')
+  t.equal(calls.length, 2)
+  t.match(calls[0]!.attributes, { 'hangar.caller': 'vera', 'hangar.caller.verified': true, 'user.id': 'vera', 'hangar.caller.groups': ['ops'], 'hangar.caller.claim.email': 'v@example.test' })
+  t.match(calls[1]!.attributes, { 'hangar.caller': 'vera', 'hangar.caller.verified': false })
+  t.notOk('user.id' in calls[1]!.attributes, 'an unverified caller is no user.id')
 })
