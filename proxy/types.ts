@@ -85,6 +85,8 @@ export interface CallContext {
   caller?: string
   /** True only when `caller` was verified (an OIDC bearer JWT); signals carry it as `caller_verified`. */
   callerVerified?: boolean
+  /** The issuer that verified `caller` (set only with `callerVerified`). */
+  callerIssuer?: string
   /** The verified caller's groups (set only with `callerVerified`). */
   callerGroups?: readonly string[]
   /** The verified caller's configured extra claims (set only with `callerVerified`). */
@@ -106,11 +108,26 @@ export function requestContext(session: CallContext, request: CallContext): Call
   if (session.caller === request.caller && session.callerVerified === request.callerVerified && session.callerGroups === request.callerGroups) return session
   const out: CallContext = { ...session, ...request }
   if (session.callerVerified || request.callerVerified) {
-    for (const k of ['caller', 'callerVerified', 'callerGroups', 'callerClaims'] as const) {
+    for (const k of ['caller', 'callerVerified', 'callerIssuer', 'callerGroups', 'callerClaims'] as const) {
       if (request[k] === undefined) delete out[k]
     }
   }
   return out
+}
+
+/**
+ * Who owns a session opened by this request: `<issuer>#<subject>` of a verified caller, else
+ * undefined (a session opened without a verified identity is bound to no one). The MCP spec's
+ * Security Best Practices ("Session Hijacking") recommend binding a session to the user it was
+ * issued to, so a leaked session id is useless to anyone else.
+ */
+export function sessionOwner(ctx: CallContext): string | undefined {
+  return ctx.callerVerified && ctx.caller !== undefined ? `${ctx.callerIssuer ?? ''}#${ctx.caller}` : undefined
+}
+
+/** True when the request may use a session owned by `owner` (any request, for a session bound to no one). */
+export function mayUseSession(owner: string | undefined, request: CallContext): boolean {
+  return owner === undefined || sessionOwner(request) === owner
 }
 
 /** MCP protocol versions the sidecar speaks on its ingress, newest first. */

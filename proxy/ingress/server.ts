@@ -157,6 +157,7 @@ export class IngressServer {
     if (verified) {
       ctx.caller = verified.subject
       ctx.callerVerified = true
+      ctx.callerIssuer = verified.issuer
       if (verified.groups.length > 0) ctx.callerGroups = verified.groups
       if (Object.keys(verified.claims).length > 0) ctx.callerClaims = verified.claims
     } else {

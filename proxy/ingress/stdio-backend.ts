@@ -27,7 +27,9 @@ import {
   RPC,
   SUPPORTED_PROTOCOL_VERSIONS,
   rpcError,
+  mayUseSession,
   requestContext,
+  sessionOwner,
   type CallContext,
   type JsonRpcId,
   type JsonRpcMessage,
@@ -110,6 +112,8 @@ class Session implements MuxClient {
   readonly ctx: CallContext
   /** The protocol version agreed in this session's `initialize` (the result the client received). */
   protocolVersion = ''
+  /** The verified caller that opened the session (`sessionOwner`); only it may use the session. */
+  owner: string | undefined
 
   constructor(
     readonly sessionId: string,
@@ -309,7 +313,8 @@ export class StdioBackend implements IngressBackend {
     const sid = randomUUID()
     const session = new Session(sid, params.capabilities, runner, this, this.o.replayEvents)
     if (r.ctx.caller) session.ctx.caller = r.ctx.caller
-    if (r.ctx.callerVerified) Object.assign(session.ctx, { callerVerified: true, ...(r.ctx.callerGroups && { callerGroups: r.ctx.callerGroups }), ...(r.ctx.callerClaims && { callerClaims: r.ctx.callerClaims }) })
+    session.owner = sessionOwner(r.ctx)
+    if (r.ctx.callerVerified) Object.assign(session.ctx, { callerIssuer: r.ctx.callerIssuer, callerVerified: true, ...(r.ctx.callerGroups && { callerGroups: r.ctx.callerGroups }), ...(r.ctx.callerClaims && { callerClaims: r.ctx.callerClaims }) })
     const providerVersion = typeof (result as { protocolVersion?: unknown }).protocolVersion === 'string' ? (result as { protocolVersion: string }).protocolVersion : params.protocolVersion
     session.protocolVersion = clientVersion(params.protocolVersion, providerVersion)
     this.#sessions.set(sid, session)
@@ -329,8 +334,12 @@ export class StdioBackend implements IngressBackend {
       return undefined
     }
     const s = this.#sessions.get(sid)
-    if (!s) httpError(r.res, 404, RPC.INVALID_REQUEST, 'session not found (it ended or never existed): initialize again')
-    return s
+    if (s && !mayUseSession(s.owner, r.ctx)) {
+      // Answered as an unknown session: the id tells another caller nothing.
+      this.o.log.info({ provider: this.o.provider, session: sid, caller: r.ctx.caller, caller_verified: r.ctx.callerVerified === true }, 'session used by another caller than the verified one that opened it: refused as not found')
+    } else if (s) return s
+    httpError(r.res, 404, RPC.INVALID_REQUEST, 'session not found (it ended or never existed): initialize again')
+    return undefined
   }
 
   /** A provider→client message for `session` (called by the multiplexer). */

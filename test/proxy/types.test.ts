@@ -5,7 +5,7 @@
  * protocol versions (newest first, the default among them).
  */
 import t from 'tap'
-import { DEFAULT_NEGOTIATED_VERSION, isErrorResponse, isNotification, isRequest, isResponse, requestContext, rpcError, RPC, SUPPORTED_PROTOCOL_VERSIONS, type CallContext, type JsonRpcMessage } from '../../proxy/types.js'
+import { DEFAULT_NEGOTIATED_VERSION, isErrorResponse, isNotification, isRequest, isResponse, mayUseSession, requestContext, rpcError, sessionOwner, RPC, SUPPORTED_PROTOCOL_VERSIONS, type CallContext, type JsonRpcMessage } from '../../proxy/types.js'
 
 const request = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: {} } as JsonRpcMessage
 const request0 = { jsonrpc: '2.0', id: 0, method: 'ping' } as JsonRpcMessage
@@ -60,4 +60,18 @@ t.test('requestContext: a request never borrows a verified identity from the ses
   const plain: CallContext = { sessionId: 's2', caller: 'svc' }
   t.same(requestContext(plain, { traceId: 't' }), { sessionId: 's2', caller: 'svc', traceId: 't' }, 'unverified session: the caller named once stays named (as before)')
   t.same(requestContext(plain, { caller: 'dan', callerVerified: true }), { sessionId: 's2', caller: 'dan', callerVerified: true }, 'a verified request on an unverified session')
+})
+
+t.test('sessionOwner / mayUseSession: a session opened by a verified caller is that caller\'s only', async (t) => {
+  const alice: CallContext = { caller: 'alice', callerVerified: true, callerIssuer: 'https://a' }
+  t.equal(sessionOwner(alice), 'https://a#alice')
+  t.equal(sessionOwner({ caller: 'alice' }), undefined, 'an unverified caller owns nothing')
+  t.equal(sessionOwner({}), undefined)
+  const owner = sessionOwner(alice)
+  t.ok(mayUseSession(owner, { ...alice, callerGroups: ['new'] }), 'the same caller (a fresh token, other groups)')
+  t.notOk(mayUseSession(owner, { caller: 'alice', callerVerified: true, callerIssuer: 'https://b' }), 'the same subject from another issuer')
+  t.notOk(mayUseSession(owner, { caller: 'alice' }), 'the same name, unverified')
+  t.notOk(mayUseSession(owner, {}), 'no caller')
+  t.ok(mayUseSession(undefined, {}), 'a session bound to no one: anyone, as without identity')
+  t.ok(mayUseSession(undefined, alice))
 })

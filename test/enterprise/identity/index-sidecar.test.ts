@@ -13,7 +13,6 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@open
 import { McpTracer } from '../../../proxy/trace/tracer.js'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { HangarError } from '../../../core/errors.js'
 import { createPortRegistry, type PortRegistry } from '../../../core/ports.js'
 import { createMetrics } from '../../../core/metrics.js'
@@ -231,19 +230,27 @@ t.test('caller-scoped tool rules through the real sidecar', async (t) => {
   t.ok(denials.some((s) => s.caller === 'dan' && s.caller_verified === true && s.rule === 'not-in-allow_list'), 'the refusal signal names the verified caller')
   t.ok(denials.some((s) => s.caller === 'ann' && s.caller_verified === false), 'the spoofed name is signalled as unverified')
 
-  // A session opened by the admin, then used with a non-member's token: the answer follows the token.
-  const adminToken = await idp.mint({ sub: 'ann', groups: ['admins'] })
-  const opened = await probe(rig.url, `Bearer ${adminToken}`)
+  // A session is bound to the verified caller that opened it (MCP Security Best Practices,
+  // "Session Hijacking"): another token's requests on it are answered as for an unknown session.
+  const opened = await probe(rig.url, `Bearer ${await idp.mint({ sub: 'ann', groups: ['admins'] })}`)
   t.ok(opened.sid, 'the admin opened a session')
-  const transport = new StreamableHTTPClientTransport(rig.url, { sessionId: opened.sid!, requestInit: { headers: { Authorization: `Bearer ${await idp.mint({ sub: 'dan', groups: ['dev'] })}` } } })
-  t.teardown(() => transport.close())
-  const answer = new Promise<unknown>((resolve) => {
-    transport.onmessage = (m) => resolve(m)
-  })
-  await transport.start()
-  await transport.send({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} })
-  const listed = (await answer) as { result: { tools: Array<{ name: string }> } }
-  t.same(listed.result.tools.map((x) => x.name).sort(), ['echo'], "the admin's session does not lend its groups to another token")
+  const onSession = async (token: string) => {
+    const res = await request(rig.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`, 'mcp-session-id': opened.sid!, 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} }),
+    })
+    const text = await res.body.text()
+    const data = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as { id?: number; result?: { tools: Array<{ name: string }> } })
+    return { status: res.statusCode, text, answer: data.find((m) => m.id === 7) }
+  }
+  const hijack = await onSession(await idp.mint({ sub: 'dan', groups: ['dev'] }))
+  t.equal(hijack.status, 404, "another verified caller cannot use the admin's session: answered as an unknown session")
+  t.match(hijack.text, /session not found/)
+  t.equal((await onSession(STATIC)).status, 404, 'nor can a static-token caller')
+  const same = await onSession(await idp.mint({ sub: 'ann', groups: ['admins'], refreshed: true }))
+  t.equal(same.status, 200, 'control: the same caller with a fresh token keeps its session')
+  t.same(same.answer?.result?.tools.map((x) => x.name).sort(), ['echo', 'get-sum'])
 })
 
 t.test('a scoped rule or ingress.auth without the identity module: the start is refused, naming the license requirement', async (t) => {
@@ -293,6 +300,18 @@ t.test('remote mode: a verified bearer JWT is never passed through to the provid
   t.teardown(() => plain.stop())
   t.equal((await probe(plain.url, 'Bearer client-own-token')).status, 200)
   t.equal(seen[1]?.authorization, 'Bearer client-own-token', 'control: without ingress authentication the header is forwarded, as before')
+  // The upstream's session id is bound to the verified caller that opened it.
+  const onSession = (token: string) => request(rig.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`, 'mcp-session-id': r.sid!, 'mcp-protocol-version': '2025-06-18' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+  }).then(async (res) => ({ status: res.statusCode, text: await res.body.text() }))
+  t.equal(r.sid, 'up-1')
+  const other = await onSession(await idp.mint({ sub: 'mallory' }))
+  t.equal(other.status, 404, "another verified caller on alice's session: 404")
+  t.equal(seen.length, 2, 'and nothing was forwarded')
+  t.equal((await onSession(await idp.mint({ sub: 'alice', jti: 'second' }))).status, 200, 'control: alice with a fresh token')
+  t.equal(seen.length, 3)
 })
 
 t.test('spans: the verified caller on the request span (user.id, groups, claims); a static-token caller marked unverified', async (t) => {
