@@ -20,9 +20,12 @@ import { QuarantineSwitch } from '../../../policy/quarantine.js'
 import { MemorySink } from '../../../signals/sink.js'
 import type { Signal } from '../../../signals/types.js'
 import { McpSidecar } from '../../../sidecar/mcp.js'
+import { Sidecar } from '../../../sidecar/sidecar.js'
+import { hangarConfigSchema } from '../../../config/schema.js'
+import { createConnection } from 'node:net'
 import { createIdentity } from '../../../enterprise/identity/index.js'
 import { MAX_TOKEN_CHARS } from '../../../enterprise/identity/verifier.js'
-import { connectClient, EVERYTHING, providerConfig, startSidecar, textOf, type SidecarRig } from '../../helpers/mcp.js'
+import { connectClient, EVERYTHING, freePort, providerConfig, startSidecar, textOf, type SidecarRig } from '../../helpers/mcp.js'
 import { startTestIssuer, type TestIssuer } from '../../helpers/oidc.js'
 
 const node = process.execPath
@@ -335,4 +338,35 @@ t.test('spans: the verified caller on the request span (user.id, groups, claims)
   t.match(calls[0]!.attributes, { 'hangar.caller': 'vera', 'hangar.caller.verified': true, 'user.id': 'vera', 'hangar.caller.groups': ['ops'], 'hangar.caller.claim.email': 'v@example.test' })
   t.match(calls[1]!.attributes, { 'hangar.caller': 'vera', 'hangar.caller.verified': false })
   t.notOk('user.id' in calls[1]!.attributes, 'an unverified caller is no user.id')
+})
+
+t.test('the whole Sidecar: start refused without the module, nothing left listening; licensed, the same config serves', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-ident-sc-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const admin = await freePort()
+  const listen = await freePort()
+  const config = hangarConfigSchema.parse({
+    providers: {
+      p: {
+        mode: 'subprocess', command: [node, EVERYTHING], listen: `127.0.0.1:${listen}`,
+        ingress: { auth: { oidc: [idp.entry()] } },
+        sidecar: { admin: `127.0.0.1:${admin}`, data_dir: dir, signal_log: join(dir, 'signals.jsonl'), proxy: '127.0.0.1:0', dns: '127.0.0.1:0', transparent_http: null, transparent_tls: null },
+      },
+    },
+  })
+  const make = (ports: PortRegistry) => new Sidecar({ config, provider: 'p', planes: 'mcp', log: pino({ level: 'silent' }), source: 'test', ports })
+  const refused = make(createPortRegistry())
+  await t.rejects(refused.start(), { code: 'HANGAR_CONFIG_INVALID', message: /^providers\.p\.ingress\.auth\.oidc: verified caller identity needs the enterprise module "identity"/ })
+  const connects = (port: number) => new Promise<boolean>((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port }, () => resolve(!!s.end()))
+    s.on('error', () => resolve(false))
+  })
+  t.equal(await connects(listen), false, 'no MCP ingress was left listening')
+  t.equal(await connects(admin), false, 'no admin listener either')
+  const served = make(licensedPorts())
+  t.teardown(() => served.stop())
+  const ports = await served.start()
+  t.equal(ports.mcp, listen)
+  t.equal((await probe(new URL(`http://127.0.0.1:${listen}/mcp`), `Bearer ${await idp.mint({})}`)).status, 200, 'control: licensed, a verified token initializes')
+  t.equal((await probe(new URL(`http://127.0.0.1:${listen}/mcp`))).status, 401)
 })
