@@ -157,23 +157,30 @@ function contextFields(ctx: CallContext | undefined): Pick<SignalInput, 'session
 
 /** Most groups written into a signal's `details.caller_groups` (the policy reads them all). */
 export const MAX_GROUPS_IN_SIGNAL = 32
+/** Largest `details.caller_claims` written, as JSON characters (more: left out, `caller_claims_truncated`). */
+export const MAX_CLAIMS_JSON_IN_SIGNAL = 4096
 
 /**
  * `details` with the verified caller's groups (`caller_groups`, the first {@link MAX_GROUPS_IN_SIGNAL},
- * `caller_groups_truncated` when there were more) and extra claims (`caller_claims`); unchanged for
- * an unverified caller. Returns `{details}` to spread into a signal, or nothing without details.
+ * `caller_groups_truncated` when there were more) and extra claims (`caller_claims`, when their JSON
+ * is at most {@link MAX_CLAIMS_JSON_IN_SIGNAL} characters, else `caller_claims_truncated`: the
+ * signal must stay far below the validator's details limit); unchanged for an unverified caller.
+ * Returns `{details}` to spread into a signal, or nothing without details.
  */
 function withIdentity(details: Record<string, unknown> | undefined, ctx: CallContext | undefined): { details?: Record<string, unknown> } {
   if (!ctx?.callerVerified) return details ? { details } : {}
   const groups = ctx.callerGroups ?? []
   const claims = ctx.callerClaims
-  if (groups.length === 0 && (!claims || Object.keys(claims).length === 0)) return details ? { details } : {}
+  const hasClaims = claims !== undefined && Object.keys(claims).length > 0
+  if (groups.length === 0 && !hasClaims) return details ? { details } : {}
+  const claimsFit = hasClaims && JSON.stringify(claims).length <= MAX_CLAIMS_JSON_IN_SIGNAL
   return {
     details: {
       ...details,
       ...(groups.length > 0 && { caller_groups: groups.slice(0, MAX_GROUPS_IN_SIGNAL) }),
       ...(groups.length > MAX_GROUPS_IN_SIGNAL && { caller_groups_truncated: true }),
-      ...(claims && Object.keys(claims).length > 0 && { caller_claims: claims }),
+      ...(claimsFit && { caller_claims: claims }),
+      ...(hasClaims && !claimsFit && { caller_claims_truncated: true }),
     },
   }
 }

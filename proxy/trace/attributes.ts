@@ -29,7 +29,8 @@
  * - Caller: `hangar.caller` (the signals' `caller`) and `hangar.caller.verified` when the request
  *   names one; for a caller the identity module verified also `user.id` (the subject; semantic
  *   conventions "user" registry, experimental), `hangar.caller.groups` (at most
- *   {@link MAX_GROUPS_ON_SPAN}) and `hangar.caller.claim.<name>` for each configured extra claim.
+ *   {@link MAX_GROUPS_ON_SPAN}) and `hangar.caller.claim.<name>` for each configured extra claim
+ *   (none when their JSON exceeds {@link MAX_CLAIMS_JSON_ON_SPAN} characters).
  */
 import type { InspectorDecision } from '../inspect/inspector.js'
 import { signalName } from '../inspect/signals.js'
@@ -65,6 +66,8 @@ export const ATTR = {
 
 /** Most groups put on a span. */
 export const MAX_GROUPS_ON_SPAN = 32
+/** Largest set of claims put on a span, as JSON characters (larger: none). */
+export const MAX_CLAIMS_JSON_ON_SPAN = 4096
 
 /** Attribute values as OpenTelemetry accepts them (a subset of `@opentelemetry/api` `Attributes`). */
 export type SpanAttributes = Record<string, string | number | boolean | string[]>
@@ -159,7 +162,10 @@ export function describeRequest(msg: TracedMessage, scope: SpanScopeInfo): SpanS
     if (scope.callerVerified) {
       a[ATTR.USER_ID] = scope.caller
       if (scope.callerGroups?.length) a[ATTR.HANGAR_CALLER_GROUPS] = scope.callerGroups.slice(0, MAX_GROUPS_ON_SPAN)
-      for (const [k, v] of Object.entries(scope.callerClaims ?? {})) a[`${ATTR.HANGAR_CALLER_CLAIM_PREFIX}${k}`] = Array.isArray(v) ? [...v] : v
+      const claims = scope.callerClaims
+      if (claims && JSON.stringify(claims).length <= MAX_CLAIMS_JSON_ON_SPAN) {
+        for (const [k, v] of Object.entries(claims)) a[`${ATTR.HANGAR_CALLER_CLAIM_PREFIX}${k}`] = Array.isArray(v) ? [...v] : v
+      }
     }
   }
   let target: string | undefined
