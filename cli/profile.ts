@@ -20,6 +20,7 @@ import { formatTable, formatWindow, printable } from '../profiles/baseline/table
 import type { Baseline } from '../policy/baseline-schema.js'
 import { listBuiltinProfiles } from '../config/builtin-profiles.js'
 import { capabilitiesSchema } from '../policy/capabilities.js'
+import { ruleText } from '../policy/tool-policy.js'
 import { suggestProfile } from '../profiles/suggest.js'
 import { diffProfile, type ProfileDiff } from '../profiles/suggest-diff.js'
 import { baselineSourceOptions, failedCommand, loadBaselineSource, sourceOptionsOf, type BaselineSourceOptions } from './baseline.js'
@@ -57,7 +58,7 @@ export function summarizeProfile(p: LoadedProfile): ProfileSummary {
   const c = capabilitiesSchema.parse(p.capabilities)
   const t = c.tools
   const tools = [
-    t.allow_list.length ? `allow ${t.allow_list.length === 1 ? t.allow_list[0] : t.allow_list.length}` : 'allow all',
+    t.allow_list.length ? `allow ${t.allow_list.length === 1 ? ruleText(t.allow_list[0]!) : t.allow_list.length}` : 'allow all',
     t.deny_list.length ? `deny ${t.deny_list.length}` : 'deny none',
     ...(t.expected_tools ? [`expect ${t.expected_tools.length}`] : []),
   ].join(', ')

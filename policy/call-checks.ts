@@ -14,7 +14,7 @@
  */
 import { schemaDraft, type SchemaChecker } from './schema-check.js'
 import { redact, scanArguments, type Finding, type SecretPattern } from './secret-patterns.js'
-import { decideTool, type ToolPolicy } from './tool-policy.js'
+import { decideTool, type ToolCaller, type ToolPolicy } from './tool-policy.js'
 import type { TokenBucket } from './rate-limit.js'
 import type { EnforcementMode } from '../signals/types.js'
 
@@ -103,9 +103,9 @@ export function quarantineViolation(provider: string, quarantineReason: string |
   return { type: 'tool_denied', rule: 'quarantine', reason, denied: 'quarantine', error: policyError(provider, 'quarantine', reason), details: {} }
 }
 
-/** The tool policy (`tools.allow_list`/`deny_list`, {@link decideTool}). */
-export function policyViolation(provider: string, name: string, policy: ToolPolicy): Violation | undefined {
-  const d = decideTool(name, policy)
+/** The tool policy (`tools.allow_list`/`deny_list`, {@link decideTool}) for `caller` (none: unverified). */
+export function policyViolation(provider: string, name: string, policy: ToolPolicy, caller?: ToolCaller): Violation | undefined {
+  const d = decideTool(name, policy, caller)
   if (d.verdict === 'allow') return undefined
   const reason = d.reason.length > 400 ? `tool "${signalName(name)}" is denied by ${d.rule}` : d.reason
   return { type: 'tool_denied', rule: d.rule, reason, denied: 'policy', error: policyError(provider, d.rule, reason), details: {} }
@@ -238,6 +238,8 @@ export interface CallFacts {
   mode: EnforcementMode
   /** The provider's quarantine state at the time of the check. */
   quarantine: { quarantined: boolean; quarantineReason?: string }
+  /** Who calls (caller-scoped tool rules); absent = an unverified caller. */
+  caller?: ToolCaller
 }
 
 /** The provider's compiled state the checks read (built once by the Inspector). */
@@ -312,7 +314,7 @@ export const quarantineCheck: CallCheck = {
 /** `tools.allow_list` / `deny_list` → `tool_denied`. */
 export const toolPolicyCheck: CallCheck = {
   name: 'tool_policy',
-  run: (call, ctx) => fromViolation(policyViolation(call.provider, call.name, ctx.policy)),
+  run: (call, ctx) => fromViolation(policyViolation(call.provider, call.name, ctx.policy, call.caller)),
 }
 
 /** Block and quarantine mode only: a drifted tool, or one outside `expected_tools`, is held → `tool_denied`. */

@@ -97,10 +97,54 @@ export const networkSchema = z
 /** A tool-name glob (policy/tool-policy.ts): an empty one matches no tool, so it is refused at load, not at start. */
 const toolGlob = z.string().min(1, 'an empty tool glob matches no tool; name a tool (e.g. "fetch_html") or use "*"')
 
+/** Longest subject or group a caller reference names (as the identity module admits them). */
+const MAX_CALLER_REF = 128
+
+/**
+ * One `callers` entry of a caller-scoped tool rule: `*` (any verified caller), `user:<subject>` or
+ * `group:<group>`, the name 1–128 printable ASCII characters without surrounding spaces.
+ */
+export const callerRefSchema = z.string().superRefine((c, ctx) => {
+  if (c === '*') return
+  const m = /^(user|group):(.*)$/s.exec(c)
+  const name = m?.[2] ?? ''
+  if (!m) ctx.addIssue({ code: 'custom', message: `"${c.slice(0, 80)}" is not a caller: write "group:<group>", "user:<subject>" or "*" (any verified caller)` })
+  else if (name.length === 0 || name.length > MAX_CALLER_REF || !/^[\x20-\x7e]+$/.test(name) || name.trim() !== name) {
+    ctx.addIssue({ code: 'custom', message: `"${c.slice(0, 80)}": the ${m[1]} name must be 1-${MAX_CALLER_REF} printable ASCII characters without surrounding spaces` })
+  }
+})
+
+/** A caller-scoped tool rule: the glob applies only to the callers named (docs/identity.md §Caller-scoped tool rules). */
+export const scopedToolRuleSchema = z
+  .object({
+    tool: toolGlob,
+    callers: z.array(callerRefSchema).min(1, 'a caller-scoped rule must name at least one caller ("group:<group>", "user:<subject>" or "*"); for every caller write the glob alone'),
+  })
+  .strict()
+
+export type ScopedToolRuleConfig = z.infer<typeof scopedToolRuleSchema>
+/** One `tools.allow_list` / `deny_list` entry: a glob for every caller, or a caller-scoped rule. */
+export type ToolRuleConfig = string | ScopedToolRuleConfig
+
+/**
+ * A tool rule: a glob string, or `{tool, callers}`. Parsed by the shape given, so an error names
+ * the field of the entry that is wrong rather than "Invalid input".
+ */
+export const toolRuleSchema: z.ZodType<ToolRuleConfig, z.ZodTypeDef, unknown> = z.unknown().transform((v, ctx): ToolRuleConfig => {
+  if (typeof v !== 'string' && (typeof v !== 'object' || v === null || Array.isArray(v))) {
+    ctx.addIssue({ code: 'custom', message: 'expected a tool glob (e.g. "fetch_*") or a caller-scoped rule {tool: "<glob>", callers: ["group:<group>" | "user:<subject>" | "*"]}' })
+    return z.NEVER
+  }
+  const r = typeof v === 'string' ? toolGlob.safeParse(v) : scopedToolRuleSchema.safeParse(v)
+  if (r.success) return r.data
+  for (const i of r.error.issues) ctx.addIssue(i)
+  return z.NEVER
+})
+
 export const toolsSchema = z
   .object({
-    allow_list: z.array(toolGlob).default([]),
-    deny_list: z.array(toolGlob).default([]),
+    allow_list: z.array(toolRuleSchema).default([]),
+    deny_list: z.array(toolRuleSchema).default([]),
     expected_tools: z.array(z.string()).optional(),
     schema_drift_alert: bool(z.boolean()).default(true),
     max_count: num(z.number().int().positive()).optional(),

@@ -9,10 +9,21 @@
  * Globs are matched by a linear two-pointer matcher, not a RegExp, so a name sent by an untrusted
  * upstream can neither inject a pattern nor trigger catastrophic backtracking.
  *
- * Order of decision: a match in `deny_list` denies (deny wins over allow); else an empty
- * `allow_list` allows every tool; else a match in `allow_list` allows; else the tool is denied.
+ * An entry of either list is a glob (it applies to every caller) or a caller-scoped rule
+ * `{tool: "<glob>", callers: ["group:<g>" | "user:<subject>" | "*"]}` (docs/identity.md). Only a
+ * caller the identity module verified (an OIDC bearer JWT) can match a caller reference; `*` is
+ * any verified caller. An unverified caller (a static token, `X-Hangar-Caller`, an unverified JWT
+ * `sub`, or none) is taken at its worst: it matches NO scoped allow and EVERY scoped deny, since it
+ * cannot show it is not one of the callers a deny names.
+ *
+ * Order of decision: the first `deny_list` entry that matches the tool and applies to the caller
+ * denies (deny wins over allow); else an empty `allow_list` allows every tool; else the first
+ * `allow_list` entry that matches and applies allows; else the tool is denied. Whether the allow
+ * list is empty is decided by the list as written, never per caller: a list holding only scoped
+ * entries still denies every tool outside them to everyone else.
  */
 import { ERROR_CODES, HangarError } from '../core/errors.js'
+import type { ToolRuleConfig } from './capabilities.js'
 
 /** One compiled tool-name glob. `source` is the glob as written; `rule` names where it came from. */
 export interface ToolGlob {
@@ -24,12 +35,36 @@ export interface ToolGlob {
   readonly chars: readonly string[]
   /** True when the glob holds neither `*` nor `?` (compared with `===`). */
   readonly literal: boolean
+  /** Set for a caller-scoped rule: the callers it names. */
+  readonly callers?: CallerSet
+}
+
+/** The compiled `callers` of a scoped rule. */
+export interface CallerSet {
+  /** `*`: any verified caller. */
+  readonly any: boolean
+  readonly users: ReadonlySet<string>
+  readonly groups: ReadonlySet<string>
+  /** The references as written, for reasons (`group:admins, user:alice`). */
+  readonly text: string
+}
+
+/**
+ * Who is calling, as the tool policy sees it. `verified` is true only for a caller the identity
+ * module verified; `subject` and `groups` of an unverified caller are never compared.
+ */
+export interface ToolCaller {
+  subject?: string
+  groups?: readonly string[]
+  verified: boolean
 }
 
 /** The compiled `capabilities.tools` allow and deny lists. Build it with {@link compileToolPolicy}. */
 export interface ToolPolicy {
   readonly allow: readonly ToolGlob[]
   readonly deny: readonly ToolGlob[]
+  /** The config paths of the caller-scoped entries (`tools.allow_list[2]`), in list order. */
+  readonly scoped: readonly string[]
 }
 
 /** The rule that decided: the matching list entry, or one of the two defaults. */
@@ -51,8 +86,18 @@ export interface ToolDecision {
 
 /** The lists a policy is compiled from: the `capabilities.tools` block (either side of its defaults). */
 export interface ToolListsConfig {
-  allow_list?: readonly string[]
-  deny_list?: readonly string[]
+  allow_list?: readonly ToolRuleConfig[]
+  deny_list?: readonly ToolRuleConfig[]
+}
+
+/** The glob of a list entry (the entry itself, or a scoped rule's `tool`). */
+export function ruleGlob(r: ToolRuleConfig): string {
+  return typeof r === 'string' ? r : r.tool
+}
+
+/** A list entry as one line of text: the glob, and `for <callers>` when scoped. */
+export function ruleText(r: ToolRuleConfig): string {
+  return typeof r === 'string' ? r : `${r.tool} for ${r.callers.join(', ')}`
 }
 
 /**
@@ -104,34 +149,80 @@ export function matchToolGlob(glob: ToolGlob, name: string): boolean {
 }
 
 /**
+ * Compiles the `callers` of a scoped rule (syntax checked at config load: policy/capabilities.ts).
+ * @throws HangarError `HANGAR_GLOB_INVALID` naming `<rule>.callers` when the list is empty or an entry is not a caller reference.
+ */
+export function compileCallers(callers: readonly string[], rule: string): CallerSet {
+  if (callers.length === 0) throw new HangarError(ERROR_CODES.GLOB_INVALID, `${rule}.callers: a caller-scoped rule must name at least one caller`)
+  let any = false
+  const users = new Set<string>()
+  const groups = new Set<string>()
+  callers.forEach((c, i) => {
+    if (c === '*') any = true
+    else if (c.startsWith('user:') && c.length > 5) users.add(c.slice(5))
+    else if (c.startsWith('group:') && c.length > 6) groups.add(c.slice(6))
+    else throw new HangarError(ERROR_CODES.GLOB_INVALID, `${rule}.callers[${i}]: "${c}" is not a caller: write "group:<group>", "user:<subject>" or "*"`)
+  })
+  return { any, users, groups, text: callers.join(', ') }
+}
+
+function compileRule(r: ToolRuleConfig, rule: string): ToolGlob {
+  if (typeof r === 'string') return compileToolGlob(r, rule)
+  return { ...compileToolGlob(r.tool, rule), callers: compileCallers(r.callers, rule) }
+}
+
+/**
  * Compiles the `capabilities.tools` allow and deny lists (docs/configuration.md) into a {@link ToolPolicy}.
  * Missing lists are empty: an empty allow list allows all tools, an empty deny list denies none.
  * @throws HangarError `HANGAR_GLOB_INVALID` naming the bad entry (`tools.deny_list[1]: …`).
  */
 export function compileToolPolicy(tools: ToolListsConfig): ToolPolicy {
-  return {
-    allow: (tools.allow_list ?? []).map((g, i) => compileToolGlob(g, `tools.allow_list[${i}]`)),
-    deny: (tools.deny_list ?? []).map((g, i) => compileToolGlob(g, `tools.deny_list[${i}]`)),
-  }
+  const allow = (tools.allow_list ?? []).map((g, i) => compileRule(g, `tools.allow_list[${i}]`))
+  const deny = (tools.deny_list ?? []).map((g, i) => compileRule(g, `tools.deny_list[${i}]`))
+  return { allow, deny, scoped: [...deny, ...allow].filter((g) => g.callers).map((g) => g.rule) }
+}
+
+/** True when a verified `caller` is one of `set`. */
+function names(set: CallerSet, caller: ToolCaller): boolean {
+  if (set.any) return true
+  if (caller.subject !== undefined && set.users.has(caller.subject)) return true
+  for (const g of caller.groups ?? []) if (set.groups.has(g)) return true
+  return false
+}
+
+/** Why a rule applies, for the reason sentence ('' for an unscoped rule). */
+function scopeNote(g: ToolGlob, caller: ToolCaller | undefined): string {
+  if (!g.callers) return ''
+  return caller?.verified ? `, for ${g.callers.text}` : `, for ${g.callers.text}: the caller is not verified`
 }
 
 /**
- * Decides whether the tool `name` may be listed and called (docs/mcp-ingress.md §Inspection: "deny > allow; empty
- * allow_list = all allowed"). The first matching deny glob wins over any allow glob. Pure.
+ * Decides whether the tool `name` may be listed and called by `caller` (rules at the top of this
+ * file; docs/mcp-ingress.md §Inspection: "deny > allow; empty allow_list = all allowed"). No
+ * caller = an unverified one. Pure.
  */
-export function decideTool(name: string, policy: ToolPolicy): ToolDecision {
+export function decideTool(name: string, policy: ToolPolicy, caller?: ToolCaller): ToolDecision {
+  const verified = caller?.verified === true
   for (const g of policy.deny) {
+    if (g.callers && verified && !names(g.callers, caller!)) continue
     if (matchToolGlob(g, name)) {
-      return { verdict: 'deny', rule: g.rule as ToolRule, reason: `tool "${name}" matches deny glob "${g.source}" (${g.rule})` }
+      return { verdict: 'deny', rule: g.rule as ToolRule, reason: `tool "${name}" matches deny glob "${g.source}" (${g.rule}${scopeNote(g, caller)})` }
     }
   }
   if (policy.allow.length === 0) {
     return { verdict: 'allow', rule: 'default-allow', reason: `tool "${name}" is allowed: the allow list is empty and no deny glob matches` }
   }
+  let scopedMiss: ToolGlob | undefined
   for (const g of policy.allow) {
-    if (matchToolGlob(g, name)) {
-      return { verdict: 'allow', rule: g.rule as ToolRule, reason: `tool "${name}" matches allow glob "${g.source}" (${g.rule})` }
+    if (!matchToolGlob(g, name)) continue
+    if (g.callers && !(verified && names(g.callers, caller!))) {
+      scopedMiss ??= g
+      continue
     }
+    return { verdict: 'allow', rule: g.rule as ToolRule, reason: `tool "${name}" matches allow glob "${g.source}" (${g.rule}${scopeNote(g, caller)})` }
+  }
+  if (scopedMiss) {
+    return { verdict: 'deny', rule: 'not-in-allow_list', reason: `tool "${name}" is allowed by ${scopedMiss.rule} only for ${scopedMiss.callers!.text}${verified ? '' : ', and the caller is not verified'}` }
   }
   return { verdict: 'deny', rule: 'not-in-allow_list', reason: `tool "${name}" matches no glob of tools.allow_list` }
 }
@@ -145,14 +236,14 @@ export interface FilteredTools<T extends { name: string }> {
 }
 
 /**
- * Filters a `tools/list` result by the tool policy (docs/mcp-ingress.md §Inspection). Every tool is decided by
+ * Filters a `tools/list` result by the tool policy for `caller` (docs/mcp-ingress.md §Inspection). Every tool is decided by
  * {@link decideTool}; the input array and its objects are not modified. Pure.
  */
-export function filterToolsList<T extends { name: string }>(tools: readonly T[], policy: ToolPolicy): FilteredTools<T> {
+export function filterToolsList<T extends { name: string }>(tools: readonly T[], policy: ToolPolicy, caller?: ToolCaller): FilteredTools<T> {
   const kept: T[] = []
   const removed: Array<{ tool: T; decision: ToolDecision }> = []
   for (const tool of tools) {
-    const decision = decideTool(tool.name, policy)
+    const decision = decideTool(tool.name, policy, caller)
     if (decision.verdict === 'allow') kept.push(tool)
     else removed.push({ tool, decision })
   }

@@ -20,7 +20,7 @@ import { ADDRESS_CLASS_TEXT } from '../policy/address-class.js'
 import { parseIpLiteral } from '../policy/ip.js'
 import { compilePolicy } from '../policy/egress-policy.js'
 import type { Decision, EgressPolicy, EgressRule, EgressVia, QuarantineState, IpAddress, Target } from '../policy/egress-types.js'
-import { compileToolPolicy, decideTool, undeclaredTools } from '../policy/tool-policy.js'
+import { compileToolPolicy, decideTool, ruleText as toolRuleText, undeclaredTools } from '../policy/tool-policy.js'
 import type { Baseline, EgressRecord } from '../policy/baseline-schema.js'
 import { destinationOf, printable, protocolOf } from './baseline/table.js'
 import { capabilitiesSchema, type CapabilitiesConfig } from '../policy/capabilities.js'
@@ -255,7 +255,7 @@ export function diffProfile(baseline: Baseline, capabilities: CapabilitiesInput)
     if (d.verdict === 'allow') usedTools.add(d.rule)
   }
   caps.tools.allow_list.forEach((g, i) => {
-    if (!usedTools.has(`tools.allow_list[${i}]`)) unused.push({ rule: `tools.allow_list[${i}]`, text: printable(g) })
+    if (!usedTools.has(`tools.allow_list[${i}]`)) unused.push({ rule: `tools.allow_list[${i}]`, text: printable(toolRuleText(g)) })
   })
   const listed = new Set(baseline.tools.filter((t) => t.listed > 0).map((t) => t.name))
   caps.tools.expected_tools?.forEach((n, i) => {

@@ -55,7 +55,8 @@ import type { AddressClass, IpAddress, RuleProtocol } from '../policy/egress-typ
 import { SECRET_PATTERN_NAMES } from '../policy/secret-patterns.js'
 import type { Baseline, EgressRecord, ToolRecord } from '../policy/baseline-schema.js'
 import { destinationOf, formatBytes, formatCallRate, formatWindow, printable, protocolOf } from './baseline/table.js'
-import { capabilitiesSchema, type CapabilitiesConfig, type EgressRuleConfig } from '../policy/capabilities.js'
+import { capabilitiesSchema, type CapabilitiesConfig, type EgressRuleConfig, type ToolRuleConfig } from '../policy/capabilities.js'
+import { ruleGlob } from '../policy/tool-policy.js'
 import { checkStillWorks, countedAttempts, type StillWorksFailure } from './suggest-diff.js'
 import { chooseGlobs, labels } from './suggest-globs.js'
 import { collectNeeds, hasTunnel, PROTOCOL_ORDER, type Need } from './suggest-needs.js'
@@ -412,14 +413,19 @@ function comment(lines: readonly string[]): string {
   return lines.map((l) => ` ${printable(l)}`).join('\n')
 }
 
+/** A tool rule with `${` escaped in its glob and callers (see {@link escapeEnvRefs}). */
+function escapeRule(r: ToolRuleConfig): ToolRuleConfig {
+  return typeof r === 'string' ? escapeEnvRefs(r) : { tool: escapeEnvRefs(r.tool), callers: r.callers.map(escapeEnvRefs) }
+}
+
 /** The profile file: header comment, `description`, `capabilities` with evidence comments, trailing comment. */
 function render(yaml: Yaml, b: Baseline, profile: CapabilitiesConfig, built: Built, tools: ToolPart, denied: EgressRecord[], unanswered: string[]): string {
   const escaped = {
     ...profile,
     tools: {
       ...profile.tools,
-      allow_list: profile.tools.allow_list.map(escapeEnvRefs),
-      deny_list: profile.tools.deny_list.map(escapeEnvRefs),
+      allow_list: profile.tools.allow_list.map(escapeRule),
+      deny_list: profile.tools.deny_list.map(escapeRule),
       expected_tools: profile.tools.expected_tools!.map(escapeEnvRefs),
     },
   }
@@ -460,7 +466,7 @@ function render(yaml: Yaml, b: Baseline, profile: CapabilitiesConfig, built: Bui
       if (c) item.commentBefore = comment([c])
     })
   byName(at<Coll>([...toolsPath, 'expected_tools']), profile.tools.expected_tools!, tools.comments.expected)
-  byName(at<Coll>([...toolsPath, 'allow_list']), profile.tools.allow_list, tools.comments.allow)
+  byName(at<Coll>([...toolsPath, 'allow_list']), profile.tools.allow_list.map(ruleGlob), tools.comments.allow)
   if (tools.comments.deny) key(toolsPath, 'deny_list')!.commentBefore = comment([tools.comments.deny])
   key(toolsPath, 'expected_tools')!.commentBefore = comment(['every tool the server listed: a new one is undeclared_tool, hidden until approved'])
   if (tools.comments.pins) key(toolsPath, 'pins')!.commentBefore = comment([tools.comments.pins])

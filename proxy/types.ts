@@ -77,11 +77,57 @@ export function rpcError(id: JsonRpcId | null, code: number, message: string, da
 export interface CallContext {
   /** The client's `Mcp-Session-Id` (the one the sidecar issued, or the remote provider's). */
   sessionId?: string
-  /** Caller identity: the bearer JWT's `sub` claim, else `X-Hangar-Caller`, else undefined. */
+  /**
+   * Caller identity: the subject the identity module verified from the bearer JWT (with
+   * `ingress.auth.oidc`); else, unverified, the bearer JWT's `sub` claim, else `X-Hangar-Caller`,
+   * else undefined.
+   */
   caller?: string
+  /** True only when `caller` was verified (an OIDC bearer JWT); signals carry it as `caller_verified`. */
+  callerVerified?: boolean
+  /** The issuer that verified `caller` (set only with `callerVerified`). */
+  callerIssuer?: string
+  /** The verified caller's groups (set only with `callerVerified`). */
+  callerGroups?: readonly string[]
+  /** The verified caller's configured extra claims (set only with `callerVerified`). */
+  callerClaims?: Readonly<Record<string, string | string[]>>
   /** W3C trace context from `params._meta.traceparent`, when the client sent one. */
   traceId?: string
   spanId?: string
+}
+
+/**
+ * The context of one request on a session: the session's context with the request's own
+ * identity. When either side holds a verified identity the request's identity replaces the
+ * session's field by field (absent fields included), so a request never borrows a verified
+ * identity, or its groups, from the request that opened the session. Otherwise the request's
+ * fields are laid over the session's (an unverified caller named once stays named). Returns
+ * `session` itself when nothing differs.
+ */
+export function requestContext(session: CallContext, request: CallContext): CallContext {
+  if (session.caller === request.caller && session.callerVerified === request.callerVerified && session.callerGroups === request.callerGroups) return session
+  const out: CallContext = { ...session, ...request }
+  if (session.callerVerified || request.callerVerified) {
+    for (const k of ['caller', 'callerVerified', 'callerIssuer', 'callerGroups', 'callerClaims'] as const) {
+      if (request[k] === undefined) delete out[k]
+    }
+  }
+  return out
+}
+
+/**
+ * Who owns a session opened by this request: `<issuer>#<subject>` of a verified caller, else
+ * undefined (a session opened without a verified identity is bound to no one). The MCP spec's
+ * Security Best Practices ("Session Hijacking") recommend binding a session to the user it was
+ * issued to, so a leaked session id is useless to anyone else.
+ */
+export function sessionOwner(ctx: CallContext): string | undefined {
+  return ctx.callerVerified && ctx.caller !== undefined ? `${ctx.callerIssuer ?? ''}#${ctx.caller}` : undefined
+}
+
+/** True when the request may use a session owned by `owner` (any request, for a session bound to no one). */
+export function mayUseSession(owner: string | undefined, request: CallContext): boolean {
+  return owner === undefined || sessionOwner(request) === owner
 }
 
 /** MCP protocol versions the sidecar speaks on its ingress, newest first. */

@@ -14,6 +14,8 @@ import { splitListen, type ProviderConfig } from '../config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 import type { HangarMetrics } from '../core/metrics.js'
+import type { PortRegistry, TokenVerifier } from '../core/ports.js'
+import { compileToolPolicy } from '../policy/tool-policy.js'
 import type { QuarantineSwitch } from '../policy/quarantine.js'
 import { buildSignal } from '../signals/build.js'
 import type { SignalSink } from '../signals/sink.js'
@@ -58,6 +60,29 @@ export interface McpSidecarOptions {
   tracer?: McpTracer
   /** Records tool listings, calls and refusals into the provider's baseline. */
   baseline?: BaselineRecorder
+  /**
+   * The enterprise ports: `identity` verifies the bearer JWTs of `ingress.auth.oidc`. Without an
+   * identity port, `ingress.auth` or a caller-scoped tool rule refuses the start.
+   */
+  ports?: PortRegistry
+}
+
+/**
+ * Refuses a config that asks for verified caller identity when the identity module is not loaded:
+ * running without it would let through what the config says to stop.
+ * @throws HangarError `HANGAR_CONFIG_INVALID` naming the first such setting and the license requirement
+ */
+export function requireIdentity(provider: string, config: ProviderConfig, ports: PortRegistry | undefined): void {
+  if (ports?.identity) return
+  const scoped = compileToolPolicy(config.capabilities.tools).scoped
+  const at = config.ingress.auth ? 'ingress.auth.oidc' : scoped.length > 0 ? `capabilities.${scoped[0]!}` : undefined
+  if (at === undefined) return
+  const license = ports?.license
+  const why = license ? `\`mcp-hangar license show\` says: ${license.mode}${license.reason ? `, ${license.reason}` : ''}` : 'no license was loaded'
+  throw new HangarError(
+    ERROR_CODES.CONFIG_INVALID,
+    `providers.${provider}.${at}: verified caller identity needs the enterprise module "identity", which needs a license key granting it or the community grant (${why}); remove the setting or install a license (docs/licensing.md)`,
+  )
 }
 
 export class McpSidecar {
@@ -70,6 +95,11 @@ export class McpSidecar {
     const c = o.config
     if (c.mode === 'container' && !c.broker_socket) {
       throw new HangarError(ERROR_CODES.CONFIG_INVALID, `providers.${o.provider}.broker_socket: a "container" provider is run through the container broker of \`mcp-hangar up\`, which sets this; run it with \`mcp-hangar up\``)
+    }
+    requireIdentity(o.provider, c, o.ports)
+    if (!c.ingress.auth) {
+      const scoped = compileToolPolicy(c.capabilities.tools).scoped
+      if (scoped.length > 0) throw new HangarError(ERROR_CODES.CONFIG_INVALID, `providers.${o.provider}.capabilities.${scoped[0]!}: a caller-scoped tool rule needs verified callers: set providers.${o.provider}.ingress.auth.oidc`)
     }
     const origin = { provider: o.provider, sidecar_id: o.sidecarId }
     let toolsSource: (ctx: CallContext) => Promise<unknown[]>
@@ -92,7 +122,9 @@ export class McpSidecar {
     if (c.mode === 'remote') {
       const remote = new RemoteBackend({
         provider: o.provider,
-        upstream: new RemoteUpstream({ endpoint: c.endpoint!, forwardAuthorization: c.ingress.auth_tokens.length === 0 }),
+        // The client's credentials are for the ingress when it authenticates (static tokens or
+        // OIDC): never passed through to the provider (MCP spec, Security Best Practices, "Token Passthrough").
+        upstream: new RemoteUpstream({ endpoint: c.endpoint!, forwardAuthorization: c.ingress.auth_tokens.length === 0 && !c.ingress.auth }),
         inspector: this.inspector,
         log: o.log,
         metrics: o.metrics.proxy,
@@ -122,11 +154,19 @@ export class McpSidecar {
       }
       this.backend = stdio
     }
-    this.ingress = new IngressServer({ provider: o.provider, ingress: c.ingress, backend: this.backend, log: o.log, metrics: o.metrics.proxy })
+    if (c.ingress.auth) {
+      try {
+        this.#verifier = o.ports!.identity!.createVerifier({ issuers: c.ingress.auth.oidc, log: o.log, registry: o.metrics.registry, surface: 'ingress' })
+      } catch (err) {
+        throw new HangarError(ERROR_CODES.CONFIG_INVALID, `providers.${o.provider}.${(err as Error).message}`)
+      }
+    }
+    this.ingress = new IngressServer({ provider: o.provider, ingress: c.ingress, backend: this.backend, log: o.log, metrics: o.metrics.proxy, ...(this.#verifier && { verifier: this.#verifier }) })
     this.#origin = origin
   }
 
   readonly #origin: { provider: string; sidecar_id: string }
+  #verifier: TokenVerifier | undefined
 
   /** A lifecycle or breaker change of a provider process → `provider_state_changed`. */
   #lifecycle(change: LifecycleChange): void {
@@ -196,6 +236,7 @@ export class McpSidecar {
 
   async stop(): Promise<void> {
     await this.ingress.close()
+    this.#verifier?.close()
     await this.backend.close()
     await this.inspector.flush()
   }

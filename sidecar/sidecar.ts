@@ -185,7 +185,7 @@ export class Sidecar {
       const mcp = withMcp
         ? new McpSidecar({
           provider: name, config: p, sink, log, metrics: this.metrics, enforcement: egress.enforcement, sidecarId: this.sidecarId,
-          inheritedEnv: this.#o.inheritedEnv ?? {},
+          inheritedEnv: this.#o.inheritedEnv ?? {}, ports: this.ports,
           ...(this.#tracing && { tracer: this.#tracing.tracer }),
           ...(this.#o.wrap && { wrap: this.#o.wrap }),
           ...(baseline && { baseline: baseline.recorder }),

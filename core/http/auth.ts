@@ -23,7 +23,7 @@
  */
 import { hash, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
-import { PASSED, refusal, type Check } from './respond.js'
+import { PASSED, refusal, type Check, type Refusal } from './respond.js'
 
 /** The compiled `auth_tokens`: SHA-256 digests of the tokens. Build it with {@link compileTokens}. */
 export interface TokenSet {
@@ -64,10 +64,36 @@ export function checkBearer(tokens: TokenSet, authorization: string | undefined)
   if (n === 0) return PASSED
   const token = bearerToken(authorization)
   if (token === undefined) return authorization !== undefined && authorization.trim().toLowerCase() === 'bearer' ? INVALID : MISSING
+  return tokenMatches(tokens, token) ? PASSED : INVALID
+}
+
+/**
+ * True when `token` (header bytes, latin1) equals one of the set, compared in constant time as
+ * described at the top of this file. False for an empty set.
+ */
+export function tokenMatches(tokens: TokenSet, token: string): boolean {
   const presented = hash('sha256', Buffer.from(token, 'latin1'), 'buffer')
   let match = 0
-  for (let i = 0; i < n; i++) match |= timingSafeEqual(tokens.digests[i]!, presented) ? 1 : 0
-  return match ? PASSED : INVALID
+  for (let i = 0; i < tokens.digests.length; i++) match |= timingSafeEqual(tokens.digests[i]!, presented) ? 1 : 0
+  return match === 1
+}
+
+/**
+ * The 401 of a request without bearer credentials when a token is required: `WWW-Authenticate:
+ * Bearer realm="mcp-hangar"` without an `error` attribute (RFC 6750 §3.1: "the resource server
+ * SHOULD NOT include an error code or other error information" when the request lacks any
+ * authentication information).
+ */
+export const MISSING_BEARER: Refusal = MISSING
+
+/**
+ * The 401 of a bearer token that was presented and refused: `WWW-Authenticate: Bearer
+ * realm="mcp-hangar", error="invalid_token", error_description="<description>"` (RFC 6750 §3,
+ * §3.1). `description` is made to fit the quoted string (printable ASCII without `"` and `\`).
+ */
+export function invalidToken(description: string): Refusal {
+  const d = description.replace(/[^\x20-\x7e]|["\\]/g, '?').slice(0, 200)
+  return refusal(401, 'auth', `Unauthorized: invalid bearer token: ${d}`, { 'WWW-Authenticate': `${REALM}, error="invalid_token", error_description="${d}"` })
 }
 
 /** Longest caller identity kept, characters. */

@@ -18,7 +18,7 @@ import type { RemoteUpstream, UpstreamResponse } from '../upstream/remote.js'
 import { emptyInspectedPost, inspectPost, settle, settleAll, type InspectedPost } from './client-batch.js'
 import { listAllTools } from '../list-tools.js'
 import type { IngressBackend, IngressRequest, PostBody } from './backend.js'
-import { isResponse, RPC, rpcError, type CallContext, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../types.js'
+import { isResponse, mayUseSession, RPC, rpcError, sessionOwner, type CallContext, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../types.js'
 
 export interface RemoteBackendOptions {
   provider: string
@@ -37,10 +37,19 @@ export interface RemoteBackendOptions {
 /** The hangar's own request ids (tools/list fetches) never collide with a client's. */
 let ownIds = 0
 
+/** Sessions whose verified owner a remote backend remembers. */
+const MAX_OWNED_SESSIONS = 100_000
+
 export class RemoteBackend implements IngressBackend {
   readonly #sessions = new Set<string>()
   /** Per session, the headers of its latest request: the sidecar's own tools/list uses them. */
   readonly #lastHeaders = new Map<string, Record<string, string>>()
+  /**
+   * The verified caller that opened each session (`sessionOwner`): only it may use the session.
+   * At most {@link MAX_OWNED_SESSIONS}, the oldest forgotten first (a forgotten session is then
+   * bound to no one, as without identity).
+   */
+  readonly #owners = new Map<string, string>()
 
   constructor(private readonly o: RemoteBackendOptions) {}
 
@@ -48,7 +57,17 @@ export class RemoteBackend implements IngressBackend {
     return this.#sessions.size
   }
 
+  /** False (and a 404 sent) when the request names a session a different verified caller opened. */
+  #mayUse(r: IngressRequest): boolean {
+    const sid = r.ctx.sessionId
+    if (sid === undefined || mayUseSession(this.#owners.get(sid), r.ctx)) return true
+    this.o.log.info({ provider: this.o.provider, session: sid, caller: r.ctx.caller, caller_verified: r.ctx.callerVerified === true }, 'session used by another caller than the verified one that opened it: refused as not found')
+    httpError(r.res, 404, RPC.INVALID_REQUEST, 'session not found (it ended or never existed): initialize again')
+    return false
+  }
+
   async post(r: IngressRequest, body: PostBody): Promise<void> {
+    if (!this.#mayUse(r)) return
     const { inspector } = this.o
     const headers = this.o.upstream.headersFor(r.req.headers)
     if (r.ctx.sessionId) this.#lastHeaders.set(r.ctx.sessionId, headers)
@@ -69,6 +88,11 @@ export class RemoteBackend implements IngressBackend {
     if (sid && !this.#sessions.has(sid)) {
       this.#sessions.add(sid)
       this.o.metrics?.sessions.inc({ provider: this.o.provider })
+      const owner = sessionOwner(r.ctx)
+      if (owner !== undefined && !r.ctx.sessionId) {
+        if (this.#owners.size >= MAX_OWNED_SESSIONS) this.#owners.delete(this.#owners.keys().next().value!)
+        this.#owners.set(sid, owner)
+      }
     }
     if (sid && !r.ctx.sessionId) for (const span of insp.spans.values()) span.setSession(sid)
     const ctx: CallContext = sid && !r.ctx.sessionId ? { ...r.ctx, sessionId: sid } : r.ctx
@@ -89,6 +113,7 @@ export class RemoteBackend implements IngressBackend {
   }
 
   async get(r: IngressRequest): Promise<void> {
+    if (!this.#mayUse(r)) return
     const abort = cancelOnClientClose(r.res)
     let up: UpstreamResponse
     try {
@@ -101,6 +126,7 @@ export class RemoteBackend implements IngressBackend {
   }
 
   async delete(r: IngressRequest): Promise<void> {
+    if (!this.#mayUse(r)) return
     let up: UpstreamResponse
     try {
       up = await this.o.upstream.request('DELETE', this.o.upstream.headersFor(r.req.headers), undefined)
@@ -110,6 +136,7 @@ export class RemoteBackend implements IngressBackend {
     const sid = r.ctx.sessionId
     if (sid && up.status >= 200 && up.status < 300 && this.#sessions.delete(sid)) this.o.metrics?.sessions.dec({ provider: this.o.provider })
     if (sid) this.#lastHeaders.delete(sid)
+    if (sid && up.status >= 200 && up.status < 300) this.#owners.delete(sid)
     return pipeThrough(r.res, up)
   }
 

@@ -7,7 +7,12 @@
  * 2. `Origin` (DNS-rebinding protection, the spec's "Security Warning") → 403; an allowed
  *    `Origin` gets CORS: a preflight is answered 204 here, other responses carry
  *    `Access-Control-Allow-Origin` (proxy/http/cors.ts);
- * 3. bearer token, when `ingress.auth_tokens` is set → 401 with `WWW-Authenticate: Bearer`;
+ * 3. bearer token, when `ingress.auth_tokens` or `ingress.auth.oidc` is set → 401 with
+ *    `WWW-Authenticate: Bearer` (RFC 6750 §3). With `ingress.auth.oidc` a token is accepted when it
+ *    equals an `auth_tokens` entry (the caller is then named as without identity, unverified) or
+ *    when the identity module verifies it as a JWT of a configured issuer (the caller is its
+ *    verified subject, with its groups and claims); a refused JWT answers `error="invalid_token"`
+ *    with an `error_description` naming why (docs/identity.md);
  * 4. method: POST, GET, DELETE; anything else → 405 with `Allow`;
  * 5. `Mcp-Session-Id` syntax and `MCP-Protocol-Version` → 400; `Accept` → 406;
  * 6. POST: `Content-Type` → 415, body size → 413, JSON (depth-limited) → 400 with -32700,
@@ -23,7 +28,9 @@ import type { IngressRejectReason } from '../../core/errors.js'
 import { listen } from '../../core/listen.js'
 import type { Logger } from '../../core/log.js'
 import type { ProxyMetrics } from '../../core/metrics.js'
-import { callerOf, checkBearer, compileTokens, type TokenSet } from '../../core/http/auth.js'
+import { bearerToken, callerOf, checkBearer, compileTokens, invalidToken, MISSING_BEARER, tokenMatches, type TokenSet } from '../../core/http/auth.js'
+import type { TokenVerifier, VerifiedCaller } from '../../core/ports.js'
+import { ERROR_CODES, HangarError } from '../../core/errors.js'
 import { BodyError, checkContentEncoding, checkContentType, readBody } from '../../core/http/body.js'
 import { corsResponseHeaders, preflight } from '../http/cors.js'
 import { checkAccept, checkProtocolVersion, checkSessionId } from '../http/headers.js'
@@ -41,6 +48,11 @@ export interface IngressServerOptions {
   metrics?: ProxyMetrics
   /** The MCP endpoint path. Default `/mcp`. */
   path?: string
+  /**
+   * The bearer-JWT verifier of `ingress.auth.oidc` (built by the identity module). Required when
+   * `ingress.auth` is set, ignored otherwise.
+   */
+  verifier?: TokenVerifier
 }
 
 /** One provider's MCP Streamable HTTP listener. */
@@ -49,8 +61,13 @@ export class IngressServer {
   readonly #origins: OriginPolicy
   readonly #tokens: TokenSet
   readonly #path: string
+  readonly #verifier: TokenVerifier | undefined
 
   constructor(private readonly o: IngressServerOptions) {
+    if (o.ingress.auth && !o.verifier) {
+      throw new HangarError(ERROR_CODES.CONFIG_INVALID, `providers.${o.provider}.ingress.auth: bearer JWTs cannot be verified without the identity module`)
+    }
+    this.#verifier = o.ingress.auth ? o.verifier : undefined
     this.#origins = compileOrigins(o.ingress.allowed_origins)
     this.#tokens = compileTokens(o.ingress.auth_tokens)
     this.#path = o.path ?? '/mcp'
@@ -101,8 +118,22 @@ export class IngressServer {
       const cors = corsResponseHeaders(req.headers.origin)
       for (const k in cors) res.setHeader(k, cors[k]!)
     }
-    const auth = checkBearer(this.#tokens, req.headers.authorization)
-    if (!auth.ok) return this.#refuse(res, auth)
+    let verified: VerifiedCaller | undefined
+    if (this.#verifier) {
+      const token = bearerToken(req.headers.authorization)
+      if (token === undefined) {
+        const bare = req.headers.authorization?.trim().toLowerCase() === 'bearer'
+        return this.#refuse(res, bare ? invalidToken('the bearer token is empty') : MISSING_BEARER)
+      }
+      if (!tokenMatches(this.#tokens, token)) {
+        const v = await this.#verifier.verify(token)
+        if (!v.ok) return this.#refuse(res, invalidToken(v.description))
+        verified = v.caller
+      }
+    } else {
+      const auth = checkBearer(this.#tokens, req.headers.authorization)
+      if (!auth.ok) return this.#refuse(res, auth)
+    }
     const method = req.method ?? ''
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
       return this.#reject(res, 'bad_request', 405, RPC.INVALID_REQUEST, `method ${method} not allowed`, { Allow: 'GET, POST, DELETE' })
@@ -123,8 +154,16 @@ export class IngressServer {
 
     const ctx: CallContext = {}
     if (sid !== undefined) ctx.sessionId = sid
-    const caller = callerOf(req.headers)
-    if (caller !== undefined) ctx.caller = caller
+    if (verified) {
+      ctx.caller = verified.subject
+      ctx.callerVerified = true
+      ctx.callerIssuer = verified.issuer
+      if (verified.groups.length > 0) ctx.callerGroups = verified.groups
+      if (Object.keys(verified.claims).length > 0) ctx.callerClaims = verified.claims
+    } else {
+      const caller = callerOf(req.headers)
+      if (caller !== undefined) ctx.caller = caller
+    }
     const r: IngressRequest = { req, res, ctx, protocolVersion: pv.version }
     if (method === 'GET') return this.o.backend.get(r)
     if (method === 'DELETE') return this.o.backend.delete(r)

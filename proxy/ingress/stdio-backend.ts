@@ -27,6 +27,9 @@ import {
   RPC,
   SUPPORTED_PROTOCOL_VERSIONS,
   rpcError,
+  mayUseSession,
+  requestContext,
+  sessionOwner,
   type CallContext,
   type JsonRpcId,
   type JsonRpcMessage,
@@ -92,6 +95,8 @@ interface PostStream {
   spans: Map<JsonRpcId, RequestSpan>
   timers: Map<JsonRpcId, NodeJS.Timeout>
   releases: Map<JsonRpcId, () => void>
+  /** The context of the POST (its caller decides what its answers may show: tools/list). */
+  ctx: CallContext
 }
 
 /** The process (and multiplexer) a session runs on. */
@@ -107,6 +112,8 @@ class Session implements MuxClient {
   readonly ctx: CallContext
   /** The protocol version agreed in this session's `initialize` (the result the client received). */
   protocolVersion = ''
+  /** The verified caller that opened the session (`sessionOwner`); only it may use the session. */
+  owner: string | undefined
 
   constructor(
     readonly sessionId: string,
@@ -165,7 +172,8 @@ export class StdioBackend implements IngressBackend {
     if (init) return this.#initialize(r, body, init)
     const session = this.#session(r)
     if (!session) return
-    const insp = await inspectPost(this.o.inspector, body.messages, body.invalid, session.ctx.caller === r.ctx.caller ? session.ctx : { ...session.ctx, ...r.ctx }, this.o.tracer?.scope(r))
+    const ctx = requestContext(session.ctx, r.ctx)
+    const insp = await inspectPost(this.o.inspector, body.messages, body.invalid, ctx, this.o.tracer?.scope(r))
     const requests = insp.forward.filter(isRequest)
     if (requests.length === 0) {
       for (const m of insp.forward) {
@@ -187,7 +195,7 @@ export class StdioBackend implements IngressBackend {
       const errors = [...insp.replies, ...failed]
       return json(r.res, 200, body.batch ? errors : errors[0], e.retryAfterMs ? { 'Retry-After': String(Math.ceil(e.retryAfterMs / 1000)) } : undefined)
     }
-    const stream: PostStream = { id: randomUUID().slice(0, 8), writer: undefined, open: new Set(), requests: new Map(), tickets: insp.tickets, spans: insp.spans, timers: new Map(), releases: new Map() }
+    const stream: PostStream = { id: randomUUID().slice(0, 8), writer: undefined, open: new Set(), requests: new Map(), tickets: insp.tickets, spans: insp.spans, timers: new Map(), releases: new Map(), ctx }
     const writer = new SseWriter(r.res, { keepaliveMs: this.o.keepaliveMs ?? 15_000 })
     writer.open({ 'Mcp-Session-Id': session.sessionId })
     stream.writer = writer
@@ -305,6 +313,8 @@ export class StdioBackend implements IngressBackend {
     const sid = randomUUID()
     const session = new Session(sid, params.capabilities, runner, this, this.o.replayEvents)
     if (r.ctx.caller) session.ctx.caller = r.ctx.caller
+    session.owner = sessionOwner(r.ctx)
+    if (r.ctx.callerVerified) Object.assign(session.ctx, { callerIssuer: r.ctx.callerIssuer, callerVerified: true, ...(r.ctx.callerGroups && { callerGroups: r.ctx.callerGroups }), ...(r.ctx.callerClaims && { callerClaims: r.ctx.callerClaims }) })
     const providerVersion = typeof (result as { protocolVersion?: unknown }).protocolVersion === 'string' ? (result as { protocolVersion: string }).protocolVersion : params.protocolVersion
     session.protocolVersion = clientVersion(params.protocolVersion, providerVersion)
     this.#sessions.set(sid, session)
@@ -324,8 +334,12 @@ export class StdioBackend implements IngressBackend {
       return undefined
     }
     const s = this.#sessions.get(sid)
-    if (!s) httpError(r.res, 404, RPC.INVALID_REQUEST, 'session not found (it ended or never existed): initialize again')
-    return s
+    if (s && !mayUseSession(s.owner, r.ctx)) {
+      // Answered as an unknown session: the id tells another caller nothing.
+      this.o.log.info({ provider: this.o.provider, session: sid, caller: r.ctx.caller, caller_verified: r.ctx.callerVerified === true }, 'session used by another caller than the verified one that opened it: refused as not found')
+    } else if (s) return s
+    httpError(r.res, 404, RPC.INVALID_REQUEST, 'session not found (it ended or never existed): initialize again')
+    return undefined
   }
 
   /** A provider→client message for `session` (called by the multiplexer). */
@@ -334,7 +348,7 @@ export class StdioBackend implements IngressBackend {
     if (isResponse(msg) && stream && msg.id !== null && stream.open.has(msg.id)) {
       const id = msg.id
       const request = stream.requests.get(id)
-      const out = this.o.inspector.onServerMessage(msg, request, session.ctx)
+      const out = this.o.inspector.onServerMessage(msg, request, stream.ctx)
       settle(stream, id, out as JsonRpcResponse)
       clearTimeout(stream.timers.get(id))
       stream.timers.delete(id)

@@ -43,7 +43,7 @@ import type { SignalSink } from '../../signals/sink.js'
 import type { EnforcementMode } from '../../signals/types.js'
 import { SchemaChecker } from '../../policy/schema-check.js'
 import { compileSecretPatterns, redact, type SecretPattern } from '../../policy/secret-patterns.js'
-import { compileToolPolicy, decideTool, type ToolPolicy } from '../../policy/tool-policy.js'
+import { compileToolPolicy, decideTool, type ToolCaller, type ToolPolicy } from '../../policy/tool-policy.js'
 import {
   RPC, isRequest, rpcError,
   type CallContext, type JsonRpcErrorResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse, type JsonRpcResultResponse,
@@ -314,6 +314,7 @@ export class Inspector {
     return {
       provider: this.#o.provider, name: call.name, args: call.args, requestId: call.req.id, mode: this.#mode,
       quarantine: { quarantined: q.quarantined, quarantineReason: q.quarantineReason },
+      caller: toolCaller(call.ctx),
     }
   }
 
@@ -469,6 +470,7 @@ export class Inspector {
   /** Records and reviews listed tools; returns those the client may see (same objects, same order). */
   #review(tools: readonly unknown[], ctx: CallContext): unknown[] {
     const hide = this.#mode !== 'alert'
+    const caller = toolCaller(ctx)
     const kept: unknown[] = []
     for (const entry of tools) {
       let seen: SeenTool | undefined
@@ -489,7 +491,7 @@ export class Inspector {
       const r = this.#tools.record(seen)
       if (r.drift) this.#reportDrift(r.drift, ctx)
       if (r.firstUndeclared) this.#reportUndeclared(seen, ctx)
-      if (hide && (decideTool(name, this.#policy).verdict === 'deny' || this.#tools.driftOf(name) || this.#tools.isUndeclared(name))) continue
+      if (hide && (decideTool(name, this.#policy, caller).verdict === 'deny' || this.#tools.driftOf(name) || this.#tools.isUndeclared(name))) continue
       kept.push(entry)
     }
     return kept
@@ -512,4 +514,10 @@ export class Inspector {
     this.#signals.violation({ type, action: actionFor(this.#mode), tool, rule, reason, ctx, details })
     if (this.#mode === 'quarantine') this.#o.enforcement.quarantine(`${type}: ${reason}`, 'violation')
   }
+}
+
+/** The caller of a request as the tool policy sees it: verified only when the identity module said so. */
+export function toolCaller(ctx: CallContext): ToolCaller {
+  if (!ctx.callerVerified) return { verified: false }
+  return { verified: true, ...(ctx.caller !== undefined && { subject: ctx.caller }), ...(ctx.callerGroups && { groups: ctx.callerGroups }) }
 }

@@ -71,7 +71,7 @@ export class ProxySignals {
     this.#emit({
       kind: 'violation', type: v.type, action: v.action, enforcement_mode: this.#o.mode,
       tool: signalName(v.tool), rule: v.rule, reason: v.reason, ...contextFields(v.ctx),
-      ...(v.severity && { severity: v.severity }), ...(v.details && { details: v.details }),
+      ...(v.severity && { severity: v.severity }), ...withIdentity(v.details, v.ctx),
     })
   }
 
@@ -92,7 +92,7 @@ export class ProxySignals {
     this.#o.log.info({ provider, type: 'rate_limited', tool: signalName(tool), caller: ctx.caller }, reason)
     this.#emit({
       kind: 'enforcement', type: 'rate_limited', action: 'blocked', enforcement_mode: this.#o.mode,
-      tool: signalName(tool), rule: limit === 'rate' ? 'rate_limit' : 'max_concurrency', reason, ...contextFields(ctx), details,
+      tool: signalName(tool), rule: limit === 'rate' ? 'rate_limit' : 'max_concurrency', reason, ...contextFields(ctx), ...withIdentity(details, ctx),
     })
   }
 
@@ -116,7 +116,7 @@ export class ProxySignals {
     this.#emit({
       kind: 'observation', type: 'tool_called', action: 'allowed', enforcement_mode: this.#o.mode,
       tool: signalName(tool), reason: `tool "${signalName(tool)}" called: ${outcome} in ${Math.round(durationMs)} ms`, ...contextFields(ctx),
-      details: { argument_keys: argumentKeys, outcome, duration_ms: Math.round(durationMs), ...details },
+      ...withIdentity({ argument_keys: argumentKeys, outcome, duration_ms: Math.round(durationMs), ...details }, ctx),
     })
   }
 
@@ -141,13 +141,46 @@ export class ProxySignals {
   }
 }
 
-/** The caller fields every proxy signal carries (docs/signals.md): session_id, caller, trace_id, span_id. */
-function contextFields(ctx: CallContext | undefined): Pick<SignalInput, 'session_id' | 'caller' | 'trace_id' | 'span_id'> {
+/**
+ * The caller fields every proxy signal carries (docs/signals.md): session_id, caller (with
+ * `caller_verified`: true only for a caller the identity module verified), trace_id, span_id.
+ */
+function contextFields(ctx: CallContext | undefined): Pick<SignalInput, 'session_id' | 'caller' | 'caller_verified' | 'trace_id' | 'span_id'> {
   if (!ctx) return {}
   return {
     ...(ctx.sessionId !== undefined && { session_id: ctx.sessionId }),
-    ...(ctx.caller !== undefined && { caller: ctx.caller }),
+    ...(ctx.caller !== undefined && { caller: ctx.caller, caller_verified: ctx.callerVerified === true }),
     ...(ctx.traceId !== undefined && { trace_id: ctx.traceId }),
     ...(ctx.spanId !== undefined && { span_id: ctx.spanId }),
+  }
+}
+
+/** Most groups written into a signal's `details.caller_groups` (the policy reads them all). */
+export const MAX_GROUPS_IN_SIGNAL = 32
+/** Largest `details.caller_claims` written, as JSON characters (more: left out, `caller_claims_truncated`). */
+export const MAX_CLAIMS_JSON_IN_SIGNAL = 4096
+
+/**
+ * `details` with the verified caller's groups (`caller_groups`, the first {@link MAX_GROUPS_IN_SIGNAL},
+ * `caller_groups_truncated` when there were more) and extra claims (`caller_claims`, when their JSON
+ * is at most {@link MAX_CLAIMS_JSON_IN_SIGNAL} characters, else `caller_claims_truncated`: the
+ * signal must stay far below the validator's details limit); unchanged for an unverified caller.
+ * Returns `{details}` to spread into a signal, or nothing without details.
+ */
+function withIdentity(details: Record<string, unknown> | undefined, ctx: CallContext | undefined): { details?: Record<string, unknown> } {
+  if (!ctx?.callerVerified) return details ? { details } : {}
+  const groups = ctx.callerGroups ?? []
+  const claims = ctx.callerClaims
+  const hasClaims = claims !== undefined && Object.keys(claims).length > 0
+  if (groups.length === 0 && !hasClaims) return details ? { details } : {}
+  const claimsFit = hasClaims && JSON.stringify(claims).length <= MAX_CLAIMS_JSON_IN_SIGNAL
+  return {
+    details: {
+      ...details,
+      ...(groups.length > 0 && { caller_groups: groups.slice(0, MAX_GROUPS_IN_SIGNAL) }),
+      ...(groups.length > MAX_GROUPS_IN_SIGNAL && { caller_groups_truncated: true }),
+      ...(claimsFit && { caller_claims: claims }),
+      ...(hasClaims && !claimsFit && { caller_claims_truncated: true }),
+    },
   }
 }

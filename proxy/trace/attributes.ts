@@ -26,6 +26,11 @@
  * - MCP Hangar's own: `hangar.provider` always; `hangar.decision` (`alerted`, `blocked`,
  *   `quarantined`), `hangar.rule` and `hangar.violation` (the signal type) when the Inspector
  *   refused or alerted (the first decision of a call).
+ * - Caller: `hangar.caller` (the signals' `caller`) and `hangar.caller.verified` when the request
+ *   names one; for a caller the identity module verified also `user.id` (the subject; semantic
+ *   conventions "user" registry, experimental), `hangar.caller.groups` (at most
+ *   {@link MAX_GROUPS_ON_SPAN}) and `hangar.caller.claim.<name>` for each configured extra claim
+ *   (none when their JSON exceeds {@link MAX_CLAIMS_JSON_ON_SPAN} characters).
  */
 import type { InspectorDecision } from '../inspect/inspector.js'
 import { signalName } from '../inspect/signals.js'
@@ -52,10 +57,20 @@ export const ATTR = {
   HANGAR_DECISION: 'hangar.decision',
   HANGAR_RULE: 'hangar.rule',
   HANGAR_VIOLATION: 'hangar.violation',
+  USER_ID: 'user.id',
+  HANGAR_CALLER: 'hangar.caller',
+  HANGAR_CALLER_VERIFIED: 'hangar.caller.verified',
+  HANGAR_CALLER_GROUPS: 'hangar.caller.groups',
+  HANGAR_CALLER_CLAIM_PREFIX: 'hangar.caller.claim.',
 } as const
 
+/** Most groups put on a span. */
+export const MAX_GROUPS_ON_SPAN = 32
+/** Largest set of claims put on a span, as JSON characters (larger: none). */
+export const MAX_CLAIMS_JSON_ON_SPAN = 4096
+
 /** Attribute values as OpenTelemetry accepts them (a subset of `@opentelemetry/api` `Attributes`). */
-export type SpanAttributes = Record<string, string | number | boolean>
+export type SpanAttributes = Record<string, string | number | boolean | string[]>
 
 /** Where a client message arrived: what the span knows besides the message. */
 export interface SpanScopeInfo {
@@ -72,6 +87,23 @@ export interface SpanScopeInfo {
   clientPort?: number
   /** Opt-in of the conventions: the resource URI as the span name's target. Default false. */
   resourceUriInName?: boolean
+  /** The request's caller, as signals name it. */
+  caller?: string
+  /** True when the identity module verified `caller`. */
+  callerVerified?: boolean
+  /** The verified caller's groups and extra claims. */
+  callerGroups?: readonly string[]
+  callerClaims?: Readonly<Record<string, string | string[]>>
+}
+
+/** `info` with the caller fields of a request's context (unchanged when it names no caller). */
+export function withCaller(info: SpanScopeInfo, ctx: { caller?: string; callerVerified?: boolean; callerGroups?: readonly string[]; callerClaims?: Readonly<Record<string, string | string[]>> }): SpanScopeInfo {
+  if (ctx.caller === undefined) return info
+  return {
+    ...info, caller: ctx.caller, callerVerified: ctx.callerVerified === true,
+    ...(ctx.callerVerified && ctx.callerGroups && { callerGroups: ctx.callerGroups }),
+    ...(ctx.callerVerified && ctx.callerClaims && { callerClaims: ctx.callerClaims }),
+  }
 }
 
 /** A client message as far as naming needs it. */
@@ -123,6 +155,18 @@ export function describeRequest(msg: TracedMessage, scope: SpanScopeInfo): SpanS
   if (scope.clientAddress) {
     a[ATTR.CLIENT_ADDRESS] = scope.clientAddress
     if (scope.clientPort !== undefined) a[ATTR.CLIENT_PORT] = scope.clientPort
+  }
+  if (scope.caller !== undefined) {
+    a[ATTR.HANGAR_CALLER] = scope.caller
+    a[ATTR.HANGAR_CALLER_VERIFIED] = scope.callerVerified === true
+    if (scope.callerVerified) {
+      a[ATTR.USER_ID] = scope.caller
+      if (scope.callerGroups?.length) a[ATTR.HANGAR_CALLER_GROUPS] = scope.callerGroups.slice(0, MAX_GROUPS_ON_SPAN)
+      const claims = scope.callerClaims
+      if (claims && JSON.stringify(claims).length <= MAX_CLAIMS_JSON_ON_SPAN) {
+        for (const [k, v] of Object.entries(claims)) a[`${ATTR.HANGAR_CALLER_CLAIM_PREFIX}${k}`] = Array.isArray(v) ? [...v] : v
+      }
+    }
   }
   let target: string | undefined
   if (method === 'tools/call') {

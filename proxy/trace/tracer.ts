@@ -23,7 +23,7 @@ import type { Link, Span, SpanContext, Tracer } from '@opentelemetry/api'
 import type { Logger } from '../../core/log.js'
 import type { InspectorDecision } from '../inspect/inspector.js'
 import type { CallContext, JsonRpcMessage, JsonRpcResponse } from '../types.js'
-import { ATTR, decisionAttributes, describeOutcome, describeRequest, type SpanScopeInfo } from './attributes.js'
+import { ATTR, decisionAttributes, describeOutcome, describeRequest, withCaller, type SpanScopeInfo } from './attributes.js'
 import { TraceContextReader } from './context.js'
 import { otelApi } from './otel.js'
 
@@ -100,7 +100,7 @@ export class McpTracer {
   startSpan(msg: JsonRpcMessage, ctx: CallContext, info: SpanScopeInfo, link: SpanContext | undefined): RequestSpan | undefined {
     if (!('method' in msg)) return undefined // a client's response to a server request: no span of its own
     try {
-      const d = describeRequest(msg, ctx.sessionId ? { ...info, sessionId: ctx.sessionId } : info)
+      const d = describeRequest(msg, withCaller(ctx.sessionId ? { ...info, sessionId: ctx.sessionId } : info, ctx))
       const parent = this.#reader.fromMeta(msg.params)
       const links: Link[] | undefined = link && !(parent && parent.traceId === link.traceId && parent.spanId === link.spanId) ? [{ context: link }] : undefined
       const span = this.#o.tracer.startSpan(d.name, { kind: this.#api.SpanKind.SERVER, attributes: d.attributes, ...(links && { links }) }, this.#reader.parentContext(parent))

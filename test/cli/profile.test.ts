@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command } from 'commander'
-import { registerProfileCommands, runProfileCommand, type ProfileCommandIo } from '../../cli/profile.js'
+import { registerProfileCommands, runProfileCommand, summarizeProfile, type ProfileCommandIo } from '../../cli/profile.js'
 import { BUILTIN_PROFILES } from '../../config/builtin-profiles.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -110,4 +110,9 @@ t.test('registerProfileCommands: commander runs the same functions and sets proc
   t.strictSame(v.io.stderr[0], `${bad}: invalid`)
   t.match(v.io.stdout[0], /^github: ok \(/)
   await t.rejects(run(['profile', 'validate']), { code: 'commander.missingArgument' }, 'validate needs a FILE')
+})
+
+t.test('summarizeProfile: a single caller-scoped allow entry is shown with its callers', async (t) => {
+  const s = summarizeProfile({ path: '/p.yaml', capabilities: { tools: { allow_list: [{ tool: 'create_*', callers: ['group:maintainers'] }], deny_list: ['delete_*'] } } })
+  t.equal(s.tools, 'allow create_* for group:maintainers, deny 1')
 })

@@ -15,7 +15,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { build } from 'esbuild'
 import { loadConfig, loadProfile } from '../../config/load.js'
 import { BUILTIN_PROFILES, builtinProfilePath, isBuiltinProfile, listBuiltinProfiles } from '../../config/builtin-profiles.js'
-import { compileToolPolicy } from '../../policy/tool-policy.js'
+import { compileToolPolicy, ruleGlob } from '../../policy/tool-policy.js'
 import { EVERYTHING_SERVER, FILESYSTEM_SERVER } from '../fixtures/mcp/harness.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -64,7 +64,7 @@ t.test('every built-in loads through loadConfig as `profile: <name>`, in block m
     // Every literal name in the deny and allow lists is a tool the server declares: a typo would deny nothing.
     const expected = caps.tools.expected_tools
     t.ok(expected && expected.length > 0, `${name}: expected_tools declared`)
-    for (const n of [...caps.tools.deny_list, ...caps.tools.allow_list].filter((g) => !g.includes('*') && !g.includes('?'))) {
+    for (const n of [...caps.tools.deny_list, ...caps.tools.allow_list].map(ruleGlob).filter((g) => !g.includes('*') && !g.includes('?'))) {
       t.ok(expected?.includes(n), `${name}: "${n}" is in expected_tools`)
     }
     const loaded = loadProfile(name)

@@ -3,6 +3,7 @@
  * build a provider config the way hangar.yaml would, run an McpSidecar in-process, and connect
  * the MCP SDK's own client to it over Streamable HTTP. Loopback only.
  */
+import type { PortRegistry } from '../../core/ports.js'
 import type { BaselineRecorder } from '../../profiles/baseline/recorder.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomInt } from 'node:crypto'
@@ -108,9 +109,10 @@ export interface SidecarRig {
 /**
  * Runs the MCP side of a sidecar in-process for `config` (data_dir: a fresh temp folder, removed at
  * stop, unless `opts.dataDir` is given). `opts.tracer`: request spans (proxy/trace/), off by
- * default. `opts.baseline`: a recorder fed by the Inspector.
+ * default. `opts.baseline`: a recorder fed by the Inspector. `opts.ports`: the enterprise ports
+ * (e.g. a registry with `identity` for `ingress.auth.oidc`).
  */
-export async function startSidecar(name: string, raw: Record<string, unknown>, opts: { tracer?: McpTracer; baseline?: BaselineRecorder; dataDir?: string } = {}): Promise<SidecarRig> {
+export async function startSidecar(name: string, raw: Record<string, unknown>, opts: { tracer?: McpTracer; baseline?: BaselineRecorder; dataDir?: string; ports?: PortRegistry } = {}): Promise<SidecarRig> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'hangar-mcp-'))
   const sidecarBlock = (raw.sidecar as Record<string, unknown> | undefined) ?? {}
   const config = providerConfig({ ...raw, sidecar: { data_dir: dataDir, ...sidecarBlock } })
@@ -128,6 +130,7 @@ export async function startSidecar(name: string, raw: Record<string, unknown>, o
     inheritedEnv: providerEnv(),
     ...(opts.tracer && { tracer: opts.tracer }),
     ...(opts.baseline && { baseline: opts.baseline }),
+    ...(opts.ports && { ports: opts.ports }),
   })
   const port = await sidecar.start()
   return {

@@ -2,11 +2,12 @@
 // tool names (`*` any run, `?` one character, everything else literal, case-sensitive), deny wins
 // over allow, an empty allow list allows all, and `expected_tools` yields undeclared tools.
 import t from 'tap'
+import fc from 'fast-check'
 import { ERROR_CODES, HangarError } from '../../core/errors.js'
-import { capabilitiesSchema } from '../../policy/capabilities.js'
+import { capabilitiesSchema, type ToolRuleConfig } from '../../policy/capabilities.js'
 import {
-  compileToolGlob, compileToolPolicy, decideTool, filterToolsList, matchToolGlob, undeclaredTools,
-  type ToolDecision,
+  compileCallers, compileToolGlob, compileToolPolicy, decideTool, filterToolsList, matchToolGlob, ruleGlob, ruleText, undeclaredTools,
+  type ToolCaller, type ToolDecision,
 } from '../../policy/tool-policy.js'
 
 t.test('glob matching: wildcards, literals, regex metacharacters, case', async (t) => {
@@ -168,4 +169,150 @@ t.test('undeclaredTools: exact, case-sensitive, once each, in order', async (t) 
     { case: 'no names', names: [], expected: ['a'], out: [] },
   ]
   for (const c of cases) t.strictSame(undeclaredTools(c.names, c.expected), c.out, c.case)
+})
+
+// ---- Caller-scoped rules ------------------------------------------------------------------------
+
+const admin: ToolCaller = { verified: true, subject: 'ann', groups: ['admins'] }
+const dev: ToolCaller = { verified: true, subject: 'dan', groups: ['dev'] }
+const bob: ToolCaller = { verified: true, subject: 'bob', groups: [] }
+const contractor: ToolCaller = { verified: true, subject: 'cid', groups: ['contractors', 'admins'] }
+/** What a client can claim without a verified token: the names are never compared. */
+const spoofed: ToolCaller = { verified: false, subject: 'ann', groups: ['admins'] }
+
+t.test('scoped allow: only a verified caller it names; scoped deny: the callers it names and every unverified caller', async (t) => {
+  const policy = compileToolPolicy({
+    allow_list: ['read_*', { tool: 'write_*', callers: ['group:admins', 'user:bob'] }, { tool: 'stats', callers: ['*'] }],
+    deny_list: [{ tool: 'write_prod*', callers: ['group:contractors'] }],
+  })
+  t.same(policy.scoped, ['tools.deny_list[0]', 'tools.allow_list[1]', 'tools.allow_list[2]'], 'scoped entries are listed by path')
+  const table: Array<[string, ToolCaller | undefined, string, 'allow' | 'deny', string]> = [
+    ['group member', admin, 'write_file', 'allow', 'tools.allow_list[1]'],
+    ['user by subject', bob, 'write_file', 'allow', 'tools.allow_list[1]'],
+    ['non-member', dev, 'write_file', 'deny', 'not-in-allow_list'],
+    ['spoofed admin (unverified)', spoofed, 'write_file', 'deny', 'not-in-allow_list'],
+    ['no caller at all', undefined, 'write_file', 'deny', 'not-in-allow_list'],
+    ['unscoped allow for everyone', spoofed, 'read_file', 'allow', 'tools.allow_list[0]'],
+    ['* is any verified caller', dev, 'stats', 'allow', 'tools.allow_list[2]'],
+    ['* is not an unverified caller', spoofed, 'stats', 'deny', 'not-in-allow_list'],
+    ['scoped deny hits its group, over its admins allow', contractor, 'write_prod_db', 'deny', 'tools.deny_list[0]'],
+    ['scoped deny spares other verified callers', admin, 'write_prod_db', 'allow', 'tools.allow_list[1]'],
+    ['scoped deny applies to an unverified caller', spoofed, 'write_prod_db', 'deny', 'tools.deny_list[0]'],
+    ['scoped deny applies with no caller', undefined, 'write_prod_db', 'deny', 'tools.deny_list[0]'],
+    ['scoped deny only on its tool', contractor, 'write_file', 'allow', 'tools.allow_list[1]'],
+    ['a tool in no list', admin, 'delete_repo', 'deny', 'not-in-allow_list'],
+  ]
+  for (const [what, caller, tool, verdict, rule] of table) {
+    const d = decideTool(tool, policy, caller)
+    t.same([d.verdict, d.rule], [verdict, rule], `${what}: ${tool} → ${verdict} by ${rule}`)
+  }
+  t.match(decideTool('write_file', policy, dev).reason, 'tool "write_file" is allowed by tools.allow_list[1] only for group:admins, user:bob')
+  t.match(decideTool('write_file', policy, spoofed).reason, /only for group:admins, user:bob, and the caller is not verified/)
+  t.match(decideTool('write_prod', policy, spoofed).reason, /\(tools\.deny_list\[0\], for group:contractors: the caller is not verified\)/)
+  t.match(decideTool('write_file', policy, admin).reason, /\(tools\.allow_list\[1\], for group:admins, user:bob\)/)
+})
+
+t.test('an allow list of scoped entries only is not empty for anyone: other tools are denied to all', async (t) => {
+  const policy = compileToolPolicy({ allow_list: [{ tool: 'admin_*', callers: ['group:admins'] }] })
+  t.equal(decideTool('echo', policy, dev).verdict, 'deny', 'a non-member does not fall back to "empty allow list allows all"')
+  t.equal(decideTool('echo', policy, spoofed).verdict, 'deny')
+  t.equal(decideTool('admin_panel', policy, admin).verdict, 'allow')
+  t.equal(decideTool('echo', compileToolPolicy({}), spoofed).verdict, 'allow', 'control: a really empty allow list allows all')
+})
+
+t.test('tools/list is filtered per caller', async (t) => {
+  const policy = compileToolPolicy({ allow_list: ['echo', { tool: 'admin_*', callers: ['group:admins'] }], deny_list: [{ tool: 'echo', callers: ['user:eve'] }] })
+  const tools = [{ name: 'echo' }, { name: 'admin_reset' }, { name: 'other' }]
+  t.same(filterToolsList(tools, policy, admin).kept.map((x) => x.name), ['echo', 'admin_reset'])
+  t.same(filterToolsList(tools, policy, dev).kept.map((x) => x.name), ['echo'])
+  t.same(filterToolsList(tools, policy, { verified: true, subject: 'eve' }).kept.map((x) => x.name), [])
+  t.same(filterToolsList(tools, policy).kept.map((x) => x.name), [], 'no caller: the scoped deny on echo applies')
+})
+
+t.test('callers compile; malformed references are refused naming the entry', async (t) => {
+  const c = compileCallers(['*', 'user:a b', 'group:x:y'], 'tools.allow_list[0]')
+  t.same([c.any, [...c.users], [...c.groups], c.text], [true, ['a b'], ['x:y'], '*, user:a b, group:x:y'])
+  t.throws(() => compileCallers([], 'tools.allow_list[3]'), { code: ERROR_CODES.GLOB_INVALID, message: /^tools\.allow_list\[3\]\.callers: a caller-scoped rule must name at least one caller/ })
+  for (const bad of ['admins', 'group:', 'user:', 'role:x', ' *']) {
+    t.throws(() => compileCallers(['*', bad], 'tools.deny_list[0]'), { message: /^tools\.deny_list\[0\]\.callers\[1\]: / }, JSON.stringify(bad))
+  }
+  t.throws(() => compileToolPolicy({ deny_list: [{ tool: '', callers: ['*'] }] }), HangarError, 'an empty glob in a scoped rule')
+  t.equal(ruleGlob({ tool: 'w_*', callers: ['*'] }), 'w_*')
+  t.equal(ruleText({ tool: 'w_*', callers: ['group:a', 'user:b'] }), 'w_* for group:a, user:b')
+  t.equal(ruleText('plain'), 'plain')
+})
+
+t.test('the schema: scoped entries parse strictly and errors name the field', async (t) => {
+  const parse = (tools: unknown) => capabilitiesSchema.safeParse({ tools })
+  const ok = parse({ allow_list: ['a', { tool: 'b_*', callers: ['group:g', 'user:u', '*'] }] })
+  t.ok(ok.success)
+  const issue = (tools: unknown) => {
+    const r = parse(tools)
+    return r.success ? undefined : { path: r.error.issues[0]!.path.join('.'), message: r.error.issues[0]!.message }
+  }
+  t.match(issue({ allow_list: [{ tool: 'x', callers: [] }] }), { path: 'tools.allow_list.0.callers', message: /must name at least one caller/ })
+  t.match(issue({ deny_list: ['ok', { tool: 'x', callers: ['admins'] }] }), { path: 'tools.deny_list.1.callers.0', message: /is not a caller: write "group:<group>"/ })
+  t.match(issue({ allow_list: [{ tool: 'x', callers: ['group: padded '] }] }), { path: 'tools.allow_list.0.callers.0', message: /printable ASCII characters without surrounding spaces/ })
+  t.match(issue({ allow_list: [{ tool: 'x', callers: ['user:' + 'u'.repeat(129)] }] }), { path: 'tools.allow_list.0.callers.0' })
+  t.match(issue({ allow_list: [{ tool: 'x', callers: ['*'], role: 'admin' }] }), { path: 'tools.allow_list.0', message: /Unrecognized key/ })
+  t.match(issue({ allow_list: [{ callers: ['*'] }] }), { path: 'tools.allow_list.0.tool' })
+  t.match(issue({ allow_list: [{ tool: '', callers: ['*'] }] }), { path: 'tools.allow_list.0.tool', message: /empty tool glob/ })
+  t.match(issue({ allow_list: [7] }), { path: 'tools.allow_list.0', message: /expected a tool glob .* or a caller-scoped rule/ })
+  t.match(issue({ allow_list: [['a']] }), { path: 'tools.allow_list.0', message: /expected a tool glob/ })
+})
+
+// ---- Properties -----------------------------------------------------------------------------------
+
+const toolName = fc.constantFrom('read_a', 'read_b', 'write_a', 'write_b', 'admin', 'x')
+const glob = fc.constantFrom('read_*', 'write_*', '*', 'admin', 'x', '?dmin', 'write_a')
+const ref = fc.constantFrom('*', 'group:g1', 'group:g2', 'user:u1', 'user:u2')
+const entry: fc.Arbitrary<ToolRuleConfig> = fc.oneof(glob, fc.record({ tool: glob, callers: fc.uniqueArray(ref, { minLength: 1, maxLength: 3 }) }))
+const lists = fc.record({ allow_list: fc.array(entry, { maxLength: 5 }), deny_list: fc.array(entry, { maxLength: 4 }) })
+const verifiedCaller = fc.record({ verified: fc.constant(true), subject: fc.constantFrom('u1', 'u2', 'u3'), groups: fc.subarray(['g1', 'g2', 'g3']) })
+
+t.test('property: the names an unverified caller claims never change its decision', async (t) => {
+  t.doesNotThrow(() => fc.assert(
+    fc.property(lists, toolName, fc.constantFrom('u1', 'u2'), fc.subarray(['g1', 'g2']), (l, name, subject, groups) => {
+      const policy = compileToolPolicy(l)
+      const claimed = decideTool(name, policy, { verified: false, subject, groups })
+      const anonymous = decideTool(name, policy, { verified: false })
+      const none = decideTool(name, policy)
+      return claimed.verdict === anonymous.verdict && claimed.rule === anonymous.rule && none.rule === anonymous.rule
+    }),
+    { numRuns: 2000 },
+  ), '2000 random policies, tools and claimed identities')
+})
+
+t.test('property: an unverified caller is the least privileged: what it may call, every verified caller may', async (t) => {
+  t.doesNotThrow(() => fc.assert(
+    fc.property(lists, toolName, verifiedCaller, (l, name, caller) => {
+      const policy = compileToolPolicy(l)
+      return decideTool(name, policy, { verified: false }).verdict === 'deny' || decideTool(name, policy, caller).verdict === 'allow'
+    }),
+    { numRuns: 2000 },
+  ), '2000 random policies, tools and verified callers')
+})
+
+t.test('property: a policy without scoped entries decides exactly as before, for any caller', async (t) => {
+  t.doesNotThrow(() => fc.assert(
+    fc.property(fc.array(glob, { maxLength: 5 }), fc.array(glob, { maxLength: 4 }), toolName, verifiedCaller, (allow, deny, name, caller) => {
+      const policy = compileToolPolicy({ allow_list: allow, deny_list: deny })
+      const base = decideTool(name, policy)
+      const withCaller = decideTool(name, policy, caller)
+      return base.verdict === withCaller.verdict && base.rule === withCaller.rule
+    }),
+    { numRuns: 1000 },
+  ), '1000 random unscoped policies')
+})
+
+t.test('property: deny wins: a tool matched by a deny entry that applies is never allowed', async (t) => {
+  t.doesNotThrow(() => fc.assert(
+    fc.property(lists, toolName, fc.oneof(verifiedCaller, fc.constant({ verified: false } as ToolCaller)), (l, name, caller) => {
+      const policy = compileToolPolicy(l)
+      const d = decideTool(name, policy, caller)
+      const applies = policy.deny.some((g) => matchToolGlob(g, name) && (!g.callers || !caller.verified || g.callers.any || g.callers.users.has(caller.subject ?? '') || (caller.groups ?? []).some((x) => g.callers!.groups.has(x))))
+      return applies ? d.verdict === 'deny' && d.rule.startsWith('tools.deny_list[') : true
+    }),
+    { numRuns: 2000 },
+  ), '2000 random policies')
 })

@@ -5,7 +5,7 @@
  * protocol versions (newest first, the default among them).
  */
 import t from 'tap'
-import { DEFAULT_NEGOTIATED_VERSION, isErrorResponse, isNotification, isRequest, isResponse, rpcError, RPC, SUPPORTED_PROTOCOL_VERSIONS, type JsonRpcMessage } from '../../proxy/types.js'
+import { DEFAULT_NEGOTIATED_VERSION, isErrorResponse, isNotification, isRequest, isResponse, mayUseSession, requestContext, rpcError, sessionOwner, RPC, SUPPORTED_PROTOCOL_VERSIONS, type CallContext, type JsonRpcMessage } from '../../proxy/types.js'
 
 const request = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: {} } as JsonRpcMessage
 const request0 = { jsonrpc: '2.0', id: 0, method: 'ping' } as JsonRpcMessage
@@ -48,4 +48,30 @@ t.test('protocol versions: dates, newest first; the default is one of them', asy
   t.ok(SUPPORTED_PROTOCOL_VERSIONS.every((v) => /^\d{4}-\d{2}-\d{2}$/.test(v)))
   t.ok((SUPPORTED_PROTOCOL_VERSIONS as readonly string[]).includes(DEFAULT_NEGOTIATED_VERSION))
   t.equal(DEFAULT_NEGOTIATED_VERSION, '2025-03-26', 'the version the spec says to assume without the header')
+})
+
+t.test('requestContext: a request never borrows a verified identity from the session', async (t) => {
+  const groups = ['admins']
+  const session: CallContext = { sessionId: 's1', caller: 'ann', callerVerified: true, callerGroups: groups, callerClaims: { email: 'a' } }
+  t.equal(requestContext(session, { caller: 'ann', callerVerified: true, callerGroups: groups }), session, 'same identity: the session context itself')
+  t.same(requestContext(session, {}), { sessionId: 's1' }, 'a request without a caller on a verified session: no caller at all')
+  t.same(requestContext(session, { caller: 'ann' }), { sessionId: 's1', caller: 'ann' }, 'the same name, unverified: no verified flag, no groups')
+  t.same(requestContext(session, { caller: 'dan', callerVerified: true, callerGroups: ['dev'] }), { sessionId: 's1', caller: 'dan', callerVerified: true, callerGroups: ['dev'] }, "another verified caller: its own groups, not the session's claims")
+  const plain: CallContext = { sessionId: 's2', caller: 'svc' }
+  t.same(requestContext(plain, { traceId: 't' }), { sessionId: 's2', caller: 'svc', traceId: 't' }, 'unverified session: the caller named once stays named (as before)')
+  t.same(requestContext(plain, { caller: 'dan', callerVerified: true }), { sessionId: 's2', caller: 'dan', callerVerified: true }, 'a verified request on an unverified session')
+})
+
+t.test('sessionOwner / mayUseSession: a session opened by a verified caller is that caller\'s only', async (t) => {
+  const alice: CallContext = { caller: 'alice', callerVerified: true, callerIssuer: 'https://a' }
+  t.equal(sessionOwner(alice), 'https://a#alice')
+  t.equal(sessionOwner({ caller: 'alice' }), undefined, 'an unverified caller owns nothing')
+  t.equal(sessionOwner({}), undefined)
+  const owner = sessionOwner(alice)
+  t.ok(mayUseSession(owner, { ...alice, callerGroups: ['new'] }), 'the same caller (a fresh token, other groups)')
+  t.notOk(mayUseSession(owner, { caller: 'alice', callerVerified: true, callerIssuer: 'https://b' }), 'the same subject from another issuer')
+  t.notOk(mayUseSession(owner, { caller: 'alice' }), 'the same name, unverified')
+  t.notOk(mayUseSession(owner, {}), 'no caller')
+  t.ok(mayUseSession(undefined, {}), 'a session bound to no one: anyone, as without identity')
+  t.ok(mayUseSession(undefined, alice))
 })

@@ -8,7 +8,8 @@ import { silentLogger } from '../../core/log.js'
 import { createMetrics } from '../../core/metrics.js'
 import { QuarantineSwitch } from '../../policy/quarantine.js'
 import { MemorySink } from '../../signals/sink.js'
-import { McpSidecar } from '../../sidecar/mcp.js'
+import { McpSidecar, requireIdentity } from '../../sidecar/mcp.js'
+import { createPortRegistry } from '../../core/ports.js'
 import { connectClient, FIXTURE } from '../helpers/mcp.js'
 
 const make = (raw: Record<string, unknown>, sink = new MemorySink()) => new McpSidecar({
@@ -18,6 +19,21 @@ const make = (raw: Record<string, unknown>, sink = new MemorySink()) => new McpS
 
 t.test('a container provider without broker_socket is refused, naming the field', async (t) => {
   t.throws(() => make({ mode: 'container', image: 'x', listen: '127.0.0.1:0' }), { code: 'HANGAR_CONFIG_INVALID', message: /providers\.p\.broker_socket/ })
+})
+
+t.test('requireIdentity: ingress.auth or a caller-scoped rule without the identity module is refused; plain configs pass', async (t) => {
+  const oidc = { oidc: [{ issuer: 'https://idp.example.test', audience: 'a', jwks_uri: 'https://idp.example.test/jwks' }] }
+  const community = { ...createPortRegistry(), license: { mode: 'community' as const, features: [] } }
+  const unlicensed = createPortRegistry()
+  const cfg = (raw: Record<string, unknown>) => providerSchema.parse({ mode: 'remote', endpoint: 'http://127.0.0.1:1/mcp', ...raw })
+  t.doesNotThrow(() => requireIdentity('p', cfg({}), unlicensed), 'no identity settings: nothing required')
+  t.doesNotThrow(() => requireIdentity('p', cfg({ capabilities: { tools: { allow_list: ['a'], deny_list: ['b'] } } }), undefined), 'plain globs need no module')
+  t.throws(() => requireIdentity('p', cfg({ ingress: { auth: oidc } }), unlicensed), {
+    code: 'HANGAR_CONFIG_INVALID',
+    message: 'providers.p.ingress.auth.oidc: verified caller identity needs the enterprise module "identity", which needs a license key granting it or the community grant (`mcp-hangar license show` says: unlicensed, no license key found, using defaults); remove the setting or install a license (docs/licensing.md)',
+  })
+  t.throws(() => requireIdentity('p', cfg({ capabilities: { tools: { deny_list: ['x', { tool: 'w', callers: ['*'] }] } } }), community), { message: /^providers\.p\.capabilities\.tools\.deny_list\[1\]: .*says: community\)/ })
+  t.throws(() => make({ mode: 'remote', endpoint: 'http://127.0.0.1:1/mcp', ingress: { auth: oidc } }), { message: /^providers\.p\.ingress\.auth\.oidc: verified caller identity needs/ }, 'the sidecar refuses to compose')
 })
 
 t.test('start() without listen is refused, naming the field', async (t) => {

@@ -2,7 +2,7 @@
 // time digest comparison against every token, JWT `sub` (named, not verified), X-Hangar-Caller.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import t from 'tap'
-import { bearerToken, callerOf, checkBearer, compileTokens, jwtSub, sanitizeCaller } from '../../../core/http/auth.js'
+import { bearerToken, callerOf, checkBearer, compileTokens, invalidToken, jwtSub, MISSING_BEARER, sanitizeCaller, tokenMatches } from '../../../core/http/auth.js'
 
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
 const jwt = (payload: unknown) => `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(payload)}.c2lnbmF0dXJl`
@@ -120,4 +120,25 @@ t.test('sanitizeCaller: trimmed printable ASCII up to 128', async (t) => {
   t.equal(sanitizeCaller(''), undefined)
   t.equal(sanitizeCaller('a\tb'), undefined)
   t.equal(sanitizeCaller('a\u007fb'), undefined)
+})
+
+t.test('tokenMatches: exact bytes of a configured token only; an empty set matches nothing', async (t) => {
+  const set = compileTokens(['alpha-token', 'βeta'])
+  t.ok(tokenMatches(set, 'alpha-token'))
+  t.ok(tokenMatches(set, Buffer.from('βeta', 'utf8').toString('latin1')), 'a non-ASCII token as its header bytes')
+  for (const bad of ['alpha-toke', 'alpha-token ', 'ALPHA-TOKEN', '', 'βeta']) t.notOk(tokenMatches(set, bad), JSON.stringify(bad))
+  t.notOk(tokenMatches(compileTokens([]), 'anything'))
+})
+
+t.test('invalidToken / MISSING_BEARER: the two RFC 6750 §3 challenges', async (t) => {
+  t.same(MISSING_BEARER.headers, { 'WWW-Authenticate': 'Bearer realm="mcp-hangar"' }, 'no credentials: no error attribute (§3.1)')
+  t.equal(MISSING_BEARER.status, 401)
+  const r = invalidToken('the token has expired')
+  t.equal(r.status, 401)
+  t.equal(r.reason, 'auth')
+  t.equal(r.headers?.['WWW-Authenticate'], 'Bearer realm="mcp-hangar", error="invalid_token", error_description="the token has expired"')
+  const hostile = invalidToken('a "quoted" \\ part\r\nSet-Cookie: x=1' + 'z'.repeat(300))
+  const h = hostile.headers?.['WWW-Authenticate'] ?? ''
+  t.match(h, /^Bearer realm="mcp-hangar", error="invalid_token", error_description="[\x20\x21\x23-\x5b\x5d-\x7e]{1,200}"$/, 'quotes, backslashes and line breaks cannot escape the quoted string; bounded')
+  t.notMatch(h, /[\r\n]/)
 })

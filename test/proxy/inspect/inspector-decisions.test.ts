@@ -5,7 +5,8 @@
 import t from 'tap'
 import { POLICY_DENIED_MESSAGE } from '../../../policy/call-checks.js'
 import type { ClientVerdict } from '../../../proxy/inspect/inspector.js'
-import { RPC, type JsonRpcRequest } from '../../../proxy/types.js'
+import { RPC, type CallContext, type JsonRpcRequest } from '../../../proxy/types.js'
+import { MAX_CLAIMS_JSON_IN_SIGNAL, MAX_GROUPS_IN_SIGNAL } from '../../../proxy/inspect/signals.js'
 import type { EnforcementMode } from '../../../signals/types.js'
 import { CTX, TOOLS, callRequest, harness, toolsOf, type Harness } from './harness.js'
 
@@ -251,4 +252,37 @@ t.test('list filtering by mode: block and quarantine hide denied, drifted and un
     const shown = toolsOf(h.list([{ ...TOOLS.fetch_html, description: 'changed' }, TOOLS.fetch_markdown, TOOLS.delete_cache, { name: 'surprise', inputSchema: { type: 'object' } }]))
     t.same(shown.map((x) => x.name), mode === 'alert' ? ['fetch_html', 'fetch_markdown', 'delete_cache', 'surprise'] : ['fetch_markdown'], mode)
   }
+})
+
+t.test('the caller on signals: caller_verified always, verified groups and claims in details, bounded', async (t) => {
+  const h = harness(t, { tools: { deny_list: ['delete_*'] } })
+  const verified: CallContext = { ...CTX, caller: 'ann', callerVerified: true, callerGroups: ['admins', 'ops'], callerClaims: { email: 'ann@example.test' } }
+  await h.call('delete_repo', {}, verified)
+  await h.call('delete_repo', {}, { ...CTX, caller: 'ann', callerGroups: ['admins'], callerClaims: { email: 'x' } })
+  await h.call('delete_repo', {}, { sessionId: 'sess-2' })
+  const many: CallContext = { ...verified, callerGroups: Array.from({ length: MAX_GROUPS_IN_SIGNAL + 3 }, (_, i) => `g${i}`), callerClaims: { big: Array.from({ length: 16 }, () => 'x'.repeat(300)) } }
+  await h.call('delete_repo', {}, many)
+  const [v, u, none, big] = h.signals('tool_denied')
+  t.match(v, { caller: 'ann', caller_verified: true, details: { caller_groups: ['admins', 'ops'], caller_claims: { email: 'ann@example.test' } } })
+  t.match(u, { caller: 'ann', caller_verified: false })
+  t.notOk(u?.details && ('caller_groups' in u.details || 'caller_claims' in u.details), 'groups and claims of an unverified context are never written')
+  t.notOk(none && 'caller' in none, 'no caller: neither caller nor caller_verified')
+  t.notOk(none && 'caller_verified' in none)
+  t.equal((big?.details?.caller_groups as string[]).length, MAX_GROUPS_IN_SIGNAL)
+  t.equal(big?.details?.caller_groups_truncated, true)
+  t.ok(JSON.stringify(many.callerClaims).length > MAX_CLAIMS_JSON_IN_SIGNAL)
+  t.equal(big?.details?.caller_claims, undefined, 'claims larger than the bound are left out')
+  t.equal(big?.details?.caller_claims_truncated, true)
+})
+
+t.test('caller-scoped rules in the Inspector: tools/list and tools/call decided for the context\'s verified caller', async (t) => {
+  const h = harness(t, { tools: { allow_list: ['fetch_*', { tool: 'delete_*', callers: ['group:admins'] }] } })
+  const tools = [{ name: 'fetch_html', inputSchema: { type: 'object' } }, { name: 'delete_repo', inputSchema: { type: 'object' } }]
+  const admin: CallContext = { ...CTX, caller: 'ann', callerVerified: true, callerGroups: ['admins'] }
+  t.same(toolsOf(h.list(tools, {}, admin)).map((x) => x.name), ['fetch_html', 'delete_repo'])
+  t.same(toolsOf(h.list(tools, {}, { ...CTX, caller: 'ann', callerGroups: ['admins'] })).map((x) => x.name), ['fetch_html'], 'the same names unverified: hidden')
+  const refused = (await h.call('delete_repo', {}, { ...CTX, caller: 'ann', callerGroups: ['admins'] })) as ClientVerdict
+  t.match(refused, { action: 'reply', response: { error: { code: RPC.POLICY_DENIED, data: { rule: 'not-in-allow_list' } } } })
+  const allowed = (await h.call('delete_repo', {}, admin)) as ClientVerdict
+  t.equal(allowed.action, 'forward', 'the verified admin is forwarded')
 })

@@ -3,7 +3,7 @@
 import t from 'tap'
 import * as semconv from '@opentelemetry/semantic-conventions'
 import * as incubating from '@opentelemetry/semantic-conventions/incubating'
-import { ATTR, decisionAttributes, describeOutcome, describeRequest, isServerError, MAX_STATUS_MESSAGE, type SpanScopeInfo } from '../../../proxy/trace/attributes.js'
+import { ATTR, decisionAttributes, describeOutcome, describeRequest, isServerError, MAX_GROUPS_ON_SPAN, MAX_STATUS_MESSAGE, withCaller, type SpanScopeInfo } from '../../../proxy/trace/attributes.js'
 import { RPC, rpcError, type JsonRpcResponse } from '../../../proxy/types.js'
 
 const SCOPE: SpanScopeInfo = { provider: 'fetch', sessionId: 'sess-1', protocolVersion: '2025-06-18', httpVersion: '1.1', clientAddress: '127.0.0.1', clientPort: 50_123 }
@@ -28,6 +28,7 @@ t.test('attribute names are the semantic conventions package names', async (t) =
     GEN_AI_OPERATION_NAME: incubating.ATTR_GEN_AI_OPERATION_NAME,
     GEN_AI_PROMPT_NAME: incubating.ATTR_GEN_AI_PROMPT_NAME,
     RPC_RESPONSE_STATUS_CODE: incubating.ATTR_RPC_RESPONSE_STATUS_CODE,
+    USER_ID: incubating.ATTR_USER_ID,
     ERROR_TYPE: semconv.ATTR_ERROR_TYPE,
     NETWORK_TRANSPORT: semconv.ATTR_NETWORK_TRANSPORT,
     NETWORK_PROTOCOL_NAME: semconv.ATTR_NETWORK_PROTOCOL_NAME,
@@ -169,4 +170,18 @@ t.test('decision attributes', async (t) => {
     'hangar.rule': 'arguments.secret_patterns.github-tokens',
     'hangar.violation': 'secret_in_arguments',
   })
+})
+
+t.test('caller attributes: hangar.caller always with its verified flag; user.id, groups and claims only for a verified caller', async (t) => {
+  const call = { jsonrpc: '2.0' as const, id: 1, method: 'tools/call', params: { name: 'echo' } }
+  const none = describeRequest(call, withCaller(SCOPE, {}))
+  t.notOk('hangar.caller' in none.attributes, 'no caller: no caller attributes')
+  const unverified = describeRequest(call, withCaller(SCOPE, { caller: 'admin', callerGroups: ['admins'], callerClaims: { email: 'x' } }))
+  t.match(unverified.attributes, { 'hangar.caller': 'admin', 'hangar.caller.verified': false })
+  for (const k of ['user.id', 'hangar.caller.groups', 'hangar.caller.claim.email']) t.notOk(k in unverified.attributes, `unverified: no ${k} (groups a client wrote are never shown as verified)`)
+  const groups = Array.from({ length: MAX_GROUPS_ON_SPAN + 5 }, (_, i) => `g${i}`)
+  const verified = describeRequest(call, withCaller(SCOPE, { caller: 'alice', callerVerified: true, callerGroups: groups, callerClaims: { email: 'a@example.test', roles: ['r1', 'r2'] } }))
+  t.match(verified.attributes, { 'hangar.caller': 'alice', 'hangar.caller.verified': true, 'user.id': 'alice', 'hangar.caller.claim.email': 'a@example.test' })
+  t.same(verified.attributes['hangar.caller.groups'], groups.slice(0, MAX_GROUPS_ON_SPAN), `at most ${MAX_GROUPS_ON_SPAN} groups`)
+  t.same(verified.attributes['hangar.caller.claim.roles'], ['r1', 'r2'])
 })
