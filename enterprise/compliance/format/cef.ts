@@ -39,7 +39,7 @@ const CUSTOM: ReadonlyArray<readonly [string, string, (s: Signal) => string | un
 
 /**
  * The extension's key/value pairs, in the order they are written (before escaping). Standard keys
- * of the CEF dictionary where one fits; `hangarSpanId`, `hangarDetails` (the `details` object as
+ * of the CEF dictionary where one fits; `hangarSpanId`, `hangarCallerVerified` (`true`/`false`), `hangarDetails` (the `details` object as
  * JSON) and `hangarDstIp` (a `destination.ip` that is not an address) are vendor keys, which
  * receivers keep as additional data.
  */
@@ -78,6 +78,7 @@ export function cefExtension(signal: Signal, o: FormatOptions): Array<[string, s
   }
   put('reason', signal.reason)
   put('hangarSpanId', signal.span_id)
+  if (signal.caller_verified !== undefined) put('hangarCallerVerified', String(signal.caller_verified))
   if (signal.details !== undefined) put('hangarDetails', JSON.stringify(signal.details))
   return out
 }

@@ -72,6 +72,7 @@ export function leefAttributes(signal: Signal, o: FormatOptions): Array<[string,
   put('policy', signal.rule)
   put('sessionId', signal.session_id)
   put('usrName', signal.caller)
+  if (signal.caller_verified !== undefined) put('callerVerified', String(signal.caller_verified))
   put('traceId', signal.trace_id)
   put('spanId', signal.span_id)
   put('reason', signal.reason)

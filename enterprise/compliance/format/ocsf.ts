@@ -107,7 +107,7 @@ function activityOf(c: OcsfClass, s: Signal): [number, string] {
  */
 function unmapped(s: Signal): Record<string, unknown> {
   const u: Record<string, unknown> = { type: s.type, kind: s.kind, action: s.action, enforcement_mode: s.enforcement_mode, provider: s.provider, sidecar_id: s.sidecar_id }
-  for (const k of ['isolation', 'tool', 'session_id', 'caller', 'rule', 'span_id', 'details'] as const) {
+  for (const k of ['isolation', 'tool', 'session_id', 'caller', 'caller_verified', 'rule', 'span_id', 'details'] as const) {
     if (s[k] !== undefined) u[k] = s[k]
   }
   if (s.destination) u.destination = s.destination

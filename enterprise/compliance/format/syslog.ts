@@ -88,6 +88,7 @@ export function sdParams(signal: Signal): Array<[string, string]> {
   put('tool', signal.tool)
   put('session_id', signal.session_id)
   put('caller', signal.caller)
+  if (signal.caller_verified !== undefined) put('caller_verified', String(signal.caller_verified))
   put('rule', signal.rule)
   put('trace_id', signal.trace_id)
   put('span_id', signal.span_id)

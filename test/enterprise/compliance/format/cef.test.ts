@@ -94,6 +94,7 @@ function signalOf(r: Cef): Signal {
     reason: e.get('reason')!,
     trace_id: custom.trace_id,
     span_id: e.get('hangarSpanId'),
+    caller_verified: e.has('hangarCallerVerified') ? e.get('hangarCallerVerified') === 'true' : undefined,
     details: e.has('hangarDetails') ? JSON.parse(e.get('hangarDetails')!) as Record<string, unknown> : undefined,
   }) as Signal
 }

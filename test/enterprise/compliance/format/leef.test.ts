@@ -86,6 +86,7 @@ function signalOf(r: Leef): Signal {
     reason: a.get('reason')!,
     trace_id: a.get('traceId'),
     span_id: a.get('spanId'),
+    caller_verified: a.has('callerVerified') ? a.get('callerVerified') === 'true' : undefined,
     details: a.has('details') ? JSON.parse(a.get('details')!) as Record<string, unknown> : undefined,
   }) as Signal
 }

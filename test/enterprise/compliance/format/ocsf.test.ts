@@ -31,7 +31,7 @@ function signalOf(ev: OcsfEvent): Signal {
   return compact({
     schema: SIGNAL_SCHEMA, id: md.uid!, time: md.original_time!, kind: u.kind, type: md.event_code!, severity: SEVERITY_OF[ev.severity_id as number] as Signal['severity'],
     action: u.action, enforcement_mode: u.enforcement_mode, provider: u.provider, sidecar_id: u.sidecar_id, destination: u.destination, isolation: u.isolation,
-    tool: u.tool, session_id: u.session_id, caller: u.caller, rule: u.rule, reason: ev.message as string, trace_id: md.correlation_uid, span_id: u.span_id, details: u.details,
+    tool: u.tool, session_id: u.session_id, caller: u.caller, caller_verified: u.caller_verified, rule: u.rule, reason: ev.message as string, trace_id: md.correlation_uid, span_id: u.span_id, details: u.details,
   }) as unknown as Signal
 }
 

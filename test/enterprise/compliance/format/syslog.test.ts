@@ -97,6 +97,7 @@ function signalOf(r: Rfc5424): Signal {
     reason: unescapeControls(r.msg!, '\\'),
     trace_id: p.get('trace_id'),
     span_id: p.get('span_id'),
+    caller_verified: p.has('caller_verified') ? p.get('caller_verified') === 'true' : undefined,
     details: p.has('details') ? JSON.parse(p.get('details')!) as Record<string, unknown> : undefined,
   }) as Signal
 }
