@@ -5,6 +5,7 @@
  * Built into its own bundle, dist/mcp-hangar-enterprise.mjs, beside dist/mcp-hangar.mjs.
  */
 import type { LicenseState, PortRegistry } from '../core/ports.js'
+import { createDeviation } from './behavioral/index.js'
 import { createComplianceExport } from './compliance/index.js'
 
 /** Marks this module's code in a bundle (a test checks the CLI bundle does not contain it). */
@@ -12,12 +13,13 @@ export const ENTERPRISE_BOOTSTRAP_MARK = 'mcp-hangar enterprise bootstrap'
 
 /**
  * Sets each port whose feature `license` enables to its enterprise implementation
- * (`compliance_export` → SIEM export). A port whose feature is not licensed keeps its no-op
+ * (`compliance_export` → SIEM export, `deviation_detection` → runtime deviation detection). A port whose feature is not licensed keeps its no-op
  * default.
  * @throws Error when `license.mode` is `unlicensed` (the loader never calls it then).
  */
 export async function register(ports: PortRegistry, license: LicenseState): Promise<void> {
   if (license.mode === 'unlicensed') throw new Error(`${ENTERPRISE_BOOTSTRAP_MARK}: called without a license (${license.reason ?? 'unlicensed'})`)
   if (license.features.includes('compliance_export')) ports.compliance = createComplianceExport()
+  if (license.features.includes('deviation_detection')) ports.deviation = createDeviation()
   ports.enterprise = true
 }

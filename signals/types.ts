@@ -88,6 +88,7 @@ export const SIGNAL_TYPES = {
   host_access_granted: { severity: 'high', meaning: 'The provider runs with host access its Compose file granted (mcp.hangar.host-access): a host namespace, devices, sysctls, unconfined security options or a host path; emitted once at sidecar start.' },
   egress_bypass_attempt: { severity: 'high', meaning: 'The provider tried to reach a destination other than its sidecar\'s listeners (a direct IP, another resolver, a host port); the kernel (nftables in its network namespace) dropped the packets.' },
   signals_suppressed: { severity: 'medium', meaning: 'A roll-up of signals the sidecar\'s signal rate limit folded instead of emitting one by one: counts per type and per (type, destination or tool), first and last seen; the decisions themselves were all enforced.' },
+  behavior_deviation: { severity: 'high', meaning: 'The provider behaved differently from its mature behavioral baseline: a new destination, DNS name, tool or argument keys, a call or byte rate anomaly, a DNS shape anomaly (tunnelling) or a call outside its daily rhythm; severity by class.' },
   signals_dropped: { severity: 'high', meaning: 'Signals were lost before delivery: the spool was full (its oldest segment was dropped), a spool line was unreadable after a crash, or the memory fallback queue overflowed.' },
 } as const satisfies Record<string, { severity: Severity; meaning: string }>
 
