@@ -48,7 +48,8 @@ export function startBaseline(p: ProviderConfig, name: string, log: Logger): Sid
  * to the recorder, and the four the detector observes (egress decisions, bytes of closed
  * connections, DNS questions on the forwarder's full path, tool calls) to the detector as well.
  * Cached DNS answers (`dnsHit`, the forwarder's hot path) go to the recorder only. The detector
- * can be swapped (a new snapshot after a quarantine release) while traffic flows.
+ * can be swapped (a new snapshot after a quarantine release) while traffic flows. The detector
+ * sees each event first: a snapshot it takes then does not already hold the event it judges.
  */
 export class DeviationTee implements BaselineObserver {
   /** The detector fed beside the recorder; undefined: the recorder alone. */
@@ -57,8 +58,8 @@ export class DeviationTee implements BaselineObserver {
   constructor(readonly recorder: BaselineRecorder) {}
 
   egress(e: EgressEvent): void {
-    this.recorder.egress(e)
     this.detector?.egress(e)
+    this.recorder.egress(e)
   }
 
   egressContent(k: EgressKey, kind: 'tls' | 'http' | 'other'): void {
@@ -66,8 +67,8 @@ export class DeviationTee implements BaselineObserver {
   }
 
   egressBytes(k: EgressKey, up: number, down: number): void {
-    this.recorder.egressBytes(k, up, down)
     this.detector?.egressBytes(k, up, down)
+    this.recorder.egressBytes(k, up, down)
   }
 
   dnsQuery(name: string, qtype: string, action: SignalAction): DnsHandle | undefined {
@@ -88,8 +89,8 @@ export class DeviationTee implements BaselineObserver {
   }
 
   toolCalled(name: string, failed: boolean, args: unknown, redactKey: (key: string) => string): void {
-    this.recorder.toolCalled(name, failed, args, redactKey)
     this.detector?.toolCalled(name, failed, args, redactKey)
+    this.recorder.toolCalled(name, failed, args, redactKey)
   }
 
   toolRefused(name: string): void {
