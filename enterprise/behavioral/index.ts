@@ -20,7 +20,7 @@ export function createDeviation(): DeviationPort {
       const r = deviationConfigSchema.safeParse(ctx.config ?? {})
       if (!r.success) {
         const i = r.error.issues[0]!
-        throw new Error(`providers.${ctx.provider}.sidecar.deviation.${i.path.join('.')}: ${i.message}`)
+        throw new Error(`${['providers', ctx.provider, 'sidecar', 'deviation', ...i.path].join('.')}: ${i.message}`)
       }
       return new DeviationDetectorImpl(ctx, r.data)
     },
