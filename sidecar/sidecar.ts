@@ -179,6 +179,9 @@ export class Sidecar {
       const baseline = withMcp ? startBaseline(p, name, log) : undefined
       this.#baseline = baseline
       const observer = baseline && this.#deviationTee(baseline)
+      if (!withMcp && p.sidecar.deviation.enabled) {
+        log.warn({ feature: 'deviation_detection' }, `providers.${name}.sidecar.deviation.enabled: the egress listeners alone keep no baseline, so this sidecar detects no deviation (the sidecar with the MCP ingress of ${name} does)`)
+      }
       if (this.#trace) {
         const { startOtlpTracing } = await import('../proxy/trace/otlp.js')
         this.#tracing = startOtlpTracing({ config: this.#trace, provider: name, sidecarId: this.sidecarId, serviceVersion: SIDECAR_CLIENT_INFO.version, log })
