@@ -24,7 +24,7 @@ import { parseBaseline } from '../../policy/baseline-schema.js'
 import type { Registry } from 'prom-client'
 import { Cooldowns, type Cooldown } from './cooldown.js'
 import { deviationMetrics, type DeviationMetrics } from './metrics.js'
-import { buildReference, destinationKey, registrableDomain, type Reference } from './reference.js'
+import { buildReference, destinationKey, knowsDestination, registrableDomain, type Reference } from './reference.js'
 
 /** How often an immature baseline is looked at again, ms. */
 export const MATURITY_CHECK_MS = 60_000
@@ -66,6 +66,8 @@ export class DeviationDetectorImpl implements DeviationDetector {
   readonly #cfg: DeviationConfig
   readonly #now: () => number
   readonly #off: ReadonlySet<DeviationClass>
+  /** `new_destination` disabled (read on every egress decision). */
+  readonly #offDestination: boolean
   readonly #cooldowns: Cooldowns
   readonly #metrics: DeviationMetrics | undefined
   readonly #timer: NodeJS.Timeout | undefined
@@ -91,6 +93,7 @@ export class DeviationDetectorImpl implements DeviationDetector {
     this.#cfg = cfg
     this.#now = ctx.now ?? Date.now
     this.#off = new Set(cfg.disabled)
+    this.#offDestination = this.#off.has('new_destination')
     this.#cooldowns = new Cooldowns(cfg.cooldown_ms, cfg.max_signals_per_cooldown)
     this.#metrics = ctx.registry ? deviationMetrics(ctx.registry as Registry) : undefined
     this.#metrics?.mature.set({ provider: ctx.provider }, 0)
@@ -151,18 +154,18 @@ export class DeviationDetectorImpl implements DeviationDetector {
 
   /** @inheritDoc */
   egress(e: { host?: string; ip?: string; port: number; protocol: string; via: string; action: string; failed?: boolean }): void {
-    if (this.#off.has('new_destination')) return
+    if (this.#offDestination) return
     const now = this.#now()
     const ref = this.#reference(now)
-    if (ref === undefined) return
+    if (ref === undefined || knowsDestination(ref, e.host, e.ip, e.port)) return
     const key = destinationKey(e.host, e.ip, e.port)
-    if (key === undefined || ref.destinations.has(key)) return
+    if (key === undefined) return
     const where = e.host ?? e.ip
     this.#found(now, {
       cls: 'new_destination', key, reason: `egress to ${where}:${e.port}, a destination the baseline never saw`,
       baseline: 0, observed: 1, windowMs: this.#cfg.cooldown_ms,
       destination: { ...(e.host !== undefined ? { host: e.host } : { ip: e.ip! }), port: e.port, protocol: destProtocol(e.protocol, e.port) },
-      details: { known_destinations: ref.destinations.size, via: e.via, decision: e.action, ...(ref.truncated.destinations && { baseline_truncated: true }) },
+      details: { known_destinations: ref.destinationCount, via: e.via, decision: e.action, ...(ref.truncated.destinations && { baseline_truncated: true }) },
     })
   }
 

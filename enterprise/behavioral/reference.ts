@@ -53,7 +53,10 @@ export interface Reference {
   updated: string
   revision: number
   events: number
-  destinations: ReadonlySet<string>
+  /** Ports per host or IP literal (nested, so a lookup builds no key string). */
+  destinations: ReadonlyMap<string, ReadonlySet<number>>
+  /** Distinct (host or IP, port) destinations. */
+  destinationCount: number
   dnsNames: ReadonlySet<string>
   tools: ReadonlyMap<string, ToolReference>
   /** Undefined: too few active minutes (`min_active_minutes`) to compare against. */
@@ -67,7 +70,13 @@ export interface Reference {
   truncated: { destinations: boolean; dns_names: boolean; tools: boolean }
 }
 
-/** `host|port` or `ip|port`: the key of a destination in {@link Reference.destinations}. */
+/** True when the reference knows the destination (`host`, else `ip`) on `port`. */
+export function knowsDestination(ref: Reference, host: string | undefined, ip: string | undefined, port: number): boolean {
+  const where = host ?? ip
+  return where !== undefined && ref.destinations.get(where)?.has(port) === true
+}
+
+/** `host|port` or `ip|port`: a destination's key in signals and cooldowns. */
 export function destinationKey(host: string | undefined, ip: string | undefined, port: number): string | undefined {
   const where = host ?? ip
   return where === undefined || where === '' ? undefined : `${where}|${port}`
@@ -118,10 +127,15 @@ function dnsPeaks(b: Baseline): Map<string, number> {
  * @param b a parsed `hangar.baseline/v1` document (policy/baseline-schema.ts `parseBaseline`)
  */
 export function buildReference(b: Baseline, cfg: DeviationConfig): Reference {
-  const destinations = new Set<string>()
+  const destinations = new Map<string, Set<number>>()
+  let destinationCount = 0
   for (const e of b.egress) {
-    const k = destinationKey(e.host, e.ip, e.port)
-    if (k !== undefined) destinations.add(k)
+    const where = e.host ?? e.ip
+    if (where === undefined || where === '') continue
+    let ports = destinations.get(where)
+    if (ports === undefined) destinations.set(where, (ports = new Set()))
+    if (!ports.has(e.port)) destinationCount++
+    ports.add(e.port)
   }
   const tools = new Map<string, ToolReference>()
   for (const t of b.tools) tools.set(t.name, { called: t.calls > 0, keys: new Set(t.argument_keys), keysFull: t.argument_keys.length >= MAX_ARGUMENT_KEYS_PER_TOOL })
@@ -130,7 +144,7 @@ export function buildReference(b: Baseline, cfg: DeviationConfig): Reference {
   const activeHours = dailyRhythm(b.call_minutes)
   return {
     updated: b.updated, revision: b.revision, events: b.events,
-    destinations, dnsNames: new Set(b.dns.map((d) => d.name)), tools,
+    destinations, destinationCount, dnsNames: new Set(b.dns.map((d) => d.name)), tools,
     ...(callRate && { callRate }), ...(byteRate && { byteRate }),
     dnsPeak: dnsPeaks(b),
     ...(activeHours && { activeHours }),

@@ -230,7 +230,7 @@ t.test('the snapshot: a deviation stays one while the recorder learns it; a refr
   r.clock.now += 2 * HOUR
   r.tee.egress(evil)
   t.equal(r.of('new_destination').length, 5, 'after refresh_interval_ms the snapshot includes it')
-  t.ok(r.detector.reference!.destinations.has('evil.attacker.test|443'))
+  t.ok(r.detector.reference!.destinations.get('evil.attacker.test')?.has(443))
 })
 
 t.test('cooldown and roll-up: one signal per key per cooldown, the repeats in one roll-up at its end', async (t) => {

@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { deviationConfigSchema } from '../../../config/deviation-schema.js'
-import { buildReference, dailyRhythm, destinationKey, registrableDomain } from '../../../enterprise/behavioral/reference.js'
+import { buildReference, dailyRhythm, destinationKey, knowsDestination, registrableDomain } from '../../../enterprise/behavioral/reference.js'
 import { dnsRecord, egressRecord, makeBaseline, toolRecord } from '../../helpers/baseline.js'
 
 const cfg = deviationConfigSchema.parse({ enabled: true })
@@ -16,7 +16,12 @@ t.test('destinations by host or IP and port (protocol ignored); tools with their
     tools: [toolRecord('read_file', { argument_keys: ['path'] }), toolRecord('delete_file', { calls: 0 }), toolRecord('wide', { argument_keys: Array.from({ length: 64 }, (_, i) => `k${i}`) })],
   })
   const r = buildReference(b, cfg)
-  t.same([...r.destinations].sort(), ['198.51.100.7|5432', 'api.example.com|443'])
+  t.equal(r.destinationCount, 2, 'the same host and port by two protocols is one destination')
+  t.ok(knowsDestination(r, 'api.example.com', '203.0.113.1', 443), 'by host (the dialled address aside)')
+  t.ok(knowsDestination(r, undefined, '198.51.100.7', 5432), 'an IP literal')
+  t.notOk(knowsDestination(r, 'api.example.com', undefined, 8443), 'a known host on another port')
+  t.notOk(knowsDestination(r, undefined, '198.51.100.7', 5433))
+  t.notOk(knowsDestination(r, undefined, undefined, 443))
   t.ok(r.dnsNames.has('api.example.com'))
   t.same(r.tools.get('read_file'), { called: true, keys: new Set(['path']), keysFull: false })
   t.equal(r.tools.get('delete_file')!.called, false)
