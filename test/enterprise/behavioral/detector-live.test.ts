@@ -12,9 +12,11 @@
  *    workload for ~20 s: zero deviations. Then each class broken once and each detected with its
  *    severity within seconds: new destination, new DNS name, DNS shape, new tool, new argument
  *    keys, call rate, byte rate. (Off hours needs 48 h of rhythm: detector.test.ts covers it.)
+ *    The signals reach a real aggregator, whose `hangar_violations` MCP tool lists each with the
+ *    learned figure next to the observed one.
  * 3. Quarantine mode: a new destination quarantines the provider (the egress to a known site is
- *    then refused); releasing the quarantine takes a new snapshot, so the same destination is no
- *    longer a deviation.
+ *    then refused); the operator's approval on the aggregator releases it, which takes a new
+ *    snapshot, so the same destination is no longer a deviation.
  */
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -22,6 +24,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import dnsPacket from 'dns-packet'
+import { Aggregator } from '../../../aggregator/aggregator.js'
 import { hangarConfigSchema } from '../../../config/schema.js'
 import { silentLogger } from '../../../core/log.js'
 import { createPortRegistry } from '../../../core/ports.js'
@@ -37,6 +40,7 @@ t.setTimeout(240_000)
 const root = new URL('../../../', import.meta.url).pathname
 const SITES = join(root, 'examples/quickstart/sites.mjs')
 const ADMIN = 'deviation-live-admin'
+const MCP_TOKEN = 'deviation-live-mcp'
 
 type Teardown = { teardown(fn: () => unknown): void }
 
@@ -75,17 +79,17 @@ function signalsIn(file: string): Signal[] {
 const deviations = (file: string): Signal[] => signalsIn(file).filter((s) => s.type === 'behavior_deviation')
 const classOf = (s: Signal): string => String((s.details as { class?: unknown }).class)
 
-async function until<T>(f: () => T | undefined, what: string, ms = 8000): Promise<T> {
+async function until<T>(f: () => T | undefined | Promise<T | undefined>, what: string, ms = 8000): Promise<T> {
   const end = Date.now() + ms
   for (;;) {
-    const v = f()
+    const v = await f()
     if (v !== undefined) return v
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }
 
-t.test('learn, stay inside the baseline, break it in each class; quarantine mode quarantines and a release re-snapshots', async (t) => {
+t.test('learn, stay inside the baseline, break it in each class; hangar_violations shows them; quarantine mode quarantines and a release re-snapshots', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-deviation-live-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const sites = await startSites(t)
@@ -97,10 +101,12 @@ t.test('learn, stay inside the baseline, break it in each class; quarantine mode
   const EVIL = sites.ports['evil.example.net']!
   const mcpPort = await freePort()
 
+  const aggPort = await freePort()
+  const aggregatorBlock = { listen: `127.0.0.1:${aggPort}`, url: `http://127.0.0.1:${aggPort}`, data_dir: join(dir, 'agg'), admin_tokens: [ADMIN], mcp_tokens: [MCP_TOKEN] }
   const start = async (phase: string, mode: 'alert' | 'quarantine', deviation: Record<string, unknown>) => {
     const signalLog = join(dir, `signals-${phase}.jsonl`)
     const config = hangarConfigSchema.parse({
-      aggregator: { admin_tokens: [ADMIN] },
+      aggregator: aggregatorBlock,
       providers: {
         p: {
           mode: 'subprocess', command: [process.execPath, EVERYTHING], listen: `127.0.0.1:${mcpPort}`,
@@ -195,6 +201,9 @@ t.test('learn, stay inside the baseline, break it in each class; quarantine mode
   await a.stop()
 
   // ---- 2. mature: inside, then each class ------------------------------------------------------
+  const agg = new Aggregator({ config: hangarConfigSchema.parse({ aggregator: aggregatorBlock }), log: silentLogger(), ports: createPortRegistry() })
+  await agg.start()
+  t.teardown(() => agg.stop())
   const b = await start('detect', 'alert', { learning_window_ms: 0 })
   t.ok(existsSync(join(dir, 'data', 'baseline.json')), 'the learned baseline was restored from the data dir')
   const runUntil = Date.now() + 20_000
@@ -237,6 +246,20 @@ t.test('learn, stay inside the baseline, break it in each class; quarantine mode
   const bytes = await expect('byte_rate', 'high', () => b.tunnel(`127.0.0.1:${echo.port}`, Buffer.alloc(1 << 20, 0x62), 1 << 20))
   t.match(bytes.destination, { ip: '127.0.0.1', port: echo.port })
   t.equal(b.sidecar.enforcement.state.quarantined, false, 'alert mode: never quarantined')
+
+  // The aggregator's hangar_violations: each class, the learned figure next to the observed one.
+  const operator = await connectClient(new URL(`http://127.0.0.1:${aggPort}/mcp`), { headers: { authorization: `Bearer ${MCP_TOKEN}` } })
+  t.teardown(() => operator.close())
+  const CLASSES = ['new_destination', 'new_dns_name', 'dns_shape', 'new_tool', 'new_argument_keys', 'call_rate', 'byte_rate']
+  const listed = await until(async () => {
+    const res = await operator.callTool({ name: 'hangar_violations', arguments: { provider: 'p', type: 'behavior_deviation', limit: 200 } }) as { content: Array<{ text: string }> }
+    const body = JSON.parse(res.content[0]!.text) as { signals: Signal[] }
+    return CLASSES.every((c) => body.signals.some((x) => classOf(x) === c)) ? body.signals : undefined
+  }, 'every class in hangar_violations', 15_000)
+  for (const c of CLASSES) {
+    const s = listed.find((x) => classOf(x) === c)!
+    t.ok('baseline' in (s.details as object) && 'observed' in (s.details as object), `hangar_violations: ${c} with baseline ${JSON.stringify((s.details as { baseline: unknown }).baseline)} next to observed ${JSON.stringify((s.details as { observed: unknown }).observed)}`)
+  }
   await b.stop()
 
   // ---- 3. quarantine mode ----------------------------------------------------------------------
@@ -253,8 +276,11 @@ t.test('learn, stay inside the baseline, break it in each class; quarantine mode
   t.match(trig?.reason, /^behavior deviation \(new_destination\)/, 'quarantine_triggered names the deviation')
   t.same(signalsIn(c.signalLog).filter((s) => s.type === 'egress_denied'), [], 'no policy violation before it: the deviation quarantined')
   t.equal((await c.get('example.com', EX)).status, 403, 'a known site is now refused')
-  t.equal((await c.admin('/v1/release', { reason: 'reviewed: en.wikipedia.org on this port is expected' })).status, 200, 'an operator releases it')
-  t.equal(c.sidecar.enforcement.state.quarantined, false)
+  // The operator approves the provider on the aggregator (hangar_approve); its policy lifts the sidecar's quarantine.
+  const approved = await operator.callTool({ name: 'hangar_approve', arguments: { provider: 'p' } }) as { isError?: boolean }
+  t.notOk(approved.isError, 'hangar_approve answered')
+  await until(() => (c.sidecar.enforcement.state.quarantined ? undefined : true), 'the release through the aggregator')
+  t.ok(signalsIn(c.signalLog).some((s) => s.type === 'quarantine_released'), 'quarantine_released signalled')
   const before = deviations(c.signalLog).length
   t.equal((await fresh()).status, 200, 'the released destination works')
   await new Promise((r) => setTimeout(r, 300))
