@@ -29,11 +29,13 @@ import { hangarConfigSchema } from '../../../config/schema.js'
 import { silentLogger } from '../../../core/log.js'
 import { createPortRegistry } from '../../../core/ports.js'
 import { createDeviation } from '../../../enterprise/behavioral/index.js'
+import { parseBaseline } from '../../../policy/baseline-schema.js'
 import { Sidecar } from '../../../sidecar/sidecar.js'
 import type { Signal } from '../../../signals/types.js'
 import { makeQuery, udpQuery } from '../../helpers/dns-server.js'
 import { connectClient, EVERYTHING, freePort } from '../../helpers/mcp.js'
 import { close, echoServer, rawExchange } from '../../helpers/net.js'
+import { clockAt, detectorRig, replayBaseline } from './rig.js'
 
 t.setTimeout(240_000)
 
@@ -199,6 +201,12 @@ t.test('learn, stay inside the baseline, break it in each class; hangar_violatio
   await new Promise((r) => setTimeout(r, 300))
   t.same(deviations(a.signalLog), [], 'immature (1 h learning window): even a new name is no deviation')
   await a.stop()
+  // The baseline this run recorded through the real decision points, replayed as live traffic: nothing.
+  const recorded = parseBaseline(JSON.parse(readFileSync(join(dir, 'data', 'baseline.json'), 'utf8')))
+  const replayClock = clockAt(Date.now())
+  const replay = detectorRig(() => recorded, replayClock, { config: { learning_window_ms: 0, min_active_minutes: 1 } })
+  const replayed = replayBaseline(recorded, replay.detector, replayClock)
+  t.same(replay.signals, [], `the recorded baseline (${recorded.events} events) replayed (${replayed} events): zero deviations`)
 
   // ---- 2. mature: inside, then each class ------------------------------------------------------
   const agg = new Aggregator({ config: hangarConfigSchema.parse({ aggregator: aggregatorBlock }), log: silentLogger(), ports: createPortRegistry() })

@@ -8,8 +8,9 @@
  */
 import t from 'tap'
 import { parseBaseline } from '../../../policy/baseline-schema.js'
+import { BaselineRecorder } from '../../../profiles/baseline/recorder.js'
 import { DeviationTee } from '../../../sidecar/baseline.js'
-import { EPOCH, HOUR, IDENTITY, KNOWN, MINUTE, clockAt, detectorRig, learn } from './rig.js'
+import { EPOCH, HOUR, IDENTITY, KNOWN, MINUTE, clockAt, detectorRig, learn, replayBaseline } from './rig.js'
 
 type Details = Record<string, unknown>
 const details = (s: { details?: unknown }): Details => s.details as Details
@@ -61,6 +62,32 @@ t.test('the learned workload itself is no deviation (the control of every class 
   }
   t.equal(r.detector.mature, true)
   t.same(r.signals, [], 'thirty minutes inside the baseline (another protocol and QTYPE, a subset of the keys): zero deviations')
+})
+
+t.test('replay: recorded baselines replayed as live traffic are no deviation; the same replay plus one foreign event is', async (t) => {
+  const steady = learn({ minutes: 90, callsPerMinute: 7, bytesPerMinute: 250_000 }).recorder
+  // A bursty provider: quiet minutes, busy minutes, a CDN burst of names.
+  const clock = clockAt()
+  const bursty = new BaselineRecorder({ provider: 'p', mode: 'alert', clock: clock.clock })
+  for (let m = 0; m < 120; m++) {
+    const busy = m % 15 === 0
+    for (let i = 0; i < (busy ? 40 : 1 + (m % 3)); i++) bursty.toolCalled(i % 2 ? 'search' : 'fetch', false, i % 2 ? { q: 1 } : { url: 1, headers: 1 }, IDENTITY)
+    bursty.egress({ host: `api${m % 4}.example.com`, port: 443, protocol: 'https', via: 'transparent_tls', action: 'allowed' })
+    bursty.egressBytes({ host: `api${m % 4}.example.com`, port: 443, protocol: 'https' }, busy ? 5_000_000 : 20_000, 0)
+    if (m === 30) for (let i = 0; i < 25; i++) bursty.dnsQuery(`edge${i}.cdn.example.net`, 'A', 'allowed')
+    bursty.dnsQuery(`api${m % 4}.example.com`, 'A', 'allowed')
+    clock.now += MINUTE
+  }
+  for (const [name, recorder] of [['steady', steady], ['bursty', bursty]] as const) {
+    const b = parseBaseline(JSON.parse(JSON.stringify(recorder.snapshot())))
+    const live = clockAt(Date.parse(b.updated) + 4 * HOUR)
+    const rig = detectorRig(() => b, live)
+    const events = replayBaseline(b, rig.detector, live)
+    t.equal(rig.detector.mature, true)
+    t.same(rig.signals, [], `${name}: ${events} replayed events, zero deviations`)
+    rig.detector.egress({ host: 'foreign.example.org', port: 443, protocol: 'tunnel', via: 'connect', action: 'allowed' })
+    t.equal(rig.of('new_destination').length, 1, `${name}: control, one foreign destination is detected`)
+  }
 })
 
 t.test('new destination: critical, the destination filled, baseline 0 next to observed 1', async (t) => {

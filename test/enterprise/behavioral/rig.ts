@@ -1,13 +1,14 @@
 /**
  * Deviation detection rigs for tests: a baseline learned by the real recorder on an injected
- * clock, and a detector (enterprise/behavioral/detector.ts) over it with the signals it emits,
- * the quarantines it asks for and its own clock.
+ * clock, a detector (enterprise/behavioral/detector.ts) over it with the signals it emits, the
+ * quarantines it asks for and its own clock, and a replay of a recorded baseline as live traffic.
  */
 import { deviationConfigSchema, type DeviationConfig } from '../../../config/deviation-schema.js'
 import { silentLogger } from '../../../core/log.js'
 import { createMetrics } from '../../../core/metrics.js'
-import type { DeviationContext } from '../../../core/ports.js'
+import type { DeviationContext, DeviationObserver } from '../../../core/ports.js'
 import { DeviationDetectorImpl } from '../../../enterprise/behavioral/detector.js'
+import type { Baseline } from '../../../policy/baseline-schema.js'
 import { BaselineRecorder } from '../../../profiles/baseline/recorder.js'
 import type { Signal } from '../../../signals/types.js'
 
@@ -77,4 +78,44 @@ export function detectorRig(baseline: () => unknown, clock: Clock, o: { mode?: D
   /** The emitted signals of one class. */
   const of = (cls: string): Signal[] => signals.filter((s) => (s.details as { class?: string } | undefined)?.class === cls)
   return { detector, signals, quarantines, metrics, config, of }
+}
+
+/**
+ * Replays a recorded baseline into a detector as live traffic, from `clock.now` on: its per-minute
+ * calls and bytes minute by minute (tools cycled, each with its learned keys), every destination
+ * and DNS name as often as recorded, spread over the same minutes. Traffic of the baseline's own
+ * distribution: a correct detector finds nothing in it.
+ * @returns the events replayed
+ */
+export function replayBaseline(b: Baseline, d: DeviationObserver, clock: Clock): number {
+  const called = b.tools.filter((x) => x.calls > 0)
+  const minutes = Math.max(b.call_minutes.length, b.byte_minutes?.length ?? 0, 1)
+  const egress = b.egress.flatMap((e) => Array.from({ length: Math.min(e.count, 1000) }, () => e))
+  const dns = b.dns.flatMap((r) => Array.from({ length: Math.min(r.count, 1000) }, () => r))
+  let events = 0
+  for (let m = 0; m < minutes; m++) {
+    const start = clock.now
+    const calls = b.call_minutes[m]?.[1] ?? 0
+    for (let i = 0; i < calls && called.length > 0; i++) {
+      const tool = called[i % called.length]!
+      d.toolCalled(tool.name, false, Object.fromEntries(tool.argument_keys.map((k) => [k, 1])), IDENTITY)
+      events++
+    }
+    const bytes = b.byte_minutes?.[m]?.[1] ?? 0
+    if (bytes > 0 && b.egress[0]) {
+      d.egressBytes({ ...(b.egress[0].host !== undefined ? { host: b.egress[0].host } : { ip: b.egress[0].ip! }), port: b.egress[0].port, protocol: b.egress[0].protocol }, bytes, 0)
+      events++
+    }
+    for (let i = m; i < egress.length; i += minutes) {
+      const e = egress[i]!
+      d.egress({ ...(e.host !== undefined ? { host: e.host } : { ip: e.ip! }), port: e.port, protocol: e.protocol, via: Object.keys(e.via)[0] ?? 'connect', action: 'allowed' })
+      events++
+    }
+    for (let i = m; i < dns.length; i += minutes) {
+      d.dnsQuery(dns[i]!.name, Object.keys(dns[i]!.qtypes)[0] ?? 'A', 'allowed')
+      events++
+    }
+    clock.now = start + MINUTE
+  }
+  return events
 }
