@@ -4,13 +4,14 @@
  * listeners alone), and so the sidecar processes `mcp-hangar up` and Compose start.
  *
  * Start, in order: the signal output (marked with the isolation when one is given) and the
- * baseline → the admin listener (`/ready` answers 503 until the end) → the egress listeners
+ * baseline (with the deviation detector, when enabled and loaded) → the admin listener (`/ready` answers 503 until the end) → the egress listeners
  * (`sidecar_started`) → the MCP ingress → ready → the `host_access_granted` signal → the
  * aggregator link (heartbeats, policy follower) → the attachments (the bypass monitor of `up`).
  * A failure on the way closes what was started, closes the signal output and rethrows.
  *
  * Stop, in order: the link → the MCP ingress (stops the provider) → the admin listener → the
- * egress listeners (`sidecar_stopped`, sink flushed) → the baseline, written once more → the
+ * egress listeners (`sidecar_stopped`, sink flushed) → the deviation detector (its pending
+ * roll-ups) → the baseline, written once more → the
  * attachments (after the provider, so its last drops are reported) → the trace exporter (the
  * spans of calls failed by the provider's stop) → the signal output.
  */
@@ -203,6 +204,8 @@ export class Sidecar {
         })
         : undefined
       this.#mcp = mcp
+      // Before any listener or the provider starts: its first egress is judged too.
+      if (this.#tee) this.#startDeviation(this.#tee, sink)
 
       const admin = this.#admin = new AdminServer({
         registry: this.metrics.registry, enforcement: egress.enforcement, tokens: config.aggregator?.admin_tokens ?? [],
@@ -220,7 +223,6 @@ export class Sidecar {
         await mcp.start()
         this.#mcpStarted = true
       }
-      if (this.#tee) this.#startDeviation(this.#tee, sink)
       this.#ready = true
       const granted = hostAccessSignal(this.#hostAccess, p.capabilities.enforcement_mode)
       if (granted) {
