@@ -5,7 +5,8 @@
  * recorder learns every event, so a deviation compared with it would vanish as it happens.
  *
  * Maturity: nothing is compared until the baseline holds `min_observations` events and its
- * `started` is `learning_window_ms` old; checked at most once a minute (and on the sweep timer).
+ * `started` is `learning_window_ms` old; checked at creation and then at most once a minute by
+ * the sweep (every second, off the data path).
  * The snapshot is taken when the baseline matures and again every `refresh_interval_ms` (what the
  * provider did since, deviations included, becomes part of it); a new detector (sidecar start,
  * quarantine release) takes a fresh one.
@@ -116,16 +117,6 @@ export class DeviationDetectorImpl implements DeviationDetector {
 
   // ---- maturity and snapshots --------------------------------------------------------------
 
-  /** The reference to compare with at `now`, after a maturity check or refresh when due. */
-  #reference(now: number): Reference | undefined {
-    if (this.#ref !== undefined) {
-      if (this.#refreshAt !== 0 && now >= this.#refreshAt) this.#check(now)
-      return this.#ref
-    }
-    if (now >= this.#nextCheck) this.#check(now)
-    return this.#ref
-  }
-
   /** Takes a snapshot of the baseline; makes it the reference when mature. Never throws. */
   #check(now: number): void {
     this.#nextCheck = now + MATURITY_CHECK_MS
@@ -154,12 +145,12 @@ export class DeviationDetectorImpl implements DeviationDetector {
 
   /** @inheritDoc */
   egress(e: { host?: string; ip?: string; port: number; protocol: string; via: string; action: string; failed?: boolean }): void {
-    if (this.#offDestination) return
-    const now = this.#now()
-    const ref = this.#reference(now)
-    if (ref === undefined || knowsDestination(ref, e.host, e.ip, e.port)) return
+    // Known destinations (nearly every decision) return before the clock is read.
+    const ref = this.#ref
+    if (ref === undefined || this.#offDestination || knowsDestination(ref, e.host, e.ip, e.port)) return
     const key = destinationKey(e.host, e.ip, e.port)
     if (key === undefined) return
+    const now = this.#now()
     const where = e.host ?? e.ip
     this.#found(now, {
       cls: 'new_destination', key, reason: `egress to ${where}:${e.port}, a destination the baseline never saw`,
@@ -171,11 +162,9 @@ export class DeviationDetectorImpl implements DeviationDetector {
 
   /** @inheritDoc */
   egressBytes(k: { host?: string; ip?: string; port: number; protocol: string }, up: number, down: number): void {
-    if (this.#off.has('byte_rate')) return
+    const rate = this.#ref?.byteRate
+    if (rate === undefined || this.#off.has('byte_rate')) return
     const now = this.#now()
-    const ref = this.#reference(now)
-    const rate = ref?.byteRate
-    if (rate === undefined) return
     const m = Math.floor(now / MINUTE)
     if (m !== this.#byteMin) {
       this.#byteMin = m
@@ -195,9 +184,9 @@ export class DeviationDetectorImpl implements DeviationDetector {
 
   /** @inheritDoc */
   dnsQuery(name: string, _qtype: string, action: string): void {
-    const now = this.#now()
-    const ref = this.#reference(now)
+    const ref = this.#ref
     if (ref === undefined || ref.dnsNames.has(name)) return
+    const now = this.#now()
     if (!this.#off.has('new_dns_name')) {
       this.#found(now, {
         cls: 'new_dns_name', key: name, reason: `DNS query for ${name}, a name the baseline never saw`,
@@ -237,9 +226,9 @@ export class DeviationDetectorImpl implements DeviationDetector {
 
   /** @inheritDoc */
   toolCalled(name: string, _failed: boolean, args: unknown, redactKey: (key: string) => string): void {
-    const now = this.#now()
-    const ref = this.#reference(now)
+    const ref = this.#ref
     if (ref === undefined) return
+    const now = this.#now()
     const t = ref.tools.get(name)
     if (t === undefined || !t.called) {
       if (!this.#off.has('new_tool')) {

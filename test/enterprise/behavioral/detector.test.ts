@@ -33,8 +33,11 @@ t.test('maturity: nothing is compared before min_observations and the learning w
   tee.egress({ host: 'new.attacker.test', port: 443, protocol: 'tunnel', via: 'connect', action: 'allowed' })
   t.same(rig.signals, [], 'immature: a new destination is not flagged')
   clock.now = EPOCH + 31 * MINUTE
+  tee.egress({ host: 'early.attacker.test', port: 443, protocol: 'tunnel', via: 'connect', action: 'allowed' })
+  t.same(rig.signals, [], 'the data path never takes a snapshot itself')
+  rig.detector.sweep()
+  t.equal(rig.detector.mature, true, 'the learning window passed: mature at the next sweep')
   tee.egress({ host: 'other.attacker.test', port: 443, protocol: 'tunnel', via: 'connect', action: 'allowed' })
-  t.equal(rig.detector.mature, true, 'the learning window passed: mature at the next event')
   t.equal(rig.of('new_destination').length, 1, 'the next new destination is flagged')
   t.equal(details(rig.signals[0]!).key, 'other.attacker.test|443')
   t.match(await rig.metrics.registry.metrics(), /mcp_hangar_behavior_baseline_mature\{provider="p"\} 1/)
@@ -255,8 +258,9 @@ t.test('the snapshot: a deviation stays one while the recorder learns it; a refr
   t.ok(r.recorder.snapshot().egress.some((e) => e.host === evil.host), 'the recorder learned it')
   t.equal(r.of('new_destination').length, 5, 'still a deviation each time: the detector compares with its snapshot')
   r.clock.now += 2 * HOUR
+  r.detector.sweep()
   r.tee.egress(evil)
-  t.equal(r.of('new_destination').length, 5, 'after refresh_interval_ms the snapshot includes it')
+  t.equal(r.of('new_destination').length, 5, 'after refresh_interval_ms (the sweep refreshed it) the snapshot includes it')
   t.ok(r.detector.reference!.destinations.get('evil.attacker.test')?.has(443))
 })
 
