@@ -12,15 +12,15 @@
  * - the call rate and byte rate thresholds: `max(ceil(basis × rate_factor), learned max)`, where
  *   basis is the learned p95 (or median) of calls/bytes per active minute; a rate the baseline
  *   itself recorded is never an anomaly;
- * - the DNS shape: per registrable domain (the Public Suffix List, via `tldts`), the most names
+ * - the DNS shape: per registrable domain ({@link registrableDomain}), the most names
  *   first seen in one minute while learning; the live threshold is
  *   `max(dns_shape_min_names, ceil(peak × rate_factor))` never-seen names in one minute;
  * - a daily rhythm: the UTC hours with tool calls, when the kept call minutes span at least 48 h
  *   and at least 6 of the 24 hours never saw a call.
  */
-import { getDomain } from 'tldts'
 import type { DeviationConfig } from '../../config/deviation-schema.js'
 import { MAX_ARGUMENT_KEYS_PER_TOOL, type Baseline, type CallRate } from '../../policy/baseline-schema.js'
+import { budgetKey } from '../../policy/tunnel.js'
 
 /** Kept call minutes must span this long before a daily rhythm is inferred, ms (48 h). */
 export const RHYTHM_MIN_SPAN_MS = 48 * 3600 * 1000
@@ -83,12 +83,15 @@ export function destinationKey(host: string | undefined, ip: string | undefined,
 }
 
 /**
- * The registrable domain of a DNS name (eTLD+1 by the Public Suffix List, private suffixes
- * included, so `a.b.github.io` counts under `b.github.io`); for a name with no public suffix
- * (`localhost`, an address), the name itself.
+ * The domain a DNS name's never-seen names are counted under: its registrable domain by the
+ * Public Suffix List with private entries, as the policy's subdomain budget counts them
+ * (policy/tunnel.ts `budgetKey`): `a.b.github.io` under `b.github.io`, and a name that is itself
+ * a domain under a private suffix (`<data>.github.io`) under that suffix, so encoding data into
+ * such names is one domain's shape. A name with nothing to vary (a registrable domain under an
+ * ICANN suffix, `localhost`, an address) counts as itself.
  */
 export function registrableDomain(name: string): string {
-  return getDomain(name, { allowPrivateDomains: true }) ?? name
+  return budgetKey(name)?.domain ?? name
 }
 
 function rateReference(r: CallRate | undefined, cfg: DeviationConfig): RateReference | undefined {

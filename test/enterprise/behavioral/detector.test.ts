@@ -128,6 +128,11 @@ t.test('new DNS name: high; DNS shape (tunnelling): critical with the learned pe
   for (let i = 10; i < 40; i++) r.tee.dnsQuery(`q${i}x.tunnel.example.net`, 'TXT', 'allowed')
   t.equal(r.of('dns_shape').length, 1, 'once per domain per minute')
 
+  // Data as names that are each a registrable domain under a private suffix: still one shape.
+  for (let i = 0; i < 10; i++) r.tee.dnsQuery(`d${i}ata${i}x.github.io`, 'A', 'allowed')
+  t.match(r.of('dns_shape').at(-1), { destination: { host: 'github.io' } }, 'names under a private suffix count under the suffix')
+  t.equal(r.of('dns_shape').length, 2)
+
   // Control: the same 10 names spread over 10 minutes are new names, not a shape anomaly.
   const c = mature()
   for (let i = 0; i < 10; i++) {

@@ -54,6 +54,8 @@ t.test('DNS peaks: per registrable domain (Public Suffix List, private suffixes 
   const r = buildReference(b, cfg)
   t.same(Object.fromEntries(r.dnsPeak), { 'example.co.uk': 2, 'me.github.io': 1, 'you.github.io': 1, localhost: 1 })
   t.equal(registrableDomain('q.t.example.com'), 'example.com')
+  t.equal(registrableDomain('m5xw6ylt.github.io'), 'github.io', 'a name that is itself a domain under a private suffix counts under the suffix')
+  t.equal(registrableDomain('example.com'), 'example.com')
   t.equal(registrableDomain('192.0.2.1'), '192.0.2.1')
 })
 
