@@ -5,8 +5,9 @@
  * recorder learns every event, so a deviation compared with it would vanish as it happens.
  *
  * Maturity: nothing is compared until the baseline holds `min_observations` events and its
- * `started` is `learning_window_ms` old; checked at creation and then at most once a minute by
- * the sweep (every second, off the data path).
+ * `started` is `learning_window_ms` old; checked at creation and then by the sweep (every second,
+ * off the data path): once the events suffice, when the window ends; while they do not, after a
+ * minute, then at doubling intervals up to an hour.
  * The snapshot is taken when the baseline matures and again every `refresh_interval_ms` (what the
  * provider did since, deviations included, becomes part of it); a new detector (sidecar start,
  * quarantine release) takes a fresh one.
@@ -27,8 +28,10 @@ import { Cooldowns, type Cooldown } from './cooldown.js'
 import { deviationMetrics, type DeviationMetrics } from './metrics.js'
 import { buildReference, destinationKey, knowsDestination, registrableDomain, type Reference } from './reference.js'
 
-/** How often an immature baseline is looked at again, ms. */
+/** How soon an immature baseline is looked at again, ms; doubled after each look while too few events, up to {@link MATURITY_CHECK_MAX_MS}. */
 export const MATURITY_CHECK_MS = 60_000
+/** The longest wait between two looks at a baseline with too few events, ms (a snapshot costs time in proportion to the baseline). */
+export const MATURITY_CHECK_MAX_MS = 3_600_000
 /** How often due roll-ups are signalled (and maturity checked) by the timer, ms. */
 export const SWEEP_MS = 1000
 /** Registrable domains followed per minute for the DNS shape; more share one bucket. */
@@ -74,6 +77,7 @@ export class DeviationDetectorImpl implements DeviationDetector {
   readonly #timer: NodeJS.Timeout | undefined
   #ref: Reference | undefined
   #nextCheck = 0
+  #checkEvery = MATURITY_CHECK_MS
   #refreshAt = 0
   #closed = false
   #callMin = -1
@@ -119,7 +123,7 @@ export class DeviationDetectorImpl implements DeviationDetector {
 
   /** Takes a snapshot of the baseline; makes it the reference when mature. Never throws. */
   #check(now: number): void {
-    this.#nextCheck = now + MATURITY_CHECK_MS
+    this.#nextCheck = now + this.#checkEvery
     let b
     try {
       b = parseBaseline(this.#ctx.baseline())
@@ -131,7 +135,9 @@ export class DeviationDetectorImpl implements DeviationDetector {
     const mature = b.events >= this.#cfg.min_observations && now - started >= this.#cfg.learning_window_ms
     if (!mature) {
       if (this.#ref !== undefined) return // a refresh never makes a mature reference immature again
-      if (b.events > 0 && b.events >= this.#cfg.min_observations) this.#nextCheck = Math.max(this.#nextCheck, started + this.#cfg.learning_window_ms)
+      // Enough events: the window's end is known. Too few: look again later and later.
+      if (b.events >= this.#cfg.min_observations) this.#nextCheck = Math.max(this.#nextCheck, started + this.#cfg.learning_window_ms)
+      else this.#checkEvery = Math.min(this.#checkEvery * 2, MATURITY_CHECK_MAX_MS)
       return
     }
     const first = this.#ref === undefined

@@ -52,6 +52,35 @@ t.test('maturity: nothing is compared before min_observations and the learning w
   t.equal(enough.of('new_destination').length, 1, 'control: min_observations 100 on the same baseline flags it')
 })
 
+t.test('maturity checks stay off the data path and back off: a minute, doubling up to an hour while events are too few; once they suffice, at the window\'s end', async (t) => {
+  const few = learn({ minutes: 2 })
+  let snapshots = 0
+  const rig = detectorRig(() => (snapshots++, few.recorder.snapshot()), few.clock, { config: { min_observations: 1_000_000 } })
+  t.equal(snapshots, 1, 'one look at creation')
+  for (let i = 0; i < 1000; i++) rig.detector.egress({ host: 'x.test', port: 1, protocol: 'tcp', via: 'connect', action: 'allowed' })
+  t.equal(snapshots, 1, 'the data path takes none')
+  const looks: number[] = []
+  for (let s = 0; s < 8 * 3600; s += 10) {
+    few.clock.now += 10_000
+    const before = snapshots
+    rig.detector.sweep()
+    if (snapshots > before) looks.push(Math.round((few.clock.now - EPOCH) / 60_000))
+  }
+  const gaps = looks.slice(1).map((m, i) => m - looks[i]!)
+  t.same(gaps.slice(0, 5), [2, 4, 8, 16, 32], `looks at doubling intervals (minutes): ${looks.join(', ')}`)
+  t.ok(gaps.every((g) => g <= 60), 'never more than an hour apart')
+
+  const enough = learn({ minutes: 2 })
+  let n = 0
+  const waiting = detectorRig(() => (n++, enough.recorder.snapshot()), enough.clock, { config: { learning_window_ms: 3 * HOUR } })
+  for (let s = 0; s < 4 * 3600; s += 10) {
+    enough.clock.now += 10_000
+    waiting.detector.sweep()
+  }
+  t.equal(n, 2, 'enough events: one look at creation, one when the 3 h window ended')
+  t.equal(waiting.detector.mature, true)
+})
+
 t.test('the learned workload itself is no deviation (the control of every class below)', async (t) => {
   const r = mature()
   for (let m = 0; m < 30; m++) {
