@@ -191,3 +191,15 @@ function registerProcessMetrics(registry: Registry): void {
   new GaugeImpl({ name: `${P}nodejs_heap_used_bytes`, help: 'V8 heap used, bytes.', registers: r, collect() { this.set(process.memoryUsage().heapUsed) } })
   new GaugeImpl({ name: `${P}nodejs_active_handles`, help: 'Active libuv handles (sockets, timers, servers).', registers: r, collect() { this.set((process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length) } })
 }
+
+/**
+ * Sets `mcp_hangar_enterprise_feature_disabled{feature}` to 1 on `registry` (the gauge is made on
+ * first use, so a registry without a disabled feature does not carry it): a configured enterprise
+ * feature does not run because its module is not loaded (docs/licensing.md).
+ */
+export function markEnterpriseFeatureDisabled(registry: Registry, feature: string): void {
+  const name = `${P}enterprise_feature_disabled`
+  const g = (registry.getSingleMetric(name) as Gauge<'feature'> | undefined)
+    ?? new GaugeImpl({ name, help: 'Configured enterprise features that do not run without a license (1 = disabled).', labelNames: ['feature'], registers: [registry] })
+  g.set({ feature }, 1)
+}

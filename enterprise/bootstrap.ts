@@ -6,6 +6,7 @@
  */
 import type { LicenseState, PortRegistry } from '../core/ports.js'
 import { createAccess } from './auth/index.js'
+import { createDeviation } from './behavioral/index.js'
 import { createComplianceExport } from './compliance/index.js'
 import { createIdentity } from './identity/index.js'
 
@@ -15,7 +16,7 @@ export const ENTERPRISE_BOOTSTRAP_MARK = 'mcp-hangar enterprise bootstrap'
 /**
  * Sets each port whose feature `license` enables to its enterprise implementation
  * (`compliance_export` → SIEM export, `identity` → OIDC verification, `rbac` → roles and API keys on the
- * aggregator). A port whose feature is not licensed keeps its no-op
+ * aggregator, `deviation_detection` → runtime deviation detection). A port whose feature is not licensed keeps its no-op
  * default.
  * @throws Error when `license.mode` is `unlicensed` (the loader never calls it then).
  */
@@ -24,5 +25,6 @@ export async function register(ports: PortRegistry, license: LicenseState): Prom
   if (license.features.includes('compliance_export')) ports.compliance = createComplianceExport()
   if (license.features.includes('identity')) ports.identity = createIdentity()
   if (license.features.includes('rbac')) ports.access = createAccess()
+  if (license.features.includes('deviation_detection')) ports.deviation = createDeviation()
   ports.enterprise = true
 }

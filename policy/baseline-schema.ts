@@ -136,6 +136,10 @@ export const callRateSchema = z
   .strict()
 export type CallRate = z.infer<typeof callRateSchema>
 
+/** Egress bytes (sent + received) per minute, over the minutes with bytes; same fields as {@link callRateSchema}. */
+export const byteRateSchema = callRateSchema
+export type ByteRate = CallRate
+
 /** The whole baseline of one provider. */
 export const baselineSchema = z
   .object({
@@ -159,6 +163,13 @@ export const baselineSchema = z
     call_rate: callRateSchema,
     /** The per-minute call counts behind `call_rate`: `[minute since epoch, calls]`, oldest first. */
     call_minutes: z.array(z.tuple([count, count])),
+    /**
+     * Egress bytes per minute (optional: baselines recorded before it have none). A connection's
+     * bytes count in the minute it closed.
+     */
+    byte_rate: byteRateSchema.optional(),
+    /** The per-minute byte counts behind `byte_rate`: `[minute since epoch, bytes]`, oldest first. */
+    byte_minutes: z.array(z.tuple([count, count])).optional(),
   })
   .strict()
   .superRefine((b, ctx) => {
@@ -166,6 +177,7 @@ export const baselineSchema = z
     if (b.dns.length > b.limits.max_dns_names) ctx.addIssue({ code: 'custom', path: ['dns'], message: `more names than limits.max_dns_names (${b.limits.max_dns_names})` })
     if (b.tools.length > b.limits.max_tools) ctx.addIssue({ code: 'custom', path: ['tools'], message: `more tools than limits.max_tools (${b.limits.max_tools})` })
     if (b.call_minutes.length > b.limits.rate_minutes) ctx.addIssue({ code: 'custom', path: ['call_minutes'], message: `more minutes than limits.rate_minutes (${b.limits.rate_minutes})` })
+    if (b.byte_minutes && b.byte_minutes.length > b.limits.rate_minutes) ctx.addIssue({ code: 'custom', path: ['byte_minutes'], message: `more minutes than limits.rate_minutes (${b.limits.rate_minutes})` })
   })
 export type Baseline = z.infer<typeof baselineSchema>
 

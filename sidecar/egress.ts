@@ -5,7 +5,7 @@
  * egress pipeline. The admin listener, the MCP ingress and the aggregator link are composed
  * around it by sidecar/sidecar.ts.
  */
-import type { BaselineRecorder } from '../profiles/baseline/recorder.js'
+import type { BaselineObserver } from '../policy/baseline-observer.js'
 import { randomUUID } from 'node:crypto'
 import { splitListen, type ProviderConfig } from '../config/schema.js'
 import type { Logger } from '../core/log.js'
@@ -49,7 +49,7 @@ export interface EgressSidecarOptions {
   /** Tests: listen port of a tcp forward by rule port (the upstream port stays the rule's). */
   tcpPortOverride?: ReadonlyMap<number, number>
   /** Records every egress and DNS decision into the provider's baseline. */
-  baseline?: BaselineRecorder
+  baseline?: BaselineObserver
 }
 
 /** Bound ports, after start(). */

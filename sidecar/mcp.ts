@@ -9,7 +9,7 @@
  * (sidecar/egress.ts; both composed by sidecar/sidecar.ts), so one quarantine stops tool calls and egress alike.
  */
 import { HANGAR_VERSION } from '../core/version.js'
-import type { BaselineRecorder } from '../profiles/baseline/recorder.js'
+import type { BaselineObserver } from '../policy/baseline-observer.js'
 import { splitListen, type ProviderConfig } from '../config/schema.js'
 import { ERROR_CODES, HangarError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
@@ -59,7 +59,7 @@ export interface McpSidecarOptions {
    */
   tracer?: McpTracer
   /** Records tool listings, calls and refusals into the provider's baseline. */
-  baseline?: BaselineRecorder
+  baseline?: BaselineObserver
   /**
    * The enterprise ports: `identity` verifies the bearer JWTs of `ingress.auth.oidc`. Without an
    * identity port, `ingress.auth` or a caller-scoped tool rule refuses the start.

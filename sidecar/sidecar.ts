@@ -4,19 +4,20 @@
  * listeners alone), and so the sidecar processes `mcp-hangar up` and Compose start.
  *
  * Start, in order: the signal output (marked with the isolation when one is given) and the
- * baseline → the admin listener (`/ready` answers 503 until the end) → the egress listeners
+ * baseline (with the deviation detector, when enabled and loaded) → the admin listener (`/ready` answers 503 until the end) → the egress listeners
  * (`sidecar_started`) → the MCP ingress → ready → the `host_access_granted` signal → the
  * aggregator link (heartbeats, policy follower) → the attachments (the bypass monitor of `up`).
  * A failure on the way closes what was started, closes the signal output and rethrows.
  *
  * Stop, in order: the link → the MCP ingress (stops the provider) → the admin listener → the
- * egress listeners (`sidecar_stopped`, sink flushed) → the baseline, written once more → the
+ * egress listeners (`sidecar_stopped`, sink flushed) → the deviation detector (its pending
+ * roll-ups) → the baseline, written once more → the
  * attachments (after the provider, so its last drops are reported) → the trace exporter (the
  * spans of calls failed by the provider's stop) → the signal output.
  */
 import { randomUUID } from 'node:crypto'
 import { AdminServer } from './admin-server.js'
-import { startBaseline, type SidecarBaseline } from './baseline.js'
+import { DeviationTee, startBaseline, type SidecarBaseline } from './baseline.js'
 import type { SidecarLink } from './aggregator-link.js'
 import { openSignalOutput, startSidecarLink, mcpHeartbeat, type McpStatusForHeartbeat } from './control-plane.js'
 import { EgressSidecar, type EgressPorts } from './egress.js'
@@ -27,8 +28,9 @@ import { getProvider } from '../config/load.js'
 import { splitListen, type HangarConfig, type ProviderConfig } from '../config/schema.js'
 import type { HangarEnv } from '../core/env.js'
 import type { Logger } from '../core/log.js'
-import { ports as processPorts, type PortRegistry } from '../core/ports.js'
-import { createMetrics, type HangarMetrics } from '../core/metrics.js'
+import { ports as processPorts, type DeviationDetector, type PortRegistry } from '../core/ports.js'
+import { createMetrics, markEnterpriseFeatureDisabled, type HangarMetrics } from '../core/metrics.js'
+import { ERROR_CODES, HangarError } from '../core/errors.js'
 import type { QuarantineSwitch } from '../policy/quarantine.js'
 import { traceConfigFromEnv, type OtlpTraceConfig } from '../proxy/trace/config.js'
 import type { OtlpTracing } from '../proxy/trace/otlp.js'
@@ -114,6 +116,8 @@ export class Sidecar {
   readonly #trace: OtlpTraceConfig | undefined
   #sink: SignalSink | undefined
   #baseline: SidecarBaseline | undefined
+  #tee: DeviationTee | undefined
+  #detector: DeviationDetector | undefined
   #tracing: OtlpTracing | undefined
   #egress: EgressSidecar | undefined
   #egressStarted = false
@@ -136,6 +140,10 @@ export class Sidecar {
     this.provider = withProxyEnv(getProvider(o.config, o.provider), { isolation: o.isolation, egress: o.planes !== 'mcp' })
     this.#hostAccess = parseHostAccess(o.env?.hostAccess)
     this.#trace = o.env ? traceConfigFromEnv(o.env.otel, (message) => o.log.warn(message)) : undefined
+    const sc = this.provider.sidecar
+    if (sc.deviation.enabled && !sc.baseline.enabled) {
+      throw new HangarError(ERROR_CODES.CONFIG_INVALID, `providers.${o.provider}.sidecar.deviation.enabled is true but providers.${o.provider}.sidecar.baseline.enabled is false: deviation detection compares with the baseline; enable both or neither`)
+    }
   }
 
   /** The enterprise ports this sidecar composes with. */
@@ -168,9 +176,13 @@ export class Sidecar {
       const out = openSignalOutput({ config, providerName: name, provider: p, sidecarId: this.sidecarId, signalLog: this.#o.signalLog, metrics: this.metrics, log })
       const sink = this.#o.isolation ? new IsolationMarkingSink(out.sink, this.#o.isolation) : out.sink
       this.#sink = sink
-      // The egress-only sidecar records no baseline.
+      // The egress-only sidecar records no baseline (and so detects no deviation).
       const baseline = withMcp ? startBaseline(p, name, log) : undefined
       this.#baseline = baseline
+      const observer = baseline && this.#deviationTee(baseline)
+      if (!withMcp && p.sidecar.deviation.enabled) {
+        log.warn({ feature: 'deviation_detection' }, `providers.${name}.sidecar.deviation.enabled: the egress listeners alone keep no baseline, so this sidecar detects no deviation (the sidecar with the MCP ingress of ${name} does)`)
+      }
       if (this.#trace) {
         const { startOtlpTracing } = await import('../proxy/trace/otlp.js')
         this.#tracing = startOtlpTracing({ config: this.#trace, provider: name, sidecarId: this.sidecarId, serviceVersion: SIDECAR_CLIENT_INFO.version, log })
@@ -179,7 +191,7 @@ export class Sidecar {
       const egress = new EgressSidecar({
         provider: name, config: p, sink, sidecarId: this.sidecarId, log, metrics: this.metrics,
         protectedAddresses: [...(config.aggregator ? [config.aggregator.listen] : []), ...(withMcp && p.listen ? [p.listen] : [])],
-        ...(baseline && { baseline: baseline.recorder }),
+        ...(baseline && { baseline: observer ?? baseline.recorder }),
       })
       this.#egress = egress
       const mcp = withMcp
@@ -188,10 +200,12 @@ export class Sidecar {
           inheritedEnv: this.#o.inheritedEnv ?? {}, ports: this.ports,
           ...(this.#tracing && { tracer: this.#tracing.tracer }),
           ...(this.#o.wrap && { wrap: this.#o.wrap }),
-          ...(baseline && { baseline: baseline.recorder }),
+          ...(baseline && { baseline: observer ?? baseline.recorder }),
         })
         : undefined
       this.#mcp = mcp
+      // Before any listener or the provider starts: its first egress is judged too.
+      if (this.#tee) this.#startDeviation(this.#tee, sink)
 
       const admin = this.#admin = new AdminServer({
         registry: this.metrics.registry, enforcement: egress.enforcement, tokens: config.aggregator?.admin_tokens ?? [],
@@ -223,6 +237,49 @@ export class Sidecar {
       await this.stop()
       throw err
     }
+  }
+
+  /**
+   * The tee that feeds the recorder and a deviation detector, when `sidecar.deviation.enabled`
+   * and the deviation module is loaded. Enabled without the module: an error line naming the
+   * license requirement, `enterprise_feature_disabled{feature="deviation"}` 1, and the recorder alone.
+   */
+  #deviationTee(baseline: SidecarBaseline): DeviationTee | undefined {
+    const { provider: name, log } = this.#o
+    if (!this.provider.sidecar.deviation.enabled) return undefined
+    if (!this.ports.deviation) {
+      log.error({ feature: 'deviation_detection', license: this.ports.license.reason ?? this.ports.license.mode },
+        `providers.${name}.sidecar.deviation.enabled: runtime deviation detection is an enterprise feature (license feature "deviation_detection") and its module is not loaded; the sidecar runs without it`)
+      markEnterpriseFeatureDisabled(this.metrics.registry, 'deviation')
+      return undefined
+    }
+    return (this.#tee = new DeviationTee(baseline.recorder))
+  }
+
+  /**
+   * Starts the detector behind the tee. A quarantine release starts a new one (a fresh snapshot
+   * of the baseline: what the operator released is accepted), the old one's roll-ups first.
+   */
+  #startDeviation(tee: DeviationTee, sink: SignalSink): void {
+    const { provider: name, log } = this.#o
+    const port = this.ports.deviation!
+    const enforcement = this.enforcement
+    const origin = { provider: name, sidecar_id: this.sidecarId }
+    const make = (): DeviationDetector => port.create({
+      provider: name, mode: this.provider.capabilities.enforcement_mode, config: this.provider.sidecar.deviation,
+      baseline: () => tee.recorder.snapshot(),
+      emit: (input) => sink.emit(buildSignal(origin, input as SignalInput)),
+      quarantine: (reason) => {
+        enforcement.quarantine(reason, 'violation')
+      },
+      log: log.child({ component: 'deviation' }), registry: this.metrics.registry,
+    })
+    this.#detector = tee.detector = make()
+    enforcement.on('change', (c) => {
+      if (c.quarantined || this.#stopping) return
+      this.#detector?.close()
+      this.#detector = tee.detector = make()
+    })
   }
 
   #startLink(baseline: SidecarBaseline | undefined): void {
@@ -272,6 +329,10 @@ export class Sidecar {
       this.#mcpStarted ? () => this.#mcp!.stop() : undefined,
       this.#admin && (() => this.#admin!.close()),
       this.#egressStarted ? () => this.#egress!.stop() : undefined,
+      this.#detector && (async () => {
+        if (this.#tee) this.#tee.detector = undefined
+        this.#detector!.close()
+      }),
       this.#baseline && (() => this.#baseline!.keeper.close()),
       ...this.#attached.map((a) => () => a.stop()),
     ]

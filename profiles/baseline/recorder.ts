@@ -20,7 +20,7 @@ import type { EgressProtocol } from '../../policy/egress-types.js'
 import type { EnforcementMode, SignalAction } from '../../signals/types.js'
 import {
   BASELINE_SCHEMA, DEFAULT_BASELINE_LIMITS, MAX_ADDRESSES_PER_DESTINATION, MAX_ANSWER_TYPES, MAX_ARGUMENT_KEYS_PER_TOOL,
-  type Baseline, type BaselineLimits, type CallRate,
+  type Baseline, type BaselineLimits, type ByteRate, type CallRate,
 } from '../../policy/baseline-schema.js'
 
 export type { DnsHandle, EgressEvent, EgressKey } from '../../policy/baseline-observer.js'
@@ -94,6 +94,14 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
 }
 
+/** min, median, p95, max of per-minute counts (zeros for none). */
+function rateOf(counts: readonly number[]): CallRate {
+  const n = counts.length
+  if (n === 0) return { active_minutes: 0, min: 0, median: 0, p95: 0, max: 0 }
+  const s = [...counts].sort((a, b) => a - b)
+  return { active_minutes: n, min: s[0]!, median: percentile(s, 0.5), p95: percentile(s, 0.95), max: s[n - 1]! }
+}
+
 /** Aggregates one provider's behaviour; see the file comment. */
 export class BaselineRecorder implements BaselineObserver {
   readonly provider: string
@@ -106,6 +114,8 @@ export class BaselineRecorder implements BaselineObserver {
   readonly #dropped = { destinations: 0, dns_names: 0, tools: 0 }
   #minutes: number[] = []
   #minuteCounts: number[] = []
+  #byteMinutes: number[] = []
+  #byteCounts: number[] = []
   #started = 0
   #updated = 0
   #revision = 0
@@ -188,7 +198,9 @@ export class BaselineRecorder implements BaselineObserver {
     if (!d) return
     d.up += up
     d.down += down
-    this.#touch(this.#clock())
+    const now = this.#clock()
+    if (up + down > 0) this.#addMinute(this.#byteMinutes, this.#byteCounts, now, up + down)
+    this.#touch(now)
   }
 
   // ---- DNS -----------------------------------------------------------------------------------
@@ -324,22 +336,23 @@ export class BaselineRecorder implements BaselineObserver {
   }
 
   #minute(now: number): void {
+    this.#addMinute(this.#minutes, this.#minuteCounts, now, 1)
+  }
+
+  /** Adds `n` to the one-minute bucket of `now` (parallel arrays, oldest first, at most `rate_minutes`). */
+  #addMinute(minutes: number[], counts: number[], now: number, n: number): void {
     const m = Math.floor(now / 60_000)
-    const last = this.#minutes.length - 1
-    if (last >= 0 && this.#minutes[last] === m) {
-      this.#minuteCounts[last]!++
+    const last = minutes.length - 1
+    // The clock stepping back counts in the newest minute rather than reorder.
+    if (last >= 0 && m <= minutes[last]!) {
+      counts[last]! += n
       return
     }
-    if (last >= 0 && m < this.#minutes[last]!) {
-      // The clock stepped back: count it in the newest minute rather than reorder.
-      this.#minuteCounts[last]!++
-      return
-    }
-    this.#minutes.push(m)
-    this.#minuteCounts.push(1)
-    if (this.#minutes.length > this.limits.rate_minutes) {
-      this.#minutes.shift()
-      this.#minuteCounts.shift()
+    minutes.push(m)
+    counts.push(n)
+    if (minutes.length > this.limits.rate_minutes) {
+      minutes.shift()
+      counts.shift()
     }
   }
 
@@ -347,10 +360,12 @@ export class BaselineRecorder implements BaselineObserver {
 
   /** Call rate over the kept minutes with at least one call (zeros when there were none). */
   callRate(): CallRate {
-    const n = this.#minuteCounts.length
-    if (n === 0) return { active_minutes: 0, min: 0, median: 0, p95: 0, max: 0 }
-    const s = [...this.#minuteCounts].sort((a, b) => a - b)
-    return { active_minutes: n, min: s[0]!, median: percentile(s, 0.5), p95: percentile(s, 0.95), max: s[n - 1]! }
+    return rateOf(this.#minuteCounts)
+  }
+
+  /** Egress bytes per minute over the kept minutes with bytes (zeros when there were none). */
+  byteRate(): ByteRate {
+    return rateOf(this.#byteCounts)
   }
 
   /** The whole baseline as a `hangar.baseline/v1` document (a fresh object each call). */
@@ -383,6 +398,8 @@ export class BaselineRecorder implements BaselineObserver {
       })),
       call_rate: this.callRate(),
       call_minutes: this.#minutes.map((m, i) => [m, this.#minuteCounts[i]!] as [number, number]),
+      byte_rate: this.byteRate(),
+      byte_minutes: this.#byteMinutes.map((m, i) => [m, this.#byteCounts[i]!] as [number, number]),
     }
   }
 
@@ -429,5 +446,8 @@ export class BaselineRecorder implements BaselineObserver {
     const minutes = b.call_minutes.slice(-this.limits.rate_minutes)
     this.#minutes = minutes.map((m) => m[0])
     this.#minuteCounts = minutes.map((m) => m[1])
+    const bytes = (b.byte_minutes ?? []).slice(-this.limits.rate_minutes)
+    this.#byteMinutes = bytes.map((m) => m[0])
+    this.#byteCounts = bytes.map((m) => m[1])
   }
 }

@@ -38,3 +38,13 @@ t.test('register(): only the licensed features; never without a license', async 
   t.equal(d.access, undefined)
   t.equal(d.enterprise, false)
 })
+
+t.test('register(): deviation_detection sets the deviation port, and only that feature does', async (t) => {
+  const licensed = (features: string[]): LicenseState => ({ mode: 'licensed', licensee: 'A', expires: '2028-01-01T00:00:00Z', max_providers: 5, features })
+  const a = createPortRegistry()
+  await register(a, licensed(['deviation_detection']))
+  t.type(a.deviation?.create, 'function', 'the deviation port is registered')
+  const b = createPortRegistry()
+  await register(b, licensed(['compliance_export']))
+  t.equal(b.deviation, undefined, 'not licensed: absent')
+})

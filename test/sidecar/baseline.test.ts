@@ -1,6 +1,7 @@
 /**
  * sidecar/baseline.ts: the recorder both planes feed is continued from the data dir, written back
- * at close, and absent when `sidecar.baseline.enabled` is false.
+ * at close, and absent when `sidecar.baseline.enabled` is false; the tee that feeds a deviation
+ * detector beside it.
  */
 import t from 'tap'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -8,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { providerSchema } from '../../config/schema.js'
 import { silentLogger } from '../../core/log.js'
-import { startBaseline } from '../../sidecar/baseline.js'
+import { BaselineRecorder } from '../../profiles/baseline/recorder.js'
+import { DeviationTee, startBaseline } from '../../sidecar/baseline.js'
 import { makeBaseline, toolRecord } from '../helpers/baseline.js'
 
 function dataDir(t: { teardown(fn: () => unknown): void }): string {
@@ -60,4 +62,37 @@ t.test("another provider's file is not continued (control: the same file is, for
   const theirs = startBaseline(provider(dir2), 'other', silentLogger())!
   t.teardown(() => theirs.keeper.close())
   t.same(theirs.recorder.snapshot().tools.map((x) => x.name), ['theirs'], 'control: "other" continues it')
+})
+
+t.test('DeviationTee: every event to the recorder; egress, bytes, full-path DNS and tool calls to the detector first; cached answers to the recorder only', async (t) => {
+  const recorder = new BaselineRecorder({ provider: 'p', mode: 'alert' })
+  const seen: string[] = []
+  const tee = new DeviationTee(recorder)
+  const k = { host: 'api.example.com', port: 443, protocol: 'tunnel' as const }
+  tee.egress({ ...k, via: 'connect', action: 'allowed' })
+  t.equal(recorder.snapshot().egress.length, 1, 'without a detector: the recorder alone')
+  tee.detector = {
+    // What the recorder holds when the detector is called: it must not hold the event yet.
+    egress: (e) => seen.push(`egress ${e.host}:${e.port} known=${recorder.snapshot().egress.some((x) => x.host === e.host && x.port === e.port)}`),
+    egressBytes: (_k, up, down) => seen.push(`bytes ${up}/${down}`),
+    dnsQuery: (name) => seen.push(`dns ${name} known=${recorder.snapshot().dns.some((d) => d.name === name)}`),
+    toolCalled: (name) => seen.push(`tool ${name} calls=${recorder.snapshot().tools.find((x) => x.name === name)?.calls ?? 0}`),
+  }
+  tee.egress({ host: 'new.example.com', port: 8443, protocol: 'tunnel', via: 'connect', action: 'allowed' })
+  tee.egressContent(k, 'tls')
+  tee.egressBytes(k, 10, 20)
+  const h = tee.dnsQuery('x.example.com', 'A', 'allowed')
+  t.ok(h, 'the recorder\'s handle comes back for the forwarder\'s hot path')
+  tee.dnsHit(h!, 'A', Date.now(), 5)
+  tee.dnsAnswer('x.example.com', ['A'])
+  tee.toolListed('read', `sha256:${'a'.repeat(64)}`)
+  tee.toolCalled('read', false, { path: 1 }, (x) => x)
+  tee.toolRefused('read')
+  t.same(seen, ['egress new.example.com:8443 known=false', 'bytes 10/20', 'dns x.example.com known=false', 'tool read calls=0'])
+  const b = recorder.snapshot()
+  t.equal(b.egress.find((e) => e.host === 'api.example.com')?.bytes_down, 20)
+  t.same(b.egress.find((e) => e.host === 'api.example.com')?.content, { tls: 1 })
+  t.equal(b.dns[0]?.count, 6, 'one query and five cached answers recorded')
+  t.same(b.dns[0]?.answers, { A: 1 })
+  t.match(b.tools[0], { name: 'read', listed: 1, calls: 1, refused: 1 })
 })

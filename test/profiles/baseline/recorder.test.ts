@@ -154,6 +154,31 @@ t.test('call rate keeps only the last rate_minutes minutes', async (t) => {
   t.same(b.call_rate, { active_minutes: 3, min: 8, median: 9, p95: 10, max: 10 })
 })
 
+t.test('byte rate: egress bytes per minute of close (the last rate_minutes minutes), restored; a baseline without it still parses', async (t) => {
+  const c = clocked()
+  const r = new BaselineRecorder({ provider: 'p', mode: 'alert', clock: c.clock, limits: { rate_minutes: 3 } })
+  const k = { host: 'api.example.com', port: 443, protocol: 'tunnel' as const }
+  r.egress({ ...k, via: 'connect', action: 'allowed' })
+  for (let m = 0; m < 5; m++) {
+    r.egressBytes(k, 100 * (m + 1), 1000 * (m + 1))
+    r.egressBytes(k, 0, 0) // nothing moved: no minute of its own
+    c.now += 60_000
+  }
+  r.egressBytes({ host: 'unknown.example.com', port: 443, protocol: 'tunnel' }, 5, 5)
+  const b = parseBaseline(r.snapshot())
+  t.same(b.byte_minutes!.map((m) => m[1]), [3300, 4400, 5500], 'bytes up + down, the last 3 minutes')
+  t.same(b.byte_rate, { active_minutes: 3, min: 3300, median: 4400, p95: 5500, max: 5500 })
+  const again = new BaselineRecorder({ provider: 'p', mode: 'alert', clock: c.clock, limits: { rate_minutes: 3 }, restore: b })
+  t.same(again.snapshot().byte_minutes, b.byte_minutes, 'restored')
+  const older: Record<string, unknown> = { ...b }
+  delete older.byte_rate
+  delete older.byte_minutes
+  const parsed = parseBaseline(older)
+  t.equal(parsed.byte_rate, undefined, 'a baseline from before byte rates parses')
+  t.same(new BaselineRecorder({ provider: 'p', mode: 'alert', restore: parsed }).snapshot().byte_minutes, [], 'and restores with none')
+  t.throws(() => parseBaseline({ ...b, byte_minutes: [[1, 1], [2, 1], [3, 1], [4, 1]] }), /byte_minutes: more minutes than limits.rate_minutes/)
+})
+
 t.test('restore continues the counts and revision; smaller limits truncate into dropped', async (t) => {
   const c = clocked()
   const a = new BaselineRecorder({ provider: 'p', mode: 'alert', clock: c.clock })
