@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { rawExchange } from '../helpers/net.js'
+import { LOOPBACK_SIDECAR_YAML } from '../helpers/mcp.js'
 
 const root = new URL('../../', import.meta.url).pathname
 const cli = (args: string[], env: Record<string, string> = {}) =>
@@ -57,13 +58,7 @@ t.test('starts, denies with a JSON-lines signal, stops on SIGTERM', async (t) =>
     mode: remote
     endpoint: http://127.0.0.1:1/mcp
     sidecar:
-      proxy: 127.0.0.1:0
-      dns: 127.0.0.1:0
-      transparent_http: null
-      transparent_tls: null
-      admin: 127.0.0.1:0
-      upstream_dns: ["127.0.0.1:9"]
-      signal_log: ${signals}
+${LOOPBACK_SIDECAR_YAML}      signal_log: ${signals}
     capabilities:
       network:
         egress: [{ host: api.example.com }]

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connectClient, EVERYTHING, pidAlive as alive, textOf } from '../helpers/mcp.js'
+import { connectClient, EVERYTHING, LOOPBACK_SIDECAR_YAML, pidAlive as alive, textOf } from '../helpers/mcp.js'
 
 const root = new URL('../../', import.meta.url).pathname
 
@@ -21,13 +21,7 @@ t.test('serves MCP for a stdio provider, reports it in /v1/status, stops it on S
     command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(EVERYTHING)}]
     listen: 127.0.0.1:0
     sidecar:
-      proxy: 127.0.0.1:0
-      dns: 127.0.0.1:0
-      transparent_http: null
-      transparent_tls: null
-      admin: 127.0.0.1:0
-      upstream_dns: ["127.0.0.1:9"]
-      data_dir: ${dir}
+${LOOPBACK_SIDECAR_YAML}      data_dir: ${dir}
       signal_log: ${signals}
     capabilities:
       tools:

@@ -23,7 +23,7 @@ import { startSidecarLink } from '../../sidecar/control-plane.js'
 import { hangarConfigSchema, providerSchema } from '../../config/schema.js'
 import { createLogger } from '../../core/log.js'
 import { rawExchange } from '../helpers/net.js'
-import { FIXTURE, connectClient, freePort, startSidecar } from '../helpers/mcp.js'
+import { connectClient, FIXTURE, freePort, LOOPBACK_SIDECAR_YAML, startSidecar } from '../helpers/mcp.js'
 
 const root = new URL('../../', import.meta.url).pathname
 const SIGNAL = 'signal-token-e2e'
@@ -65,13 +65,7 @@ providers:
     command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(FIXTURE)}]
     listen: 127.0.0.1:0
     sidecar:
-      proxy: 127.0.0.1:0
-      dns: 127.0.0.1:0
-      transparent_http: null
-      transparent_tls: null
-      admin: 127.0.0.1:0
-      upstream_dns: ["127.0.0.1:9"]
-      data_dir: ${join(dir, 'sidecar')}
+${LOOPBACK_SIDECAR_YAML}      data_dir: ${join(dir, 'sidecar')}
     capabilities:
       enforcement_mode: block
       network:

@@ -44,6 +44,19 @@ function canBind(port: number): Promise<boolean> {
  * outgoing connection of the parallel test files may take it as its source port (seen as
  * EADDRINUSE in CI); ports outside the ephemeral range are never given to outgoing connections.
  */
+/**
+ * The listener lines of a `providers.<name>.sidecar` block for a sidecar run on the test machine:
+ * every listener on a free loopback port, no transparent listeners, and a dead loopback port as
+ * the DNS upstream (nothing leaves the machine). YAML indented 6 spaces, ending in a newline.
+ */
+export const LOOPBACK_SIDECAR_YAML = `      proxy: 127.0.0.1:0
+      dns: 127.0.0.1:0
+      transparent_http: null
+      transparent_tls: null
+      admin: 127.0.0.1:0
+      upstream_dns: ["127.0.0.1:9"]
+`
+
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 500; i++) {
     const port = 20000 + randomInt(12000)

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { EVERYTHING } from '../../helpers/mcp.js'
+import { EVERYTHING, LOOPBACK_SIDECAR_YAML } from '../../helpers/mcp.js'
 import { startTestIssuer, type TestIssuer } from '../../helpers/oidc.js'
 
 const root = new URL('../../../', import.meta.url).pathname
@@ -33,13 +33,7 @@ ${auth ? `    ingress:
             jwks_uri: ${e.jwks_uri}
             ca_file: ${e.ca_file}
 ` : ''}    sidecar:
-      proxy: 127.0.0.1:0
-      dns: 127.0.0.1:0
-      transparent_http: null
-      transparent_tls: null
-      admin: 127.0.0.1:0
-      upstream_dns: ["127.0.0.1:9"]
-      data_dir: ${join(dir, name)}
+${LOOPBACK_SIDECAR_YAML}      data_dir: ${join(dir, name)}
       signal_log: ${join(dir, `${name}.jsonl`)}
 `
 }
