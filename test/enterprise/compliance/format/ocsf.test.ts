@@ -54,7 +54,7 @@ t.test('every signal type becomes a valid event of its documented class', async 
     dns_tunnel_suspected: 4003, tool_denied: 2004, undeclared_tool: 2004, tool_definition_drift: 2004, schema_violation: 2004,
     secret_in_arguments: 2004, rate_limited: 2004, tool_called: 0, provider_state_changed: 0, quarantine_triggered: 2004,
     quarantine_released: 2004, sidecar_started: 6002, sidecar_stopped: 6002, host_access_granted: 2004, egress_bypass_attempt: 4001,
-    signals_suppressed: 2004, signals_dropped: 2004, admin_action: 2004, admin_action_denied: 2004,
+    signals_suppressed: 2004, signals_dropped: 2004, admin_action: 2004, admin_action_denied: 2004, behavior_deviation: 2004,
   }
   for (const s of sampleSignals()) {
     const ev = JSON.parse(FORMATTERS.ocsf!(s, SAMPLE_OPTIONS)) as OcsfEvent
