@@ -16,6 +16,7 @@
  * which cost 25 % of the sidecar's tools/call throughput (benchmarks/mcp-proxy, minimal upstream).
  */
 import { build } from 'esbuild'
+import { buildUi } from './ui-build.mjs'
 
 const common = {
   bundle: true,
@@ -41,3 +42,5 @@ await build({ ...common, entryPoints: ['dist/cli/main.js'], outfile: 'dist/mcp-h
 // at run time, by a computed URL, only when the license allows (cli/enterprise.ts); the CLI
 // bundle itself holds no enterprise code.
 await build({ ...common, entryPoints: ['dist/enterprise/bootstrap.js'], outfile: 'dist/mcp-hangar-enterprise.mjs' })
+// The operator console's static files (dist/ui/), served by the aggregator at /ui/.
+await buildUi()

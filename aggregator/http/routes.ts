@@ -4,7 +4,9 @@
  * role, and docs/rbac.md's table is checked against it by a test.
  *
  * Roles (`Role` of core/ports.ts; each includes the ones before it):
- * - `public`: no credential (`/health`, `/ready`, `/metrics`);
+ * - `public`: no credential (`/health`, `/ready`, `/metrics`, and the console's static files under
+ *   `/ui/`, which hold no data: the console reads everything through the `/v1/*` routes with the
+ *   user's own credential);
  * - `signal`: the sidecars' class (`aggregator.signal_tokens`): ingest, heartbeats, policy polls.
  *   It is separate from the user roles: a signal token never satisfies a user role, and no user
  *   credential (API key, OIDC login, static admin token) opens a signal route, so no operator can
@@ -34,7 +36,7 @@ export interface RouteSpec {
   readonly id: string
   /** `*`: every method (the MCP Streamable HTTP endpoint takes GET, POST and DELETE). */
   readonly method: 'GET' | 'POST' | 'DELETE' | '*'
-  /** The path, with `{name}` (a provider name) or `{id}` (an API key id) placeholders. */
+  /** The path, with `{name}` (a provider name), `{id}` (an API key id) or `{file}` (a console file name) placeholders. */
   readonly path: string
   readonly role: RouteRole
   /** Without RBAC, `aggregator.mcp_tokens` are accepted here too (with RBAC: as an `operator` here only). */
@@ -49,6 +51,9 @@ const ROUTE_LIST = Object.freeze([
   { id: 'health', method: 'GET', path: '/health', role: 'public', what: 'liveness' },
   { id: 'ready', method: 'GET', path: '/ready', role: 'public', what: 'readiness (503 while starting or stopping)' },
   { id: 'metrics', method: 'GET', path: '/metrics', role: 'public', what: 'Prometheus metrics' },
+  { id: 'ui_root', method: 'GET', path: '/ui', role: 'public', what: 'redirect to /ui/' },
+  { id: 'ui', method: 'GET', path: '/ui/', role: 'public', what: "the console's page (static, no data)" },
+  { id: 'ui_file', method: 'GET', path: '/ui/{file}', role: 'public', what: "the console's static files (no data)" },
   { id: 'signals_post', method: 'POST', path: '/v1/signals', role: 'signal', what: 'signal ingest (sidecars)' },
   { id: 'heartbeat', method: 'POST', path: '/v1/sidecars/heartbeat', role: 'signal', what: 'sidecar heartbeats (and baselines)' },
   { id: 'policy', method: 'GET', path: '/v1/policy/{name}', role: 'signal', what: 'policy long poll (sidecars)' },
@@ -57,6 +62,7 @@ const ROUTE_LIST = Object.freeze([
   { id: 'providers', method: 'GET', path: '/v1/providers', role: 'viewer', what: 'list providers' },
   { id: 'provider', method: 'GET', path: '/v1/providers/{name}', role: 'viewer', what: 'one provider' },
   { id: 'baseline', method: 'GET', path: '/v1/providers/{name}/baseline', role: 'viewer', what: "a provider's baseline" },
+  { id: 'whoami', method: 'GET', path: '/v1/whoami', role: 'viewer', what: 'the caller: principal and role' },
   { id: 'status', method: 'GET', path: '/v1/status', role: 'viewer', what: 'what runs degraded' },
   { id: 'quarantine', method: 'POST', path: '/v1/providers/{name}/quarantine', role: 'operator', action: 'quarantine', what: 'quarantine a provider' },
   { id: 'approve', method: 'POST', path: '/v1/providers/{name}/approve', role: 'operator', action: 'approve', what: "lift a quarantine, approve a provider's tools" },
@@ -77,14 +83,16 @@ export const ROUTES: readonly (RouteSpec & { readonly id: RouteId })[] = ROUTE_L
 const NAME = '([A-Za-z0-9][A-Za-z0-9_-]{0,62})'
 /** An `{id}` segment: an API key id (unknown ids are the handler's 404). */
 const ID = '([A-Za-z0-9_-]{1,64})'
+/** A `{file}` segment: one file name of the console (no slash, no leading dot: no traversal). */
+const FILE = '([A-Za-z0-9][A-Za-z0-9_.-]{0,127})'
 
 interface Compiled { route: RouteSpec & { id: RouteId }; re: RegExp; params: string[] }
 
 const COMPILED: readonly Compiled[] = ROUTES.map((route) => {
   const params: string[] = []
-  const src = route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(name|id)\}/g, (_m, p: string) => {
+  const src = route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(name|id|file)\}/g, (_m, p: string) => {
     params.push(p)
-    return p === 'name' ? NAME : ID
+    return p === 'name' ? NAME : p === 'id' ? ID : FILE
   })
   return { route, re: new RegExp(`^${src}$`), params }
 })

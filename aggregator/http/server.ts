@@ -45,6 +45,7 @@ import { createKey, listKeys, revokeKey } from './keys.js'
 import { authorize, sendError, sendJson, unauthorized } from './reply.js'
 import { matchRoute, roleSatisfies, type RouteId, type RouteSpec } from './routes.js'
 import { getSignals, postSignals, streamSignals } from './signals.js'
+import { defaultUiDir, redirectUi, serveUi } from './ui.js'
 
 /** RBAC: the running access control and the audit of its decisions. */
 export interface AggregatorRbac {
@@ -76,6 +77,8 @@ export interface AggregatorHttpOptions {
   rbac?: AggregatorRbac
   /** Without RBAC: why `/v1/keys` is not available (the 501 message). */
   keysUnavailable?: string
+  /** The built console served at `/ui/` (aggregator/http/ui.ts); default: dist/ui/ when built. */
+  uiDir?: string
 }
 
 /** One routed request. */
@@ -101,8 +104,11 @@ export class AggregatorHttp {
   readonly #mcpOnly: TokenSet
   readonly #handlers: Record<RouteId, (c: Call) => void | Promise<void>>
 
+  readonly #uiDir: string | undefined
+
   constructor(o: AggregatorHttpOptions) {
     this.#o = o
+    this.#uiDir = o.uiDir ?? defaultUiDir()
     this.#admin = compileTokens(o.adminTokens)
     this.#signal = compileTokens(o.signalTokens)
     this.#mcpOnly = compileTokens(o.mcpTokens ?? [])
@@ -147,6 +153,13 @@ export class AggregatorHttp {
         res.writeHead(200, { 'Content-Type': o.metrics.registry.contentType, 'Content-Length': Buffer.byteLength(text) })
         res.end(text)
       },
+      ui_root: ({ req, res }) => redirectUi(req, res),
+      ui: ({ req, res }) => serveUi(req, res, 'index.html', this.#uiDir),
+      ui_file: ({ req, res, params }) => serveUi(req, res, params.file!, this.#uiDir),
+      whoami: ({ res, principal }) => sendJson(res, 200, principal
+        ? { id: principal.id, name: principal.name, role: principal.role, via: principal.via, rbac: true }
+        // Without RBAC the admin token opens every user route: it acts as an admin.
+        : { id: 'token:admin', name: 'admin token', role: 'admin', via: 'static_token', rbac: false }),
       signals_post: ({ req, res }) => postSignals(req, res, o.service, o.metrics, o.log),
       heartbeat: ({ req, res }) => heartbeat(req, res, o.registry, o.baselines, o.metrics),
       policy: ({ req, res, url, params }) => policy(req, res, params.name!, url.searchParams, o.policy, o.metrics),

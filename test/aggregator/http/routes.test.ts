@@ -18,7 +18,7 @@ function between(begin: string, end = '<!-- end of'): string[][] {
 
 t.test('matchRoute: every route of the table, with its parameters', async (t) => {
   for (const r of ROUTES) {
-    const path = r.path.replace('{name}', 'fetch-1').replace('{id}', 'hk_0a1b2c3d')
+    const path = r.path.replace('{name}', 'fetch-1').replace('{id}', 'hk_0a1b2c3d').replace('{file}', 'app.js')
     const m = matchRoute(r.method === '*' ? 'PATCH' : r.method, path)
     t.ok(m && 'route' in m && m.route.id === r.id, `${r.method} ${r.path} → ${r.id}`)
   }
