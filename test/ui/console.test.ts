@@ -1,0 +1,239 @@
+/**
+ * The operator console in a real browser: Debian's chromium driven by playwright-core (nothing
+ * downloads a browser), against a real aggregator fed by a real sidecar (the CLI from source, in
+ * front of the stdio fixture server, denying the `crash` tool and every loopback destination).
+ *
+ * - sign-in keeps the credential out of every URL and sends it as a bearer header only;
+ * - the Providers page shows what `GET /v1/providers` says;
+ * - a tool denial and an egress denial made during the test appear in Live violations within 2 s,
+ *   with their rule, reason and destination/tool in the detail view;
+ * - the Quarantine button (after its confirmation) quarantines: a following tool call through the
+ *   sidecar is refused; Release lifts it;
+ * - the CSP blocks an inline script injected into the page, while the bundled script runs; the
+ *   control serves the same injected page without the CSP and the inline script does run.
+ * The browser, the sidecar and the aggregator are stopped in teardown.
+ */
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type Browser, type Page, type Request } from 'playwright-core'
+import { Aggregator } from '../../aggregator/aggregator.js'
+import { hangarConfigSchema } from '../../config/schema.js'
+import { rawExchange } from '../helpers/net.js'
+import { connectClient, FIXTURE, freePort, LOOPBACK_SIDECAR_YAML } from '../helpers/mcp.js'
+import { CliProcess } from '../fixtures/control-plane/cli-process.js'
+import { captureLog, tempDir } from '../fixtures/aggregator/signals.js'
+
+const ROOT = new URL('../../', import.meta.url).pathname
+const CHROMIUM = '/usr/bin/chromium'
+const SIGNAL = 'signal-token-ui'
+const ADMIN = 'admin-token-ui-0123456789'
+
+t.setTimeout(180_000)
+if (!existsSync(CHROMIUM)) t.fail(`${CHROMIUM} is missing: apt-get install -y chromium`)
+
+// The console as `npm run build` writes it (dist/ui/): the aggregator serves it from there.
+const built = spawnSync(process.execPath, [join(ROOT, 'scripts/ui-build.mjs')], { cwd: ROOT, encoding: 'utf8' })
+if (built.status !== 0) t.fail(`scripts/ui-build.mjs failed: ${built.stderr}`)
+
+/** Polls `pred` every 25 ms until true or `ms` passed. @returns the ms it took, or -1 on timeout. */
+async function within(ms: number, pred: () => Promise<boolean>): Promise<number> {
+  const start = Date.now()
+  while (Date.now() - start < ms) {
+    if (await pred()) return Date.now() - start
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return -1
+}
+
+async function launch(t: Tap.Test): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] })
+  t.teardown(() => browser.close())
+  return browser
+}
+
+t.test('the console against a real aggregator and sidecar', async (t) => {
+  const dir = tempDir(t, 'hangar-ui-e2e-')
+  // A loopback port the provider may not reach: its CONNECT is the egress denial.
+  const deniedPort = await freePort()
+
+  const aggPort = await freePort()
+  const agg = new Aggregator({
+    config: hangarConfigSchema.parse({ aggregator: { listen: `127.0.0.1:${aggPort}`, data_dir: join(dir, 'agg'), signal_tokens: [SIGNAL], admin_tokens: [ADMIN] } }),
+    log: captureLog().log,
+  })
+  await agg.start()
+  t.teardown(() => agg.stop())
+  const base = `http://127.0.0.1:${aggPort}`
+
+  const cfg = join(dir, 'hangar.yaml')
+  writeFileSync(cfg, `aggregator:
+  url: ${base}
+  signal_tokens: [${SIGNAL}]
+  admin_tokens: [${ADMIN}]
+providers:
+  fixture:
+    mode: subprocess
+    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(FIXTURE)}]
+    listen: 127.0.0.1:0
+    sidecar:
+${LOOPBACK_SIDECAR_YAML}      data_dir: ${join(dir, 'sidecar')}
+    capabilities:
+      enforcement_mode: block
+      network:
+        egress: [{ host: api.example.com }]
+      tools:
+        deny_list: [crash]
+`)
+  const sidecar = CliProcess.start(t, 'sidecar', ['sidecar', '-c', cfg, '--provider', 'fixture'])
+  const proxyPort = ((await sidecar.waitForMsg('egress sidecar started', 90_000)).ports as { proxy: number }).proxy
+  const mcpPort = Number((await sidecar.waitForMsg('ready', 90_000)).mcp_port)
+  const api = async <T>(path: string): Promise<T> => (await (await fetch(base + path, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as T
+  t.ok(await within(20_000, async () => (await api<{ state?: string }>('/v1/providers/fixture')).state === 'ready') >= 0, 'the sidecar registered with the aggregator')
+
+  const user = await connectClient(new URL(`http://127.0.0.1:${mcpPort}/mcp`))
+  t.teardown(() => user.close())
+  const call = (name: string) => user.callTool({ name, arguments: name === 'echo' ? { text: 'hi' } : {} }).then(
+    (r) => ({ ok: !r.isError, err: undefined as (Error & { data?: { rule?: string } }) | undefined }),
+    (err: Error & { data?: { rule?: string } }) => ({ ok: false, err }))
+  t.equal((await call('echo')).ok, true, 'control: an allowed tool call passes')
+
+  const browser = await launch(t)
+  const page = await browser.newPage()
+  const requests: Request[] = []
+  page.on('request', (r) => requests.push(r))
+  const pageErrors: string[] = []
+  page.on('pageerror', (e) => pageErrors.push(e.message))
+
+  await t.test('sign-in: the credential goes in a header, never in a URL', async (t) => {
+    await page.goto(`${base}/ui/`)
+    await page.getByLabel('API key or token').fill(ADMIN)
+    await page.keyboard.press('Enter')
+    await page.locator('#whoami').waitFor({ timeout: 10_000 })
+    t.match(await page.locator('#whoami').textContent(), /admin token \(admin\)/)
+    t.notOk(requests.some((r) => r.url().includes(ADMIN)), 'no request URL holds the token')
+    const whoami = requests.find((r) => r.url().endsWith('/v1/whoami'))
+    t.equal(await whoami?.headerValue('authorization'), `Bearer ${ADMIN}`, 'the API call carried it as a bearer header')
+    t.equal(await page.evaluate(() => document.cookie), '', 'no cookie')
+    t.equal(await page.evaluate(() => sessionStorage.length), 1, 'kept in sessionStorage')
+  })
+
+  await t.test('Providers matches GET /v1/providers', async (t) => {
+    await page.locator('#providers tbody tr').first().waitFor({ timeout: 10_000 })
+    const listed = (await api<{ providers: Array<{ name: string; state: string; isolation?: string; quarantined: boolean }> }>('/v1/providers')).providers
+    const rows = await page.locator('#providers tbody tr').evaluateAll((trs) => trs.map((tr) => ({
+      name: tr.getAttribute('data-provider'),
+      state: tr.querySelector('[data-col=state]')?.textContent,
+      isolation: tr.querySelector('[data-col=isolation]')?.textContent,
+      quarantine: tr.querySelector('[data-col=quarantine]')?.textContent,
+    })))
+    t.same(rows.map((r) => r.name), listed.map((p) => p.name), 'the same providers in the same order')
+    for (const p of listed) {
+      const row = rows.find((r) => r.name === p.name)!
+      t.equal(row.state, p.state, `${p.name}: state`)
+      t.equal(row.quarantine, p.quarantined ? 'quarantined' : 'no', `${p.name}: quarantine`)
+      t.match(row.isolation, p.isolation === 'cooperative' ? /⚠ cooperative/ : (p.isolation ?? 'unknown'), `${p.name}: isolation ${p.isolation}`)
+    }
+  })
+
+  await t.test('a denial made now appears in Live violations within 2 s, with its detail', async (t) => {
+    await page.locator('#nav-live').click()
+    await page.locator('#stream-state[data-state=live]').waitFor({ timeout: 10_000 })
+    const seen = (type: string) => page.locator(`#violations tbody tr:has(td[data-col=type]:text-is("${type}"))`).count().then((n) => n > 0)
+    t.notOk(await seen('tool_denied'), 'no tool denial before the test makes one')
+    const denied = await call('crash')
+    t.equal(denied.err?.data?.rule, 'tools.deny_list[0]', 'control: the sidecar refused the call by its deny_list')
+    const toolMs = await within(2000, () => seen('tool_denied'))
+    t.ok(toolMs >= 0, `the tool denial is shown within 2 s (${toolMs} ms)`)
+
+    const a = await rawExchange(proxyPort, `CONNECT 127.0.0.1:${deniedPort} HTTP/1.1\r\nHost: 127.0.0.1:${deniedPort}\r\n\r\n`)
+    a.socket.destroy()
+    t.equal(a.status, 403, 'control: the sidecar refused the CONNECT')
+    const egressMs = await within(2000, () => seen('egress_denied'))
+    t.ok(egressMs >= 0, `the egress denial is shown within 2 s (${egressMs} ms)`)
+
+    const field = (k: string) => page.locator(`#detail dd[data-field="${k}"]`).textContent()
+    await page.locator('#violations tbody tr:has(td[data-col=target]:text-is("crash")) button').first().click()
+    t.equal(await field('type'), 'tool_denied')
+    t.equal(await field('tool'), 'crash')
+    t.equal(await field('rule'), 'tools.deny_list[0]', 'the rule the call broke')
+    t.equal(await field('provider'), 'fixture')
+    await page.locator(`#violations tbody tr:has(td[data-col=target]:text-is("127.0.0.1:${deniedPort} (tcp)")) button`).first().click()
+    t.equal(await field('type'), 'egress_denied')
+    t.match(await field('destination'), `127.0.0.1:${deniedPort}`)
+    t.not(await field('rule'), '—', 'the rule is shown')
+    t.match(await field('reason'), /\S/, 'the reason is shown')
+
+    // Filters: severity and type narrow the list; "all" brings everything back.
+    const count = () => page.locator('#violations tbody tr').count()
+    const all = await count()
+    await page.locator('#f-type').selectOption('tool_denied')
+    t.ok(await count() >= 1 && await count() < all, 'the type filter narrows the list')
+    t.equal(await page.locator('#violations td[data-col=type]:text-is("egress_denied")').count(), 0, 'no other type left')
+    await page.locator('#f-type').selectOption('')
+    await page.locator('#f-severity').selectOption('info')
+    t.equal(await count(), 0, 'no info-severity violations')
+    await page.locator('#f-severity').selectOption('')
+    t.equal(await count(), all, 'clearing the filters shows all again')
+  })
+
+  await t.test('Quarantine (confirmed) refuses the next tool call; Release lifts it', async (t) => {
+    await page.locator('#nav-providers').click()
+    const row = page.locator('#providers tr[data-provider=fixture]')
+    await row.locator('button[data-action=quarantine]').click()
+    await page.locator('#confirm-cancel').click()
+    t.equal((await api<{ quarantined: boolean }>('/v1/providers/fixture')).quarantined, false, 'Cancel does nothing')
+    await row.locator('button[data-action=quarantine]').click()
+    await page.locator('#confirm-reason').fill('console test')
+    await page.locator('#confirm-ok').click()
+    await row.locator('button[data-action=approve]').waitFor({ timeout: 5000 })
+    const p = await api<{ quarantined: boolean; quarantine_reason?: string }>('/v1/providers/fixture')
+    t.match(p, { quarantined: true, quarantine_reason: 'console test' })
+    const refusedMs = await within(3000, async () => (await call('echo')).err?.data?.rule === 'quarantine')
+    t.ok(refusedMs >= 0, `a tool call through the sidecar is refused by the quarantine (${refusedMs} ms)`)
+    t.equal(await row.locator('[data-col=quarantine]').textContent(), 'quarantined')
+
+    await row.locator('button[data-action=approve]').click()
+    await page.locator('#confirm-ok').click()
+    await row.locator('button[data-action=quarantine]').waitFor({ timeout: 5000 })
+    const backMs = await within(3000, async () => (await call('echo')).ok)
+    t.ok(backMs >= 0, `Release lifts it: the tool call passes again (${backMs} ms)`)
+  })
+
+  t.same(pageErrors, [], 'no script error in the page')
+})
+
+t.test('the CSP: an injected inline script does not run; the bundled script does; control without the CSP', async (t) => {
+  const dir = tempDir(t, 'hangar-ui-csp-')
+  const agg = new Aggregator({
+    config: hangarConfigSchema.parse({ aggregator: { listen: '127.0.0.1:0', data_dir: dir, signal_tokens: [SIGNAL], admin_tokens: [ADMIN] } }),
+    log: captureLog().log,
+  })
+  const base = `http://127.0.0.1:${await agg.start()}`
+  t.teardown(() => agg.stop())
+  const browser = await launch(t)
+  const inject = async (keepCsp: boolean): Promise<Page> => {
+    const page = await browser.newPage()
+    await page.route(`${base}/ui/`, async (route) => {
+      const res = await route.fetch()
+      const headers = res.headers()
+      if (!keepCsp) delete headers['content-security-policy']
+      const html = (await res.text()).replace('<body>', '<body><script>window.__injected = 1</script><img src=x onerror="window.__handler = 1">')
+      await route.fulfill({ status: res.status(), headers, body: html })
+    })
+    await page.goto(`${base}/ui/`)
+    await page.getByLabel('API key or token').waitFor({ timeout: 10_000 })
+    return page
+  }
+  const withCsp = await inject(true)
+  const csp = (await withCsp.request.get(`${base}/ui/`)).headers()['content-security-policy']
+  t.match(csp, /default-src 'self'/, 'the page carries the CSP')
+  t.equal(await withCsp.evaluate(() => (window as unknown as { __injected?: number }).__injected), undefined, 'the injected inline script did not run')
+  t.equal(await withCsp.evaluate(() => (window as unknown as { __handler?: number }).__handler), undefined, 'the injected inline handler did not run')
+  t.ok(await withCsp.locator('#token').isVisible(), 'the bundled script ran (it rendered the sign-in form)')
+  const without = await inject(false)
+  await within(2000, async () => (await without.evaluate(() => (window as unknown as { __handler?: number }).__handler)) === 1)
+  t.equal(await without.evaluate(() => (window as unknown as { __injected?: number }).__injected), 1, 'control: without the CSP the inline script runs')
+  t.equal(await without.evaluate(() => (window as unknown as { __handler?: number }).__handler), 1, 'control: and the inline handler too')
+})
