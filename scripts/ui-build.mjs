@@ -9,7 +9,8 @@
 import { build } from 'esbuild'
 import { copyFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import process from 'node:process'
+import { fileURLToPath, URL } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 

@@ -47,7 +47,7 @@ async function within(ms: number, pred: () => Promise<boolean>): Promise<number>
   return -1
 }
 
-async function launch(t: Tap.Test): Promise<Browser> {
+async function launch(t: { teardown(fn: () => unknown): void }): Promise<Browser> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] })
   t.teardown(() => browser.close())
   return browser
@@ -115,8 +115,8 @@ ${LOOPBACK_SIDECAR_YAML}      data_dir: ${join(dir, 'sidecar')}
     t.notOk(requests.some((r) => r.url().includes(ADMIN)), 'no request URL holds the token')
     const whoami = requests.find((r) => r.url().endsWith('/v1/whoami'))
     t.equal(await whoami?.headerValue('authorization'), `Bearer ${ADMIN}`, 'the API call carried it as a bearer header')
-    t.equal(await page.evaluate(() => document.cookie), '', 'no cookie')
-    t.equal(await page.evaluate(() => sessionStorage.length), 1, 'kept in sessionStorage')
+    t.equal(await page.evaluate('document.cookie'), '', 'no cookie')
+    t.equal(await page.evaluate('sessionStorage.length'), 1, 'kept in sessionStorage')
   })
 
   await t.test('Providers matches GET /v1/providers', async (t) => {
@@ -229,11 +229,11 @@ t.test('the CSP: an injected inline script does not run; the bundled script does
   const withCsp = await inject(true)
   const csp = (await withCsp.request.get(`${base}/ui/`)).headers()['content-security-policy']
   t.match(csp, /default-src 'self'/, 'the page carries the CSP')
-  t.equal(await withCsp.evaluate(() => (window as unknown as { __injected?: number }).__injected), undefined, 'the injected inline script did not run')
-  t.equal(await withCsp.evaluate(() => (window as unknown as { __handler?: number }).__handler), undefined, 'the injected inline handler did not run')
+  t.equal(await withCsp.evaluate('window.__injected'), undefined, 'the injected inline script did not run')
+  t.equal(await withCsp.evaluate('window.__handler'), undefined, 'the injected inline handler did not run')
   t.ok(await withCsp.locator('#token').isVisible(), 'the bundled script ran (it rendered the sign-in form)')
   const without = await inject(false)
-  await within(2000, async () => (await without.evaluate(() => (window as unknown as { __handler?: number }).__handler)) === 1)
-  t.equal(await without.evaluate(() => (window as unknown as { __injected?: number }).__injected), 1, 'control: without the CSP the inline script runs')
-  t.equal(await without.evaluate(() => (window as unknown as { __handler?: number }).__handler), 1, 'control: and the inline handler too')
+  await within(2000, async () => (await without.evaluate('window.__handler')) === 1)
+  t.equal(await without.evaluate('window.__injected'), 1, 'control: without the CSP the inline script runs')
+  t.equal(await without.evaluate('window.__handler'), 1, 'control: and the inline handler too')
 })
