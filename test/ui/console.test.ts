@@ -14,44 +14,24 @@
  * The browser, the sidecar and the aggregator are stopped in teardown.
  */
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page, type Request } from 'playwright-core'
+import type { Page, Request } from 'playwright-core'
 import { Aggregator } from '../../aggregator/aggregator.js'
 import { hangarConfigSchema } from '../../config/schema.js'
+import { buildConsole, launchChromium, within } from '../helpers/browser.js'
 import { rawExchange } from '../helpers/net.js'
 import { connectClient, FIXTURE, freePort, LOOPBACK_SIDECAR_YAML } from '../helpers/mcp.js'
 import { CliProcess } from '../fixtures/control-plane/cli-process.js'
 import { captureLog, tempDir } from '../fixtures/aggregator/signals.js'
 
-const ROOT = new URL('../../', import.meta.url).pathname
-const CHROMIUM = '/usr/bin/chromium'
 const SIGNAL = 'signal-token-ui'
 const ADMIN = 'admin-token-ui-0123456789'
 
 t.setTimeout(180_000)
-if (!existsSync(CHROMIUM)) t.fail(`${CHROMIUM} is missing: apt-get install -y chromium`)
-
-// The console as `npm run build` writes it (dist/ui/): the aggregator serves it from there.
-const built = spawnSync(process.execPath, [join(ROOT, 'scripts/ui-build.mjs')], { cwd: ROOT, encoding: 'utf8' })
-if (built.status !== 0) t.fail(`scripts/ui-build.mjs failed: ${built.stderr}`)
-
-/** Polls `pred` every 25 ms until true or `ms` passed. @returns the ms it took, or -1 on timeout. */
-async function within(ms: number, pred: () => Promise<boolean>): Promise<number> {
-  const start = Date.now()
-  while (Date.now() - start < ms) {
-    if (await pred()) return Date.now() - start
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  return -1
-}
-
-async function launch(t: { teardown(fn: () => unknown): void }): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] })
-  t.teardown(() => browser.close())
-  return browser
-}
+const unbuilt = buildConsole()
+if (unbuilt) t.fail(unbuilt)
+const launch = launchChromium
 
 t.test('the console against a real aggregator and sidecar', async (t) => {
   const dir = tempDir(t, 'hangar-ui-e2e-')
