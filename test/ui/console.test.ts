@@ -23,7 +23,7 @@ import { buildConsole, launchChromium, within } from '../helpers/browser.js'
 import { rawExchange } from '../helpers/net.js'
 import { connectClient, FIXTURE, freePort, LOOPBACK_SIDECAR_YAML } from '../helpers/mcp.js'
 import { CliProcess } from '../fixtures/control-plane/cli-process.js'
-import { captureLog, tempDir } from '../fixtures/aggregator/signals.js'
+import { captureLog, signals, tempDir } from '../fixtures/aggregator/signals.js'
 
 const SIGNAL = 'signal-token-ui'
 const ADMIN = 'admin-token-ui-0123456789'
@@ -216,4 +216,54 @@ t.test('the CSP: an injected inline script does not run; the bundled script does
   await within(2000, async () => (await without.evaluate('window.__handler')) === 1)
   t.equal(await without.evaluate('window.__injected'), 1, 'control: without the CSP the inline script runs')
   t.equal(await without.evaluate('window.__handler'), 1, 'control: and the inline handler too')
+})
+
+t.test('Live violations: hostile text stays text; after the aggregator restarts the stream resumes with Last-Event-ID', async (t) => {
+  const dir = tempDir(t, 'hangar-ui-resume-')
+  const port = await freePort()
+  const config = hangarConfigSchema.parse({ aggregator: { listen: `127.0.0.1:${port}`, data_dir: dir, signal_tokens: [SIGNAL], admin_tokens: [ADMIN] } })
+  const start = async () => {
+    const agg = new Aggregator({ config, log: captureLog().log })
+    await agg.start()
+    return agg
+  }
+  let agg = await start()
+  t.teardown(() => agg.stop())
+  const base = `http://127.0.0.1:${port}`
+  const now = Date.now()
+  const post = async (from: number, to: number) => {
+    const batch = signals(from, to).map((s, i) => ({ ...s, time: new Date(now + i).toISOString(), reason: `<img src=x onerror="window.__xss=1">refused #${from + i}` }))
+    const r = await fetch(`${base}/v1/signals`, { method: 'POST', headers: { authorization: `Bearer ${SIGNAL}`, 'content-type': 'application/json' }, body: JSON.stringify({ signals: batch }) })
+    t.equal(r.status, 202, `signals ${from}..${to - 1} ingested`)
+  }
+  await post(1, 4)
+
+  const browser = await launch(t)
+  const page = await browser.newPage()
+  const streams: Request[] = []
+  page.on('request', (r) => {
+    if (r.url().includes('/v1/signals/stream')) streams.push(r)
+  })
+  await page.goto(`${base}/ui/`)
+  await page.getByLabel('API key or token').fill(ADMIN)
+  await page.locator('#sign-in').click()
+  await page.locator('#nav-live').click()
+  const rows = () => page.locator('#violations tbody tr').count()
+  t.ok(await within(5000, async () => (await rows()) === 3) >= 0, 'the three violations are shown')
+  await page.locator('#violations tbody tr button').first().click()
+  t.match(await page.locator('#detail dd[data-field=reason]').textContent(), /^<img src=x onerror="window.__xss=1">refused #3$/, 'a reason holding HTML is shown as text')
+  t.equal(await page.locator('#app img').count(), 0, 'no element was made from it')
+  t.equal(await page.evaluate('window.__xss'), undefined, 'and nothing of it ran')
+
+  await agg.stop()
+  t.ok(await within(5000, async () => (await page.locator('#stream-state').getAttribute('data-state')) === 'reconnecting') >= 0, 'the page notices the stream ended')
+  agg = await start()
+  await post(4, 6)
+  t.ok(await within(5000, async () => (await rows()) === 5) >= 0, 'the violations sent after the restart are shown')
+  t.equal(await page.locator('#stream-state').getAttribute('data-state'), 'live')
+  const resumed = streams.at(-1)!
+  t.equal(streams[0] && (await streams[0].headerValue('last-event-id')), null, 'the first connection starts from the beginning')
+  t.equal(await resumed.headerValue('last-event-id'), '3', 'the reconnect resumed after the last event seen')
+  t.equal(await resumed.headerValue('authorization'), `Bearer ${ADMIN}`, 'with the credential in its header')
+  t.notOk(streams.some((r) => r.url().includes(ADMIN)), 'and never in its URL')
 })
