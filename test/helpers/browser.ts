@@ -4,7 +4,7 @@
  * a browser), headless, closed at teardown.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
 
@@ -13,9 +13,22 @@ const ROOT = new URL('../../', import.meta.url).pathname
 /** Debian's chromium (`apt-get install -y chromium`). */
 export const CHROMIUM = '/usr/bin/chromium'
 
-/** Builds the console into dist/ui/ (scripts/ui-build.mjs). @returns why it failed, or undefined. */
+/** True when dist/ui/ is older than a file of ui/ or the build script (or missing). */
+function consoleStale(): boolean {
+  const built = join(ROOT, 'dist/ui/app.js')
+  if (!existsSync(built) || !existsSync(join(ROOT, 'dist/ui/index.html'))) return true
+  const sources = [...readdirSync(join(ROOT, 'ui')).map((f) => join(ROOT, 'ui', f)), join(ROOT, 'scripts/ui-build.mjs')]
+  return sources.some((f) => statSync(f).mtimeMs > statSync(built).mtimeMs)
+}
+
+/**
+ * Builds the console into dist/ui/ (scripts/ui-build.mjs) when it is missing or older than its
+ * sources; never rebuilt under tests reading it (CI builds it with `npm run build` first).
+ * @returns why the browser tests cannot run, or undefined.
+ */
 export function buildConsole(): string | undefined {
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} is missing: apt-get install -y chromium`
+  if (!consoleStale()) return undefined
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts/ui-build.mjs')], { cwd: ROOT, encoding: 'utf8' })
   return r.status === 0 ? undefined : `scripts/ui-build.mjs failed: ${r.stderr}`
 }
