@@ -33,6 +33,24 @@ const unbuilt = buildConsole()
 if (unbuilt) t.fail(unbuilt)
 const launch = launchChromium
 
+/**
+ * Run in the page: each element of the console holding text whose WCAG 2.1 contrast ratio
+ * (relative luminance, success criterion 1.4.3) with its effective background is below 4.5:1.
+ */
+const LOW_CONTRAST = `(() => {
+  const rgb = (c) => (c.match(/[0-9.]+/g) || []).map(Number)
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4 }).reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0)
+  const bg = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length === 3 || c[3] > 0) return c.slice(0, 3) } return [255, 255, 255] }
+  const out = []
+  for (const e of document.querySelectorAll('#app *')) {
+    if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim()) || e.closest('.sr-only')) continue
+    const a = lum(rgb(getComputedStyle(e).color).slice(0, 3)), b = lum(bg(e))
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)
+    if (ratio < 4.5) out.push(e.tagName + ' ' + e.textContent.trim().slice(0, 30) + ' ' + ratio.toFixed(2))
+  }
+  return out
+})()`
+
 t.test('the console against a real aggregator and sidecar', async (t) => {
   const dir = tempDir(t, 'hangar-ui-e2e-')
   // A loopback port the provider may not reach: its CONNECT is the egress denial.
@@ -179,6 +197,35 @@ ${LOOPBACK_SIDECAR_YAML}      data_dir: ${join(dir, 'sidecar')}
     await row.locator('button[data-action=quarantine]').waitFor({ timeout: 5000 })
     const backMs = await within(3000, async () => (await call('echo')).ok)
     t.ok(backMs >= 0, `Release lifts it: the tool call passes again (${backMs} ms)`)
+  })
+
+  await t.test('accessible: keyboard-only quarantine dialog, named controls, AA contrast', async (t) => {
+    await page.locator('#nav-providers').click()
+    await page.locator('#providers tr[data-provider=fixture] button[data-action=quarantine]').waitFor()
+    let reached = false
+    for (let i = 0; i < 30 && !reached; i++) {
+      await page.keyboard.press('Tab')
+      reached = await page.evaluate(`document.activeElement?.getAttribute('aria-label') === 'Quarantine fixture'`) === true
+    }
+    t.ok(reached, 'Tab reaches the Quarantine button')
+    await page.keyboard.press('Enter')
+    t.ok(await page.locator('dialog[open]').waitFor({ timeout: 2000 }).then(() => true, () => false), 'Enter opens the confirmation')
+    t.equal(await page.evaluate(`document.activeElement?.id`), 'confirm-reason', 'focus moves into the dialog')
+    await page.keyboard.press('Escape')
+    t.ok(await page.locator('dialog').waitFor({ state: 'detached', timeout: 2000 }).then(() => true, () => false), 'Escape cancels it')
+    t.equal((await api<{ quarantined: boolean }>('/v1/providers/fixture')).quarantined, false, 'and nothing was done')
+    for (const view of ['providers', 'live'] as const) {
+      await page.locator(`#nav-${view}`).click()
+      await page.locator(view === 'live' ? '#violations' : '#providers').waitFor()
+      const unnamed = await page.evaluate(`[...document.querySelectorAll('button, input, select')].filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim() && e.tagName === 'BUTTON' || e.labels?.length)).map((e) => e.outerHTML.slice(0, 80))`)
+      t.same(unnamed, [], `${view}: every control has a name`)
+      // WCAG 2.1 contrast ratio (relative luminance, §1.4.3) of each text element on its effective background.
+      const low = await page.evaluate(LOW_CONTRAST)
+      t.same(low, [], `${view}: every text meets 4.5:1`)
+    }
+    // Control: the check finds a planted light-grey text (#bbb on white is 1.9:1).
+    await page.evaluate(`(() => { const e = document.createElement('span'); e.textContent = 'planted'; e.style.color = '#bbbbbb'; document.querySelector('main').append(e) })()`)
+    t.match(await page.evaluate(LOW_CONTRAST), [/^SPAN planted 1\.9/], 'control: a low-contrast text is found')
   })
 
   t.same(pageErrors, [], 'no script error in the page')
