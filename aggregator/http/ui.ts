@@ -7,8 +7,9 @@
  * Every answer carries a strict Content-Security-Policy (only the aggregator's own scripts, styles
  * and API; no inline script or style, no eval, no framing, no form posts, no plugins),
  * `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` and `X-Frame-Options: DENY`
- * (for browsers without `frame-ancestors`). The page (`/ui/`) is `no-cache` (revalidated, so a new
- * build is picked up at once); the other files are cacheable for an hour. Only a fixed set of
+ * (for browsers without `frame-ancestors`). Every file is `no-cache` with an `ETag`: the browser
+ * keeps it but revalidates each use (a 304 without a body), so the page and its script never
+ * come from two builds after an upgrade (their names carry no content hash). Only a fixed set of
  * file types is served, by name inside the console folder: the route's `{file}` segment cannot
  * hold a slash or start with a dot, and the resolved path is checked to stay inside the folder.
  */
@@ -58,9 +59,6 @@ const TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain; charset=utf-8',
 }
 
-/** Cache lifetime of the console's assets (s); the page itself is always revalidated. */
-const ASSET_MAX_AGE_S = 3600
-
 /**
  * Where the built console is: `ui/` beside the running bundle (dist/mcp-hangar.mjs → dist/ui/),
  * or dist/ui/ of the source tree (aggregator/http/ui.ts run from source). Undefined when neither
@@ -97,7 +95,7 @@ export function serveUi(req: IncomingMessage, res: ServerResponse, file: string,
     ...UI_SECURITY_HEADERS,
     'Content-Type': type,
     ETag: etag,
-    'Cache-Control': file === 'index.html' ? 'no-cache' : `public, max-age=${ASSET_MAX_AGE_S}`,
+    'Cache-Control': 'no-cache',
   }
   if (req.headers['if-none-match'] === etag) return void res.writeHead(304, headers).end()
   res.writeHead(200, { ...headers, 'Content-Length': body.length })
