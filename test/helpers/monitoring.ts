@@ -1,0 +1,147 @@
+/**
+ * Helpers for the monitoring tests: the metric names the code really exports (built from the real
+ * registries), the metric names a PromQL expression reads, the queries of a Grafana dashboard, and
+ * promtool runs.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Registry } from 'prom-client'
+import { stringify } from 'yaml'
+import { createAdmissionMetrics, createMetrics, markEnterpriseFeatureDisabled } from '../../core/metrics.js'
+import { createAggregatorMetrics } from '../../aggregator/metrics.js'
+import { deviationMetrics } from '../../enterprise/behavioral/metrics.js'
+import { exportMetrics } from '../../enterprise/compliance/metrics.js'
+import { runCommand, type NodeRun } from './child.js'
+
+/** The repository's monitoring/ folder. */
+export const MONITORING = fileURLToPath(new URL('../../monitoring/', import.meta.url))
+
+/** Series Prometheus itself writes for every scrape target. */
+const SCRAPE_SERIES = ['up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_samples_post_metric_relabeling', 'scrape_series_added']
+
+/**
+ * Every series name the code exports, by the registries a sidecar (with deviation detection), the
+ * aggregator (with SIEM export), and the admission webhook build: a histogram expands to its
+ * `_bucket`, `_sum` and `_count` series, a summary to `_sum` and `_count` (Prometheus text
+ * exposition format). Prometheus's own per-target series (`up`, ...) are included.
+ */
+export async function exportedSeriesNames(): Promise<Set<string>> {
+  const sidecar = createMetrics({ processMetrics: true })
+  deviationMetrics(sidecar.registry)
+  markEnterpriseFeatureDisabled(sidecar.registry, 'deviation')
+  const aggregator = createAggregatorMetrics()
+  exportMetrics(aggregator.registry)
+  const registries: Registry[] = [sidecar.registry, aggregator.registry, createAdmissionMetrics().registry]
+  const out = new Set<string>(SCRAPE_SERIES)
+  for (const r of registries) {
+    for (const m of await r.getMetricsAsJSON()) {
+      const type = String(m.type)
+      if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) out.add(m.name + s)
+      else if (type === 'summary') for (const s of ['', '_sum', '_count']) out.add(m.name + s)
+      else out.add(m.name)
+    }
+  }
+  return out
+}
+
+const KEYWORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'inf', 'nan', 'atan2'])
+
+/**
+ * The metric names a PromQL expression selects (Prometheus querying basics: a selector is a name
+ * optionally followed by `{matchers}`, or `{__name__=...}`). Strings, label matchers, ranges and
+ * subqueries, grouping label lists, numbers and durations are removed first; what is left as an
+ * identifier not followed by `(` and not a keyword is a metric name. A `__name__` matcher is
+ * returned as `__name__` so a caller can refuse it. The expression must be valid PromQL (check it
+ * with {@link promtoolCheckExprs}).
+ */
+export function promqlMetricNames(expr: string): string[] {
+  let s = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
+  const nameMatcher = /\{[^}]*__name__[^}]*\}/.test(s)
+  s = s
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
+    .replace(/#.*$/gm, ' ')
+  const out = new Set<string>()
+  if (nameMatcher) out.add('__name__')
+  const token = /(\d[\w.]*|0x[0-9a-f]+)|([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?/g
+  for (const m of s.matchAll(token)) {
+    if (m[1] !== undefined || m[2] === undefined || m[3] !== undefined) continue
+    if (KEYWORDS.has(m[2].toLowerCase())) continue
+    out.add(m[2])
+  }
+  return [...out]
+}
+
+/** One query of a dashboard: where it is (panel title and refId, or variable name) and its PromQL. */
+export interface DashboardQuery {
+  where: string
+  expr: string
+}
+
+interface Panel { title?: string; type?: string; targets?: Array<{ refId?: string; expr?: string }>; panels?: Panel[] }
+interface Dashboard { panels?: Panel[]; templating?: { list?: Array<{ name: string; type: string; query?: unknown; definition?: string }> } }
+
+/**
+ * Every PromQL query of a Grafana dashboard: panel targets (rows' nested panels included) and
+ * `label_values(metric, label)` / `query_result(expr)` variables, the latter as the PromQL they run.
+ */
+export function dashboardQueries(d: Dashboard): DashboardQuery[] {
+  const out: DashboardQuery[] = []
+  const walk = (ps: Panel[] | undefined): void => {
+    for (const p of ps ?? []) {
+      for (const t of p.targets ?? []) if (t.expr !== undefined) out.push({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })
+      walk(p.panels)
+    }
+  }
+  walk(d.panels)
+  for (const v of d.templating?.list ?? []) {
+    if (v.type !== 'query') continue
+    const q = typeof v.query === 'string' ? v.query : (v.query as { query?: string } | undefined)?.query ?? ''
+    const lv = /^label_values\((?:(.+),\s*)?(\w+)\)$/.exec(q.trim())
+    const qr = /^query_result\((.+)\)$/.exec(q.trim())
+    if (lv) out.push({ where: `variable ${v.name}`, expr: lv[1] ?? 'up' })
+    else if (qr) out.push({ where: `variable ${v.name}`, expr: qr[1]! })
+    else out.push({ where: `variable ${v.name}`, expr: q })
+  }
+  return out
+}
+
+/**
+ * Replaces Grafana's template variables with values PromQL accepts: `$__rate_interval`,
+ * `$__interval`, `$__range` (and their `${...}` forms) by `5m`, any other `$var` by `x`.
+ */
+export function expandGrafanaVariables(expr: string): string {
+  return expr
+    .replace(/\$\{?__(rate_interval|interval|range)\}?/g, '5m')
+    .replace(/\$\{?\w+(?::\w+)?\}?/g, 'x')
+}
+
+/** The promtool binary (Debian's `prometheus` package), or undefined when it is not installed. */
+export async function promtoolPath(): Promise<string | undefined> {
+  const r = await runCommand('sh', ['-c', 'command -v promtool'], { timeoutMs: 10_000 })
+  return r.code === 0 ? r.stdout.trim() : undefined
+}
+
+/** Runs `promtool ...args` (60 s timeout). */
+export function promtool(args: string[], cwd?: string): Promise<NodeRun> {
+  return runCommand('promtool', args, { ...(cwd !== undefined && { cwd }) })
+}
+
+/**
+ * Checks the syntax of PromQL expressions with `promtool check rules`: each becomes a recording
+ * rule of a temporary rules file, removed afterwards.
+ */
+export async function promtoolCheckExprs(exprs: string[]): Promise<NodeRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-promql-'))
+  try {
+    const file = join(dir, 'queries.yaml')
+    writeFileSync(file, stringify({ groups: [{ name: 'queries', rules: exprs.map((expr, i) => ({ record: `query:${i}`, expr })) }] }))
+    return await promtool(['check', 'rules', file])
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
