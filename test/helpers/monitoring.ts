@@ -11,9 +11,9 @@ import { Registry } from 'prom-client'
 import { stringify } from 'yaml'
 import { createAdmissionMetrics, createMetrics, markEnterpriseFeatureDisabled } from '../../core/metrics.js'
 import { createAggregatorMetrics } from '../../aggregator/metrics.js'
-import { deviationMetrics } from '../../enterprise/behavioral/metrics.js'
-import { exportMetrics } from '../../enterprise/compliance/metrics.js'
-import { runCommand, type NodeRun } from './child.js'
+import { runCommand, runModule, type NodeRun } from './child.js'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 /** The repository's monitoring/ folder. */
 export const MONITORING = fileURLToPath(new URL('../../monitoring/', import.meta.url))
@@ -21,28 +21,56 @@ export const MONITORING = fileURLToPath(new URL('../../monitoring/', import.meta
 /** Series Prometheus itself writes for every scrape target. */
 const SCRAPE_SERIES = ['up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_samples_post_metric_relabeling', 'scrape_series_added']
 
+/** Adds the series names of `registry` to `out`, histograms and summaries expanded. */
+async function addSeries(out: Set<string>, registry: Registry): Promise<void> {
+  for (const m of await registry.getMetricsAsJSON()) {
+    const type = String(m.type)
+    if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) out.add(m.name + s)
+    else if (type === 'summary') for (const s of ['', '_sum', '_count']) out.add(m.name + s)
+    else out.add(m.name)
+  }
+}
+
+/**
+ * The series the enterprise modules register (deviation detection on a sidecar's registry, SIEM
+ * export on the aggregator's), read from their real metric factories in a child node: only the
+ * tests under test/enterprise/ may import enterprise/, so the names cross as JSON on stdout.
+ */
+async function enterpriseSeriesNames(): Promise<string[]> {
+  const src = `
+    import { Registry } from 'prom-client'
+    import { deviationMetrics } from './enterprise/behavioral/metrics.ts'
+    import { exportMetrics } from './enterprise/compliance/metrics.ts'
+    const r = new Registry()
+    deviationMetrics(r)
+    exportMetrics(r)
+    process.stdout.write(JSON.stringify((await r.getMetricsAsJSON()).map((m) => [m.name, String(m.type)])))
+  `
+  const run = await runModule(src, ROOT)
+  if (run.code !== 0) throw new Error(`enterprise metric names: ${run.err}`)
+  const out = new Set<string>()
+  const expand: Record<string, string[]> = { histogram: ['_bucket', '_sum', '_count'], summary: ['', '_sum', '_count'] }
+  for (const [name, type] of JSON.parse(run.out) as Array<[string, string]>) for (const s of expand[type] ?? ['']) out.add(name + s)
+  return [...out]
+}
+
 /**
  * Every series name the code exports, by the registries a sidecar (with deviation detection), the
  * aggregator (with SIEM export), and the admission webhook build: a histogram expands to its
  * `_bucket`, `_sum` and `_count` series, a summary to `_sum` and `_count` (Prometheus text
  * exposition format). Prometheus's own per-target series (`up`, ...) are included.
  */
-export async function exportedSeriesNames(): Promise<Set<string>> {
+export function exportedSeriesNames(): Promise<Set<string>> {
+  exported ??= collectExported()
+  return exported
+}
+let exported: Promise<Set<string>> | undefined
+
+async function collectExported(): Promise<Set<string>> {
   const sidecar = createMetrics({ processMetrics: true })
-  deviationMetrics(sidecar.registry)
   markEnterpriseFeatureDisabled(sidecar.registry, 'deviation')
-  const aggregator = createAggregatorMetrics()
-  exportMetrics(aggregator.registry)
-  const registries: Registry[] = [sidecar.registry, aggregator.registry, createAdmissionMetrics().registry]
-  const out = new Set<string>(SCRAPE_SERIES)
-  for (const r of registries) {
-    for (const m of await r.getMetricsAsJSON()) {
-      const type = String(m.type)
-      if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) out.add(m.name + s)
-      else if (type === 'summary') for (const s of ['', '_sum', '_count']) out.add(m.name + s)
-      else out.add(m.name)
-    }
-  }
+  const out = new Set<string>([...SCRAPE_SERIES, ...await enterpriseSeriesNames()])
+  for (const r of [sidecar.registry, createAggregatorMetrics().registry, createAdmissionMetrics().registry]) await addSeries(out, r)
   return out
 }
 
