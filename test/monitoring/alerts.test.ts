@@ -113,4 +113,5 @@ t.test('promtool check config accepts the example prometheus.yaml, rules include
   t.same(cfg.scrape_configs.map((s) => s.job_name).sort(), ['mcp-hangar-aggregator', 'mcp-hangar-sidecar'], 'the job names the rules expect')
   const sidecar = cfg.scrape_configs.find((s) => s.job_name === 'mcp-hangar-sidecar')!
   for (const sc of sidecar.static_configs) t.ok(sc.labels?.provider, 'each sidecar target is labelled with its provider')
+  t.equal((sidecar as { honor_labels?: boolean }).honor_labels, true, 'the sidecar job keeps the provider label of the series (not exported_provider)')
 })

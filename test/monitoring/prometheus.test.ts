@@ -43,7 +43,7 @@ t.test('a real Prometheus scrapes a real aggregator and sidecar; panels and aler
     rule_files: [join(MONITORING, 'prometheus', 'alerts.yaml')],
     scrape_configs: [
       { job_name: 'mcp-hangar-aggregator', static_configs: [{ targets: [`127.0.0.1:${cp.port}`] }] },
-      { job_name: 'mcp-hangar-sidecar', static_configs: [{ targets: [`127.0.0.1:${sidecar.adminPort}`], labels: { provider: PROVIDER } }] },
+      { job_name: 'mcp-hangar-sidecar', honor_labels: true, static_configs: [{ targets: [`127.0.0.1:${sidecar.adminPort}`], labels: { provider: PROVIDER } }] },
     ],
   }))
   const prom = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yaml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -96,7 +96,10 @@ t.test('a real Prometheus scrapes a real aggregator and sidecar; panels and aler
       const a = await query(grafanaExpand(q.expr))
       t.equal(a.status, 'success', `${f} ${q.where}: ${a.error ?? 'runs'}`)
       total++
-      if (a.data.result.length > 0) withData++
+      if (a.data.result.length > 0) {
+        withData++
+        t.comment(`${f} ${q.where}: ${a.data.result.slice(0, 4).map((x) => `${JSON.stringify(x.metric)} ${x.value[1]}`).join('; ')}`)
+      }
     }
   }
   t.comment(`${withData} of ${total} dashboard queries returned series from the real stack`)
@@ -108,6 +111,9 @@ t.test('a real Prometheus scrapes a real aggregator and sidecar; panels and aler
   t.ok(states.every((s) => s.metric.provider === PROVIDER), 'the provider state table names the provider')
   const received = (await query('sum by (outcome) (rate(mcp_hangar_aggregator_signals_total[1m]))')).data.result
   t.ok(received.some((s) => s.metric.outcome === 'accepted' && Number(s.value[1]) > 0), 'the aggregator accepted the signals of the denials')
+  // The sidecar's own provider label is kept, not renamed exported_provider (honor_labels).
+  t.same((await query('count({exported_provider!=""})')).data.result, [], 'no series has exported_provider')
+  t.ok((await query(`mcp_hangar_signals_emitted_total{provider="${PROVIDER}"}`)).data.result.length > 0, 'the sidecar series carry provider')
   // Control: a metric the code does not export returns nothing from the same stack.
   t.same((await query('mcp_hangar_not_a_metric_total')).data.result, [], 'control: a made-up metric has no series')
 
