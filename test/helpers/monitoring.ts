@@ -20,57 +20,104 @@ export const MONITORING = fileURLToPath(new URL('../../monitoring/', import.meta
 
 /** Series Prometheus itself writes for every scrape target. */
 const SCRAPE_SERIES = ['up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_samples_post_metric_relabeling', 'scrape_series_added']
+/** Labels Prometheus adds to every scraped series (the job and the target). */
+const TARGET_LABELS = ['job', 'instance']
 
-/** Adds the series names of `registry` to `out`, histograms and summaries expanded. */
-async function addSeries(out: Set<string>, registry: Registry): Promise<void> {
+/** Series name → its label names. */
+export type SeriesLabels = Map<string, Set<string>>
+
+/**
+ * Adds one metric's series to `out`: a histogram expands to `_bucket` (with `le`), `_sum` and
+ * `_count`, a summary to its bare name (with `quantile`), `_sum` and `_count` (Prometheus text
+ * exposition format). `extra` labels are the ones the scrape adds.
+ */
+function addMetric(out: SeriesLabels, name: string, type: string, labelNames: readonly string[], extra: readonly string[]): void {
+  const base = [...labelNames, ...TARGET_LABELS, ...extra]
+  const put = (series: string, more: string[] = []) => out.set(series, new Set([...(out.get(series) ?? []), ...base, ...more]))
+  if (type === 'histogram') { put(`${name}_bucket`, ['le']); put(`${name}_sum`); put(`${name}_count`) }
+  else if (type === 'summary') { put(name, ['quantile']); put(`${name}_sum`); put(`${name}_count`) }
+  else put(name)
+}
+
+/** Adds the series of `registry` to `out`. */
+async function addRegistry(out: SeriesLabels, registry: Registry, extra: readonly string[]): Promise<void> {
   for (const m of await registry.getMetricsAsJSON()) {
-    const type = String(m.type)
-    if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) out.add(m.name + s)
-    else if (type === 'summary') for (const s of ['', '_sum', '_count']) out.add(m.name + s)
-    else out.add(m.name)
+    const labelNames = (registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] }).labelNames ?? []
+    addMetric(out, m.name, String(m.type), labelNames, extra)
   }
 }
 
 /**
  * The series the enterprise modules register (deviation detection on a sidecar's registry, SIEM
- * export on the aggregator's), read from their real metric factories in a child node: only the
- * tests under test/enterprise/ may import enterprise/, so the names cross as JSON on stdout.
+ * export on the aggregator's), from their real metric factories in a child node: only the tests
+ * under test/enterprise/ may import enterprise/, so the names cross as JSON on stdout.
+ * @returns `[name, type, labelNames, registry]` per metric
  */
-async function enterpriseSeriesNames(): Promise<string[]> {
+async function enterpriseMetrics(): Promise<Array<[string, string, string[], 'sidecar' | 'aggregator']>> {
   const src = `
     import { Registry } from 'prom-client'
     import { deviationMetrics } from './enterprise/behavioral/metrics.ts'
     import { exportMetrics } from './enterprise/compliance/metrics.ts'
-    const r = new Registry()
-    deviationMetrics(r)
-    exportMetrics(r)
-    process.stdout.write(JSON.stringify((await r.getMetricsAsJSON()).map((m) => [m.name, String(m.type)])))
+    const list = async (r, where) => (await r.getMetricsAsJSON()).map((m) => [m.name, String(m.type), r.getSingleMetric(m.name).labelNames ?? [], where])
+    const sidecar = new Registry()
+    deviationMetrics(sidecar)
+    const aggregator = new Registry()
+    exportMetrics(aggregator)
+    process.stdout.write(JSON.stringify([...await list(sidecar, 'sidecar'), ...await list(aggregator, 'aggregator')]))
   `
   const run = await runModule(src, ROOT)
   if (run.code !== 0) throw new Error(`enterprise metric names: ${run.err}`)
-  const out = new Set<string>()
-  const expand: Record<string, string[]> = { histogram: ['_bucket', '_sum', '_count'], summary: ['', '_sum', '_count'] }
-  for (const [name, type] of JSON.parse(run.out) as Array<[string, string]>) for (const s of expand[type] ?? ['']) out.add(name + s)
-  return [...out]
+  return JSON.parse(run.out) as Array<[string, string, string[], 'sidecar' | 'aggregator']>
 }
 
 /**
- * Every series name the code exports, by the registries a sidecar (with deviation detection), the
- * aggregator (with SIEM export), and the admission webhook build: a histogram expands to its
- * `_bucket`, `_sum` and `_count` series, a summary to `_sum` and `_count` (Prometheus text
- * exposition format). Prometheus's own per-target series (`up`, ...) are included.
+ * Every series the code exports with its label names, from the registries a sidecar (with
+ * deviation detection), the aggregator (with SIEM export) and the admission webhook build, plus
+ * Prometheus's own per-target series (`up`, ...). A sidecar's series also carry `provider`, the
+ * label each sidecar target is given (monitoring/prometheus/prometheus.yaml). Built once.
  */
-export function exportedSeriesNames(): Promise<Set<string>> {
+export function exportedSeries(): Promise<SeriesLabels> {
   exported ??= collectExported()
   return exported
 }
-let exported: Promise<Set<string>> | undefined
+let exported: Promise<SeriesLabels> | undefined
 
-async function collectExported(): Promise<Set<string>> {
+/** The names of {@link exportedSeries}. */
+export async function exportedSeriesNames(): Promise<Set<string>> {
+  return new Set((await exportedSeries()).keys())
+}
+
+async function collectExported(): Promise<SeriesLabels> {
+  const out: SeriesLabels = new Map()
+  for (const n of SCRAPE_SERIES) addMetric(out, n, 'gauge', [], ['provider'])
   const sidecar = createMetrics({ processMetrics: true })
   markEnterpriseFeatureDisabled(sidecar.registry, 'deviation')
-  const out = new Set<string>([...SCRAPE_SERIES, ...await enterpriseSeriesNames()])
-  for (const r of [sidecar.registry, createAggregatorMetrics().registry, createAdmissionMetrics().registry]) await addSeries(out, r)
+  await addRegistry(out, sidecar.registry, ['provider'])
+  await addRegistry(out, createAggregatorMetrics().registry, [])
+  await addRegistry(out, createAdmissionMetrics().registry, [])
+  for (const [name, type, labels, where] of await enterpriseMetrics()) addMetric(out, name, type, labels, where === 'sidecar' ? ['provider'] : [])
+  return out
+}
+
+/**
+ * The labels a PromQL expression names that no series it reads carries: a matcher's label not on
+ * its selector's metric, and a grouping label (`by`, `without`, `on`, `ignoring`, `group_left`,
+ * `group_right`) or a `{{label}}` of `legend` on none of the expression's metrics. `__name__` is
+ * always allowed. Returns `metric: label` or `label` strings.
+ */
+export function unknownLabels(expr: string, series: SeriesLabels, legend = ''): string[] {
+  const s = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
+  const out: string[] = []
+  const names = promqlMetricNames(expr).filter((n) => n !== '__name__')
+  for (const m of s.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}/g)) {
+    const have = series.get(m[1]!)
+    if (!have) continue
+    for (const l of m[2]!.matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g)) if (l[1] !== '__name__' && !have.has(l[1]!)) out.push(`${m[1]}: ${l[1]}`)
+  }
+  const any = new Set(names.flatMap((n) => [...(series.get(n) ?? [])]))
+  const grouped = [...s.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((x) => x.trim()).filter(Boolean))
+  const legendLabels = [...legend.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!)
+  for (const l of [...grouped, ...legendLabels]) if (l !== '__name__' && !any.has(l)) out.push(l)
   return out
 }
 
@@ -108,9 +155,11 @@ export function promqlMetricNames(expr: string): string[] {
 export interface DashboardQuery {
   where: string
   expr: string
+  /** A panel target's `legendFormat` (`{{label}}` placeholders). */
+  legend?: string
 }
 
-interface Panel { title?: string; type?: string; targets?: Array<{ refId?: string; expr?: string }>; panels?: Panel[] }
+interface Panel { title?: string; type?: string; targets?: Array<{ refId?: string; expr?: string; legendFormat?: string }>; panels?: Panel[] }
 interface Dashboard { panels?: Panel[]; templating?: { list?: Array<{ name: string; type: string; query?: unknown; definition?: string }> } }
 
 /**
@@ -121,7 +170,7 @@ export function dashboardQueries(d: Dashboard): DashboardQuery[] {
   const out: DashboardQuery[] = []
   const walk = (ps: Panel[] | undefined): void => {
     for (const p of ps ?? []) {
-      for (const t of p.targets ?? []) if (t.expr !== undefined) out.push({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })
+      for (const t of p.targets ?? []) if (t.expr !== undefined) out.push({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr, ...(t.legendFormat !== undefined && { legend: t.legendFormat }) })
       walk(p.panels)
     }
   }

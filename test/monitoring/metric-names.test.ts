@@ -9,7 +9,7 @@ import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
-import { MONITORING, dashboardQueries, expandGrafanaVariables, exportedSeriesNames, promqlMetricNames, promtoolCheckExprs, type DashboardQuery } from '../helpers/monitoring.js'
+import { MONITORING, dashboardQueries, expandGrafanaVariables, exportedSeries, exportedSeriesNames, unknownLabels, promqlMetricNames, promtoolCheckExprs, type DashboardQuery } from '../helpers/monitoring.js'
 
 const DASHBOARDS = join(MONITORING, 'grafana', 'dashboards')
 const dashboards = readdirSync(DASHBOARDS).filter((f) => f.endsWith('.json')).map((f) => ({ file: f, json: JSON.parse(readFileSync(join(DASHBOARDS, f), 'utf8')) as Parameters<typeof dashboardQueries>[0] }))
@@ -72,6 +72,23 @@ t.test('controls: a made-up, misspelt, bare-histogram or __name__ query is caugh
   const p = d.panels.find((x) => x.targets?.length)!
   p.targets![0]!.expr = p.targets![0]!.expr.replace(/mcp_hangar_\w+/, 'mcp_hangar_not_a_metric')
   t.match(unknown(dashboardQueries(d), known), [/mcp_hangar_not_a_metric/], 'a changed panel fails the check')
+})
+
+t.test('the dashboards and the rules group, match and label legends only by labels their metrics carry', async (t) => {
+  const series = await exportedSeries()
+  t.ok(series.get('mcp_hangar_capability_violations_total')?.has('violation_type'), 'label names come from the registries')
+  t.ok(series.get('mcp_hangar_tool_call_duration_seconds_bucket')?.has('le'), 'a histogram bucket carries le')
+  t.ok(series.get('up')?.has('provider'), 'a sidecar target label')
+  for (const d of dashboards) {
+    const bad = dashboardQueries(d.json).flatMap((q) => unknownLabels(expandGrafanaVariables(q.expr), series, q.legend).map((l) => `${q.where}: ${l}`))
+    t.same(bad, [], `${d.file}: every label exists`)
+  }
+  t.same(ruleExprs.flatMap((q) => unknownLabels(q.expr, series).map((l) => `${q.where}: ${l}`)), [], 'alerts.yaml: every label exists')
+  // Controls: a misspelt matcher label, a grouping label no metric has, a legend naming one.
+  t.same(unknownLabels('sum(rate(mcp_hangar_capability_violations_total{violation="x"}[5m]))', series), ['mcp_hangar_capability_violations_total: violation'])
+  t.same(unknownLabels('sum by (provider, tool) (rate(mcp_hangar_egress_requests_total[5m]))', series), ['tool'])
+  t.same(unknownLabels('sum by (sink) (mcp_hangar_export_lag_signals)', series, '{{sink}} {{reason}}'), ['reason'])
+  t.same(unknownLabels('sum by (reason) (rate(mcp_hangar_signals_dropped_total{provider="p"}[5m]))', series), [], 'control: labels that exist pass')
 })
 
 t.test('promtool accepts every dashboard query and rejects a broken one (control)', async (t) => {
