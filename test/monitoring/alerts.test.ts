@@ -52,6 +52,8 @@ t.test('the unit tests bite: a weakened or silenced rule fails them', async (t) 
     ['wrong job', 'up{job="mcp-hangar-sidecar"} == 0', 'up{job="sidecar"} == 0', /McpHangarSidecarDown fires/],
     ['overflow packets forgotten', '\n          or sum by (provider) (increase(mcp_hangar_egress_bypass_overflow_packets_total[5m])) > 0', '', /McpHangarEgressBypassAttempt fires/],
     ['provider missing from the description', 'Provider {{ $labels.provider }} is DEAD', 'A provider is DEAD', /McpHangarProviderDead fires/],
+    ['secret alert narrowed to a spike', 'violation_type="secret_in_arguments"}[5m])) > 0', 'violation_type="secret_in_arguments"}[5m])) > 5', /McpHangarSecretInArguments fires/],
+    ['auth refusals counted for every reason', 'reason=~"auth|origin"}[5m])) > 20', 'reason=~".+"}[5m])) > 20', /McpHangarIngressAuthFailures stays quiet/],
     ['severity changed', 'severity: critical\n        annotations:\n          summary: "Provider {{ $labels.provider }} is quarantined"', 'severity: warning\n        annotations:\n          summary: "Provider {{ $labels.provider }} is quarantined"', /McpHangarProviderQuarantined fires/],
   ]
   for (const [what, from, to, failing] of cases) {
@@ -85,7 +87,7 @@ t.test('every alert has a firing case and a quiet case in alerts.test.yaml', asy
 
 t.test('the alert classes the operator needs are all there', async (t) => {
   const names = alerts.map((a) => a.alert!)
-  for (const need of ['McpHangarViolationSpike', 'McpHangarProviderQuarantined', 'McpHangarEgressBypassAttempt', 'McpHangarDnsExfiltrationSuspected', 'McpHangarProviderDead', 'McpHangarCircuitOpen', 'McpHangarSignalsDropped', 'McpHangarExportLag', 'McpHangarSidecarDown', 'McpHangarAggregatorDown']) {
+  for (const need of ['McpHangarViolationSpike', 'McpHangarProviderQuarantined', 'McpHangarEgressBypassAttempt', 'McpHangarDnsExfiltrationSuspected', 'McpHangarSecretInArguments', 'McpHangarIngressAuthFailures', 'McpHangarAccessDeniedSpike', 'McpHangarAdminAuditFailing', 'McpHangarProviderDead', 'McpHangarCircuitOpen', 'McpHangarSignalsDropped', 'McpHangarExportLag', 'McpHangarSidecarDown', 'McpHangarAggregatorDown']) {
     t.ok(names.includes(need), need)
   }
   t.equal(new Set(names).size, names.length, 'alert names are unique')
