@@ -4,7 +4,8 @@
  * alert rules loaded. The sidecar is made to deny DNS queries (outside the allowlist, and past the
  * tunnelling budget of a wildcard rule); then: both targets are up, every dashboard query runs
  * without error over the HTTP API, the panels about those denials return them, every rule
- * evaluates without error, and McpHangarDnsExfiltrationSuspected fires naming the provider.
+ * evaluates without error, and McpHangarDnsExfiltrationSuspected fires naming the provider; once
+ * the sidecar is stopped, McpHangarSidecarDown is pending for it (and not before).
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
@@ -123,4 +124,17 @@ t.test('a real Prometheus scrapes a real aggregator and sidecar; panels and aler
   const shipped = (parse(readFileSync(join(MONITORING, 'prometheus', 'alerts.yaml'), 'utf8')) as { groups: Array<{ rules: unknown[] }> }).groups.flatMap((g) => g.rules)
   t.equal(all.length, shipped.length, `the ${shipped.length} alert rules are loaded`)
   for (const r of all) t.equal(r.health, 'ok', `${r.name} evaluates${r.lastError ? `: ${r.lastError}` : ''}`)
+  const pending = async (name: string) => {
+    const r = (await (await fetch(`${base}/api/v1/alerts`)).json()) as { data: { alerts: Array<{ state: string; labels: Record<string, string> }> } }
+    return r.data.alerts.find((a) => a.labels.alertname === name)
+  }
+  t.equal(await pending('McpHangarSidecarDown'), undefined, 'control: no McpHangarSidecarDown while the sidecar runs')
+
+  // The sidecar stops: its scrape fails, and McpHangarSidecarDown becomes pending (for: 2m) naming the provider.
+  await sidecar.proc.stop('SIGTERM')
+  const down = await until('McpHangarSidecarDown pending', () => pending('McpHangarSidecarDown'))
+  t.equal(down.state, 'pending', 'pending until its for: has passed')
+  t.equal(down.labels.provider, PROVIDER, 'the down sidecar is named by its provider')
+  t.equal(down.labels.instance, `127.0.0.1:${sidecar.adminPort}`)
+  t.equal(await pending('McpHangarAggregatorDown'), undefined, 'the aggregator is still up')
 })
