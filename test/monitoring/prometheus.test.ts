@@ -5,7 +5,8 @@
  * tunnelling budget of a wildcard rule); then: both targets are up, every dashboard query runs
  * without error over the HTTP API, the panels about those denials return them, every rule
  * evaluates without error, and McpHangarDnsExfiltrationSuspected fires naming the provider; once
- * the sidecar is stopped, McpHangarSidecarDown is pending for it (and not before).
+ * the sidecar is stopped, McpHangarSidecarDown is pending for it (and not before). A control job
+ * without honor_labels shows why the sidecar job needs it (the series' provider is overwritten).
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
@@ -45,6 +46,8 @@ t.test('a real Prometheus scrapes a real aggregator and sidecar; panels and aler
     scrape_configs: [
       { job_name: 'mcp-hangar-aggregator', static_configs: [{ targets: [`127.0.0.1:${cp.port}`] }] },
       { job_name: 'mcp-hangar-sidecar', honor_labels: true, static_configs: [{ targets: [`127.0.0.1:${sidecar.adminPort}`], labels: { provider: PROVIDER } }] },
+      // Control for honor_labels: the same sidecar, a different target label, one metric kept.
+      { job_name: 'control-without-honor-labels', static_configs: [{ targets: [`127.0.0.1:${sidecar.adminPort}`], labels: { provider: 'other' } }], metric_relabel_configs: [{ source_labels: ['__name__'], regex: 'mcp_hangar_signals_emitted_total', action: 'keep' }] },
     ],
   }))
   const prom = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yaml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -66,7 +69,7 @@ t.test('a real Prometheus scrapes a real aggregator and sidecar; panels and aler
   }
   await until('prometheus ready', async () => ((await fetch(`${base}/-/ready`)).status === 200 ? true : undefined))
   const up = await until('both targets up', async () => {
-    const r = (await query('up == 1')).data.result
+    const r = (await query('up{job=~"mcp-hangar-.*"} == 1')).data.result
     return r.length === 2 ? r : undefined
   })
   t.same(up.map((s) => s.metric.job).sort(), ['mcp-hangar-aggregator', 'mcp-hangar-sidecar'], 'the aggregator and the sidecar are scraped')
@@ -113,7 +116,9 @@ t.test('a real Prometheus scrapes a real aggregator and sidecar; panels and aler
   const received = (await query('sum by (outcome) (rate(mcp_hangar_aggregator_signals_total[1m]))')).data.result
   t.ok(received.some((s) => s.metric.outcome === 'accepted' && Number(s.value[1]) > 0), 'the aggregator accepted the signals of the denials')
   // The sidecar's own provider label is kept, not renamed exported_provider (honor_labels).
-  t.same((await query('count({exported_provider!=""})')).data.result, [], 'no series has exported_provider')
+  t.same((await query('count({exported_provider!="", job=~"mcp-hangar-.*"})')).data.result, [], 'no series has exported_provider')
+  const renamed = (await query('mcp_hangar_signals_emitted_total{job="control-without-honor-labels"}')).data.result
+  t.ok(renamed.length > 0 && renamed.every((x) => x.metric.exported_provider === PROVIDER && x.metric.provider === 'other'), 'control: without honor_labels the target label overwrites the series\' provider')
   t.ok((await query(`mcp_hangar_signals_emitted_total{provider="${PROVIDER}"}`)).data.result.length > 0, 'the sidecar series carry provider')
   // Control: a metric the code does not export returns nothing from the same stack.
   t.same((await query('mcp_hangar_not_a_metric_total')).data.result, [], 'control: a made-up metric has no series')
