@@ -15,13 +15,14 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import console from 'node:console'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { constants } from 'node:os'
 import process from 'node:process'
 import { clearTimeout, setTimeout } from 'node:timers'
 import { fileURLToPath } from 'node:url'
+import { parse } from 'yaml'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = resolve(here, '../..')
@@ -122,6 +123,8 @@ const cmd = upOverride
   : { file: process.execPath, args: ['dist/mcp-hangar.mjs', 'up', '-c', 'examples/quickstart/hangar.yaml'], shown: 'node dist/mcp-hangar.mjs up -c examples/quickstart/hangar.yaml' }
 say(`running ${cmd.shown}`)
 say('when the providers are ready, run `npm run demo` in another terminal; Ctrl-C here stops everything')
+const agg = parse(readFileSync(join(here, 'hangar.yaml'), 'utf8')).aggregator
+say(`the operator console: http://${agg.listen}/ui/ (sign in with the admin token ${agg.admin_tokens[0]})`)
 up = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'inherit', 'inherit'], detached: true })
 
 let sitesFailed = false

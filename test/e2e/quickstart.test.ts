@@ -29,6 +29,12 @@ t.test('npm start, then npm run demo: every expected allow and deny happens; Ctr
     await new Promise((r) => setTimeout(r, 200))
   }
   t.match(out, /isolation: netns/)
+  const url = /the operator console: (http:\/\/\S+\/ui\/)/.exec(out)?.[1]
+  t.equal(url, 'http://127.0.0.1:8000/ui/', 'npm start prints the console URL')
+  const page = await fetch(url!)
+  t.equal(page.status, 200, 'and the aggregator serves the console there')
+  t.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/, 'with its Content-Security-Policy')
+  await page.body?.cancel()
   const demo = await new Promise<{ code: number | null; out: string }>((resolve) => {
     const d = spawn(process.execPath, ['examples/quickstart/demo.mjs'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
     let o = ''
