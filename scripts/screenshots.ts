@@ -7,15 +7,13 @@
  * denial and an egress denial through it, so the pages show real decisions. Everything runs on
  * loopback in a temp dir and is stopped (browser, sidecar, aggregator) before it exits.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Aggregator } from '../aggregator/aggregator.js'
-import { hangarConfigSchema } from '../config/schema.js'
 import { createLogger } from '../core/log.js'
-import { CliProcess } from '../test/fixtures/control-plane/cli-process.js'
+import { startConsoleStack } from '../test/fixtures/console-stack.js'
 import { buildConsole, launchChromium } from '../test/helpers/browser.js'
-import { connectClient, FIXTURE, freePort, LOOPBACK_SIDECAR_YAML } from '../test/helpers/mcp.js'
+import { connectClient, freePort } from '../test/helpers/mcp.js'
 import { rawExchange } from '../test/helpers/net.js'
 
 const ROOT = new URL('../', import.meta.url).pathname
@@ -31,36 +29,7 @@ async function main(): Promise<void> {
   if (unbuilt) throw new Error(unbuilt)
   const dir = mkdtempSync(join(tmpdir(), 'hangar-screens-'))
   life.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const aggPort = await freePort()
-  const base = `http://127.0.0.1:${aggPort}`
-  const agg = new Aggregator({
-    config: hangarConfigSchema.parse({ aggregator: { listen: `127.0.0.1:${aggPort}`, data_dir: join(dir, 'agg'), signal_tokens: [SIGNAL], admin_tokens: [ADMIN] } }),
-    log: createLogger({ level: 'warn', json: true, name: 'aggregator' }),
-  })
-  await agg.start()
-  life.teardown(() => agg.stop())
-  const cfg = join(dir, 'hangar.yaml')
-  writeFileSync(cfg, `aggregator:
-  url: ${base}
-  signal_tokens: [${SIGNAL}]
-  admin_tokens: [${ADMIN}]
-providers:
-  fetch:
-    mode: subprocess
-    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(FIXTURE)}]
-    listen: 127.0.0.1:0
-    sidecar:
-${LOOPBACK_SIDECAR_YAML}      data_dir: ${join(dir, 'sidecar')}
-    capabilities:
-      enforcement_mode: block
-      network:
-        egress: [{ host: api.example.com }]
-      tools:
-        deny_list: [crash]
-`)
-  const sidecar = CliProcess.start(life, 'sidecar', ['sidecar', '-c', cfg, '--provider', 'fetch'])
-  const proxy = ((await sidecar.waitForMsg('egress sidecar started', 90_000)).ports as { proxy: number }).proxy
-  const mcp = Number((await sidecar.waitForMsg('ready', 90_000)).mcp_port)
+  const { base, proxyPort: proxy, mcpPort: mcp } = await startConsoleStack(life, { dir, provider: 'fetch', signalToken: SIGNAL, adminToken: ADMIN, log: createLogger({ level: 'warn', json: true, name: 'aggregator' }) })
   const client = await connectClient(new URL(`http://127.0.0.1:${mcp}/mcp`))
   life.teardown(() => client.close())
   await client.callTool({ name: 'echo', arguments: { text: 'hi' } })

@@ -14,15 +14,13 @@
  * The browser, the sidecar and the aggregator are stopped in teardown.
  */
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type { Page, Request } from 'playwright-core'
 import { Aggregator } from '../../aggregator/aggregator.js'
 import { hangarConfigSchema } from '../../config/schema.js'
 import { buildConsole, launchChromium, within } from '../helpers/browser.js'
 import { rawExchange } from '../helpers/net.js'
-import { connectClient, FIXTURE, freePort, LOOPBACK_SIDECAR_YAML } from '../helpers/mcp.js'
-import { CliProcess } from '../fixtures/control-plane/cli-process.js'
+import { connectClient, freePort } from '../helpers/mcp.js'
+import { startConsoleStack } from '../fixtures/console-stack.js'
 import { captureLog, signals, tempDir } from '../fixtures/aggregator/signals.js'
 
 const SIGNAL = 'signal-token-ui'
@@ -56,37 +54,7 @@ t.test('the console against a real aggregator and sidecar', async (t) => {
   // A loopback port the provider may not reach: its CONNECT is the egress denial.
   const deniedPort = await freePort()
 
-  const aggPort = await freePort()
-  const agg = new Aggregator({
-    config: hangarConfigSchema.parse({ aggregator: { listen: `127.0.0.1:${aggPort}`, data_dir: join(dir, 'agg'), signal_tokens: [SIGNAL], admin_tokens: [ADMIN] } }),
-    log: captureLog().log,
-  })
-  await agg.start()
-  t.teardown(() => agg.stop())
-  const base = `http://127.0.0.1:${aggPort}`
-
-  const cfg = join(dir, 'hangar.yaml')
-  writeFileSync(cfg, `aggregator:
-  url: ${base}
-  signal_tokens: [${SIGNAL}]
-  admin_tokens: [${ADMIN}]
-providers:
-  fixture:
-    mode: subprocess
-    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(FIXTURE)}]
-    listen: 127.0.0.1:0
-    sidecar:
-${LOOPBACK_SIDECAR_YAML}      data_dir: ${join(dir, 'sidecar')}
-    capabilities:
-      enforcement_mode: block
-      network:
-        egress: [{ host: api.example.com }]
-      tools:
-        deny_list: [crash]
-`)
-  const sidecar = CliProcess.start(t, 'sidecar', ['sidecar', '-c', cfg, '--provider', 'fixture'])
-  const proxyPort = ((await sidecar.waitForMsg('egress sidecar started', 90_000)).ports as { proxy: number }).proxy
-  const mcpPort = Number((await sidecar.waitForMsg('ready', 90_000)).mcp_port)
+  const { base, proxyPort, mcpPort } = await startConsoleStack(t, { dir, provider: 'fixture', signalToken: SIGNAL, adminToken: ADMIN, log: captureLog().log })
   const api = async <T>(path: string): Promise<T> => (await (await fetch(base + path, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as T
   t.ok(await within(20_000, async () => (await api<{ state?: string }>('/v1/providers/fixture')).state === 'ready') >= 0, 'the sidecar registered with the aggregator')
 
