@@ -1,6 +1,6 @@
 /**
  * CIDR rules (`capabilities.network.egress[i].cidr`). Parsed strictly (ip.ts), cross-checked with
- * `ip-cidr`, with an error that names the fix; matched by the one prefix matcher (prefix.ts:
+ * `ip-address`, with an error that names the fix; matched by the one prefix matcher (prefix.ts:
  * integer compares, the hot path of every resolved answer).
  */
 import { createRequire } from 'node:module'
@@ -14,7 +14,7 @@ import type { CidrRange, IpAddress } from './egress-types.js'
  * (`::ffff:10.0.0.0/104`) also contains the IPv4 addresses it maps; any other IPv6 range (even
  * `::/0`) contains no IPv4 address, and an IPv4 range no IPv6 address (nor an IPv6 value holding
  * mapped words, which the parser never produces: fail closed).
- * @throws HangarError `HANGAR_CIDR_INVALID` (bad syntax, refused by `ip-cidr`, or host bits set:
+ * @throws HangarError `HANGAR_CIDR_INVALID` (bad syntax, refused by `ip-address`, or host bits set:
  *   suggests the network form).
  */
 export function compileCidr(text: string): CidrRange {
@@ -35,7 +35,7 @@ export function compileCidr(text: string): CidrRange {
   const family = addrText.includes(':') ? 6 : 4
   const max = family === 4 ? 32 : 128
   if (bits > max) bad(`the prefix length exceeds ${max}`)
-  if (!ipCidr().isValidCIDR(text)) bad('rejected by the CIDR parser')
+  if (!libraryAccepts(text, family)) bad('rejected by the CIDR parser')
   let source: string
   if (family === 4) {
     const base = (ipv4ToInt(a.ip) & v4Mask(bits)) >>> 0
@@ -61,14 +61,22 @@ function ipv6Text(w: readonly number[]): string {
   return formatIPv6(w)
 }
 
-type IpCidrClass = typeof import('ip-cidr').default
-let ipCidrClass: IpCidrClass | undefined
+type IpAddressModule = typeof import('ip-address')
+let ipAddress: IpAddressModule | undefined
 
 /**
- * ip-cidr, loaded on the first CIDR rule (require of an ES module, Node ≥ 20.19): a provider
- * without cidr rules does not carry it (~5 MB of the sidecar's idle memory budget).
+ * True when `ip-address` (the parser behind most Node CIDR tools) reads `text` as a `family` range.
+ * Loaded on the first CIDR rule, so a provider without cidr rules does not carry it. It is a
+ * CommonJS package: `require` gives the same module under Node, the bundle and every TypeScript
+ * loader (an ES-module wrapper such as `ip-cidr` broke under tsx, whose interop hid its default
+ * import and made every CIDR look invalid).
  */
-function ipCidr(): IpCidrClass {
-  ipCidrClass ??= (createRequire(import.meta.url)('ip-cidr') as { default: IpCidrClass }).default
-  return ipCidrClass
+function libraryAccepts(text: string, family: 4 | 6): boolean {
+  ipAddress ??= createRequire(import.meta.url)('ip-address') as IpAddressModule
+  try {
+    // The constructors throw AddressError on anything they do not read as an address/prefix.
+    return (family === 4 ? new ipAddress.Address4(text) : new ipAddress.Address6(text)).subnetMask >= 0
+  } catch {
+    return false
+  }
 }

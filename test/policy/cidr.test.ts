@@ -8,6 +8,7 @@ import { compileCidr } from '../../policy/cidr.js'
 import { formatIPv6, ipv4ToInt, ipv6Words, parseIpLiteral } from '../../policy/ip.js'
 import type { CidrRange, IpAddress } from '../../policy/egress-types.js'
 import { v4Int, v4Text, v6Text, v6Words } from './address-arbitraries.js'
+import { runModule } from '../helpers/child.js'
 
 function ip(text: string): IpAddress {
   const a = parseIpLiteral(text)
@@ -113,6 +114,31 @@ t.test('IPv4 rules against IPv4-mapped IPv6 addresses, and IPv6 rules against IP
   t.equal(all6.contains(ip('127.0.0.1')), false, '::/0 does not also match IPv4 loopback')
   t.equal(all6.contains(ip('169.254.169.254')), false, '::/0 does not also match IPv4 metadata')
   t.equal(compileCidr('::/8').contains(ip('10.0.0.1')), false, '::/8 does not match IPv4')
+})
+
+t.test('a mapped-form range whose first octet is one digit is read like any other mapped range', async (t) => {
+  const one = compileCidr('::ffff:1.0.0.0/104')
+  t.equal(one.source, '::ffff:1.0.0.0/104')
+  t.equal(one.contains(ip('1.2.3.4')), true, 'it contains the IPv4 addresses it maps')
+  t.equal(one.contains(ip('2.0.0.1')), false)
+  t.equal(compileCidr('::ffff:10.0.0.0/104').contains(ip('10.9.9.9')), true, 'control: the two-digit form, accepted before too')
+  t.throws(() => compileCidr('::ffff:1.0.0.1/104'), /host bits are set; use "::ffff:1\.0\.0\.0\/104"/, 'host bits still refused, with the fix')
+})
+
+t.test('the same answers under tsx (the dev loader): a valid range compiles, an invalid one is refused', async (t) => {
+  // ip-cidr (an ES-module wrapper over ip-address) read every CIDR as invalid under tsx's interop;
+  // the cross-check now uses ip-address, a CommonJS package every loader reads alike.
+  const root = new URL('../../', import.meta.url).pathname
+  const r = await runModule(`import { compileCidr } from ${JSON.stringify(root + 'policy/cidr.ts')}
+const out = {}
+for (const c of ['127.0.0.1/32', '10.0.0.0/8', '2001:db8::/32', '::ffff:10.0.0.0/104']) out[c] = compileCidr(c).source
+let refused = ''
+try { compileCidr('10.0.0.1/8') } catch (e) { refused = e.message }
+console.log(JSON.stringify({ out, refused }))`, root)
+  t.equal(r.code, 0, r.err)
+  const got = JSON.parse(r.out) as { out: Record<string, string>; refused: string }
+  t.same(got.out, { '127.0.0.1/32': '127.0.0.1/32', '10.0.0.0/8': '10.0.0.0/8', '2001:db8::/32': '2001:db8::/32', '::ffff:10.0.0.0/104': '::ffff:10.0.0.0/104' }, 'under tsx, as under the test loader')
+  t.match(got.refused, /host bits are set; use "10\.0\.0\.0\/8"/, 'control: a range with host bits is still refused')
 })
 
 // ---- compileCidr before it moved onto the shared prefix table (prefix.ts), kept verbatim as the
@@ -221,7 +247,15 @@ t.test('property: compileCidr accepts, refuses and matches exactly as the previo
     fc.property(cidrText, fc.array(address, { minLength: 1, maxLength: 8 }), (text, addrs) => {
       const now = outcome(compileCidr, text)
       const before = outcome(oracleCompileCidr, text)
-      if ('error' in before || 'error' in now) return JSON.stringify(now) === JSON.stringify(before)
+      if ('error' in before || 'error' in now) {
+        if (JSON.stringify(now) === JSON.stringify(before)) return true
+        // One known difference: ip-cidr read a mapped form whose first octet is one digit
+        // (::ffff:1.0.0.0/104) as IPv4 and refused it ("rejected by the CIDR parser") while it took
+        // ::ffff:10.0.0.0/104; ip-address reads both as IPv6, so such a range is now judged like any
+        // other (accepted, or refused for its real fault). Checked on its own below.
+        if ('error' in before && /rejected by the CIDR parser$/.test(before.error) && /^::ffff:\d\./.test(text)) return 'range' in now || now.error.startsWith(`${ERROR_CODES.CIDR_INVALID}: `)
+        return false
+      }
       accepted++
       // Addresses inside the range too, not only random ones: its own network address.
       const own = parseIpLiteral(text.slice(0, text.indexOf('/')))!
