@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { rawExchange } from '../helpers/net.js'
@@ -24,6 +24,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'hangar-cli-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 const file = (name: string, text: string) => {
   const p = join(dir, name)
   writeFileSync(p, text)

@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connectClient, EVERYTHING, LOOPBACK_SIDECAR_YAML, pidAlive as alive, textOf } from '../helpers/mcp.js'
@@ -13,6 +13,7 @@ const root = new URL('../../', import.meta.url).pathname
 
 t.test('serves MCP for a stdio provider, reports it in /v1/status, stops it on SIGTERM', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-sidecar-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const signals = join(dir, 'signals.jsonl')
   const cfg = join(dir, 'hangar.yaml')
   writeFileSync(cfg, `providers:

@@ -236,6 +236,7 @@ t.test('profile files: ${VAR} substituted, errors named by the provider path, mi
   const { join } = await import('node:path')
   const { loadConfig } = await import('../../config/load.js')
   const dir = mkdtempSync(join(tmpdir(), 'hangar-profile-'))
+  t.teardown(async () => (await import('node:fs')).rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'db.yaml'), 'capabilities:\n  network:\n    egress:\n      - host: ${DB_HOST}\n        port: ${DB_PORT}\n        protocol: tcp\n')
   writeFileSync(join(dir, 'bad.yaml'), 'network:\n  egress:\n    - host: "*example.com"\n')
   const cfg = (profile: string) => {

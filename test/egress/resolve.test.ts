@@ -3,7 +3,7 @@
  * test DNS server on 127.0.0.1; failover, TCP fallback, anti-spoofing, caching, resolv.conf.
  */
 import t from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sidecarLimitsSchema } from '../../config/schema.js'
@@ -177,6 +177,7 @@ t.test('resolv.conf parsing and upstream_dns entries', async (t) => {
   ])
   t.same(parseResolvConf(''), [{ host: '127.0.0.1', port: 53 }], 'no nameserver → the local server (resolv.conf(5))')
   const dir = mkdtempSync(join(tmpdir(), 'hangar-resolv-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'resolv.conf')
   writeFileSync(path, 'nameserver 127.0.0.53\n')
   t.same(upstreamServers(['system', '127.0.0.1:5353', '[::1]:53'], path), [

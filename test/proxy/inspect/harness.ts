@@ -18,10 +18,16 @@ export function recordingLogger(): { log: Logger; lines: Array<Record<string, un
   return { log, lines }
 }
 
-/** A temporary directory removed at teardown. */
-export function tempDir(t: { teardown(fn: () => void): void }): string {
+/**
+ * A temporary directory removed at teardown, after `beforeRemove` (e.g. the last write of a pin
+ * store into it: a write after the removal would make the directory again and leave it behind).
+ */
+export function tempDir(t: { teardown(fn: () => void): void }, beforeRemove?: () => Promise<unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-inspect-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  t.teardown(async () => {
+    await beforeRemove?.().catch(() => undefined)
+    rmSync(dir, { recursive: true, force: true })
+  })
   return dir
 }
 
@@ -91,7 +97,8 @@ export function harness(
   const metrics = createMetrics({ processMetrics: false })
   const enforcement = over.enforcement ?? new QuarantineSwitch()
   const clock = { now: 1_000_000 }
-  const dataDir = over.dataDir ?? tempDir(t)
+  // Our own dir is removed after the inspector's last pin write.
+  const dataDir = over.dataDir ?? tempDir(t, () => inspector.flush())
   const { log, lines } = recordingLogger()
   const opts: InspectorOptions = {
     provider: 'p',

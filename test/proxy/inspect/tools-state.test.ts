@@ -12,7 +12,8 @@ import { compileToolPolicy } from '../../../policy/tool-policy.js'
 import { TOOLS, recordingLogger, tempDir } from './harness.js'
 
 function state(t: { teardown(fn: () => void): void }, opts: { expected?: string[]; drift?: boolean; profile?: Record<string, string> } = {}) {
-  const pins = new PinStore({ dataDir: tempDir(t), log: recordingLogger().log, profilePins: opts.profile })
+  const dataDir = tempDir(t, () => pins.flush())
+  const pins = new PinStore({ dataDir, log: recordingLogger().log, profilePins: opts.profile })
   return { pins, s: new ToolsState(pins, { expectedTools: opts.expected, driftDetection: opts.drift ?? true }) }
 }
 
