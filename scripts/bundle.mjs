@@ -8,7 +8,7 @@
  * compilation; measured in docs/benchmarks/egress.md) and is what the container images copy.
  *
  * Modules loaded at run time through createRequire (prom-client's classes, yaml, tldts,
- * ip-cidr: see core/transient-module.ts and core/metrics.ts) stay outside the bundle and are
+ * ip-address: see core/transient-module.ts and core/metrics.ts) stay outside the bundle and are
  * resolved from node_modules as before. Identifiers are not minified, so stack traces and error
  * class names read as in the source; esbuild renames only on a clash between modules (today only
  * zod's internal `_ZodString2`). `keepNames` is off: it wraps every function and class expression

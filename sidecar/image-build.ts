@@ -40,7 +40,7 @@ export const BASE_IMAGE = `mcp-hangar/node-base:${process.versions.node}-local`
 export const ENTERPRISE_BUNDLE = 'mcp-hangar-enterprise.mjs'
 
 /** Runtime packages the bundle does not contain (core/transient-module.ts, core/metrics.ts). */
-const RUNTIME_PACKAGES = ['prom-client', 'yaml', 'tldts', 'ip-cidr']
+const RUNTIME_PACKAGES = ['prom-client', 'yaml', 'tldts', 'ip-address']
 
 /** The repository names of the product images (tag separate). */
 export const IMAGE_NAMES = Object.freeze({ sidecar: 'mcp-hangar/sidecar', aggregator: 'mcp-hangar/aggregator', injector: 'mcp-hangar/injector' })
